@@ -1,0 +1,12 @@
+import { z } from 'zod';
+import { datastoresEnv } from '@bufferq/datastores';
+
+/** Every environment variable the api reads, validated once at boot (see the README's configuration table). */
+export const apiEnv = datastoresEnv.extend({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  HOST: z.string().default('0.0.0.0'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type ApiEnv = z.infer<typeof apiEnv>;

@@ -1,0 +1,10 @@
+import { z } from 'zod';
+import { datastoresEnv } from '@bufferq/datastores';
+
+/** Every environment variable the worker reads, validated once at boot (see the README's configuration table). */
+export const workerEnv = datastoresEnv.extend({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+export type WorkerEnv = z.infer<typeof workerEnv>;

@@ -1,0 +1,26 @@
+import { Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { LoggerModule } from 'nestjs-pino';
+import { DatastoresModule, validatedEnv } from '@bufferq/datastores';
+import { workerEnv, WorkerEnv } from './config/worker.env';
+
+@Module({
+  imports: [
+    ConfigModule.forRoot({ isGlobal: true, cache: true, validate: validatedEnv(workerEnv) }),
+    LoggerModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<WorkerEnv, true>) => ({
+        pinoHttp: { level: config.get('LOG_LEVEL', { infer: true }) },
+      }),
+    }),
+    DatastoresModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<WorkerEnv, true>) => ({
+        redisUrl: config.get('REDIS_URL', { infer: true }),
+        mongoUrl: config.get('MONGO_URL', { infer: true }),
+        mongoDb: config.get('MONGO_DB', { infer: true }),
+      }),
+    }),
+  ],
+})
+export class WorkerModule {}
