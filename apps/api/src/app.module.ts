@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { APP_PIPE } from '@nestjs/core';
+import { ZodValidationPipe } from 'nestjs-zod';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { LoggerModule } from 'nestjs-pino';
 import { DatastoresModule, validatedEnv } from '@bufferq/datastores';
@@ -22,5 +24,7 @@ import { apiEnv, ApiEnv } from './config/api.env';
       }),
     }),
   ],
+  // Every DTO made with nestjs-zod's createZodDto is validated; a bad body is a 400 naming the field.
+  providers: [{ provide: APP_PIPE, useClass: ZodValidationPipe }],
 })
 export class AppModule {}

@@ -1,8 +1,9 @@
-import { Module } from '@nestjs/common';
+import { DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
 import { LoggerModule } from 'nestjs-pino';
 import { DatastoresModule, validatedEnv } from '@bufferq/datastores';
 import { workerEnv, WorkerEnv } from './config/worker.env';
+import { modulesForRoles } from './worker-roles';
 
 @Module({
   imports: [
@@ -23,4 +24,9 @@ import { workerEnv, WorkerEnv } from './config/worker.env';
     }),
   ],
 })
-export class WorkerModule {}
+export class WorkerModule {
+  /** The worker with the processors of the given roles (`all`, or e.g. `flush,timers`). */
+  static forRoles(roles: string): DynamicModule {
+    return { module: WorkerModule, imports: modulesForRoles(roles) };
+  }
+}
