@@ -2,8 +2,9 @@ import { Module } from '@nestjs/common';
 import { APP_PIPE } from '@nestjs/core';
 import { ZodValidationPipe } from 'nestjs-zod';
 import { ConfigModule, ConfigService } from '@nestjs/config';
+import { BullModule } from '@nestjs/bullmq';
 import { LoggerModule } from 'nestjs-pino';
-import { DatastoresModule, validatedEnv } from '@bufferq/datastores';
+import { bullmqConnection, DatastoresModule, validatedEnv } from '@bufferq/datastores';
 import { apiEnv, ApiEnv } from './config/api.env';
 
 @Module({
@@ -13,6 +14,12 @@ import { apiEnv, ApiEnv } from './config/api.env';
       inject: [ConfigService],
       useFactory: (config: ConfigService<ApiEnv, true>) => ({
         pinoHttp: { level: config.get('LOG_LEVEL', { infer: true }), autoLogging: false },
+      }),
+    }),
+    BullModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<ApiEnv, true>) => ({
+        connection: bullmqConnection(config.get('REDIS_URL', { infer: true })),
       }),
     }),
     DatastoresModule.forRootAsync({

@@ -1,7 +1,8 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { ConfigModule, ConfigService } from '@nestjs/config';
+import { BullModule } from '@nestjs/bullmq';
 import { LoggerModule } from 'nestjs-pino';
-import { DatastoresModule, validatedEnv } from '@bufferq/datastores';
+import { bullmqConnection, DatastoresModule, validatedEnv } from '@bufferq/datastores';
 import { workerEnv, WorkerEnv } from './config/worker.env';
 import { modulesForRoles } from './worker-roles';
 
@@ -12,6 +13,12 @@ import { modulesForRoles } from './worker-roles';
       inject: [ConfigService],
       useFactory: (config: ConfigService<WorkerEnv, true>) => ({
         pinoHttp: { level: config.get('LOG_LEVEL', { infer: true }) },
+      }),
+    }),
+    BullModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService<WorkerEnv, true>) => ({
+        connection: bullmqConnection(config.get('REDIS_URL', { infer: true })),
       }),
     }),
     DatastoresModule.forRootAsync({

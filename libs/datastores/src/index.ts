@@ -3,3 +3,4 @@ export type { DatastoresOptions, DatastoresAsyncOptions } from './datastores.mod
 export { MONGO_CLIENT, MONGO_DB, REDIS_CLIENT } from './datastores.tokens';
 export { datastoresEnv } from './datastores.env';
 export { validatedEnv } from './validated-env';
+export { bullmqConnection } from './bullmq-connection';
