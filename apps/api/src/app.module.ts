@@ -6,6 +6,7 @@ import { BullModule } from '@nestjs/bullmq';
 import { LoggerModule } from 'nestjs-pino';
 import { bullmqConnection, DatastoresModule, validatedEnv } from '@bufferq/datastores';
 import { apiEnv, ApiEnv } from './config/api.env';
+import { TimersApiModule } from '@bufferq/timers';
 
 @Module({
   imports: [
@@ -30,6 +31,7 @@ import { apiEnv, ApiEnv } from './config/api.env';
         mongoDb: config.get('MONGO_DB', { infer: true }),
       }),
     }),
+    TimersApiModule,
   ],
   // Every DTO made with nestjs-zod's createZodDto is validated; a bad body is a 400 naming the field.
   providers: [{ provide: APP_PIPE, useClass: ZodValidationPipe }],

@@ -1,10 +1,13 @@
 import { DynamicModule, Type } from '@nestjs/common';
+import { TimersWorkerModule } from '@bufferq/timers';
 
 /**
  * One image serves every worker role; WORKER_ROLES (comma-separated, or `all`) picks which processors a
  * replica runs. Each capability lib contributes its worker module here under its role name.
  */
-export const WORKER_ROLE_MODULES: Record<string, () => Array<Type | DynamicModule>> = {};
+export const WORKER_ROLE_MODULES: Record<string, () => Array<Type | DynamicModule>> = {
+  timers: () => [TimersWorkerModule],
+};
 
 export function modulesForRoles(roles: string): Array<Type | DynamicModule> {
   const known = Object.keys(WORKER_ROLE_MODULES);

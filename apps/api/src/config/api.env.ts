@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { datastoresEnv } from '@bufferq/datastores';
+import { timersEnv } from '@bufferq/timers';
 
 /** Every environment variable the api reads, validated once at boot (see the README's configuration table). */
 export const apiEnv = datastoresEnv.extend({
@@ -7,6 +8,7 @@ export const apiEnv = datastoresEnv.extend({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ...timersEnv.shape,
 });
 
 export type ApiEnv = z.infer<typeof apiEnv>;

@@ -1,11 +1,13 @@
 import { z } from 'zod';
 import { datastoresEnv } from '@bufferq/datastores';
+import { timersEnv } from '@bufferq/timers';
 
 /** Every environment variable the worker reads, validated once at boot (see the README's configuration table). */
 export const workerEnv = datastoresEnv.extend({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   WORKER_ROLES: z.string().min(1).default('all'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ...timersEnv.shape,
 });
 
 export type WorkerEnv = z.infer<typeof workerEnv>;

@@ -1,0 +1,59 @@
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { TimersRepository } from '../storage/timers.repository';
+import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
+import { DueIndex } from './due-index';
+
+/**
+ * Rebuilds the Redis schedule from MongoDB: on worker start and then every period, every unfinished
+ * timer whose next attempt falls within the next two periods is (re-)added to the due index. So a
+ * Redis wipe, a crash between claim and enqueue, or a failed index write delays a timer by at most one
+ * period, and timers that fell due while no worker ran fire right after start. Re-adding a timer that
+ * is already queued is harmless: its delivery job id collapses the duplicate, and MongoDB's attempt
+ * claim ignores a job whose attempt already ran.
+ */
+@Injectable()
+export class TimerReconciler implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(TimerReconciler.name);
+  private timer?: NodeJS.Timeout;
+  private current?: Promise<number>;
+
+  constructor(
+    private readonly timers: TimersRepository,
+    private readonly dueIndex: DueIndex,
+    @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.runOnce();
+    this.timer = setInterval(() => void this.runOnce(), this.config.TIMERS_RECONCILE_INTERVAL_MS);
+    this.timer.unref();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    clearInterval(this.timer);
+    await this.current;
+  }
+
+  /** One pass; returns how many timers it (re-)indexed. Never throws: the next period tries again. */
+  runOnce(): Promise<number> {
+    if (!this.current) {
+      this.current = this.reconcile()
+        .catch((error: Error) => {
+          this.logger.warn(`reconciling timers failed: ${error.message}`);
+          return 0;
+        })
+        .finally(() => (this.current = undefined));
+    }
+    return this.current;
+  }
+
+  private async reconcile(): Promise<number> {
+    const horizon = new Date(Date.now() + 2 * this.config.TIMERS_RECONCILE_INTERVAL_MS);
+    let indexed = 0;
+    for await (const batch of this.timers.schedulable(horizon, 1_000)) {
+      await this.dueIndex.add(batch, { neverEarlier: true });
+      indexed += batch.length;
+    }
+    return indexed;
+  }
+}

@@ -1,0 +1,122 @@
+import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { Collection, Db, MongoServerError, ObjectId } from 'mongodb';
+import { MONGO_DB } from '@bufferq/datastores';
+import { TimerDocument, TimerStatus } from '../timer';
+
+export const TIMERS_COLLECTION = 'timers';
+
+/** A timer that may still need a delivery attempt, as the reconciler reads it. */
+export interface SchedulableTimer {
+  id: string;
+  runAt: number;
+}
+
+/**
+ * All MongoDB access for timers. Every state change is a single-document conditional update, so it is
+ * safe with many api and worker replicas and needs no transactions (works unchanged on MongoDB 7).
+ */
+@Injectable()
+export class TimersRepository implements OnModuleInit {
+  private readonly timers: Collection<TimerDocument>;
+
+  constructor(@Inject(MONGO_DB) db: Db) {
+    this.timers = db.collection<TimerDocument>(TIMERS_COLLECTION);
+  }
+
+  async onModuleInit(): Promise<void> {
+    await this.timers.createIndexes([
+      // Sparse: only timers created with an Idempotency-Key carry one (FerretDB lacks partial indexes).
+      { key: { idempotencyKey: 1 }, name: 'idempotencyKey_unique', unique: true, sparse: true },
+      { key: { status: 1, runAt: 1 }, name: 'status_runAt' },
+      { key: { status: 1, _id: -1 }, name: 'status_id' },
+    ]);
+  }
+
+  /** Inserts the timer, or returns the existing one when its idempotency key was used before. */
+  async insertOnce(timer: TimerDocument): Promise<{ timer: TimerDocument; inserted: boolean }> {
+    try {
+      await this.timers.insertOne(timer);
+      return { timer, inserted: true };
+    } catch (error) {
+      if (!(error instanceof MongoServerError && error.code === 11000 && timer.idempotencyKey !== undefined)) throw error;
+      const existing = await this.timers.findOne({ idempotencyKey: timer.idempotencyKey });
+      if (!existing) throw error;
+      return { timer: existing, inserted: false };
+    }
+  }
+
+  async insertMany(timers: TimerDocument[]): Promise<void> {
+    await this.timers.insertMany(timers, { ordered: false });
+  }
+
+  findById(id: ObjectId): Promise<TimerDocument | null> {
+    return this.timers.findOne({ _id: id });
+  }
+
+  /** Newest first; `after` is the last id of the previous page. */
+  list(options: { status?: TimerStatus; after?: ObjectId; limit: number }): Promise<TimerDocument[]> {
+    const filter: Record<string, unknown> = {};
+    if (options.status) filter.status = options.status;
+    if (options.after) filter._id = { $lt: options.after };
+    return this.timers.find(filter).sort({ _id: -1 }).limit(options.limit).toArray();
+  }
+
+  /** Cancels a pending timer; `null` when it is not pending (or unknown). */
+  cancelPending(id: ObjectId): Promise<TimerDocument | null> {
+    return this.timers.findOneAndUpdate(
+      { _id: id, status: 'pending' },
+      { $set: { status: 'cancelled', updatedAt: new Date() } },
+      { returnDocument: 'after' },
+    );
+  }
+
+  /** Puts a failed timer back in the schedule for an immediate attempt with a fresh attempt budget. */
+  retryFailed(id: ObjectId, runAt: Date): Promise<TimerDocument | null> {
+    return this.timers.findOneAndUpdate(
+      { _id: id, status: 'failed' },
+      { $set: { status: 'pending', runAt, attempts: 0, updatedAt: new Date() } },
+      { returnDocument: 'after' },
+    );
+  }
+
+  /**
+   * Claims the delivery attempt scheduled for `runAt`. Matching on `runAt` makes a leftover queue job of
+   * an earlier attempt a no-op, and a cancelled, delivered or failed timer is never claimed.
+   */
+  claimAttempt(id: ObjectId, runAt: Date): Promise<TimerDocument | null> {
+    return this.timers.findOneAndUpdate(
+      { _id: id, runAt, status: { $in: ['pending', 'delivering'] } },
+      { $set: { status: 'delivering', updatedAt: new Date() }, $inc: { attempts: 1 } },
+      { returnDocument: 'after' },
+    );
+  }
+
+  async markDelivered(id: ObjectId): Promise<void> {
+    const now = new Date();
+    await this.timers.updateOne({ _id: id, status: 'delivering' }, { $set: { status: 'delivered', deliveredAt: now, updatedAt: now } });
+  }
+
+  async scheduleRetry(id: ObjectId, runAt: Date, error: string): Promise<void> {
+    await this.timers.updateOne({ _id: id, status: 'delivering' }, { $set: { runAt, lastError: error, updatedAt: new Date() } });
+  }
+
+  async markFailed(id: ObjectId, error: string): Promise<void> {
+    await this.timers.updateOne({ _id: id, status: 'delivering' }, { $set: { status: 'failed', lastError: error, updatedAt: new Date() } });
+  }
+
+  /** Timers whose next attempt is at or before `until` and not finished, in batches. */
+  async *schedulable(until: Date, batchSize: number): AsyncGenerator<SchedulableTimer[]> {
+    const cursor = this.timers
+      .find({ status: { $in: ['pending', 'delivering'] }, runAt: { $lte: until } }, { projection: { _id: 1, runAt: 1 } })
+      .batchSize(batchSize);
+    let batch: SchedulableTimer[] = [];
+    for await (const timer of cursor) {
+      batch.push({ id: timer._id.toHexString(), runAt: timer.runAt.getTime() });
+      if (batch.length >= batchSize) {
+        yield batch;
+        batch = [];
+      }
+    }
+    if (batch.length) yield batch;
+  }
+}

@@ -1,0 +1,59 @@
+import { ObjectId } from 'mongodb';
+
+export const TIMER_STATUSES = ['pending', 'delivering', 'delivered', 'failed', 'cancelled'] as const;
+export type TimerStatus = (typeof TIMER_STATUSES)[number];
+
+/** A timer as MongoDB (the source of truth) stores it. */
+export interface TimerDocument {
+  /** An ObjectId: 12 bytes in MongoDB, 24 hex characters in Redis and the API, sortable by creation. */
+  _id: ObjectId;
+  url: string;
+  /** When the timer fires; `time_left` counts down to it. */
+  dueAt: Date;
+  /** When the next delivery attempt runs: `dueAt` until a failed attempt schedules a retry. */
+  runAt: Date;
+  status: TimerStatus;
+  attempts: number;
+  lastError: string | null;
+  /** Absent unless the creator sent an Idempotency-Key (sparse unique index). */
+  idempotencyKey?: string;
+  createdAt: Date;
+  updatedAt: Date;
+  deliveredAt?: Date;
+}
+
+/** What the API shows of a timer. */
+export interface TimerView {
+  id: string;
+  time_left: number;
+  status: TimerStatus;
+  url: string;
+  due_at: string;
+  attempts: number;
+  last_error: string | null;
+  created_at: string;
+  delivered_at: string | null;
+  next_attempt_at: string | null;
+}
+
+export function toTimerView(timer: TimerDocument, now = Date.now()): TimerView {
+  const waiting = timer.status === 'pending' || timer.status === 'delivering';
+  return {
+    id: timer._id.toHexString(),
+    // Whole seconds, rounded up, so a timer reads 0 only once its due time has passed.
+    time_left: Math.max(0, Math.ceil((timer.dueAt.getTime() - now) / 1000)),
+    status: timer.status,
+    url: timer.url,
+    due_at: timer.dueAt.toISOString(),
+    attempts: timer.attempts,
+    last_error: timer.lastError,
+    created_at: timer.createdAt.toISOString(),
+    delivered_at: timer.deliveredAt ? timer.deliveredAt.toISOString() : null,
+    next_attempt_at: waiting ? timer.runAt.toISOString() : null,
+  };
+}
+
+/** Parses an API or Redis timer id; `undefined` for anything that is not one (the API answers 404). */
+export function parseTimerId(id: string): ObjectId | undefined {
+  return /^[0-9a-f]{24}$/.test(id) ? ObjectId.createFromHexString(id) : undefined;
+}

@@ -1,0 +1,16 @@
+import { Module } from '@nestjs/common';
+import { TimerDeliveryProcessor } from './delivery/timer-delivery.processor';
+import { TimerDeliveryQueue } from './delivery/timer-delivery-queue';
+import { TimerDeliveryService } from './delivery/timer-delivery.service';
+import { WebhookSender } from './delivery/webhook-sender';
+import { TimerReconciler } from './scheduling/timer-reconciler';
+import { TimerScheduler } from './scheduling/timer-scheduler';
+import { TimersModule } from './timers.module';
+
+/** The `timers` worker role: scheduler, reconciler and delivery processor. Safe to run on many replicas. */
+@Module({
+  imports: [TimersModule],
+  providers: [WebhookSender, TimerDeliveryQueue, TimerDeliveryService, TimerDeliveryProcessor, TimerScheduler, TimerReconciler],
+  exports: [TimerScheduler, TimerReconciler, TimerDeliveryService],
+})
+export class TimersWorkerModule {}

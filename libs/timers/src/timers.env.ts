@@ -1,0 +1,32 @@
+import { z } from 'zod';
+
+/**
+ * Environment variables of the timers capability; the api and worker env schemas extend with this shape.
+ * Intervals are configurable so tests can run the whole life cycle in seconds.
+ */
+export const timersEnv = z.object({
+  /** Longest delay a timer may ask for (hours + minutes + seconds), in seconds. Default 30 days. */
+  TIMERS_MAX_DELAY_SECONDS: z.coerce.number().int().positive().default(30 * 24 * 3600),
+  TIMERS_MAX_URL_LENGTH: z.coerce.number().int().min(16).max(8192).default(2048),
+  /** HMAC-SHA256 key for the `webhook-signature` header. The default is for local runs only. */
+  TIMERS_SIGNING_SECRET: z.string().min(16).default('local-dev-timers-signing-secret'),
+  TIMERS_DELIVERY_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  /** Attempts per timer (first try included) before it becomes `failed`. */
+  TIMERS_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(8),
+  TIMERS_BACKOFF_BASE_MS: z.coerce.number().int().min(1).default(1_000),
+  TIMERS_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(3_600_000),
+  /** How often each worker moves due timers from the Redis due index to the delivery queue. */
+  TIMERS_SCHEDULER_POLL_MS: z.coerce.number().int().min(5).default(100),
+  TIMERS_SCHEDULER_BATCH: z.coerce.number().int().min(1).max(10_000).default(1_000),
+  /** How often the reconciler re-adds pending timers due within two periods from MongoDB to Redis. */
+  TIMERS_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(50).default(60_000),
+  /** Deliveries in flight per worker process, and per target host within a worker process. */
+  TIMERS_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(100),
+  TIMERS_MAX_CONCURRENCY_PER_HOST: z.coerce.number().int().min(1).default(20),
+  /** Allow webhook targets on loopback, private and link-local addresses (local runs and tests). */
+  TIMERS_ALLOW_PRIVATE_TARGETS: z.stringbool().default(false),
+  /** Prefix of the due-index key and of the delivery queue, so deployments (and tests) can share a Redis. */
+  TIMERS_REDIS_PREFIX: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/).default('timers'),
+});
+
+export type TimersEnv = z.infer<typeof timersEnv>;

@@ -1,0 +1,152 @@
+import { ConflictException, Inject, Injectable, Logger, NotFoundException } from '@nestjs/common';
+import { ObjectId } from 'mongodb';
+import { ZodValidationException } from 'nestjs-zod';
+import { z } from 'zod';
+import { forbiddenTargetReason } from './delivery/target-guard';
+import { DueIndex } from './scheduling/due-index';
+import { TimersRepository } from './storage/timers.repository';
+import { parseTimerId, TimerDocument, TimerStatus, TimerView, toTimerView } from './timer';
+import { TIMERS_CONFIG, TimersConfig } from './timers.config';
+
+/** A timer request after its shape was validated (see `createTimerSchema`). */
+export interface CreateTimerInput {
+  hours: number;
+  minutes: number;
+  seconds: number;
+  url: string;
+}
+
+export interface TimerPage {
+  items: TimerView[];
+  next_cursor: string | null;
+}
+
+/**
+ * Creating, reading, cancelling and retrying timers. A timer is written to MongoDB first and then
+ * indexed in Redis; if the index write fails the timer still exists and the reconciler indexes it.
+ */
+@Injectable()
+export class TimersService {
+  private readonly logger = new Logger(TimersService.name);
+
+  constructor(
+    private readonly timers: TimersRepository,
+    private readonly dueIndex: DueIndex,
+    @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
+  ) {}
+
+  async create(input: CreateTimerInput, idempotencyKey?: string): Promise<{ id: string; created: boolean }> {
+    const timer = this.newTimer(input, Date.now());
+    if (idempotencyKey !== undefined) timer.idempotencyKey = idempotencyKey;
+    const { timer: stored, inserted } = await this.timers.insertOnce(timer);
+    // A replayed key whose first request did not reach Redis is indexed by the reconciler.
+    if (inserted) await this.index([stored]);
+    return { id: stored._id.toHexString(), created: inserted };
+  }
+
+  /** Creates many timers with one MongoDB round trip and one Redis round trip (bulk loads, benchmark). */
+  async createMany(inputs: CreateTimerInput[]): Promise<string[]> {
+    const now = Date.now();
+    const timers = inputs.map((input) => this.newTimer(input, now));
+    await this.timers.insertMany(timers);
+    await this.index(timers);
+    return timers.map((timer) => timer._id.toHexString());
+  }
+
+  async get(id: string): Promise<TimerView> {
+    return toTimerView(await this.findOrThrow(id));
+  }
+
+  async list(options: { status?: TimerStatus; cursor?: string; limit: number }): Promise<TimerPage> {
+    const after = options.cursor ? parseTimerId(options.cursor) : undefined;
+    const page = await this.timers.list({ status: options.status, after, limit: options.limit + 1 });
+    const items = page.slice(0, options.limit).map((timer) => toTimerView(timer));
+    return { items, next_cursor: page.length > options.limit ? items[items.length - 1].id : null };
+  }
+
+  /** Cancels a pending timer. One already being delivered (or finished) cannot be cancelled: 409. */
+  async cancel(id: string): Promise<TimerView> {
+    const timerId = this.idOrThrow(id);
+    const cancelled = await this.timers.cancelPending(timerId);
+    if (cancelled) {
+      await this.dueIndex.remove(id).catch(() => undefined); // a leftover index entry is skipped at delivery
+      return toTimerView(cancelled);
+    }
+    const timer = await this.findOrThrow(id);
+    throw new ConflictException(`timer ${id} is ${timer.status}; only a pending timer can be cancelled`);
+  }
+
+  /** Sends a failed (dead-lettered) timer again now, with a fresh attempt budget. */
+  async retry(id: string): Promise<TimerView> {
+    const timerId = this.idOrThrow(id);
+    const retried = await this.timers.retryFailed(timerId, new Date());
+    if (retried) {
+      await this.index([retried]);
+      return toTimerView(retried);
+    }
+    const timer = await this.findOrThrow(id);
+    throw new ConflictException(`timer ${id} is ${timer.status}; only a failed timer can be retried`);
+  }
+
+  private newTimer(input: CreateTimerInput, now: number): TimerDocument {
+    this.checkLimits(input);
+    const delaySeconds = input.hours * 3600 + input.minutes * 60 + input.seconds;
+    const dueAt = new Date(now + delaySeconds * 1000);
+    return {
+      _id: new ObjectId(),
+      url: input.url,
+      dueAt,
+      runAt: dueAt,
+      status: 'pending',
+      attempts: 0,
+      lastError: null,
+      createdAt: new Date(now),
+      updatedAt: new Date(now),
+    };
+  }
+
+  /** The configured limits, reported in the same 400 format as the request validation. */
+  private checkLimits(input: CreateTimerInput): void {
+    const issues: z.core.$ZodIssue[] = [];
+    const total = input.hours * 3600 + input.minutes * 60 + input.seconds;
+    if (total > this.config.TIMERS_MAX_DELAY_SECONDS) {
+      for (const field of ['hours', 'minutes', 'seconds'] as const) {
+        if (input[field] > 0) {
+          issues.push({
+            code: 'custom',
+            path: [field],
+            input: input[field],
+            message: `hours, minutes and seconds together must be at most ${this.config.TIMERS_MAX_DELAY_SECONDS} seconds`,
+          });
+        }
+      }
+    }
+    if (input.url.length > this.config.TIMERS_MAX_URL_LENGTH) {
+      issues.push({ code: 'custom', path: ['url'], input: input.url, message: `must be at most ${this.config.TIMERS_MAX_URL_LENGTH} characters` });
+    } else if (!this.config.TIMERS_ALLOW_PRIVATE_TARGETS) {
+      const refusal = forbiddenTargetReason(new URL(input.url));
+      if (refusal) issues.push({ code: 'custom', path: ['url'], input: input.url, message: refusal });
+    }
+    if (issues.length) throw new ZodValidationException(new z.ZodError(issues));
+  }
+
+  private async index(timers: TimerDocument[]): Promise<void> {
+    try {
+      await this.dueIndex.add(timers.map((timer) => ({ id: timer._id.toHexString(), runAt: timer.runAt.getTime() })));
+    } catch (error) {
+      this.logger.warn(`timers stored but not indexed in Redis (${(error as Error).message}); the reconciler will add them`);
+    }
+  }
+
+  private idOrThrow(id: string): ObjectId {
+    const timerId = parseTimerId(id);
+    if (!timerId) throw new NotFoundException(`timer ${id} not found`);
+    return timerId;
+  }
+
+  private async findOrThrow(id: string): Promise<TimerDocument> {
+    const timer = await this.timers.findById(this.idOrThrow(id));
+    if (!timer) throw new NotFoundException(`timer ${id} not found`);
+    return timer;
+  }
+}
