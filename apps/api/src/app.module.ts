@@ -7,6 +7,7 @@ import { LoggerModule } from 'nestjs-pino';
 import { bullmqConnection, DatastoresModule, validatedEnv } from '@bufferq/datastores';
 import { apiEnv, ApiEnv } from './config/api.env';
 import { TimersApiModule } from '@bufferq/timers';
+import { RoyaltiesApiModule } from '@bufferq/royalties';
 
 @Module({
   imports: [
@@ -32,6 +33,7 @@ import { TimersApiModule } from '@bufferq/timers';
       }),
     }),
     TimersApiModule,
+    RoyaltiesApiModule,
   ],
   // Every DTO made with nestjs-zod's createZodDto is validated; a bad body is a 400 naming the field.
   providers: [{ provide: APP_PIPE, useClass: ZodValidationPipe }],

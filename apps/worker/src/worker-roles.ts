@@ -1,5 +1,6 @@
 import { DynamicModule, Type } from '@nestjs/common';
 import { TimersWorkerModule } from '@bufferq/timers';
+import { RoyaltiesWorkerModule } from '@bufferq/royalties';
 
 /**
  * One image serves every worker role; WORKER_ROLES (comma-separated, or `all`) picks which processors a
@@ -7,6 +8,7 @@ import { TimersWorkerModule } from '@bufferq/timers';
  */
 export const WORKER_ROLE_MODULES: Record<string, () => Array<Type | DynamicModule>> = {
   timers: () => [TimersWorkerModule],
+  royalties: () => [RoyaltiesWorkerModule],
 };
 
 export function modulesForRoles(roles: string): Array<Type | DynamicModule> {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { datastoresEnv } from '@bufferq/datastores';
 import { timersEnv } from '@bufferq/timers';
+import { royaltiesEnv } from '@bufferq/royalties';
 
 /** Every environment variable the api reads, validated once at boot (see the README's configuration table). */
 export const apiEnv = datastoresEnv.extend({
@@ -9,6 +10,7 @@ export const apiEnv = datastoresEnv.extend({
   HOST: z.string().default('0.0.0.0'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...timersEnv.shape,
+  ...royaltiesEnv.shape,
 });
 
 export type ApiEnv = z.infer<typeof apiEnv>;

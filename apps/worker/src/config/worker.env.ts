@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { datastoresEnv } from '@bufferq/datastores';
 import { timersEnv } from '@bufferq/timers';
+import { royaltiesEnv } from '@bufferq/royalties';
 
 /** Every environment variable the worker reads, validated once at boot (see the README's configuration table). */
 export const workerEnv = datastoresEnv.extend({
@@ -8,6 +9,7 @@ export const workerEnv = datastoresEnv.extend({
   WORKER_ROLES: z.string().min(1).default('all'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...timersEnv.shape,
+  ...royaltiesEnv.shape,
 });
 
 export type WorkerEnv = z.infer<typeof workerEnv>;

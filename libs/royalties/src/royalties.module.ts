@@ -1,0 +1,41 @@
+import { Module, Provider } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Db } from 'mongodb';
+import { MONGO_DB } from '@bufferq/datastores';
+import { royaltiesEnv, royaltiesSettings, RoyaltiesSettings } from './royalties.env';
+import { RoyaltiesRepository } from './royalties.repository';
+import { ROYALTIES_SETTINGS } from './royalties.tokens';
+import { RoyaltiesBuildsController, RoyaltiesReportsController } from './royalties.controller';
+import { RoyaltiesService } from './royalties.service';
+import { RunRoyaltiesBuild } from './run-royalties-build';
+import { RoyaltiesBuildWorker } from './royalties-build.worker';
+
+const sharedProviders: Provider[] = [
+  {
+    provide: ROYALTIES_SETTINGS,
+    inject: [ConfigService],
+    useFactory: (config: ConfigService) => royaltiesSettings(Object.fromEntries(Object.keys(royaltiesEnv.shape).map((key) => [key, config.get(key)]))),
+  },
+  { provide: RoyaltiesRepository, inject: [MONGO_DB], useFactory: (db: Db) => new RoyaltiesRepository(db) },
+];
+
+/** The api side: build endpoints and report endpoints. Mount in the api's AppModule. */
+@Module({
+  controllers: [RoyaltiesBuildsController, RoyaltiesReportsController],
+  providers: [...sharedProviders, RoyaltiesService],
+})
+export class RoyaltiesApiModule {}
+
+/** The `royalties` worker role: runs builds from the queue. */
+@Module({
+  providers: [
+    ...sharedProviders,
+    {
+      provide: RunRoyaltiesBuild,
+      inject: [RoyaltiesRepository, ROYALTIES_SETTINGS],
+      useFactory: (repository: RoyaltiesRepository, settings: RoyaltiesSettings) => new RunRoyaltiesBuild(repository, { maxBadLineShare: settings.maxBadLineShare }),
+    },
+    RoyaltiesBuildWorker,
+  ],
+})
+export class RoyaltiesWorkerModule {}

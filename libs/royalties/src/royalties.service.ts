@@ -1,0 +1,136 @@
+import { BadRequestException, ConflictException, Inject, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Queue } from 'bullmq';
+import { ObjectId } from 'mongodb';
+import { bullmqConnection } from '@bufferq/datastores';
+import { InputChangedError, readConsolidatedPage, ConsolidatedPage } from './consolidated-entries';
+import type { BuildInputs } from './consolidation';
+import { isAllowedLocation } from './input-source';
+import { centsToNumber } from './money';
+import type { RoyaltiesSettings } from './royalties.env';
+import { BuildDocument, RoyaltiesRepository } from './royalties.repository';
+import { BUILD_JOB, BuildJobData, ROYALTIES_SETTINGS } from './royalties.tokens';
+
+/** What the api does for royalties: start, watch and cancel builds, and read the latest results. */
+@Injectable()
+export class RoyaltiesService implements OnModuleDestroy {
+  private readonly queue: Queue<BuildJobData>;
+
+  constructor(
+    @Inject(ROYALTIES_SETTINGS) private readonly settings: RoyaltiesSettings,
+    private readonly repository: RoyaltiesRepository,
+    config: ConfigService,
+  ) {
+    this.queue = new Queue<BuildJobData>(settings.queueName, { connection: bullmqConnection(config.getOrThrow<string>('REDIS_URL')) });
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.queue.close();
+  }
+
+  async startBuild(requested: Partial<BuildInputs>): Promise<{ buildId: string }> {
+    const defaults = this.settings.defaultInputs;
+    const inputs = {
+      usersCsv: requested.usersCsv ?? defaults.usersCsv,
+      streamsCsv: requested.streamsCsv ?? defaults.streamsCsv,
+      tracks: requested.tracks ?? defaults.tracks,
+    };
+    const missing = Object.entries(inputs).filter(([, value]) => !value).map(([name]) => name);
+    if (missing.length) throw new BadRequestException(`missing ${missing.join(', ')}: give them in the body or configure ROYALTIES_USERS_CSV / ROYALTIES_STREAMS_CSV / ROYALTIES_TRACKS`);
+    const outside = Object.entries(inputs).filter(([, value]) => !isAllowedLocation(value!, this.settings.inputRoot)).map(([name]) => name);
+    if (outside.length) throw new BadRequestException(`${outside.join(', ')} must be inside ROYALTIES_INPUT_ROOT or an http(s) URL`);
+    const buildId = new ObjectId().toHexString();
+    await this.repository.createBuild(buildId, inputs as BuildInputs);
+    // The job id is the build id: a duplicate add is a no-op and Bull Board shows the same id.
+    await this.queue.add(BUILD_JOB, { buildId }, { jobId: buildId, attempts: 2, backoff: { type: 'exponential', delay: 5_000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } });
+    return { buildId };
+  }
+
+  async buildStatus(buildId: string) {
+    const build = await this.repository.findBuild(buildId);
+    if (!build) throw new NotFoundException(`no royalties build ${buildId}`);
+    const { _id, result, ...rest } = build;
+    return {
+      buildId: _id,
+      ...rest,
+      ...(result ? { counts: result.counts, problems: result.problems, problemCount: result.problemCount, totalRevenue: centsToNumber(result.revenue.totalCents) } : {}),
+    };
+  }
+
+  /** Cancels a queued build at once; a running one stops at its next chunk (the status says when). */
+  async cancelBuild(buildId: string): Promise<{ buildId: string; status: string }> {
+    if (!(await this.repository.requestCancel(buildId))) {
+      const build = await this.repository.findBuild(buildId);
+      if (!build) throw new NotFoundException(`no royalties build ${buildId}`);
+      throw new ConflictException(`royalties build ${buildId} already ${build.status}`);
+    }
+    const job = await this.queue.getJob(buildId);
+    const state = await job?.getState();
+    if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized')) {
+      // Removing fails when a worker took the job meanwhile; that worker sees the flag instead.
+      const removed = await job.remove().then(() => true, () => false);
+      if (removed) await this.repository.markFinished(buildId, 'cancelled');
+    }
+    const build = await this.repository.findBuild(buildId);
+    return { buildId, status: build?.status ?? 'cancelled' };
+  }
+
+  async report(buildId?: string): Promise<Record<string, number>> {
+    const build = await this.succeededBuild(buildId);
+    return Object.fromEntries(build.result!.labels.map(({ label, payoutCents }) => [label, centsToNumber(payoutCents)]));
+  }
+
+  async revenue(buildId?: string) {
+    const build = await this.succeededBuild(buildId);
+    const { revenue, unallocatedCents, labels } = build.result!;
+    const origin = (name: 'app_store' | 'web') => ({
+      users: revenue.byOrigin[name].users,
+      fees: centsToNumber(revenue.byOrigin[name].feesCents),
+      revenueExact: revenue.byOrigin[name].revenueExact,
+    });
+    return {
+      buildId: build._id,
+      total: centsToNumber(revenue.totalCents),
+      totalExact: revenue.totalExact,
+      paidToLabels: centsToNumber(labels.reduce((sum, label) => sum + label.payoutCents, 0)),
+      unallocated: centsToNumber(unallocatedCents),
+      byOrigin: { app_store: origin('app_store'), web: origin('web') },
+    };
+  }
+
+  async user(userId: string, buildId?: string): Promise<{ User: string; 'Total Streamed': number }> {
+    const build = await this.succeededBuild(buildId);
+    const user = await this.repository.findUser(build._id, userId);
+    if (!user) throw new NotFoundException(`user ${userId} is neither in the users file nor in the streams of build ${build._id}`);
+    return { User: userId, 'Total Streamed': user.seconds };
+  }
+
+  async users(query: { buildId?: string; after?: string; limit: number }) {
+    const build = await this.succeededBuild(query.buildId);
+    const users = await this.repository.listUsers(build._id, query.after, query.limit);
+    return {
+      buildId: build._id,
+      items: users.map((user) => ({ User: user.userId, 'Total Streamed': user.seconds, listed: user.listed })),
+      next: users.length === query.limit ? users[users.length - 1].userId : null,
+    };
+  }
+
+  async consolidated(query: { buildId?: string; cursor?: string; limit: number }): Promise<ConsolidatedPage & { buildId: string }> {
+    const build = await this.succeededBuild(query.buildId);
+    try {
+      return { buildId: build._id, ...(await readConsolidatedPage(this.repository, build, query.cursor, query.limit)) };
+    } catch (error) {
+      if (error instanceof RangeError) throw new BadRequestException(error.message);
+      if (error instanceof InputChangedError) throw new ConflictException(error.message);
+      throw error;
+    }
+  }
+
+  private async succeededBuild(buildId?: string): Promise<BuildDocument> {
+    const build = buildId ? await this.repository.findBuild(buildId) : await this.repository.latestSucceeded();
+    if (!build || build.status !== 'succeeded' || !build.result) {
+      throw new NotFoundException(buildId ? `royalties build ${buildId} has no results (not succeeded)` : 'no royalties build has succeeded yet');
+    }
+    return build;
+  }
+}

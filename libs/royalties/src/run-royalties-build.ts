@@ -1,0 +1,65 @@
+import { UnrecoverableError } from 'bullmq';
+import { BuildCancelledError, BuildInputError } from './build-errors';
+import { BuildProgress, consolidateRoyalties } from './consolidation';
+import { InputUnavailableError } from './input-source';
+import { RoyaltiesRepository } from './royalties.repository';
+
+export type BuildOutcome = 'succeeded' | 'cancelled' | 'already finished';
+
+/**
+ * The use case behind the build job: consolidate the build's inputs and persist the results, keeping the
+ * build document's status, progress and error in step. Input problems fail the job for good (a retry
+ * would read the same bad file); anything else (a database hiccup) fails it so BullMQ may retry.
+ */
+export class RunRoyaltiesBuild {
+  constructor(
+    private readonly repository: RoyaltiesRepository,
+    private readonly options: { maxBadLineShare: number; checkIntervalMs?: number },
+  ) {}
+
+  async execute(buildId: string, reportProgress: (progress: BuildProgress) => Promise<void> = async () => undefined): Promise<BuildOutcome> {
+    const build = await this.repository.findBuild(buildId);
+    if (!build) throw new UnrecoverableError(`royalties build ${buildId} does not exist`);
+    if (build.status === 'succeeded' || build.status === 'failed' || build.status === 'cancelled') return 'already finished';
+    if (build.cancelRequested) {
+      await this.repository.markFinished(buildId, 'cancelled');
+      return 'cancelled';
+    }
+    await this.repository.markRunning(buildId);
+    const progress = async (value: BuildProgress) => {
+      await Promise.all([reportProgress(value), this.repository.saveProgress(buildId, value)]);
+    };
+    try {
+      const consolidation = await consolidateRoyalties(build.inputs, {
+        maxBadLineShare: this.options.maxBadLineShare,
+        checkIntervalMs: this.options.checkIntervalMs,
+        isCancelled: () => this.repository.isCancelRequested(buildId),
+        onProgress: progress,
+      });
+      const users = consolidation.ledger.size;
+      const persisting = (written: number): BuildProgress => ({
+        phase: 'persisting',
+        rowsRead: consolidation.counts.users.lines + consolidation.counts.streams.lines,
+        bytesRead: written,
+        bytesTotal: users,
+        percent: users ? Math.round((written / users) * 1000) / 10 : 100,
+      });
+      await progress(persisting(0));
+      await this.repository.saveConsolidation(buildId, consolidation, async (written) => {
+        if (await this.repository.isCancelRequested(buildId)) throw new BuildCancelledError();
+        await progress(persisting(written));
+      });
+      await this.repository.purgeOtherBuilds(buildId);
+      return 'succeeded';
+    } catch (error) {
+      if (error instanceof BuildCancelledError) {
+        await this.repository.markFinished(buildId, 'cancelled');
+        return 'cancelled';
+      }
+      const message = (error as Error).message;
+      await this.repository.markFinished(buildId, 'failed', message).catch(() => undefined);
+      if (error instanceof BuildInputError || error instanceof InputUnavailableError) throw new UnrecoverableError(message);
+      throw error;
+    }
+  }
+}

@@ -1,0 +1,80 @@
+import type { Origin } from './money';
+
+const ORIGIN_CODES: ReadonlyArray<Origin | null> = [null, 'app_store', 'web'];
+
+/**
+ * Per-user facts of one build in columns (typed arrays), so a million users cost tens of megabytes
+ * instead of a million objects. Users seen only in the streams file are kept too (listed = false).
+ */
+export class UserLedger {
+  private readonly indexById = new Map<string, number>();
+  private readonly productTypes: string[] = [];
+  private readonly productIndex = new Map<string, number>();
+  private capacity = 1024;
+  feeCents = new Float64Array(this.capacity);
+  origin = new Uint8Array(this.capacity);
+  product = new Uint16Array(this.capacity);
+  seconds = new Float64Array(this.capacity);
+
+  get size(): number {
+    return this.indexById.size;
+  }
+
+  indexOf(userId: string): number | undefined {
+    return this.indexById.get(userId);
+  }
+
+  /** Adds a user from the users file; returns false when the id is already listed. */
+  addListed(userId: string, productType: string, feeCents: number, origin: Origin): boolean {
+    if (this.indexById.has(userId)) return false;
+    const i = this.append(userId);
+    this.feeCents[i] = feeCents;
+    this.origin[i] = ORIGIN_CODES.indexOf(origin);
+    let product = this.productIndex.get(productType);
+    if (product === undefined) {
+      product = this.productTypes.push(productType) - 1;
+      this.productIndex.set(productType, product);
+    }
+    this.product[i] = product;
+    return true;
+  }
+
+  /** Index of a user who streams but is missing from the users file (origin code 0). */
+  addUnlisted(userId: string): number {
+    return this.append(userId);
+  }
+
+  *entries(): IterableIterator<{ userId: string; seconds: number; listed: boolean; productType: string | null; feeCents: number | null; origin: Origin | null }> {
+    for (const [userId, i] of this.indexById) {
+      const listed = this.origin[i] !== 0;
+      yield {
+        userId,
+        seconds: this.seconds[i],
+        listed,
+        productType: listed ? this.productTypes[this.product[i]] : null,
+        feeCents: listed ? this.feeCents[i] : null,
+        origin: ORIGIN_CODES[this.origin[i]],
+      };
+    }
+  }
+
+  private append(userId: string): number {
+    const i = this.indexById.size;
+    if (i === this.capacity) this.grow();
+    this.indexById.set(userId, i);
+    return i;
+  }
+
+  private grow(): void {
+    this.capacity *= 2;
+    const grown = <T extends Float64Array | Uint8Array | Uint16Array>(old: T, make: (n: number) => T): T => {
+      const next = make(this.capacity);
+      next.set(old);
+      return next;
+    };
+    this.feeCents = grown(this.feeCents, (n) => new Float64Array(n));
+    this.origin = grown(this.origin, (n) => new Uint8Array(n));
+    this.product = grown(this.product, (n) => new Uint16Array(n));
+    this.seconds = grown(this.seconds, (n) => new Float64Array(n));
+  }
+}
