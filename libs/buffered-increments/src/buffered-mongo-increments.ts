@@ -1,0 +1,355 @@
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { Collection, Document } from 'mongodb';
+import { ApplyResult, BatchApplier, DeadLetter } from './batch-applier';
+import { assertFieldPath, documentKeyOf, DocumentId, encodeField, OPERATOR, OperatorCode } from './buffered-field';
+import { encodeComparable, encodeDelta, encodeSetValue } from './buffered-value';
+import { BufferKeys, bufferKeys, SINCE_FIELD } from './buffer-keys';
+import { BufferUnavailableError, FlushLockLostError, InvalidUpdateError } from './errors';
+import { RedisLike, RedisScript } from './redis-script';
+
+export interface BufferedMongoIncrementsOptions {
+  /** Names this buffer's Redis keys; default `<database>.<collection>`. Producers and flushers must agree. */
+  namespace?: string;
+  /** Prefix of every Redis key; default `bmi`. */
+  keyPrefix?: string;
+  /** Create missing documents (default true) or only update documents that exist. */
+  upsert?: boolean;
+  /**
+   * Field written into each touched document holding the last applied batch marker (a number), which
+   * makes re-applying a batch after a crash a no-op. Default `_bmi`; `false` turns it off (then a crash
+   * between the MongoDB write and the Redis acknowledgement applies that batch twice: at-least-once).
+   */
+  idempotencyMarker?: string | false;
+  /** Past this many buffered fields, flush early instead of growing. Default 100,000. */
+  maxBufferedFields?: number;
+  /** Lease of the flush lock; renewed while a flush works, taken over by others once it lapses. Default 30 s. */
+  lockLeaseMs?: number;
+  /** Fields read per HSCAN step when draining a large batch, and the most returned with the claim. Default 1,000. */
+  readChunkSize?: number;
+  /** Operations per bulkWrite call. Default 5,000. */
+  writeChunkSize?: number;
+  /** Standalone instances flush on their own timer (default). Producers in a deployment set false. */
+  autoFlush?: boolean;
+  /** Called instead of a local flush when the buffer is full and autoFlush is off (e.g. enqueue a flush job). */
+  onBufferFull?: () => void | Promise<void>;
+  /** First retry delay after a failed flush; doubles up to the flush interval. Default 100 ms. */
+  retryDelayMs?: number;
+}
+
+export interface FlushReport {
+  /** Batches applied by this flush (a batch left by a crashed flusher counts as recovered). */
+  batches: number;
+  recoveredBatches: number;
+  fields: number;
+  documents: number;
+  deadLetters: number;
+  durationMs: number;
+}
+
+export interface BufferStats {
+  /** Fields waiting in the live buffer plus the batch being drained. */
+  bufferedFields: number;
+  /** Age of the oldest update not yet in MongoDB, 0 when nothing waits. */
+  oldestPendingAgeMs: number;
+}
+
+type ClaimReply = ['busy', number] | ['empty'] | ['recovered' | 'taken', string, number, string[]];
+
+const SCRIPTS = {
+  bufferUpdate: new RedisScript('buffer_update'),
+  claimBatch: new RedisScript('claim_batch'),
+  finishBatch: new RedisScript('finish_batch'),
+  extendLock: new RedisScript('extend_lock'),
+  releaseLock: new RedisScript('release_lock'),
+};
+const UNREACHABLE_STATUSES = new Set(['reconnecting', 'close', 'end']);
+
+/**
+ * Buffers `$inc` / `$max` / `$min` / `$set` updates in a Redis hash and writes them to MongoDB in one
+ * unordered bulkWrite per flush. Any number of instances, in one process or many, may share one Redis
+ * and one MongoDB: every update is applied exactly once, also when a flusher dies mid-flush.
+ *
+ * Events: `flush` (FlushReport), `flushError` (Error), `deadLetter` (DeadLetter).
+ */
+export class BufferedMongoIncrements extends EventEmitter {
+  readonly namespace: string;
+  private readonly keys: BufferKeys;
+  private readonly applier: BatchApplier;
+  private readonly settings: Required<Omit<BufferedMongoIncrementsOptions, 'namespace' | 'onBufferFull'>>;
+  private readonly marker: string | false;
+  private tickTimer?: NodeJS.Timeout;
+  private retryTimer?: NodeJS.Timeout;
+  private retryDelayMs: number;
+  private running?: Promise<FlushReport>;
+  private queued?: Promise<FlushReport>;
+  private earlyFlushRequested = false;
+  private destroyed = false;
+  private readonly startedAt = Date.now();
+  private ticks = 0;
+
+  constructor(
+    readonly collection: Collection<Document> | Collection<never>,
+    private readonly redis: RedisLike,
+    readonly flushIntervalMs: number,
+    private readonly options: BufferedMongoIncrementsOptions = {},
+  ) {
+    super();
+    if (!Number.isFinite(flushIntervalMs) || flushIntervalMs <= 0) {
+      throw new InvalidUpdateError('flushIntervalMs must be a positive number of milliseconds');
+    }
+    this.settings = {
+      keyPrefix: options.keyPrefix ?? 'bmi',
+      upsert: options.upsert ?? true,
+      idempotencyMarker: options.idempotencyMarker ?? '_bmi',
+      maxBufferedFields: options.maxBufferedFields ?? 100_000,
+      lockLeaseMs: options.lockLeaseMs ?? 30_000,
+      readChunkSize: options.readChunkSize ?? 1_000,
+      writeChunkSize: options.writeChunkSize ?? 5_000,
+      autoFlush: options.autoFlush ?? true,
+      retryDelayMs: options.retryDelayMs ?? 100,
+    };
+    this.marker = this.settings.idempotencyMarker;
+    this.retryDelayMs = this.settings.retryDelayMs;
+    this.namespace = options.namespace ?? `${collection.dbName}.${collection.collectionName}`;
+    this.keys = bufferKeys(this.settings.keyPrefix, this.namespace);
+    this.applier = new BatchApplier(collection as Collection<Document>, {
+      upsert: this.settings.upsert,
+      marker: this.marker,
+      writeChunkSize: this.settings.writeChunkSize,
+    });
+    if (this.settings.autoFlush) this.scheduleTick();
+  }
+
+  /** Adds `delta` (a number or bigint, negative too) to `fieldPath` of document `documentId`. */
+  increment(documentId: DocumentId, fieldPath: string, delta: number | bigint): Promise<void> {
+    return this.buffer(documentId, fieldPath, () => encodeDelta(delta));
+  }
+
+  /** Raises `fieldPath` to `value` if larger (numbers or Dates, e.g. `lastItemScrapedAt`). */
+  max(documentId: DocumentId, fieldPath: string, value: number | Date): Promise<void> {
+    return this.buffer(documentId, fieldPath, () => ({ operator: OPERATOR.max, value: encodeComparable(value) }));
+  }
+
+  /** Lowers `fieldPath` to `value` if smaller (numbers or Dates). */
+  min(documentId: DocumentId, fieldPath: string, value: number | Date): Promise<void> {
+    return this.buffer(documentId, fieldPath, () => ({ operator: OPERATOR.min, value: encodeComparable(value) }));
+  }
+
+  /** Sets `fieldPath` to `value`; the last write before a flush wins and replaces earlier buffered updates. */
+  set(documentId: DocumentId, fieldPath: string, value: unknown): Promise<void> {
+    return this.buffer(documentId, fieldPath, () => ({ operator: OPERATOR.set, value: encodeSetValue(value) }));
+  }
+
+  /**
+   * Applies everything buffered before the call to MongoDB. Concurrent calls on one instance share
+   * work; calls from other instances wait for the flush lock (one flush long), never an interval.
+   */
+  flush(): Promise<FlushReport> {
+    if (!this.running) return this.startFlush();
+    this.queued ??= this.running
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.startFlush();
+      });
+    return this.queued;
+  }
+
+  /** What waits in Redis for this namespace. */
+  async stats(): Promise<BufferStats> {
+    const [[, live], [, draining], [, liveSince], [, drainingSince], [, time]] = (await this.redis
+      .multi()
+      .hlen(this.keys.live)
+      .hlen(this.keys.draining)
+      .hget(this.keys.live, SINCE_FIELD)
+      .hget(this.keys.draining, SINCE_FIELD)
+      .time()
+      .exec()) as Array<[Error | null, unknown]>;
+    const [seconds, micros] = time as [string, string];
+    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+    const since = [liveSince, drainingSince].filter((value): value is string => typeof value === 'string').map(Number);
+    const countOf = (fields: unknown, sinceField: unknown) => Math.max(0, Number(fields) - (sinceField ? 1 : 0));
+    return {
+      bufferedFields: countOf(live, liveSince) + countOf(draining, drainingSince),
+      oldestPendingAgeMs: since.length ? Math.max(0, now - Math.min(...since)) : 0,
+    };
+  }
+
+  /** Stops the timers now. Never throws; whatever is buffered stays in Redis for the next flush. */
+  destroy(): void {
+    this.destroyed = true;
+    clearTimeout(this.tickTimer);
+    clearTimeout(this.retryTimer);
+    this.tickTimer = this.retryTimer = undefined;
+  }
+
+  /** Final flush, then stop. If the flush fails the data stays in Redis and the error is thrown. */
+  async close(): Promise<void> {
+    clearTimeout(this.tickTimer);
+    clearTimeout(this.retryTimer);
+    try {
+      await this.flush();
+    } finally {
+      this.destroy();
+    }
+  }
+
+  private async buffer(
+    documentId: DocumentId,
+    fieldPath: string,
+    encode: () => { operator: OperatorCode; value: string },
+  ): Promise<void> {
+    if (this.destroyed) throw new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered');
+    const documentKey = documentKeyOf(documentId);
+    assertFieldPath(fieldPath, this.marker);
+    const { operator, value } = encode();
+    if (UNREACHABLE_STATUSES.has(this.redis.status)) {
+      throw new BufferUnavailableError(`Redis is not connected (${this.redis.status}); the update was not buffered`);
+    }
+    let fields: number;
+    try {
+      fields = await SCRIPTS.bufferUpdate.run<number>(this.redis, [this.keys.live], [operator, encodeField(operator, documentKey, fieldPath), value]);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (message.includes('BMI_TYPE_MISMATCH')) {
+        throw new InvalidUpdateError(`${fieldPath}: a pending max/min for this field holds another type (number vs Date)`);
+      }
+      if (message.includes('overflow')) {
+        throw new InvalidUpdateError(`${fieldPath}: the buffered sum would overflow a signed 64-bit integer`);
+      }
+      throw new BufferUnavailableError(`Redis rejected the update; it was not buffered: ${message}`, { cause: error });
+    }
+    if (fields >= this.settings.maxBufferedFields) this.requestEarlyFlush();
+  }
+
+  private requestEarlyFlush(): void {
+    if (this.settings.autoFlush) {
+      // flush() coalesces: at most one running and one queued, however many updates cross the line.
+      this.flush().catch((error) => this.emitFlushError(error));
+      return;
+    }
+    if (this.earlyFlushRequested || !this.options.onBufferFull) return;
+    this.earlyFlushRequested = true;
+    Promise.resolve()
+      .then(() => this.options.onBufferFull?.())
+      .catch((error) => this.emitFlushError(error))
+      .finally(() => {
+        this.earlyFlushRequested = false;
+      });
+  }
+
+  /** Ticks every flushIntervalMs counted from construction; a slow flush never shifts the schedule. */
+  private scheduleTick(): void {
+    if (this.destroyed) return;
+    this.ticks += 1;
+    const delay = Math.max(0, this.startedAt + this.ticks * this.flushIntervalMs - Date.now());
+    this.tickTimer = setTimeout(() => {
+      this.scheduleTick();
+      this.flush().catch((error) => this.onFailedFlush(error));
+    }, delay);
+    this.tickTimer.unref();
+  }
+
+  private onFailedFlush(error: unknown): void {
+    this.emitFlushError(error);
+    if (this.destroyed || this.retryTimer) return;
+    // Back off (with jitter) and retry; the regular ticks go on, and nothing leaves Redis until applied.
+    const delay = Math.min(this.retryDelayMs, this.flushIntervalMs) * (0.5 + Math.random() / 2);
+    this.retryDelayMs = Math.min(this.retryDelayMs * 2, this.flushIntervalMs);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.flush().catch((retryError) => this.onFailedFlush(retryError));
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  private emitFlushError(error: unknown): void {
+    if (this.listenerCount('flushError') > 0) this.emit('flushError', error);
+    else console.warn(`[BufferedMongoIncrements ${this.namespace}] flush failed, will retry:`, error instanceof Error ? error.message : error);
+  }
+
+  private startFlush(): Promise<FlushReport> {
+    const flushing = this.drainAndApply().finally(() => {
+      if (this.running === flushing) this.running = undefined;
+    });
+    this.running = flushing;
+    return flushing;
+  }
+
+  private async drainAndApply(): Promise<FlushReport> {
+    const startedAt = performance.now();
+    const token = randomUUID();
+    const report: FlushReport = { batches: 0, recoveredBatches: 0, fields: 0, documents: 0, deadLetters: 0, durationMs: 0 };
+    let waitMs = 2;
+    const waitDeadline = Date.now() + 2 * this.settings.lockLeaseMs;
+    try {
+      for (;;) {
+        const claim = await SCRIPTS.claimBatch.run<ClaimReply>(
+          this.redis,
+          [this.keys.lock, this.keys.live, this.keys.draining, this.keys.drainingBatchId, this.keys.batchSequence],
+          [token, this.settings.lockLeaseMs, this.settings.readChunkSize],
+        );
+        if (claim[0] === 'empty') break;
+        if (claim[0] === 'busy') {
+          // Another flusher holds the lock: wait for it (one flush, or the lease if it died), then take
+          // what arrived after its claim.
+          if (Date.now() > waitDeadline) throw new Error(`flush lock of ${this.namespace} stayed busy`);
+          await sleep(Math.min(waitMs, Math.max(1, claim[1])));
+          waitMs = Math.min(waitMs * 2, 50);
+          continue;
+        }
+        const [state, batchId, fieldCount, inline] = claim;
+        const entries = fieldCount === inline.length / 2 ? pairs(inline) : await this.readBatch(token);
+        const applied: ApplyResult = await this.applier.apply(batchId, entries, () => this.keepLock(token));
+        await this.recordDeadLetters(applied.deadLetters);
+        await SCRIPTS.finishBatch.run(this.redis, [this.keys.lock, this.keys.draining, this.keys.drainingBatchId], [token, batchId, state === 'taken' ? 1 : 0]);
+        report.batches += 1;
+        report.recoveredBatches += state === 'recovered' ? 1 : 0;
+        report.fields += applied.fields;
+        report.documents += applied.documents;
+        report.deadLetters += applied.deadLetters.length;
+        // A recovered batch came first; loop once more to take what is live now.
+        if (state === 'taken') break;
+      }
+    } finally {
+      await SCRIPTS.releaseLock.run(this.redis, [this.keys.lock], [token]).catch(() => undefined);
+    }
+    report.durationMs = performance.now() - startedAt;
+    this.retryDelayMs = this.settings.retryDelayMs;
+    this.emit('flush', report);
+    return report;
+  }
+
+  /** Reads a large draining batch in HSCAN steps, so Redis is never blocked by one huge reply. */
+  private async readBatch(token: string): Promise<Array<[string, string]>> {
+    const entries: Array<[string, string]> = [];
+    let cursor = '0';
+    do {
+      const [next, flat] = await this.redis.hscan(this.keys.draining, cursor, 'COUNT', this.settings.readChunkSize);
+      for (let i = 0; i < flat.length; i += 2) entries.push([flat[i], flat[i + 1]]);
+      cursor = next;
+      if (entries.length % (this.settings.readChunkSize * 50) < this.settings.readChunkSize) await this.keepLock(token);
+    } while (cursor !== '0');
+    return entries;
+  }
+
+  private async keepLock(token: string): Promise<void> {
+    const kept = await SCRIPTS.extendLock.run<number>(this.redis, [this.keys.lock], [token, this.settings.lockLeaseMs]);
+    if (kept !== 1) throw new FlushLockLostError(`flush of ${this.namespace} lost its lock; another flusher took the batch over`);
+  }
+
+  private async recordDeadLetters(deadLetters: DeadLetter[]): Promise<void> {
+    if (deadLetters.length === 0) return;
+    await this.redis.rpush(this.keys.deadLetters, ...deadLetters.map((letter) => JSON.stringify(letter)));
+    for (const letter of deadLetters) this.emit('deadLetter', letter);
+  }
+}
+
+function pairs(flat: string[]): Array<[string, string]> {
+  const result: Array<[string, string]> = [];
+  for (let i = 0; i < flat.length; i += 2) result.push([flat[i], flat[i + 1]]);
+  return result;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
