@@ -32,7 +32,7 @@ export interface BufferedMongoIncrementsOptions {
   /** Standalone instances flush on their own timer (default). Producers in a deployment set false. */
   autoFlush?: boolean;
   /** Called instead of a local flush when the buffer is full and autoFlush is off (e.g. enqueue a flush job). */
-  onBufferFull?: () => void | Promise<void>;
+  onBufferFull?: () => unknown;
   /** First retry delay after a failed flush; doubles up to the flush interval. Default 100 ms. */
   retryDelayMs?: number;
 }

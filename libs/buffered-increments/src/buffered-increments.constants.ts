@@ -1,0 +1,22 @@
+/** The BullMQ queue that carries `flush` jobs for every buffered collection; processed one job at a time. */
+export const FLUSH_QUEUE = 'buffered-increments-flush';
+export const FLUSH_JOB = 'flush';
+
+/** Longer than the worst flush; BullMQ hands a job to another worker only after this lock lapses. */
+export const FLUSH_JOB_LOCK_MS = 120_000;
+
+/** Finished flush jobs kept for the dashboard. */
+export const FLUSH_JOB_RETENTION = { removeOnComplete: { count: 200 }, removeOnFail: { count: 500 } };
+
+export const BUFFERED_INCREMENTS_ROOT = Symbol('BUFFERED_INCREMENTS_ROOT');
+export const BUFFERED_INCREMENTS_REDIS = Symbol('BUFFERED_INCREMENTS_REDIS');
+export const BUFFERED_INCREMENTS_DB = Symbol('BUFFERED_INCREMENTS_DB');
+export const BUFFERED_INCREMENTS_FLUSHERS = Symbol('BUFFERED_INCREMENTS_FLUSHERS');
+
+export function bufferedIncrementsToken(collection: string): string {
+  return `BufferedMongoIncrements:${collection}`;
+}
+
+export interface FlushJobData {
+  collection: string;
+}

@@ -1,0 +1,132 @@
+import { BullModule, getQueueToken } from '@nestjs/bullmq';
+import { DynamicModule, Global, Inject, Module, OnApplicationShutdown, Provider } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { Db, MongoClient } from 'mongodb';
+import {
+  BUFFERED_INCREMENTS_DB,
+  BUFFERED_INCREMENTS_FLUSHERS,
+  BUFFERED_INCREMENTS_REDIS,
+  BUFFERED_INCREMENTS_ROOT,
+  bufferedIncrementsToken,
+  FLUSH_JOB,
+  FLUSH_QUEUE,
+} from './buffered-increments.constants';
+import { BufferedCollection, BufferedIncrementsRootAsyncOptions, BufferedIncrementsRootOptions } from './buffered-increments.options';
+import { BufferedMongoIncrements } from './buffered-mongo-increments';
+import { FLUSH_SCHEDULE_COLLECTIONS, FlushSchedule } from './flush-schedule';
+import { FlushProcessor } from './flush.processor';
+import type { RedisLike } from './redis-script';
+
+/** Connections this module opened itself (from URLs) and must close; given clients belong to the caller. */
+const OWNED_CONNECTIONS = Symbol('BUFFERED_INCREMENTS_OWNED_CONNECTIONS');
+type OwnedConnections = Array<{ close(): Promise<unknown> }>;
+
+/**
+ * NestJS face of the buffer. `forRoot` sets the connections once; `forFeature` gives app services an
+ * injectable producer per collection (producers only buffer; a full buffer enqueues an early flush job);
+ * `forWorker` runs the flush processor and the per-collection job schedulers.
+ */
+@Global()
+@Module({})
+export class BufferedIncrementsModule implements OnApplicationShutdown {
+  constructor(@Inject(OWNED_CONNECTIONS) private readonly owned: OwnedConnections) {}
+
+  static forRoot(options: BufferedIncrementsRootOptions): DynamicModule {
+    return BufferedIncrementsModule.forRootAsync({ useFactory: () => options });
+  }
+
+  static forRootAsync(options: BufferedIncrementsRootAsyncOptions): DynamicModule {
+    const owned: OwnedConnections = [];
+    return {
+      module: BufferedIncrementsModule,
+      imports: [...(options.imports ?? []), BullModule.registerQueue({ name: FLUSH_QUEUE })],
+      providers: [
+        { provide: OWNED_CONNECTIONS, useValue: owned },
+        { provide: BUFFERED_INCREMENTS_ROOT, inject: (options.inject ?? []) as never[], useFactory: options.useFactory },
+        {
+          provide: BUFFERED_INCREMENTS_REDIS,
+          inject: [BUFFERED_INCREMENTS_ROOT],
+          useFactory: async ({ redis }: BufferedIncrementsRootOptions): Promise<RedisLike> => {
+            if (typeof redis !== 'string') return redis;
+            // Producers fail fast while Redis is away rather than queueing updates in process memory.
+            const client = new Redis(redis, { lazyConnect: true, enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+            await client.connect();
+            owned.push({ close: () => client.quit() });
+            return client;
+          },
+        },
+        {
+          provide: BUFFERED_INCREMENTS_DB,
+          inject: [BUFFERED_INCREMENTS_ROOT],
+          useFactory: async ({ mongo }: BufferedIncrementsRootOptions): Promise<Db> => {
+            if (mongo instanceof Db) return mongo;
+            const client = await new MongoClient(mongo.url).connect();
+            owned.push({ close: () => client.close() });
+            return client.db(mongo.dbName);
+          },
+        },
+      ],
+      exports: [BUFFERED_INCREMENTS_ROOT, BUFFERED_INCREMENTS_REDIS, BUFFERED_INCREMENTS_DB, BullModule],
+    };
+  }
+
+  /** Injectable producers, one per collection: `@InjectBufferedIncrements('users')`. */
+  static forFeature(collections: BufferedCollection[]): DynamicModule {
+    const providers: Provider[] = collections.map((feature) => ({
+      provide: bufferedIncrementsToken(feature.collection),
+      inject: [BUFFERED_INCREMENTS_ROOT, BUFFERED_INCREMENTS_REDIS, BUFFERED_INCREMENTS_DB, getQueueToken(FLUSH_QUEUE)],
+      useFactory: (root: BufferedIncrementsRootOptions, redis: RedisLike, db: Db, queue: Queue) =>
+        new BufferedMongoIncrements(db.collection(feature.collection), redis, feature.flushIntervalMs, {
+          ...root.defaults,
+          ...feature.options,
+          autoFlush: false,
+          onBufferFull: () => requestEarlyFlush(queue, feature.collection),
+        }),
+    }));
+    return { module: BufferedIncrementsFeatureModule, providers, exports: providers };
+  }
+
+  /** The flush processor and one job scheduler per collection; for the worker app only. */
+  static forWorker(collections: BufferedCollection[]): DynamicModule {
+    return {
+      module: BufferedIncrementsWorkerModule,
+      providers: [
+        { provide: FLUSH_SCHEDULE_COLLECTIONS, useValue: collections },
+        {
+          provide: BUFFERED_INCREMENTS_FLUSHERS,
+          inject: [BUFFERED_INCREMENTS_ROOT, BUFFERED_INCREMENTS_REDIS, BUFFERED_INCREMENTS_DB],
+          useFactory: (root: BufferedIncrementsRootOptions, redis: RedisLike, db: Db) =>
+            new Map(
+              collections.map((feature) => [
+                feature.collection,
+                new BufferedMongoIncrements(db.collection(feature.collection), redis, feature.flushIntervalMs, {
+                  ...root.defaults,
+                  ...feature.options,
+                  autoFlush: false,
+                }),
+              ]),
+            ),
+        },
+        FlushProcessor,
+        FlushSchedule,
+      ],
+      exports: [BUFFERED_INCREMENTS_FLUSHERS],
+    };
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.allSettled(this.owned.splice(0).map((connection) => connection.close()));
+  }
+}
+
+@Module({})
+class BufferedIncrementsFeatureModule {}
+
+@Module({})
+class BufferedIncrementsWorkerModule {}
+
+/** Early flush from a producer: one pending job per collection, however many producers ask. */
+function requestEarlyFlush(queue: Queue, collection: string): Promise<unknown> {
+  return queue.add(FLUSH_JOB, { collection }, { jobId: `early-flush-${collection}`, removeOnComplete: true, removeOnFail: true });
+}

@@ -1,0 +1,28 @@
+import type { DynamicModule } from '@nestjs/common';
+import type { Db } from 'mongodb';
+import type { BufferedMongoIncrementsOptions } from './buffered-mongo-increments';
+import type { RedisLike } from './redis-script';
+
+type SharedOptions = Omit<BufferedMongoIncrementsOptions, 'autoFlush' | 'onBufferFull'>;
+
+export interface BufferedIncrementsRootOptions {
+  /** A connected ioredis client (or Cluster), or a Redis URL to open one. */
+  redis: RedisLike | string;
+  /** A mongodb `Db`, or a URL (and database name) to open one. */
+  mongo: Db | { url: string; dbName?: string };
+  /** Defaults for every collection's buffer. */
+  defaults?: SharedOptions;
+}
+
+export interface BufferedIncrementsRootAsyncOptions {
+  imports?: DynamicModule['imports'];
+  inject?: unknown[];
+  useFactory: (...args: never[]) => BufferedIncrementsRootOptions | Promise<BufferedIncrementsRootOptions>;
+}
+
+/** One buffered collection: its flush period and any per-collection overrides. */
+export interface BufferedCollection {
+  collection: string;
+  flushIntervalMs: number;
+  options?: SharedOptions;
+}

@@ -1,0 +1,37 @@
+import { InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { FLUSH_JOB, FLUSH_JOB_RETENTION, FLUSH_QUEUE } from './buffered-increments.constants';
+import type { BufferedCollection } from './buffered-increments.options';
+
+export const FLUSH_SCHEDULE_COLLECTIONS = Symbol('FLUSH_SCHEDULE_COLLECTIONS');
+
+/** The stable scheduler id of a collection: every worker replica upserts the same one. */
+export function flushSchedulerId(collection: string): string {
+  return `flush-${collection}`;
+}
+
+/**
+ * Registers one BullMQ job scheduler per buffered collection. Upserting under a stable id is idempotent,
+ * so however many worker replicas boot, there is one schedule and one `flush` job per period in total.
+ */
+@Injectable()
+export class FlushSchedule implements OnApplicationBootstrap {
+  constructor(
+    @InjectQueue(FLUSH_QUEUE) private readonly queue: Queue,
+    @Inject(FLUSH_SCHEDULE_COLLECTIONS) private readonly collections: BufferedCollection[],
+  ) {}
+
+  async onApplicationBootstrap(): Promise<void> {
+    // Across all replicas, one flush runs at a time: flushes of one collection would only queue on
+    // its Redis lock anyway, and one at a time keeps MongoDB load flat.
+    await this.queue.setGlobalConcurrency(1);
+    for (const { collection, flushIntervalMs } of this.collections) {
+      await this.queue.upsertJobScheduler(
+        flushSchedulerId(collection),
+        { every: flushIntervalMs },
+        { name: FLUSH_JOB, data: { collection }, opts: { ...FLUSH_JOB_RETENTION, attempts: 3, backoff: { type: 'exponential', delay: 500 } } },
+      );
+    }
+  }
+}
