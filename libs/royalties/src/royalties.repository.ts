@@ -1,4 +1,5 @@
 import { Collection, Db } from 'mongodb';
+import { BuildCancelledError } from './build-errors';
 import type { BuildCounts, BuildInputs, BuildProgress, Consolidation, InputProblem, LabelPayout, RevenueSummary } from './consolidation';
 import type { Origin } from './money';
 
@@ -97,6 +98,7 @@ export class RoyaltiesRepository {
   /**
    * Writes one build's users and tracks, then flips the build to succeeded. Readers only look at
    * succeeded builds, so they never see a half-written one; a rerun first clears what a crash left.
+   * Throws BuildCancelledError when a cancel request reached the build before that flip.
    */
   async saveConsolidation(id: string, consolidation: Consolidation, onBatch?: (written: number) => Promise<void>): Promise<void> {
     await this.deleteBuildData(id);
@@ -118,10 +120,12 @@ export class RoyaltiesRepository {
     }
     const { ledger, tracks, ...summary } = consolidation;
     void tracks;
-    await this.builds.updateOne(
-      { _id: id },
+    // One conditional update on one document: a cancel request that arrived after the last check wins.
+    const flipped = await this.builds.updateOne(
+      { _id: id, cancelRequested: { $ne: true } },
       { $set: { status: 'succeeded', finishedAt: new Date(), result: { ...summary, persistedUsers: ledger.size } } },
     );
+    if (flipped.matchedCount === 0) throw new BuildCancelledError();
   }
 
   /** Drops the users and tracks of every finished build except `keepId` (results of one build are kept). */

@@ -1,0 +1,123 @@
+import { mkdtemp, rm, writeFile, appendFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { UnrecoverableError } from 'bullmq';
+import { Db, MongoClient, ObjectId } from 'mongodb';
+import { readConsolidatedPage, RoyaltiesRepository, RunRoyaltiesBuild, writeSyntheticInputs } from '@bufferq/royalties';
+import { eventually, testServices, uniqueName } from '@bufferq/testing';
+
+const fixtures = join(__dirname, 'fixtures');
+const fixture = { usersCsv: join(fixtures, 'users.csv'), streamsCsv: join(fixtures, 'streams.csv'), tracks: join(fixtures, 'tracks.json') };
+
+describe('RunRoyaltiesBuild with MongoDB', () => {
+  let client: MongoClient;
+  let db: Db;
+  let repository: RoyaltiesRepository;
+  let dir: string;
+
+  beforeAll(async () => {
+    client = await new MongoClient(testServices().mongoUrl).connect();
+    db = client.db(uniqueName('royalties'));
+    repository = new RoyaltiesRepository(db);
+    dir = await mkdtemp(join(tmpdir(), 'royalties-build-'));
+  });
+  afterAll(async () => {
+    await db.dropDatabase();
+    await client.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const newBuild = async (inputs = fixture) => {
+    const id = new ObjectId().toHexString();
+    await repository.createBuild(id, inputs);
+    return id;
+  };
+
+  it('persists per-user seconds, per-label payouts and totals, and only then marks the build succeeded', async () => {
+    const id = await newBuild();
+    const progress: string[] = [];
+    await expect(new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id, async (p) => void progress.push(p.phase))).resolves.toBe('succeeded');
+    const build = await repository.findBuild(id);
+    expect(build?.status).toBe('succeeded');
+    expect(build?.result?.labels).toEqual([
+      { label: 'label A', seconds: 150, payoutCents: 1011 },
+      { label: 'label B', seconds: 50, payoutCents: 337 },
+      { label: 'label C', seconds: 150, payoutCents: 1010 },
+    ]);
+    expect(build?.result?.revenue.totalCents).toBe(2358);
+    expect(build?.result?.persistedUsers).toBe(4);
+    expect(progress).toEqual(expect.arrayContaining(['tracks', 'users', 'streams', 'persisting']));
+    expect(await repository.findUser(id, 'u1')).toMatchObject({ seconds: 200, listed: true, productType: 'premium', feeCents: 1000, origin: 'web' });
+    expect(await repository.findUser(id, 'ghost')).toMatchObject({ seconds: 50, listed: false, origin: null });
+    expect(await repository.findUser(id, 'nobody')).toBeNull();
+    const firstPage = await repository.listUsers(id, undefined, 3);
+    expect(firstPage.map((user) => user.userId)).toEqual(['ghost', 'u1', 'u2']);
+    expect((await repository.listUsers(id, 'u2', 3)).map((user) => user.userId)).toEqual(['u3']);
+    expect((await repository.latestSucceeded())?._id).toBe(id);
+  });
+
+  it('pages consolidated entries from the streams file by cursor, joined with users and tracks', async () => {
+    const id = await newBuild();
+    await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id);
+    const build = (await repository.findBuild(id))!;
+    const first = await readConsolidatedPage(repository, build, undefined, 4);
+    expect(first.items[0]).toEqual({
+      date: '2019-03-01', user_id: 'u1', product_type: 'premium', fee: 10, origin: 'web',
+      region: 'NL', track_id: 't1', track_name: 'First Song', track_label: 'label A', seconds: 100,
+    });
+    expect(first.items[1]).toMatchObject({ region: 'NL', user_id: 'u2', fee: 7.99, origin: 'app_store' });
+    const second = await readConsolidatedPage(repository, build, first.next!, 4);
+    expect(second.next).toBeNull();
+    expect(second.items).toEqual([
+      { date: '2019-03-03', user_id: 'ghost', product_type: null, fee: null, origin: null, region: 'NL', track_id: 't1', track_name: 'First Song', track_label: 'label A', seconds: 50 },
+      { date: '2019-03-04', user_id: 'u2', product_type: 'platinum', fee: 7.99, origin: 'app_store', region: 'NL', track_id: 't9', track_name: null, track_label: null, seconds: 70 },
+    ]);
+    await expect(readConsolidatedPage(repository, build, 'not-a-cursor', 4)).rejects.toThrow(RangeError);
+  });
+
+  it('refuses consolidated pages once the streams file changed after the build', async () => {
+    const streamsCsv = join(dir, 'changing.csv');
+    await writeFile(streamsCsv, 'date;user_id;region;track id;seconds\n01/03/2019;u1;NL;t1;100\n');
+    const id = await newBuild({ ...fixture, streamsCsv });
+    await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id);
+    await appendFile(streamsCsv, '01/03/2019;u1;NL;t1;100\n');
+    await expect(readConsolidatedPage(repository, (await repository.findBuild(id))!, undefined, 10)).rejects.toThrow(/changed or disappeared since build/);
+  });
+
+  it('fails the build for good, with the message, when too many lines are malformed', async () => {
+    const streamsCsv = join(dir, 'bad.csv');
+    await writeFile(streamsCsv, 'date;user_id;region;track id;seconds\n01/03/2019;u1;NL;t1;oops\n');
+    const id = await newBuild({ ...fixture, streamsCsv });
+    const run = new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id);
+    await expect(run).rejects.toThrow(UnrecoverableError);
+    await expect(run).rejects.toThrow(/1 of 1 streams CSV lines \(100.00%\) are malformed/);
+    expect(await repository.findBuild(id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/line 2: seconds "oops"/) });
+    expect(await repository.findUser(id, 'u1')).toBeNull();
+  });
+
+  it('stops a running build when cancellation is requested and keeps none of its results', async () => {
+    const files = await writeSyntheticInputs(join(dir, 'big'), { users: 20_000, streams: 300_000 });
+    const id = await newBuild(files);
+    const run = new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, checkIntervalMs: 20 }).execute(id);
+    expect(await eventually(async () => (await repository.findBuild(id))?.progress?.phase === 'streams', 20_000)).toBe(true);
+    expect(await repository.requestCancel(id)).toBe(true);
+    await expect(run).resolves.toBe('cancelled');
+    const build = await repository.findBuild(id);
+    expect(build?.status).toBe('cancelled');
+    expect(await repository.users.countDocuments({ _id: { $gt: `${id}/`, $lt: `${id}0` } })).toBe(0);
+    expect(await repository.requestCancel(id)).toBe(false);
+  });
+
+  it('reruns a build that a crashed worker left half-persisted, and keeps only the latest build\'s rows', async () => {
+    const older = await newBuild();
+    await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(older);
+    const id = await newBuild();
+    await repository.markRunning(id);
+    await repository.users.insertOne({ _id: `${id}/leftover`, seconds: 1, listed: false, productType: null, feeCents: null, origin: null });
+    await expect(new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id)).resolves.toBe('succeeded');
+    expect(await repository.findUser(id, 'leftover')).toBeNull();
+    expect(await repository.findUser(id, 'u1')).not.toBeNull();
+    expect(await repository.findUser(older, 'u1')).toBeNull();
+    await expect(new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id)).resolves.toBe('already finished');
+  });
+});
