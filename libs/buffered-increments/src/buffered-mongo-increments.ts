@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type { Collection, Document } from 'mongodb';
+import { Collection, Document, Long } from 'mongodb';
 import { ApplyResult, BatchApplier, DeadLetter } from './batch-applier';
 import { assertFieldPath, documentKeyOf, DocumentId, encodeField, OPERATOR, OperatorCode } from './buffered-field';
 import { encodeComparable, encodeDelta, encodeSetValue } from './buffered-value';
@@ -176,6 +176,37 @@ export class BufferedMongoIncrements extends EventEmitter {
     };
   }
 
+  /**
+   * Read-your-writes for an increment: what MongoDB holds at `fieldPath` plus what is still buffered for
+   * it. Exact while flushes run: a draining batch the document's marker shows as applied is not counted
+   * twice, and a read that overlaps the claim of a new batch is retried. (With the marker off, a batch
+   * applied but not yet acknowledged may be counted twice for that instant.)
+   */
+  async readIncremented(documentId: DocumentId, fieldPath: string): Promise<number> {
+    const documentKey = documentKeyOf(documentId);
+    assertFieldPath(fieldPath, this.marker);
+    const integerField = encodeField(OPERATOR.incInteger, documentKey, fieldPath);
+    const decimalField = encodeField(OPERATOR.incDecimal, documentKey, fieldPath);
+    for (let attempt = 0; ; attempt++) {
+      const [[, sequence], [, drainingId], [, live], [, draining]] = (await this.redis
+        .multi()
+        .get(this.keys.batchSequence)
+        .get(this.keys.drainingBatchId)
+        .hmget(this.keys.live, integerField, decimalField)
+        .hmget(this.keys.draining, integerField, decimalField)
+        .exec()) as Array<[Error | null, unknown]>;
+      const projection = { [fieldPath]: 1, ...(this.marker ? { [this.marker]: 1 } : {}) };
+      const document = await (this.collection as Collection<Document>).findOne({ _id: documentId as never }, { projection });
+      const sequenceAfter = await this.redis.get(this.keys.batchSequence);
+      // A batch claimed between the two Redis reads may be in MongoDB but not in what we read: read again.
+      if (sequenceAfter !== sequence && attempt < 10) continue;
+      const appliedMarker = this.marker ? Number(document?.[this.marker] ?? -1) : -1;
+      const drainingApplied = drainingId !== null && appliedMarker >= Number(drainingId) * 4;
+      const pending = sumOf(live as Array<string | null>) + (drainingApplied ? 0 : sumOf(draining as Array<string | null>));
+      return numberAt(document, fieldPath) + pending;
+    }
+  }
+
   /** Stops the timers now. Never throws; whatever is buffered stays in Redis for the next flush. */
   destroy(): void {
     this.destroyed = true;
@@ -344,6 +375,16 @@ export class BufferedMongoIncrements extends EventEmitter {
     await this.redis.rpush(this.keys.deadLetters, ...deadLetters.map((letter) => JSON.stringify(letter)));
     for (const letter of deadLetters) this.emit('deadLetter', letter);
   }
+}
+
+function sumOf(sums: Array<string | null>): number {
+  return sums.reduce((total: number, sum) => total + (sum === null ? 0 : Number(sum)), 0);
+}
+
+function numberAt(document: Document | null, fieldPath: string): number {
+  let value: unknown = document;
+  for (const segment of fieldPath.split('.')) value = value && typeof value === 'object' ? (value as Document)[segment] : undefined;
+  return typeof value === 'number' ? value : value instanceof Long ? value.toNumber() : Number(value ?? 0);
 }
 
 function pairs(flat: string[]): Array<[string, string]> {
