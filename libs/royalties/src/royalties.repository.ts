@@ -113,7 +113,10 @@ export class RoyaltiesRepository {
         await onBatch?.(written);
       }
     }
-    if (batch.length) await this.users.insertMany(batch, { ordered: false });
+    if (batch.length) {
+      await this.users.insertMany(batch, { ordered: false });
+      await onBatch?.(written + batch.length);
+    }
     for (let i = 0; i < consolidation.tracks.length; i += BATCH) {
       const tracks = consolidation.tracks.slice(i, i + BATCH).map((track) => ({ _id: `${id}/${track.trackId}`, trackName: track.trackName, label: track.label }));
       await this.tracks.insertMany(tracks, { ordered: false });
