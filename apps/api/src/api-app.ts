@@ -10,7 +10,7 @@ import { AppModule } from './app.module';
 export async function createApiApp(): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule,
-    new FastifyAdapter({ bodyLimit: 1024 * 1024, trustProxy: true }),
+    new FastifyAdapter({ bodyLimit: 1024 * 1024, trustProxy: true, routerOptions: { maxParamLength: 4096 } }),
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));

@@ -8,6 +8,7 @@ import { bullmqConnection, DatastoresModule, validatedEnv } from '@bufferq/datas
 import { apiEnv, ApiEnv } from './config/api.env';
 import { TimersApiModule } from '@bufferq/timers';
 import { RoyaltiesApiModule } from '@bufferq/royalties';
+import { CountersApiModule } from '@bufferq/counters';
 
 @Module({
   imports: [
@@ -34,6 +35,7 @@ import { RoyaltiesApiModule } from '@bufferq/royalties';
     }),
     TimersApiModule,
     RoyaltiesApiModule,
+    CountersApiModule,
   ],
   // Every DTO made with nestjs-zod's createZodDto is validated; a bad body is a 400 naming the field.
   providers: [{ provide: APP_PIPE, useClass: ZodValidationPipe }],

@@ -1,6 +1,7 @@
 import { DynamicModule, Type } from '@nestjs/common';
 import { TimersWorkerModule } from '@bufferq/timers';
 import { RoyaltiesWorkerModule } from '@bufferq/royalties';
+import { CountersWorkerModule } from '@bufferq/counters';
 
 /**
  * One image serves every worker role; WORKER_ROLES (comma-separated, or `all`) picks which processors a
@@ -9,6 +10,7 @@ import { RoyaltiesWorkerModule } from '@bufferq/royalties';
 export const WORKER_ROLE_MODULES: Record<string, () => Array<Type | DynamicModule>> = {
   timers: () => [TimersWorkerModule],
   royalties: () => [RoyaltiesWorkerModule],
+  flush: () => [CountersWorkerModule.forRoot()],
 };
 
 export function modulesForRoles(roles: string): Array<Type | DynamicModule> {

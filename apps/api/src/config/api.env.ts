@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { datastoresEnv } from '@bufferq/datastores';
 import { timersEnv } from '@bufferq/timers';
 import { royaltiesEnv } from '@bufferq/royalties';
+import { countersEnv } from '@bufferq/counters';
 
 /** Every environment variable the api reads, validated once at boot (see the README's configuration table). */
 export const apiEnv = datastoresEnv.extend({
@@ -11,6 +12,7 @@ export const apiEnv = datastoresEnv.extend({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...timersEnv.shape,
   ...royaltiesEnv.shape,
+  ...countersEnv.shape,
 });
 
 export type ApiEnv = z.infer<typeof apiEnv>;

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { datastoresEnv } from '@bufferq/datastores';
 import { timersEnv } from '@bufferq/timers';
 import { royaltiesEnv } from '@bufferq/royalties';
+import { countersEnv } from '@bufferq/counters';
 
 /** Every environment variable the worker reads, validated once at boot (see the README's configuration table). */
 export const workerEnv = datastoresEnv.extend({
@@ -10,6 +11,7 @@ export const workerEnv = datastoresEnv.extend({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ...timersEnv.shape,
   ...royaltiesEnv.shape,
+  ...countersEnv.shape,
 });
 
 export type WorkerEnv = z.infer<typeof workerEnv>;

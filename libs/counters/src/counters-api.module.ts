@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { BufferedIncrementsModule } from '@bufferq/buffered-increments';
+import { CountersController } from './api/counters.controller';
+import { bufferedIncrementsRoot, countersCollections } from './counters-buffer';
+import { CountersService } from './counters.service';
+
+/** The counters routes for the api app: producers only, the worker's `flush` role writes MongoDB. */
+@Module({
+  imports: [bufferedIncrementsRoot(), BufferedIncrementsModule.forFeature(countersCollections())],
+  controllers: [CountersController],
+  providers: [CountersService],
+  exports: [CountersService],
+})
+export class CountersApiModule {}

@@ -1,0 +1,22 @@
+import { DynamicModule } from '@nestjs/common';
+import { BufferedCollection, BufferedIncrementsModule } from '@bufferq/buffered-increments';
+import { MONGO_DB, REDIS_CLIENT } from '@bufferq/datastores';
+import { COUNTERS_COLLECTION } from './counters.constants';
+import { countersEnv } from './counters.env';
+
+/** The buffer's connections: the app's shared Redis client and MongoDB database (DatastoresModule). */
+export function bufferedIncrementsRoot(): DynamicModule {
+  return BufferedIncrementsModule.forRootAsync({
+    inject: [REDIS_CLIENT, MONGO_DB],
+    useFactory: (redis: never, mongo: never) => ({ redis, mongo }),
+  });
+}
+
+/**
+ * The buffered collections. The flush interval only matters to the worker's job scheduler (producers
+ * never flush), so it is read from the validated environment when the worker's modules are built.
+ */
+export function countersCollections(env: NodeJS.ProcessEnv = process.env): BufferedCollection[] {
+  const { COUNTERS_FLUSH_INTERVAL_MS } = countersEnv.parse(env);
+  return [{ collection: COUNTERS_COLLECTION, flushIntervalMs: COUNTERS_FLUSH_INTERVAL_MS }];
+}
