@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -149,6 +149,27 @@ describe('consolidateRoyalties', () => {
     expect(complete[complete.length - 1]).toBe(100);
     expect(result.counts.streams.lines).toBe(60_000);
     expect(result.labels.reduce((sum, label) => sum + label.payoutCents, 0) + result.unallocatedCents).toBe(result.revenue.totalCents);
+  });
+
+  it('generates synthetic inputs with every format quirk, which the consolidation reads back in full', async () => {
+    const files = await writeSyntheticInputs(join(dir, 'quirks'), { users: 300, streams: 3_000, tracks: 50, labels: 5, mangledTracks: true, unknownTrackShare: 0.05, unknownUserShare: 0.05 });
+    const users = await readFile(files.usersCsv, 'utf8');
+    const streams = await readFile(files.streamsCsv, 'utf8');
+    expect(users).toMatch(/\r\n/);
+    expect(users).toMatch(/[^\r]\n/);
+    expect(users).toMatch(/;\d+,\d\d;/);
+    expect(users.endsWith('\n')).toBe(false);
+    expect(streams.endsWith('\n')).toBe(false);
+    expect(streams).toMatch(/^\d\d\/\d\d\/2019;/m);
+    expect(streams).toMatch(/;nl;/);
+    expect(streams).toMatch(/;NL;/);
+    const result = await consolidateRoyalties(files, { maxBadLineShare: 0 });
+    expect(result.counts.tracks).toEqual({ count: 50, bad: 0, recoveredFromKeys: true });
+    expect(result.counts.users).toEqual({ lines: 300, listed: 300, bad: 0 });
+    expect(result.counts.streams).toMatchObject({ lines: 3_000, valid: 3_000, bad: 0 });
+    expect(result.counts.streams.unknownTrackStreams).toBeGreaterThan(0);
+    expect(result.counts.streams.unknownUserStreams).toBeGreaterThan(0);
+    expect(result.labels).toHaveLength(5);
   });
 
   describe('from http(s) URLs', () => {
