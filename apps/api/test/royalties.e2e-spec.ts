@@ -115,6 +115,12 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
       region: 'DE', track_id: 't3', track_name: 'Third Song', track_label: 'label C', seconds: 50,
     });
     expect((await get('/consolidated?cursor=garbage')).status).toBe(400);
+
+    // The build job, with its progress, is on the queue Bull Board shows.
+    const board = await api.inject({ method: 'GET', url: '/admin/queues/api/queues?activeQueue=' + process.env.ROYALTIES_QUEUE + '&status=completed', headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` } });
+    expect(board.statusCode).toBe(200);
+    const queue = board.json().queues.find((entry: { name: string }) => entry.name === process.env.ROYALTIES_QUEUE);
+    expect(queue.jobs).toEqual(expect.arrayContaining([expect.objectContaining({ id: started.body.buildId, progress: expect.objectContaining({ phase: 'persisting', percent: 100 }) })]));
   });
 
   it('shows a failed build with the reason, and keeps serving the last successful report', async () => {
@@ -125,7 +131,7 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
   });
 
   it('keeps answering during a large build, shows its progress, and cancels it (a queued one at once)', async () => {
-    const files = await writeSyntheticInputs(join(dir, 'large'), { users: 50_000, streams: 800_000 });
+    const files = await writeSyntheticInputs(join(dir, 'large'), { users: 50_000, streams: 2_000_000 });
     const large = (await post('/royalties/builds', files)).body.buildId;
     const queued = (await post('/royalties/builds', fixture)).body.buildId;
     const samples: number[] = [];

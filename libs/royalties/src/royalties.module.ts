@@ -1,10 +1,11 @@
 import { Module, Provider } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
+import { Queue } from 'bullmq';
 import { Db } from 'mongodb';
-import { MONGO_DB } from '@bufferq/datastores';
+import { bullmqConnection, MONGO_DB } from '@bufferq/datastores';
 import { royaltiesEnv, royaltiesSettings, RoyaltiesSettings } from './royalties.env';
 import { RoyaltiesRepository } from './royalties.repository';
-import { ROYALTIES_SETTINGS } from './royalties.tokens';
+import { BuildJobData, ROYALTIES_QUEUE, ROYALTIES_SETTINGS } from './royalties.tokens';
 import { RoyaltiesBuildsController, RoyaltiesReportsController } from './royalties.controller';
 import { RoyaltiesService } from './royalties.service';
 import { RunRoyaltiesBuild } from './run-royalties-build';
@@ -22,7 +23,16 @@ const sharedProviders: Provider[] = [
 /** The api side: build endpoints and report endpoints. Mount in the api's AppModule. */
 @Module({
   controllers: [RoyaltiesBuildsController, RoyaltiesReportsController],
-  providers: [...sharedProviders, RoyaltiesService],
+  providers: [
+    ...sharedProviders,
+    {
+      provide: ROYALTIES_QUEUE,
+      inject: [ROYALTIES_SETTINGS, ConfigService],
+      useFactory: (settings: RoyaltiesSettings, config: ConfigService) =>
+        new Queue<BuildJobData>(settings.queueName, { connection: bullmqConnection(config.getOrThrow<string>('REDIS_URL')) }),
+    },
+    RoyaltiesService,
+  ],
 })
 export class RoyaltiesApiModule {}
 

@@ -1,28 +1,22 @@
 import { BadRequestException, ConflictException, Inject, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
-import { bullmqConnection } from '@bufferq/datastores';
 import { InputChangedError, readConsolidatedPage, ConsolidatedPage } from './consolidated-entries';
 import type { BuildInputs } from './consolidation';
 import { isAllowedLocation } from './input-source';
 import { centsToNumber } from './money';
 import type { RoyaltiesSettings } from './royalties.env';
 import { BuildDocument, RoyaltiesRepository } from './royalties.repository';
-import { BUILD_JOB, BuildJobData, ROYALTIES_SETTINGS } from './royalties.tokens';
+import { BUILD_JOB, BuildJobData, ROYALTIES_QUEUE, ROYALTIES_SETTINGS } from './royalties.tokens';
 
 /** What the api does for royalties: start, watch and cancel builds, and read the latest results. */
 @Injectable()
 export class RoyaltiesService implements OnModuleDestroy {
-  private readonly queue: Queue<BuildJobData>;
-
   constructor(
     @Inject(ROYALTIES_SETTINGS) private readonly settings: RoyaltiesSettings,
+    @Inject(ROYALTIES_QUEUE) private readonly queue: Queue<BuildJobData>,
     private readonly repository: RoyaltiesRepository,
-    config: ConfigService,
-  ) {
-    this.queue = new Queue<BuildJobData>(settings.queueName, { connection: bullmqConnection(config.getOrThrow<string>('REDIS_URL')) });
-  }
+  ) {}
 
   async onModuleDestroy(): Promise<void> {
     await this.queue.close();

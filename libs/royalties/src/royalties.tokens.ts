@@ -7,3 +7,6 @@ export const BUILD_JOB = 'build';
 export interface BuildJobData {
   buildId: string;
 }
+
+/** Injection token of the api's BullMQ `Queue` of builds (a provider, so Bull Board discovers it). */
+export const ROYALTIES_QUEUE = Symbol('ROYALTIES_QUEUE');
