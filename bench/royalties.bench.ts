@@ -1,10 +1,12 @@
-// npm run bench:royalties -- [--streams 10000000] [--users 1000000] [--tracks 100000] [--naive-streams 2000000] [--keep]
+// npm run bench:royalties -- [--streams 10000000] [--users 1000000] [--tracks 100000] [--naive-streams 2000000]
+//                            [--keep] [--compiled]
 //
 // Generates synthetic inputs in a temporary directory (deleted afterwards unless --keep), starts the api
-// and a `royalties` worker as separate processes (as production runs them), and measures one build:
+// and a `royalties` worker as separate processes (as production runs them; from the TypeScript sources
+// with ts-node, or with --compiled from `npm run build` output), and measures one build:
 // stream lines per second, the worker's peak RSS, and the api's event-loop delay while the build runs.
 // The same run compares with the streaming consolidation alone and with a naive read-it-all baseline.
-import { ChildProcess, fork } from 'node:child_process';
+import { ChildProcess, execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -33,10 +35,11 @@ function flags() {
       tracks: { type: 'string', default: '100000' },
       'naive-streams': { type: 'string', default: '2000000' },
       keep: { type: 'boolean', default: false },
+      compiled: { type: 'boolean', default: false },
     },
   });
   const int = (text: string) => Number(text.replace(/_/g, ''));
-  return { streams: int(values.streams!), users: int(values.users!), tracks: int(values.tracks!), naiveStreams: int(values['naive-streams']!), keep: values.keep! };
+  return { streams: int(values.streams!), users: int(values.users!), tracks: int(values.tracks!), naiveStreams: int(values['naive-streams']!), keep: values.keep!, tsNode: !values.compiled! };
 }
 
 function freePort(): Promise<number> {
@@ -57,7 +60,29 @@ function memoryOf(pid: number): { peakMb: number; rssMb: number } {
 }
 
 function forkTs(script: string, args: string[], env: NodeJS.ProcessEnv, withProbe: boolean): ChildProcess {
-  return fork(script, args, { cwd: root, env: { ...process.env, ...env }, execArgv: [...tsNode, ...(withProbe ? ['-r', probe] : [])], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return forkNode(script, args, env, [...tsNode, ...(withProbe ? ['-r', probe] : [])]);
+}
+
+function forkNode(script: string, args: string[], env: NodeJS.ProcessEnv, execArgv: string[]): ChildProcess {
+  return fork(script, args, { cwd: root, env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+}
+
+/** The api and worker entry points: the compiled build as production runs it, or the TypeScript sources. */
+function appEntryPoints(useTsNode: boolean): { api: string; worker: string; execArgv: string[] } {
+  if (useTsNode) return { api: 'apps/api/src/main.ts', worker: 'apps/worker/src/main.ts', execArgv: tsNode };
+  process.stdout.write('building the apps (npm run build) ...\n');
+  execFileSync('npm', ['run', 'build'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  return { api: 'dist/apps/api/src/main.js', worker: 'dist/apps/worker/src/main.js', execArgv: [] };
+}
+
+interface BuildStatus {
+  status: string;
+  error?: string;
+  startedAt: string;
+  finishedAt: string;
+  totalRevenue: number;
+  progress?: { phase: string };
+  counts: { users: { listed: number }; tracks: { count: number }; streams: { lines: number } };
 }
 
 function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
@@ -88,14 +113,14 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function http(port: number, method: string, path: string, body?: object): Promise<{ status: number; json: any; ms: number }> {
+async function http<T = unknown>(port: number, method: string, path: string, body?: object): Promise<{ status: number; json: T; ms: number }> {
   const started = performance.now();
   const response = await fetch(`http://127.0.0.1:${port}${path}`, {
     method,
     headers: body ? { 'content-type': 'application/json' } : {},
     body: body ? JSON.stringify(body) : undefined,
   });
-  const json = await response.json().catch(() => null);
+  const json = (await response.json().catch(() => null)) as T;
   return { status: response.status, json, ms: performance.now() - started };
 }
 
@@ -142,10 +167,10 @@ async function main(): Promise<void> {
       ROYALTIES_QUEUE: `royalties-bench-${Date.now().toString(36)}`,
       WORKER_ROLES: 'royalties',
       LOG_LEVEL: 'warn',
-      NODE_ENV: 'production',
     };
-    const api = forkTs('apps/api/src/main.ts', [], env, true);
-    const worker = forkTs('apps/worker/src/main.ts', [], env, false);
+    const apps = appEntryPoints(options.tsNode);
+    const api = forkNode(apps.api, [], env, [...apps.execArgv, '-r', probe]);
+    const worker = forkNode(apps.worker, [], env, apps.execArgv);
     children.push(api, worker);
     for (let i = 0; ; i++) {
       if (i > 600) throw new Error('the api did not start within 60 s');
@@ -163,13 +188,13 @@ async function main(): Promise<void> {
 
     api.send('loop:reset');
     started = Date.now();
-    const { json: startedBuild } = await http(port, 'POST', '/royalties/builds', inputs);
-    const buildId = startedBuild.buildId as string;
+    const { json: startedBuild } = await http<{ buildId: string }>(port, 'POST', '/royalties/builds', inputs);
+    const buildId = startedBuild.buildId;
     const latencies: number[] = [];
-    let build: any;
+    let build: BuildStatus;
     let persistingSeenAt: number | null = null;
     for (;;) {
-      const response = await http(port, 'GET', `/royalties/builds/${buildId}`);
+      const response = await http<BuildStatus>(port, 'GET', `/royalties/builds/${buildId}`);
       latencies.push(response.ms);
       build = response.json;
       if (build.progress?.phase === 'persisting' && persistingSeenAt === null) persistingSeenAt = Date.now();
@@ -181,7 +206,7 @@ async function main(): Promise<void> {
     if (build.status !== 'succeeded') throw new Error(`build ${build.status}: ${build.error}`);
     const totalMs = new Date(build.finishedAt).getTime() - new Date(build.startedAt).getTime();
     const readMs = (persistingSeenAt ?? Date.now()) - started;
-    const report = await http(port, 'GET', '/report');
+    const report = await http<Record<string, number>>(port, 'GET', '/report');
     const userProbe = await http(port, 'GET', '/users/u0');
     await Promise.all(children.splice(0).map(stop));
 
@@ -196,7 +221,7 @@ async function main(): Promise<void> {
     process.stdout.write(`naive baseline (${fmt(naiveSize)} lines, read whole files + split) ...\n`);
     const naive = await runMeasured(join(__dirname, 'royalties', 'naive-consolidation.ts'), [naiveInputs.usersCsv, naiveInputs.streamsCsv, naiveInputs.tracks]);
 
-    const streamLines = build.counts.streams.lines as number;
+    const streamLines = build.counts.streams.lines;
     const rows: string[][] = [
       ['variant', 'stream lines', 'time', 'lines/s', 'peak RSS', 'event-loop delay p99 / max'],
       [
@@ -204,7 +229,7 @@ async function main(): Promise<void> {
         fmt(streamLines),
         `${(readMs / 1000).toFixed(1)} s`,
         fmt(Math.round(streamLines / (readMs / 1000))),
-        `worker ${workerPeak.peakMb} MB (idle ${workerIdle.rssMb} MB)`,
+        `worker ${workerPeak.peakMb} MB (idle ${workerIdle.rssMb} MB)${options.tsNode ? ' [ts-node]' : ''}`,
         `api ${buildLoop.p99} / ${buildLoop.max} ms`,
       ],
       [

@@ -29,6 +29,11 @@ export function isAllowedLocation(location: string, root: string | undefined): b
   return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
 }
 
+/** The location a build stores: URLs as given, local paths absolute (against the root when set), so the worker's cwd does not matter. */
+export function resolveLocation(location: string, root: string | undefined): string {
+  return isUrlLocation(location) ? location : resolve(root ?? process.cwd(), location);
+}
+
 /**
  * Opens an input for streaming, optionally from a byte offset (used to page through a streams file).
  * URLs are fetched with a Range header; a server that ignores it gets its first bytes skipped here.

@@ -90,6 +90,11 @@ export class RoyaltiesRepository {
     return build?.cancelRequested === true;
   }
 
+  /** Back to `queued` after an unexpected error the queue will retry; the error stays visible meanwhile. */
+  async markRetrying(id: string, error: string): Promise<void> {
+    await this.builds.updateOne({ _id: id }, { $set: { status: 'queued', error: `attempt failed, retrying: ${error}` } });
+  }
+
   async markFinished(id: string, status: 'failed' | 'cancelled', error?: string): Promise<void> {
     await this.deleteBuildData(id);
     await this.builds.updateOne({ _id: id }, { $set: { status, finishedAt: new Date(), ...(error ? { error } : {}) } });

@@ -3,7 +3,7 @@ import { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
 import { InputChangedError, readConsolidatedPage, ConsolidatedPage } from './consolidated-entries';
 import type { BuildInputs } from './consolidation';
-import { isAllowedLocation } from './input-source';
+import { isAllowedLocation, resolveLocation } from './input-source';
 import { centsToNumber } from './money';
 import type { RoyaltiesSettings } from './royalties.env';
 import { BuildDocument, RoyaltiesRepository } from './royalties.repository';
@@ -33,8 +33,14 @@ export class RoyaltiesService implements OnModuleDestroy {
     if (missing.length) throw new BadRequestException(`missing ${missing.join(', ')}: give them in the body or configure ROYALTIES_USERS_CSV / ROYALTIES_STREAMS_CSV / ROYALTIES_TRACKS`);
     const outside = Object.entries(inputs).filter(([, value]) => !isAllowedLocation(value!, this.settings.inputRoot)).map(([name]) => name);
     if (outside.length) throw new BadRequestException(`${outside.join(', ')} must be inside ROYALTIES_INPUT_ROOT or an http(s) URL`);
+    const root = this.settings.inputRoot;
+    const resolved: BuildInputs = {
+      usersCsv: resolveLocation(inputs.usersCsv!, root),
+      streamsCsv: resolveLocation(inputs.streamsCsv!, root),
+      tracks: resolveLocation(inputs.tracks!, root),
+    };
     const buildId = new ObjectId().toHexString();
-    await this.repository.createBuild(buildId, inputs as BuildInputs);
+    await this.repository.createBuild(buildId, resolved);
     // The job id is the build id: a duplicate add is a no-op and Bull Board shows the same id.
     await this.queue.add(BUILD_JOB, { buildId }, { jobId: buildId, attempts: 2, backoff: { type: 'exponential', delay: 5_000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } });
     return { buildId };

@@ -17,7 +17,15 @@ export class RunRoyaltiesBuild {
     private readonly options: { maxBadLineShare: number; checkIntervalMs?: number },
   ) {}
 
-  async execute(buildId: string, reportProgress: (progress: BuildProgress) => Promise<void> = async () => undefined): Promise<BuildOutcome> {
+  /**
+   * `retriesLeft`: whether the queue will run this build again after an unexpected error; then the build
+   * goes back to `queued` (with the error) instead of `failed`, so the retry is not taken for finished.
+   */
+  async execute(
+    buildId: string,
+    reportProgress: (progress: BuildProgress) => Promise<void> = async () => undefined,
+    retriesLeft = false,
+  ): Promise<BuildOutcome> {
     const build = await this.repository.findBuild(buildId);
     if (!build) throw new UnrecoverableError(`royalties build ${buildId} does not exist`);
     if (build.status === 'succeeded' || build.status === 'failed' || build.status === 'cancelled') return 'already finished';
@@ -57,8 +65,10 @@ export class RunRoyaltiesBuild {
         return 'cancelled';
       }
       const message = (error as Error).message;
-      await this.repository.markFinished(buildId, 'failed', message).catch(() => undefined);
-      if (error instanceof BuildInputError || error instanceof InputUnavailableError) throw new UnrecoverableError(message);
+      const permanent = error instanceof BuildInputError || error instanceof InputUnavailableError;
+      if (permanent || !retriesLeft) await this.repository.markFinished(buildId, 'failed', message).catch(() => undefined);
+      else await this.repository.markRetrying(buildId, message).catch(() => undefined);
+      if (permanent) throw new UnrecoverableError(message);
       throw error;
     }
   }

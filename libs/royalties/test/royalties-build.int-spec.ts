@@ -108,6 +108,28 @@ describe('RunRoyaltiesBuild with MongoDB', () => {
     expect(await repository.requestCancel(id)).toBe(false);
   });
 
+  it('puts a build back in the queue state on an unexpected error with retries left, and fails it on the last attempt', async () => {
+    // Fault injection on the real database: the first save fails as a dropped connection would.
+    class FlakyRepository extends RoyaltiesRepository {
+      failures = 1;
+      override async saveConsolidation(...args: Parameters<RoyaltiesRepository['saveConsolidation']>): Promise<void> {
+        if (this.failures-- > 0) throw new Error('connection reset');
+        return super.saveConsolidation(...args);
+      }
+    }
+    const flaky = new FlakyRepository(db);
+    const id = await newBuild();
+    const run = new RunRoyaltiesBuild(flaky, { maxBadLineShare: 0.01 });
+    await expect(run.execute(id, undefined, true)).rejects.toThrow('connection reset');
+    expect(await repository.findBuild(id)).toMatchObject({ status: 'queued', error: 'attempt failed, retrying: connection reset' });
+    await expect(run.execute(id, undefined, true)).resolves.toBe('succeeded');
+
+    const last = await newBuild();
+    flaky.failures = 1;
+    await expect(run.execute(last, undefined, false)).rejects.toThrow('connection reset');
+    expect(await repository.findBuild(last)).toMatchObject({ status: 'failed', error: 'connection reset' });
+  });
+
   it('reruns a build that a crashed worker left half-persisted, and keeps only the latest build\'s rows', async () => {
     const older = await newBuild();
     await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(older);
