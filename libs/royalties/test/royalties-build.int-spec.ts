@@ -96,14 +96,16 @@ describe('RunRoyaltiesBuild with MongoDB', () => {
   });
 
   it('stops a running build when cancellation is requested and keeps none of its results', async () => {
-    const files = await writeSyntheticInputs(join(dir, 'big'), { users: 20_000, streams: 300_000 });
+    const files = await writeSyntheticInputs(join(dir, 'big'), { users: 20_000, streams: 1_000_000 });
     const id = await newBuild(files);
     const run = new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, checkIntervalMs: 20 }).execute(id);
     expect(await eventually(async () => (await repository.findBuild(id))?.progress?.phase === 'streams', 20_000)).toBe(true);
+    const progress = (await repository.findBuild(id))?.progress;
     expect(await repository.requestCancel(id)).toBe(true);
     await expect(run).resolves.toBe('cancelled');
     const build = await repository.findBuild(id);
     expect(build?.status).toBe('cancelled');
+    expect(progress?.percent).toBeLessThan(100);
     expect(await repository.users.countDocuments({ _id: { $gt: `${id}/`, $lt: `${id}0` } })).toBe(0);
     expect(await repository.requestCancel(id)).toBe(false);
   });
