@@ -1,4 +1,6 @@
-import { isAllowedLocation, isUrlLocation, resolveLocation } from './input-source';
+import { createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { InputUnavailableError, isAllowedLocation, isUrlLocation, openInput, resolveLocation } from './input-source';
 
 describe('input locations', () => {
   it('tells http(s) URLs from local paths', () => {
@@ -23,5 +25,32 @@ describe('input locations', () => {
     expect(resolveLocation('/abs/streams.csv', '/data/in')).toBe('/abs/streams.csv');
     expect(resolveLocation('streams.csv', undefined)).toBe(`${process.cwd()}/streams.csv`);
     expect(resolveLocation('https://example.org/a.csv', '/data/in')).toBe('https://example.org/a.csv');
+  });
+
+  it('gives up on a server that never answers, naming the input', async () => {
+    const server = createServer(() => undefined);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/tracks.json`;
+    try {
+      const opening = openInput(url, { what: 'track metadata', responseTimeoutMs: 200 });
+      await expect(opening).rejects.toThrow(InputUnavailableError);
+      await expect(opening).rejects.toThrow(`track metadata: cannot fetch ${url}: no response within 200 ms`);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('skips to the byte offset itself when the server ignores the Range header', async () => {
+    const server = createServer((_request, response) => response.end('0123456789'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const input = await openInput(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x`, { startByte: 4 });
+      const chunks: Buffer[] = [];
+      for await (const chunk of input.stream) chunks.push(chunk as Buffer);
+      expect(Buffer.concat(chunks).toString()).toBe('456789');
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

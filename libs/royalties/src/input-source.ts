@@ -38,15 +38,22 @@ export function resolveLocation(location: string, root: string | undefined): str
  * Opens an input for streaming, optionally from a byte offset (used to page through a streams file).
  * URLs are fetched with a Range header; a server that ignores it gets its first bytes skipped here.
  */
-export async function openInput(location: string, options: { startByte?: number; what?: string } = {}): Promise<OpenedInput> {
+export async function openInput(location: string, options: { startByte?: number; what?: string; responseTimeoutMs?: number } = {}): Promise<OpenedInput> {
   const startByte = options.startByte ?? 0;
   const what = options.what ?? 'input';
   if (isUrlLocation(location)) {
     let response: Response;
+    // Bounds the wait for the response head only: a big body may take as long as it needs.
+    const controller = new AbortController();
+    const timeoutMs = options.responseTimeoutMs ?? 30_000;
+    const timer = setTimeout(() => controller.abort(new Error(`no response within ${timeoutMs} ms`)), timeoutMs);
     try {
-      response = await fetch(location, { headers: startByte > 0 ? { range: `bytes=${startByte}-` } : {} });
+      response = await fetch(location, { headers: startByte > 0 ? { range: `bytes=${startByte}-` } : {}, signal: controller.signal });
     } catch (error) {
-      throw new InputUnavailableError(`${what}: cannot fetch ${location}: ${(error as Error).cause ?? (error as Error).message}`);
+      const reason = controller.signal.aborted ? (controller.signal.reason as Error).message : ((error as Error).cause ?? (error as Error).message);
+      throw new InputUnavailableError(`${what}: cannot fetch ${location}: ${reason}`);
+    } finally {
+      clearTimeout(timer);
     }
     if (!response.ok || !response.body) {
       await response.body?.cancel();
