@@ -261,9 +261,9 @@ export function readStreamLine(fields: string[]): StreamLine | string {
   if (!region) return 'region is empty';
   const trackId = fields[3].trim();
   if (!trackId) return 'track id is empty';
-  const secondsText = fields[4].trim();
-  if (!/^\d{1,15}$/.test(secondsText)) return `seconds ${clip(fields[4])} is not a non-negative integer`;
-  return { date, userId, region, trackId, seconds: Number(secondsText) };
+  const seconds = parseSeconds(fields[4].trim());
+  if (seconds < 0) return `seconds ${clip(fields[4])} is not a non-negative integer`;
+  return { date, userId, region, trackId, seconds };
 }
 
 async function streamCsv(
@@ -346,24 +346,57 @@ function failOnBadShare(what: string, bad: number, total: number, maxShare: numb
   );
 }
 
-const DAY_MONTH_YEAR = /^(\d{1,2})\/(\d{1,2})\/(\d{4})$/;
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-function isDayMonthYear(text: string): boolean {
-  const match = DAY_MONTH_YEAR.exec(text);
-  return match !== null && isCalendarDate(Number(match[1]), Number(match[2]), Number(match[3]));
+/** Digits only, at most 15 (exact in a double); -1 otherwise. Char codes: this runs once per stream line. */
+function parseSeconds(text: string): number {
+  const length = text.length;
+  if (length === 0 || length > 15) return -1;
+  let value = 0;
+  for (let i = 0; i < length; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
-function isCalendarDate(day: number, month: number, year: number): boolean {
-  if (month < 1 || month > 12 || day < 1 || day > DAYS_IN_MONTH[month - 1]) return false;
-  return month !== 2 || day !== 29 || (year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0));
+/**
+ * `d/m/yyyy` (day and month of one or two digits) packed as yyyymmdd, or -1 when it is not a calendar
+ * date. Char codes and no allocation: this runs once per stream line.
+ */
+function dayMonthYear(text: string): number {
+  const firstSlash = text.indexOf('/');
+  const secondSlash = text.indexOf('/', firstSlash + 1);
+  if (firstSlash < 1 || firstSlash > 2 || secondSlash - firstSlash < 2 || secondSlash - firstSlash > 3 || text.length - secondSlash !== 5) return -1;
+  const day = digitsValue(text, 0, firstSlash);
+  const month = digitsValue(text, firstSlash + 1, secondSlash);
+  const year = digitsValue(text, secondSlash + 1, text.length);
+  if (day < 1 || month < 1 || month > 12 || year < 0 || day > DAYS_IN_MONTH[month - 1]) return -1;
+  if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return -1;
+  return year * 10_000 + month * 100 + day;
+}
+
+function isDayMonthYear(text: string): boolean {
+  return dayMonthYear(text) >= 0;
+}
+
+function digitsValue(text: string, start: number, end: number): number {
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 /** `01/03/2019` (day/month/year) -> `2019-03-01`; null when not a calendar date. */
 export function dayMonthYearToIso(text: string): string | null {
-  const match = DAY_MONTH_YEAR.exec(text.trim());
-  if (!match || !isCalendarDate(Number(match[1]), Number(match[2]), Number(match[3]))) return null;
-  return `${match[3]}-${match[2].padStart(2, '0')}-${match[1].padStart(2, '0')}`;
+  const packed = dayMonthYear(text.trim());
+  if (packed < 0) return null;
+  const digits = String(packed).padStart(8, '0');
+  return `${digits.slice(0, 4)}-${digits.slice(4, 6)}-${digits.slice(6)}`;
 }
 
 function clip(text: string, max = 40): string {
