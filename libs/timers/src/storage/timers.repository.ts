@@ -24,12 +24,12 @@ export class TimersRepository implements OnModuleInit {
   }
 
   async onModuleInit(): Promise<void> {
-    await this.timers.createIndexes([
-      // Sparse: only timers created with an Idempotency-Key carry one (FerretDB lacks partial indexes).
-      { key: { idempotencyKey: 1 }, name: 'idempotencyKey_unique', unique: true, sparse: true },
-      { key: { status: 1, runAt: 1 }, name: 'status_runAt' },
-      { key: { status: 1, _id: -1 }, name: 'status_id' },
-    ]);
+    // One index per call: FerretDB 1.24 drops the connection when a multi-index createIndexes repeats
+    // indexes that already exist (every process start after the first); single ones are idempotent.
+    // Sparse: only timers created with an Idempotency-Key carry one (FerretDB lacks partial indexes).
+    await this.timers.createIndex({ idempotencyKey: 1 }, { name: 'idempotencyKey_unique', unique: true, sparse: true });
+    await this.timers.createIndex({ status: 1, runAt: 1 }, { name: 'status_runAt' });
+    await this.timers.createIndex({ status: 1, _id: -1 }, { name: 'status_id' });
   }
 
   /** Inserts the timer, or returns the existing one when its idempotency key was used before. */

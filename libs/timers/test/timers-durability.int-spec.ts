@@ -1,0 +1,132 @@
+import { DueIndex } from '@bufferq/timers';
+import { eventually, LocalServer, sleep, startPrivateRedis, testServices, uniqueName } from '@bufferq/testing';
+import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './timers-harness';
+
+const now = () => ({ hours: 0, minutes: 0, seconds: 0 });
+const inSeconds = (seconds: number) => ({ hours: 0, minutes: 0, seconds });
+
+/** Every id was requested exactly once (path `/<prefix>/<id>`). */
+function deliveryCounts(receiver: WebhookReceiver, prefix: string, ids: string[]): number[] {
+  return ids.map((id) => receiver.requestsFor(`/${prefix}/${id}`).length);
+}
+
+describe('timers survive worker downtime, Redis data loss and concurrent workers', () => {
+  const { redisUrl, mongoUrl } = testServices();
+  let receiver: WebhookReceiver;
+  const open: TimersContext[] = [];
+  const start = async (options: Parameters<typeof startTimers>[0]) => {
+    const ctx = await startTimers(options);
+    open.push(ctx);
+    return ctx;
+  };
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver().start();
+  });
+  afterEach(async () => {
+    for (const ctx of open.splice(0).reverse()) {
+      await ctx.db.dropDatabase().catch(() => undefined);
+      await ctx.close();
+    }
+  });
+  afterAll(() => receiver.stop());
+
+  it('fires each timer that fell due while no worker ran exactly once, right after a worker starts', async () => {
+    const services = { redisUrl, mongoUrl, mongoDb: uniqueName('timers_down'), config: fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tdown') }) };
+    const api = await start({ ...services, worker: false });
+    const ids = await api.timers.createMany(Array.from({ length: 25 }, () => ({ ...inSeconds(1), url: `${receiver.url}/down` })));
+    await sleep(1_600);
+    expect(deliveryCounts(receiver, 'down', ids)).toEqual(ids.map(() => 0));
+
+    const startedAt = Date.now();
+    await start({ ...services, worker: true });
+    expect(await eventually(() => deliveryCounts(receiver, 'down', ids).every((count) => count >= 1), 5_000)).toBe(true);
+    const lastDelivery = Math.max(...ids.map((id) => receiver.requestsFor(`/down/${id}`)[0].at));
+    expect(lastDelivery - startedAt).toBeLessThan(1_500);
+    await sleep(800); // reconciler passes run meanwhile: still exactly once
+    expect(deliveryCounts(receiver, 'down', ids)).toEqual(ids.map(() => 1));
+    expect((await api.timers.list({ status: 'delivered', limit: 100 })).items).toHaveLength(25);
+  });
+
+  it('fires every pending timer after Redis lost all its data', async () => {
+    const redis = await startPrivateRedis();
+    try {
+      const worker = await start({
+        redisUrl: redis.url,
+        mongoUrl,
+        mongoDb: uniqueName('timers_flush'),
+        config: fastTimersConfig({ TIMERS_REDIS_PREFIX: 'timers' }),
+        worker: true,
+      });
+      const ids = await worker.timers.createMany(Array.from({ length: 30 }, (_, i) => ({ ...inSeconds(1 + (i % 2)), url: `${receiver.url}/flushed` })));
+      expect(await worker.app.get(DueIndex).size()).toBe(30);
+      await worker.redis.flushall();
+      expect(await worker.app.get(DueIndex).size()).toBe(0);
+
+      expect(await eventually(() => deliveryCounts(receiver, 'flushed', ids).every((count) => count >= 1), 6_000)).toBe(true);
+      await sleep(600);
+      expect(deliveryCounts(receiver, 'flushed', ids)).toEqual(ids.map(() => 1));
+    } finally {
+      await closeAll(open);
+      await redis.remove();
+    }
+  });
+
+  it('keeps a timer created while Redis is down and fires it once Redis is back', async () => {
+    const redis: LocalServer = await startPrivateRedis();
+    try {
+      const worker = await start({
+        redisUrl: redis.url,
+        mongoUrl,
+        mongoDb: uniqueName('timers_redis_down'),
+        config: fastTimersConfig({ TIMERS_REDIS_PREFIX: 'timers' }),
+        worker: true,
+      });
+      await redis.stop();
+      const { id } = await worker.timers.create({ ...now(), url: `${receiver.url}/outage` });
+      expect((await worker.timers.get(id)).status).toBe('pending');
+      await redis.start();
+      expect(await eventually(() => receiver.requestsFor(`/outage/${id}`).length === 1, 10_000)).toBe(true);
+      expect(await eventually(async () => (await worker.timers.get(id)).status === 'delivered', 3_000)).toBe(true);
+    } finally {
+      await closeAll(open);
+      await redis.remove();
+    }
+  });
+
+  it('recovers timers a scheduler claimed from the index but died before queueing', async () => {
+    const services = { redisUrl, mongoUrl, mongoDb: uniqueName('timers_claim'), config: fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tclaim') }) };
+    const api = await start({ ...services, worker: false });
+    const ids = await api.timers.createMany(Array.from({ length: 10 }, () => ({ ...now(), url: `${receiver.url}/claimed` })));
+    // What a scheduler does before it crashes: the timers leave the index and never reach the queue.
+    const claimed = await api.app.get(DueIndex).claimDue(Date.now(), 100);
+    expect(claimed.map((timer) => timer.id).sort()).toEqual([...ids].sort());
+
+    await start({ ...services, worker: true });
+    expect(await eventually(() => deliveryCounts(receiver, 'claimed', ids).every((count) => count === 1), 5_000)).toBe(true);
+  });
+
+  it('delivers each timer once when two workers share the schedule', async () => {
+    // Ten deliveries in flight per worker: FerretDB (SQLite) stalls when two clients send ~150 concurrent
+    // writes; real MongoDB does not need this.
+    const config = fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('ttwo'), TIMERS_SCHEDULER_BATCH: '7', TIMERS_DELIVERY_CONCURRENCY: '10' });
+    const services = { redisUrl, mongoUrl, mongoDb: uniqueName('timers_two'), config };
+    const first = await start({ ...services, worker: true });
+    await start({ ...services, worker: true });
+    const ids: string[] = [];
+    for (let second = 0; second < 3; second++) {
+      ids.push(...(await first.timers.createMany(Array.from({ length: 50 }, () => ({ ...inSeconds(second), url: `${receiver.url}/two` })))));
+    }
+    expect(await eventually(() => deliveryCounts(receiver, 'two', ids).every((count) => count >= 1), 20_000)).toBe(true);
+    await sleep(800);
+    const counts = deliveryCounts(receiver, 'two', ids);
+    expect(counts.filter((count) => count !== 1)).toEqual([]);
+  });
+});
+
+async function closeAll(open: TimersContext[]): Promise<void> {
+  for (const ctx of open.splice(0).reverse()) {
+    await ctx.db.dropDatabase().catch(() => undefined);
+    await ctx.close();
+  }
+}
