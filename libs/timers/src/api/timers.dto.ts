@@ -17,8 +17,9 @@ export const createTimerSchema = z.strictObject({
     .max(8192)
     .pipe(z.url({ protocol: /^https?$/, error: 'must be an absolute http(s) URL' }))
     .refine((value) => {
-      const url = new URL(value);
-      return !url.username && !url.password;
+      // Reached only for a valid URL, but zod runs refinements after non-fatal issues too.
+      const url = URL.canParse(value) ? new URL(value) : undefined;
+      return !url?.username && !url?.password;
     }, 'must not carry credentials'),
 });
 export class CreateTimerDto extends createZodDto(createTimerSchema) {}

@@ -1,0 +1,155 @@
+import { INestApplicationContext } from '@nestjs/common';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { Db, MongoClient } from 'mongodb';
+import { eventually, sleep, testServices, uniqueName } from '@bufferq/testing';
+import { startApi, startWorker } from './api-harness';
+import { WebhookReceiver } from '../../../libs/timers/test/timers-harness';
+
+describe('timers api (e2e: api and worker apps as production builds them)', () => {
+  let api: NestFastifyApplication;
+  let worker: INestApplicationContext;
+  let receiver: WebhookReceiver;
+  let mongo: MongoClient;
+  let db: Db;
+  const dbName = uniqueName('timers_e2e');
+  const env = {
+    TIMERS_REDIS_PREFIX: uniqueName('te2e'),
+    TIMERS_ALLOW_PRIVATE_TARGETS: 'true',
+    TIMERS_SCHEDULER_POLL_MS: '20',
+    TIMERS_MAX_DELAY_SECONDS: '86400',
+    TIMERS_MAX_URL_LENGTH: '100',
+    WORKER_ROLES: 'timers',
+  };
+
+  beforeAll(async () => {
+    receiver = await new WebhookReceiver().start();
+    api = await startApi(dbName, env);
+    worker = await startWorker(dbName, env);
+    mongo = await new MongoClient(testServices().mongoUrl).connect();
+    db = mongo.db(dbName);
+  });
+  afterAll(async () => {
+    await db.dropDatabase();
+    await mongo.close();
+    await worker.close();
+    await api.close();
+    await receiver.stop();
+  });
+
+  const post = (payload: unknown, headers: Record<string, string> = {}) =>
+    api.inject({ method: 'POST', url: '/timers', payload: payload as object, headers: { 'content-type': 'application/json', ...headers } });
+  const get = (url: string) => api.inject({ method: 'GET', url });
+
+  it('creates a timer (201 { id }), counts time_left down, fires POST <url>/<id> with an empty body, then reads 0', async () => {
+    const created = await post({ seconds: 2, url: `${receiver.url}/hook` });
+    expect(created.statusCode).toBe(201);
+    const { id } = created.json();
+    expect(Object.keys(created.json())).toEqual(['id']);
+
+    const first = (await get(`/timers/${id}`)).json();
+    expect(first).toMatchObject({ id, time_left: 2, status: 'pending', attempts: 0, last_error: null });
+    await sleep(1_100);
+    expect((await get(`/timers/${id}`)).json().time_left).toBe(1);
+
+    expect(await eventually(() => receiver.requestsFor(`/hook/${id}`).length === 1, 3_000)).toBe(true);
+    const [request] = receiver.requestsFor(`/hook/${id}`);
+    expect(request).toMatchObject({ method: 'POST', body: '' });
+    expect(request.at).toBeGreaterThanOrEqual(new Date(first.due_at).getTime());
+    expect(await eventually(async () => (await get(`/timers/${id}`)).json().status === 'delivered', 2_000)).toBe(true);
+    expect((await get(`/timers/${id}`)).json()).toMatchObject({ time_left: 0, attempts: 1 });
+  });
+
+  it('answers 404 for an unknown or malformed id', async () => {
+    expect((await get('/timers/0123456789abcdef01234567')).statusCode).toBe(404);
+    expect((await get('/timers/not-an-id')).statusCode).toBe(404);
+    expect((await api.inject({ method: 'DELETE', url: '/timers/0123456789abcdef01234567' })).statusCode).toBe(404);
+  });
+
+  it.each([
+    ['a negative field', { hours: -1, url: 'https://example.com' }, 'hours'],
+    ['a fractional field', { minutes: 1.5, url: 'https://example.com' }, 'minutes'],
+    ['a numeric string', { seconds: '5', url: 'https://example.com' }, 'seconds'],
+    ['a null field', { hours: null, url: 'https://example.com' }, 'hours'],
+    ['a missing url', { seconds: 1 }, 'url'],
+    ['a relative url', { seconds: 1, url: '/hook' }, 'url'],
+    ['a non-http url', { seconds: 1, url: 'ftp://example.com/x' }, 'url'],
+    ['a url with credentials', { seconds: 1, url: 'https://user:secret@example.com/' }, 'url'],
+    ['a url over the configured length', { seconds: 1, url: `https://example.com/${'a'.repeat(100)}` }, 'url'],
+    ['a total over the configured maximum', { hours: 24, seconds: 1, url: 'https://example.com' }, 'hours'],
+  ])('rejects %s with 400 naming the field', async (_case, body, field) => {
+    const response = await post(body);
+    expect(response.statusCode).toBe(400);
+    expect(response.json().errors.map((issue: { path: string[] }) => issue.path[0])).toContain(field);
+  });
+
+  it('rejects unknown fields, non-object bodies and malformed JSON with 400', async () => {
+    const unknown = await post({ seconds: 1, url: 'https://example.com', days: 1 });
+    expect(unknown.statusCode).toBe(400);
+    expect(JSON.stringify(unknown.json().errors)).toContain('days');
+    expect((await post([1, 2])).statusCode).toBe(400);
+    const malformed = await api.inject({ method: 'POST', url: '/timers', payload: '{"seconds": ', headers: { 'content-type': 'application/json' } });
+    expect(malformed.statusCode).toBe(400);
+  });
+
+  it('returns the first timer for a repeated Idempotency-Key, also under concurrent repeats', async () => {
+    const key = uniqueName('key');
+    const first = await post({ hours: 1, url: 'https://example.com/a' }, { 'idempotency-key': key });
+    const again = await post({ hours: 1, url: 'https://example.com/a' }, { 'idempotency-key': key });
+    expect(first.statusCode).toBe(201);
+    expect(again.json().id).toBe(first.json().id);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+
+    const raceKey = uniqueName('race');
+    const racing = await Promise.all(Array.from({ length: 5 }, () => post({ hours: 1, url: 'https://example.com/b' }, { 'idempotency-key': raceKey })));
+    expect(new Set(racing.map((response) => response.json().id)).size).toBe(1);
+    expect(await db.collection('timers').countDocuments({ idempotencyKey: { $in: [key, raceKey] } })).toBe(2);
+
+    const other = await post({ hours: 1, url: 'https://example.com/a' }, { 'idempotency-key': uniqueName('key') });
+    expect(other.json().id).not.toBe(first.json().id);
+    const bad = await post({ hours: 1, url: 'https://example.com/a' }, { 'idempotency-key': 'x'.repeat(256) });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().errors[0].path).toEqual(['Idempotency-Key']);
+  });
+
+  it('cancels a pending timer (DELETE), which then never fires and cannot be cancelled again', async () => {
+    const { id } = (await post({ seconds: 1, url: `${receiver.url}/cancel` })).json();
+    const cancelled = await api.inject({ method: 'DELETE', url: `/timers/${id}` });
+    expect(cancelled.statusCode).toBe(200);
+    expect(cancelled.json()).toMatchObject({ id, status: 'cancelled' });
+    expect((await api.inject({ method: 'DELETE', url: `/timers/${id}` })).statusCode).toBe(409);
+    await sleep(1_300);
+    expect(receiver.requestsFor(`/cancel/${id}`)).toHaveLength(0);
+    expect((await get(`/timers/${id}`)).json().status).toBe('cancelled');
+  });
+
+  it('lists timers newest first with a cursor, filters by status, and validates the query', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await post({ hours: 2, url: `https://example.com/list/${i}` })).json().id);
+    await api.inject({ method: 'DELETE', url: `/timers/${ids[1]}` });
+
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = (await get(`/timers?limit=2&status=pending${cursor ? `&cursor=${cursor}` : ''}`)).json();
+      expect(page.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.items.map((item: { id: string }) => item.id));
+      cursor = page.next_cursor;
+    } while (cursor);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual(expect.arrayContaining([ids[4], ids[3], ids[2], ids[0]]));
+    expect(seen).not.toContain(ids[1]);
+    expect(seen.indexOf(ids[4])).toBeLessThan(seen.indexOf(ids[0]));
+
+    const cancelled = (await get('/timers?status=cancelled')).json().items.map((item: { status: string }) => item.status);
+    expect(cancelled.length).toBeGreaterThan(0);
+    expect(new Set(cancelled)).toEqual(new Set(['cancelled']));
+    expect((await get('/timers?status=sleeping')).statusCode).toBe(400);
+    expect((await get('/timers?limit=0')).statusCode).toBe(400);
+    expect((await get('/timers?cursor=zzz')).statusCode).toBe(400);
+  });
+
+  it('retries only failed timers: 409 for a pending one', async () => {
+    const { id } = (await post({ hours: 1, url: 'https://example.com/retry' })).json();
+    expect((await api.inject({ method: 'POST', url: `/timers/${id}/retry` })).statusCode).toBe(409);
+  });
+});
