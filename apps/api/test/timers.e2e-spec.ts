@@ -130,9 +130,9 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page = (await get(`/timers?limit=2&status=pending${cursor ? `&cursor=${cursor}` : ''}`)).json();
+      const page: { items: Array<{ id: string }>; next_cursor: string | null } = (await get(`/timers?limit=2&status=pending${cursor ? `&cursor=${cursor}` : ''}`)).json();
       expect(page.items.length).toBeLessThanOrEqual(2);
-      seen.push(...page.items.map((item: { id: string }) => item.id));
+      seen.push(...page.items.map((item) => item.id));
       cursor = page.next_cursor;
     } while (cursor);
     expect(new Set(seen).size).toBe(seen.length);
