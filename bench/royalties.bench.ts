@@ -208,6 +208,13 @@ async function main(): Promise<void> {
     const readMs = (persistingSeenAt ?? Date.now()) - started;
     const report = await http<Record<string, number>>(port, 'GET', '/report');
     const userProbe = await http(port, 'GET', '/users/u0');
+    // Read endpoints on the finished build (one request each, after a warm-up of the same request).
+    const reads: string[][] = [];
+    for (const path of ['/report', '/revenue', '/users/u123456', '/users?limit=100', '/users?after=u5&limit=100', '/consolidated?limit=100']) {
+      await http(port, 'GET', path);
+      const timed = await http(port, 'GET', path);
+      reads.push([`GET ${path}`, String(timed.status), `${timed.ms.toFixed(1)} ms`]);
+    }
     await Promise.all(children.splice(0).map(stop));
 
     process.stdout.write('streaming consolidation alone (same inputs, own process) ...\n');
@@ -244,9 +251,7 @@ async function main(): Promise<void> {
       measuredRow('streaming consolidation alone (no DB), own process', streamingAlone),
       measuredRow('naive: read whole files, split, float money (own process)', naive),
     ];
-    const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
-    const line = (row: string[]) => `| ${row.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`;
-    process.stdout.write(`\n${line(rows[0])}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${rows.slice(1).map(line).join('\n')}\n\n`);
+    process.stdout.write(`\n${table(rows)}\n${table([['read after the build', 'status', 'latency'], ...reads])}\n`);
     process.stdout.write(
       `build ${buildId}: ${fmt(build.counts.users.listed)} users, ${fmt(build.counts.tracks.count)} tracks, revenue ${build.totalRevenue}; ` +
         `/report has ${Object.keys(report.json ?? {}).length} labels; /users/u0 -> ${userProbe.status}\n` +
@@ -257,6 +262,12 @@ async function main(): Promise<void> {
     if (!options.keep) await rm(dir, { recursive: true, force: true });
     else process.stdout.write(`inputs kept in ${dir}\n`);
   }
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  const line = (row: string[]) => `| ${row.map((cell, c) => cell.padEnd(widths[c])).join(' | ')} |`;
+  return `${line(rows[0])}\n|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|\n${rows.slice(1).map(line).join('\n')}\n`;
 }
 
 function measuredRow(name: string, result: Awaited<ReturnType<typeof runMeasured>>): string[] {

@@ -85,8 +85,8 @@ export async function readConsolidatedPage(repository: RoyaltiesRepository, buil
     parser.destroy();
   }
   const [users, tracks] = await Promise.all([
-    repository.findUsers(build._id, [...new Set(lines.map((entry) => entry.userId))]),
-    repository.findTracks(build._id, [...new Set(lines.map((entry) => entry.trackId))]),
+    repository.findUsers(build, lines.map((entry) => entry.userId)),
+    repository.findTracks(build, lines.map((entry) => entry.trackId)),
   ]);
   const items = lines.map((entry): ConsolidatedEntry => {
     const user = users.get(entry.userId);

@@ -1,5 +1,7 @@
 import { Collection, Db } from 'mongodb';
 import { BuildCancelledError } from './build-errors';
+import { bucketCountFor, bucketId, bucketOf, groupByBucket } from './buckets';
+import type { LedgerRow } from './user-ledger';
 import type { BuildCounts, BuildInputs, BuildProgress, Consolidation, InputProblem, LabelPayout, RevenueSummary } from './consolidation';
 import type { Origin } from './money';
 
@@ -24,37 +26,50 @@ export interface BuildDocument {
     problemCount: number;
     streamsInput: { sizeBytes: number | null; modifiedMs: number | null };
     persistedUsers: number;
+    userBuckets: number;
+    trackBuckets: number;
   };
 }
 
-export interface UserTotalDocument {
-  /** `<buildId>/<userId>`: one build's users sit in one contiguous `_id` range, no secondary index needed. */
+/** Up to ENTRIES_PER_BUCKET users of one build, in columns (`ids[i]` has `seconds[i]`, …). */
+export interface UserBucketDocument {
+  /** `<buildId>/<bucket>`: one build's buckets sit in one contiguous `_id` range. */
   _id: string;
-  seconds: number;
-  listed: boolean;
-  productType: string | null;
-  feeCents: number | null;
-  origin: Origin | null;
+  ids: string[];
+  seconds: number[];
+  listed: boolean[];
+  productType: Array<string | null>;
+  feeCents: Array<number | null>;
+  origin: Array<Origin | null>;
 }
 
-export interface TrackDocument {
+export interface TrackBucketDocument {
   _id: string;
+  ids: string[];
+  names: string[];
+  labels: string[];
+}
+
+export interface StoredTrack {
   trackName: string;
   label: string;
 }
 
-const BATCH = 5_000;
+/** Bucket documents per insertMany (~256 entries each). */
+const BATCH = 40;
 
 /** Everything the royalties capability keeps in MongoDB: builds, and each build's users and tracks. */
 export class RoyaltiesRepository {
   readonly builds: Collection<BuildDocument>;
-  readonly users: Collection<UserTotalDocument>;
-  readonly tracks: Collection<TrackDocument>;
+  readonly users: Collection<UserBucketDocument>;
+  readonly tracks: Collection<TrackBucketDocument>;
+  readonly cancels: Collection<{ _id: string; requestedAt: Date }>;
 
   constructor(db: Db) {
+    this.cancels = db.collection<{ _id: string; requestedAt: Date }>('royalties_cancel_requests');
     this.builds = db.collection<BuildDocument>('royalties_builds');
-    this.users = db.collection<UserTotalDocument>('royalties_user_totals');
-    this.tracks = db.collection<TrackDocument>('royalties_tracks');
+    this.users = db.collection<UserBucketDocument>('royalties_user_buckets');
+    this.tracks = db.collection<TrackBucketDocument>('royalties_track_buckets');
   }
 
   async createBuild(id: string, inputs: BuildInputs): Promise<void> {
@@ -79,15 +94,20 @@ export class RoyaltiesRepository {
     await this.builds.updateOne({ _id: id }, { $set: { progress } });
   }
 
-  /** Sets the flag the running build checks between chunks; false when the build already finished. */
+  /**
+   * Records a cancel request the running build checks between chunks; false when the build already
+   * finished. The request is its own document, not a field of the build: FerretDB applies an update as
+   * read-modify-write of the whole document, so the worker's progress writes would erase a flag there.
+   */
   async requestCancel(id: string): Promise<boolean> {
-    const result = await this.builds.updateOne({ _id: id, status: { $in: ['queued', 'running'] } }, { $set: { cancelRequested: true } });
-    return result.matchedCount === 1;
+    const build = await this.builds.findOne({ _id: id }, { projection: { status: 1 } });
+    if (!build || (build.status !== 'queued' && build.status !== 'running')) return false;
+    await this.cancels.updateOne({ _id: id }, { $set: { requestedAt: new Date() } }, { upsert: true });
+    return true;
   }
 
   async isCancelRequested(id: string): Promise<boolean> {
-    const build = await this.builds.findOne({ _id: id }, { projection: { cancelRequested: 1 } });
-    return build?.cancelRequested === true;
+    return (await this.cancels.findOne({ _id: id })) !== null;
   }
 
   /** Back to `queued` after an unexpected error the queue will retry; the error stays visible meanwhile. */
@@ -97,43 +117,65 @@ export class RoyaltiesRepository {
 
   async markFinished(id: string, status: 'failed' | 'cancelled', error?: string): Promise<void> {
     await this.deleteBuildData(id);
-    await this.builds.updateOne({ _id: id }, { $set: { status, finishedAt: new Date(), ...(error ? { error } : {}) } });
+    await this.builds.updateOne({ _id: id }, { $set: { status, finishedAt: new Date(), ...(error ? { error } : {}), ...(status === 'cancelled' ? { cancelRequested: true } : {}) } });
+    await this.cancels.deleteOne({ _id: id });
   }
 
   /**
    * Writes one build's users and tracks, then flips the build to succeeded. Readers only look at
    * succeeded builds, so they never see a half-written one; a rerun first clears what a crash left.
-   * Throws BuildCancelledError when a cancel request reached the build before that flip.
+   * Throws BuildCancelledError when a cancel request is there just before that flip.
    */
   async saveConsolidation(id: string, consolidation: Consolidation, onBatch?: (written: number) => Promise<void>): Promise<void> {
     await this.deleteBuildData(id);
-    let batch: UserTotalDocument[] = [];
+    const { ledger, tracks, ...summary } = consolidation;
+    const userIds = ledger.ids();
+    const userBuckets = bucketCountFor(userIds.length);
     let written = 0;
-    for (const user of consolidation.ledger.entries()) {
-      batch.push({ _id: `${id}/${user.userId}`, seconds: user.seconds, listed: user.listed, productType: user.productType, feeCents: user.feeCents, origin: user.origin });
-      if (batch.length === BATCH) {
-        await this.users.insertMany(batch, { ordered: false });
-        written += batch.length;
+    await this.writeBuckets(userIds, userBuckets, this.users, (b, members) => {
+      const rows = members.map((i) => ledger.row(i, userIds[i]));
+      written += rows.length;
+      return {
+        _id: bucketId(id, b),
+        ids: rows.map((row) => row.userId),
+        seconds: rows.map((row) => row.seconds),
+        listed: rows.map((row) => row.listed),
+        productType: rows.map((row) => row.productType),
+        feeCents: rows.map((row) => row.feeCents),
+        origin: rows.map((row) => row.origin),
+      };
+    }, () => onBatch?.(written));
+    const trackIds = tracks.map((track) => track.trackId);
+    const trackBuckets = bucketCountFor(trackIds.length);
+    await this.writeBuckets(trackIds, trackBuckets, this.tracks, (b, members) => ({
+      _id: bucketId(id, b),
+      ids: members.map((i) => tracks[i].trackId),
+      names: members.map((i) => tracks[i].trackName),
+      labels: members.map((i) => tracks[i].label),
+    }));
+    // Last look before the flip; a request landing between this read and the flip is too late (the status says so).
+    if (await this.isCancelRequested(id)) throw new BuildCancelledError();
+    await this.builds.updateOne({ _id: id }, { $set: { status: 'succeeded', finishedAt: new Date(), result: { ...summary, persistedUsers: ledger.size, userBuckets, trackBuckets } } });
+    await this.cancels.deleteOne({ _id: id });
+  }
+
+  private async writeBuckets<T extends { _id: string }>(
+    keys: string[],
+    bucketCount: number,
+    collection: Collection<T>,
+    bucketDocument: (bucket: number, members: number[]) => T,
+    afterBatch?: () => Promise<void> | undefined,
+  ): Promise<void> {
+    const { order, starts } = groupByBucket(keys, bucketCount);
+    let batch: T[] = [];
+    for (let b = 0; b < bucketCount; b++) {
+      batch.push(bucketDocument(b, Array.from(order.subarray(starts[b], starts[b + 1]))));
+      if (batch.length === BATCH || b === bucketCount - 1) {
+        await collection.insertMany(batch as never, { ordered: false });
         batch = [];
-        await onBatch?.(written);
+        await afterBatch?.();
       }
     }
-    if (batch.length) {
-      await this.users.insertMany(batch, { ordered: false });
-      await onBatch?.(written + batch.length);
-    }
-    for (let i = 0; i < consolidation.tracks.length; i += BATCH) {
-      const tracks = consolidation.tracks.slice(i, i + BATCH).map((track) => ({ _id: `${id}/${track.trackId}`, trackName: track.trackName, label: track.label }));
-      await this.tracks.insertMany(tracks, { ordered: false });
-    }
-    const { ledger, tracks, ...summary } = consolidation;
-    void tracks;
-    // One conditional update on one document: a cancel request that arrived after the last check wins.
-    const flipped = await this.builds.updateOne(
-      { _id: id, cancelRequested: { $ne: true } },
-      { $set: { status: 'succeeded', finishedAt: new Date(), result: { ...summary, persistedUsers: ledger.size } } },
-    );
-    if (flipped.matchedCount === 0) throw new BuildCancelledError();
   }
 
   /** Drops the users and tracks of every finished build except `keepId` (results of one build are kept). */
@@ -145,29 +187,54 @@ export class RoyaltiesRepository {
     }
   }
 
-  findUser(buildId: string, userId: string): Promise<UserTotalDocument | null> {
-    return this.users.findOne({ _id: `${buildId}/${userId}` });
+  async findUser(build: BuildDocument, userId: string): Promise<LedgerRow | null> {
+    return (await this.findUsers(build, [userId])).get(userId) ?? null;
   }
 
-  /** Users of a build in id order, after `afterUserId` (exclusive). */
-  async listUsers(buildId: string, afterUserId: string | undefined, limit: number): Promise<Array<UserTotalDocument & { userId: string }>> {
-    const prefix = `${buildId}/`;
-    const docs = await this.users
-      .find({ _id: { $gt: afterUserId === undefined ? prefix : `${prefix}${afterUserId}`, $lt: `${buildId}0` } })
-      .sort({ _id: 1 })
-      .limit(limit)
-      .toArray();
-    return docs.map((doc) => ({ ...doc, userId: doc._id.slice(prefix.length) }));
+  /** Users of a build in storage order (bucket by bucket), after `afterUserId` (exclusive). */
+  async listUsers(build: BuildDocument, afterUserId: string | undefined, limit: number): Promise<{ rows: LedgerRow[]; more: boolean }> {
+    const buckets = build.result?.userBuckets ?? 0;
+    let bucket = 0;
+    let position = 0;
+    if (afterUserId !== undefined) {
+      bucket = bucketOf(afterUserId, buckets);
+      const doc = await this.users.findOne({ _id: bucketId(build._id, bucket) });
+      position = (doc?.ids.indexOf(afterUserId) ?? -1) + 1;
+    }
+    const rows: LedgerRow[] = [];
+    for (; bucket < buckets; bucket++, position = 0) {
+      const doc = await this.users.findOne({ _id: bucketId(build._id, bucket) });
+      const ids = doc?.ids ?? [];
+      for (; position < ids.length; position++) {
+        if (rows.length === limit) return { rows, more: true };
+        rows.push(userRow(doc!, position));
+      }
+    }
+    return { rows, more: false };
   }
 
-  async findUsers(buildId: string, userIds: string[]): Promise<Map<string, UserTotalDocument>> {
-    const docs = await this.users.find({ _id: { $in: userIds.map((userId) => `${buildId}/${userId}`) } }).toArray();
-    return new Map(docs.map((doc) => [doc._id.slice(buildId.length + 1), doc]));
+  async findUsers(build: BuildDocument, userIds: string[]): Promise<Map<string, LedgerRow>> {
+    const buckets = build.result?.userBuckets ?? 0;
+    const found = new Map<string, LedgerRow>();
+    if (!buckets || !userIds.length) return found;
+    const wanted = [...new Set(userIds.map((userId) => bucketId(build._id, bucketOf(userId, buckets))))];
+    const requested = new Set(userIds);
+    for (const doc of await this.users.find({ _id: { $in: wanted } }).toArray()) {
+      doc.ids.forEach((userId, i) => requested.has(userId) && found.set(userId, userRow(doc, i)));
+    }
+    return found;
   }
 
-  async findTracks(buildId: string, trackIds: string[]): Promise<Map<string, TrackDocument>> {
-    const docs = await this.tracks.find({ _id: { $in: trackIds.map((trackId) => `${buildId}/${trackId}`) } }).toArray();
-    return new Map(docs.map((doc) => [doc._id.slice(buildId.length + 1), doc]));
+  async findTracks(build: BuildDocument, trackIds: string[]): Promise<Map<string, StoredTrack>> {
+    const buckets = build.result?.trackBuckets ?? 0;
+    const found = new Map<string, StoredTrack>();
+    if (!buckets || !trackIds.length) return found;
+    const wanted = [...new Set(trackIds.map((trackId) => bucketId(build._id, bucketOf(trackId, buckets))))];
+    const requested = new Set(trackIds);
+    for (const doc of await this.tracks.find({ _id: { $in: wanted } }).toArray()) {
+      doc.ids.forEach((trackId, i) => requested.has(trackId) && found.set(trackId, { trackName: doc.names[i], label: doc.labels[i] }));
+    }
+    return found;
   }
 
   private async deleteBuildData(id: string): Promise<void> {
@@ -176,4 +243,8 @@ export class RoyaltiesRepository {
     await this.users.deleteMany(range);
     await this.tracks.deleteMany(range);
   }
+}
+
+function userRow(doc: UserBucketDocument, i: number): LedgerRow {
+  return { userId: doc.ids[i], seconds: doc.seconds[i], listed: doc.listed[i], productType: doc.productType[i], feeCents: doc.feeCents[i], origin: doc.origin[i] };
 }

@@ -50,9 +50,11 @@ export class RoyaltiesService implements OnModuleDestroy {
     const build = await this.repository.findBuild(buildId);
     if (!build) throw new NotFoundException(`no royalties build ${buildId}`);
     const { _id, result, ...rest } = build;
+    const cancelRequested = build.cancelRequested ?? (await this.repository.isCancelRequested(buildId));
     return {
       buildId: _id,
       ...rest,
+      cancelRequested,
       ...(result ? { counts: result.counts, problems: result.problems, problemCount: result.problemCount, totalRevenue: centsToNumber(result.revenue.totalCents) } : {}),
     };
   }
@@ -100,18 +102,18 @@ export class RoyaltiesService implements OnModuleDestroy {
 
   async user(userId: string, buildId?: string): Promise<{ User: string; 'Total Streamed': number }> {
     const build = await this.succeededBuild(buildId);
-    const user = await this.repository.findUser(build._id, userId);
+    const user = await this.repository.findUser(build, userId);
     if (!user) throw new NotFoundException(`user ${userId} is neither in the users file nor in the streams of build ${build._id}`);
     return { User: userId, 'Total Streamed': user.seconds };
   }
 
   async users(query: { buildId?: string; after?: string; limit: number }) {
     const build = await this.succeededBuild(query.buildId);
-    const users = await this.repository.listUsers(build._id, query.after, query.limit);
+    const { rows, more } = await this.repository.listUsers(build, query.after, query.limit);
     return {
       buildId: build._id,
-      items: users.map((user) => ({ User: user.userId, 'Total Streamed': user.seconds, listed: user.listed })),
-      next: users.length === query.limit ? users[users.length - 1].userId : null,
+      items: rows.map((user) => ({ User: user.userId, 'Total Streamed': user.seconds, listed: user.listed })),
+      next: more ? rows[rows.length - 1].userId : null,
     };
   }
 

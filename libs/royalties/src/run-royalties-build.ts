@@ -29,7 +29,7 @@ export class RunRoyaltiesBuild {
     const build = await this.repository.findBuild(buildId);
     if (!build) throw new UnrecoverableError(`royalties build ${buildId} does not exist`);
     if (build.status === 'succeeded' || build.status === 'failed' || build.status === 'cancelled') return 'already finished';
-    if (build.cancelRequested) {
+    if (await this.repository.isCancelRequested(buildId)) {
       await this.repository.markFinished(buildId, 'cancelled');
       return 'cancelled';
     }

@@ -2,6 +2,16 @@ import type { Origin } from './money';
 
 const ORIGIN_CODES: ReadonlyArray<Origin | null> = [null, 'app_store', 'web'];
 
+/** One user's facts in a build: seconds streamed, and the users-file listing (null when not listed). */
+export interface LedgerRow {
+  userId: string;
+  seconds: number;
+  listed: boolean;
+  productType: string | null;
+  feeCents: number | null;
+  origin: Origin | null;
+}
+
 /**
  * Per-user facts of one build in columns (typed arrays), so a million users cost tens of megabytes
  * instead of a million objects. Users seen only in the streams file are kept too (listed = false).
@@ -44,18 +54,27 @@ export class UserLedger {
     return this.append(userId);
   }
 
-  *entries(): IterableIterator<{ userId: string; seconds: number; listed: boolean; productType: string | null; feeCents: number | null; origin: Origin | null }> {
-    for (const [userId, i] of this.indexById) {
-      const listed = this.origin[i] !== 0;
-      yield {
-        userId,
-        seconds: this.seconds[i],
-        listed,
-        productType: listed ? this.productTypes[this.product[i]] : null,
-        feeCents: listed ? this.feeCents[i] : null,
-        origin: ORIGIN_CODES[this.origin[i]],
-      };
-    }
+  /** User ids by index (index i is the i-th user added). */
+  ids(): string[] {
+    const ids = new Array<string>(this.size);
+    for (const [userId, i] of this.indexById) ids[i] = userId;
+    return ids;
+  }
+
+  row(i: number, userId: string): LedgerRow {
+    const listed = this.origin[i] !== 0;
+    return {
+      userId,
+      seconds: this.seconds[i],
+      listed,
+      productType: listed ? this.productTypes[this.product[i]] : null,
+      feeCents: listed ? this.feeCents[i] : null,
+      origin: ORIGIN_CODES[this.origin[i]],
+    };
+  }
+
+  *entries(): IterableIterator<LedgerRow> {
+    for (const [userId, i] of this.indexById) yield this.row(i, userId);
   }
 
   private append(userId: string): number {
