@@ -20,6 +20,8 @@ export interface TimerDocument {
   createdAt: Date;
   updatedAt: Date;
   deliveredAt?: Date;
+  /** Token of the batch that claimed the current attempt (see TimersRepository.claimAttempts). */
+  claim?: string;
 }
 
 /** What the API shows of a timer. */

@@ -1,7 +1,9 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
 import { Collection, Db, MongoServerError, ObjectId } from 'mongodb';
 import { MONGO_DB } from '@bufferq/datastores';
 import { TimerDocument, TimerStatus } from '../timer';
+import { MicroBatcher } from './micro-batcher';
 
 export const TIMERS_COLLECTION = 'timers';
 
@@ -18,6 +20,8 @@ export interface SchedulableTimer {
 @Injectable()
 export class TimersRepository implements OnModuleInit {
   private readonly timers: Collection<TimerDocument>;
+  private readonly claims = new MicroBatcher((attempts: Array<{ id: ObjectId; runAt: Date }>) => this.claimAttempts(attempts));
+  private readonly deliveries = new MicroBatcher((ids: ObjectId[]) => this.markManyDelivered(ids));
 
   constructor(@Inject(MONGO_DB) db: Db) {
     this.timers = db.collection<TimerDocument>(TIMERS_COLLECTION);
@@ -81,19 +85,40 @@ export class TimersRepository implements OnModuleInit {
 
   /**
    * Claims the delivery attempt scheduled for `runAt`. Matching on `runAt` makes a leftover queue job of
-   * an earlier attempt a no-op, and a cancelled, delivered or failed timer is never claimed.
+   * an earlier attempt a no-op, and a cancelled, delivered or failed timer is never claimed. Concurrent
+   * claims are sent to MongoDB together (see `claimAttempts`).
    */
   claimAttempt(id: ObjectId, runAt: Date): Promise<TimerDocument | null> {
-    return this.timers.findOneAndUpdate(
-      { _id: id, runAt, status: { $in: ['pending', 'delivering'] } },
-      { $set: { status: 'delivering', updatedAt: new Date() }, $inc: { attempts: 1 } },
-      { returnDocument: 'after' },
-    );
+    return this.claims.submit({ id, runAt });
   }
 
-  async markDelivered(id: ObjectId): Promise<void> {
+  markDelivered(id: ObjectId): Promise<void> {
+    return this.deliveries.submit(id);
+  }
+
+  /**
+   * Claims many attempts with two statements: one update stamps the claimable ones with a fresh claim
+   * token (and counts the attempt), one read returns those carrying the token.
+   */
+  private async claimAttempts(attempts: Array<{ id: ObjectId; runAt: Date }>): Promise<Array<TimerDocument | null>> {
+    const claim = randomUUID();
+    await this.timers.updateMany(
+      {
+        _id: { $in: attempts.map((attempt) => attempt.id) },
+        status: { $in: ['pending', 'delivering'] },
+        $or: attempts.map((attempt) => ({ _id: attempt.id, runAt: attempt.runAt })),
+      },
+      { $set: { status: 'delivering', claim, updatedAt: new Date() }, $inc: { attempts: 1 } },
+    );
+    const claimed = await this.timers.find({ _id: { $in: attempts.map((attempt) => attempt.id) }, claim }).toArray();
+    const byId = new Map(claimed.map((timer) => [timer._id.toHexString(), timer]));
+    return attempts.map((attempt) => byId.get(attempt.id.toHexString()) ?? null);
+  }
+
+  private async markManyDelivered(ids: ObjectId[]): Promise<void[]> {
     const now = new Date();
-    await this.timers.updateOne({ _id: id, status: 'delivering' }, { $set: { status: 'delivered', deliveredAt: now, updatedAt: now } });
+    await this.timers.updateMany({ _id: { $in: ids }, status: 'delivering' }, { $set: { status: 'delivered', deliveredAt: now, updatedAt: now } });
+    return ids.map(() => undefined);
   }
 
   async scheduleRetry(id: ObjectId, runAt: Date, error: string): Promise<void> {
