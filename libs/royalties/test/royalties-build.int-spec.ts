@@ -140,7 +140,7 @@ describe('RunRoyaltiesBuild with MongoDB', () => {
     const id = await newBuild();
     await repository.markRunning(id);
     // The bucket the rerun writes first: without clearing, its insert would fail on the duplicate _id.
-    await repository.users.insertOne({ _id: `${id}/0`, ids: ['leftover'], seconds: [1], listed: [false], productType: [null], feeCents: [null], origin: [null] });
+    await repository.users.insertOne({ _id: `${id}/0`, entries: 1, columns: JSON.stringify({ ids: ['leftover'], seconds: [1], listed: [false], productType: [null], feeCents: [null], origin: [null] }) });
     await expect(new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id)).resolves.toBe('succeeded');
     const build = (await repository.findBuild(id))!;
     expect(await repository.findUser(build, 'leftover')).toBeNull();
