@@ -1,0 +1,188 @@
+// npm run bench:timers [-- --timers 1000000 --burst 20000 --baseline 20000 --parallel 2]
+// 1. Creates --timers timers through the library (TimersService.createMany, batches of --batch): timers/s,
+//    Redis memory per pending timer (INFO used_memory delta and MEMORY USAGE of the due index), MongoDB size.
+// 2. Naive baseline in the same run: one BullMQ delayed job per timer (--baseline jobs): memory per timer.
+// 3. A burst of --burst timers all due in the same second, delivered by a timers worker to a local
+//    receiver: deliveries/s and lateness (arrival minus due time) p50/p99/max, duplicates.
+import { parseArgs } from 'node:util';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { bullmqConnection } from '@bufferq/datastores';
+import { testServices, uniqueName } from '@bufferq/testing';
+import { DueIndex, TIMERS_COLLECTION, timersEnv } from '@bufferq/timers';
+import { startTimers, WebhookReceiver } from '../libs/timers/test/timers-harness';
+
+const { values: args } = parseArgs({
+  options: {
+    timers: { type: 'string', default: '1000000' },
+    burst: { type: 'string', default: '20000' },
+    baseline: { type: 'string', default: '20000' },
+    batch: { type: 'string', default: '1000' },
+    parallel: { type: 'string', default: '2' },
+    'burst-timeout-s': { type: 'string', default: '600' },
+  },
+});
+const TIMERS = Number(args.timers);
+const BURST = Number(args.burst);
+const BASELINE = Number(args.baseline);
+const BATCH = Number(args.batch);
+const PARALLEL = Number(args.parallel);
+const BURST_TIMEOUT_MS = Number(args['burst-timeout-s']) * 1000;
+
+const { redisUrl, mongoUrl } = testServices();
+const rows: string[][] = [];
+const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const log = (message: string) => process.stderr.write(`[bench:timers] ${message}\n`);
+
+async function usedMemory(redis: Redis): Promise<number> {
+  const info = await redis.info('memory');
+  return Number(/used_memory:(\d+)/.exec(info)![1]);
+}
+
+/** Runs `total` items through `work` in batches, `parallel` batches at a time; returns items/s. */
+async function inBatches(total: number, work: (size: number, offset: number) => Promise<void>, progressEvery = 100_000): Promise<number> {
+  const started = Date.now();
+  let next = 0;
+  let done = 0;
+  let reported = 0;
+  const lane = async () => {
+    while (next < total) {
+      const offset = next;
+      const size = Math.min(BATCH, total - offset);
+      next += size;
+      await work(size, offset);
+      done += size;
+      if (done - reported >= progressEvery) {
+        reported = done;
+        log(`${fmt(done)} / ${fmt(total)} (${fmt(done / ((Date.now() - started) / 1000))}/s)`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: PARALLEL }, lane));
+  return total / ((Date.now() - started) / 1000);
+}
+
+async function creation(redis: Redis): Promise<void> {
+  const mongoDb = uniqueName('bench_timers');
+  const config = timersEnv.parse({ TIMERS_REDIS_PREFIX: uniqueName('btimers') });
+  const ctx = await startTimers({ redisUrl, mongoUrl, mongoDb, config, worker: false });
+  const dueIndex = ctx.app.get(DueIndex);
+  const before = await usedMemory(redis);
+  log(`creating ${fmt(TIMERS)} timers due in 1-2 days`);
+  const rate = await inBatches(TIMERS, (size) =>
+    ctx.timers
+      .createMany(
+        Array.from({ length: size }, () => ({
+          hours: 24 + Math.floor(Math.random() * 24),
+          minutes: Math.floor(Math.random() * 60),
+          seconds: Math.floor(Math.random() * 60),
+          url: 'https://hooks.example.com/timers',
+        })),
+      )
+      .then(() => undefined),
+  );
+  const after = await usedMemory(redis);
+  const pending = await dueIndex.size();
+  const keyBytes = Number(await redis.call('MEMORY', 'USAGE', dueIndex.key, 'SAMPLES', '0'));
+  const stats = await ctx.db.command({ collStats: TIMERS_COLLECTION });
+  rows.push([`create ${fmt(TIMERS)} timers (library, batches of ${BATCH}, ${PARALLEL} in parallel)`, `${fmt(rate)} timers/s`, '>= 5,000 timers/s']);
+  rows.push(['Redis per pending timer (used_memory delta)', `${fmt((after - before) / pending, 1)} B`, '<= 200 B']);
+  rows.push(['Redis per pending timer (MEMORY USAGE of the due index)', `${fmt(keyBytes / pending, 1)} B`, '<= 200 B']);
+  rows.push([
+    `MongoDB timers collection (${fmt(stats.count)} docs)`,
+    `data ${fmt(stats.size / 2 ** 20, 1)} MiB, storage ${fmt(stats.storageSize / 2 ** 20, 1)} MiB, indexes ${fmt(stats.totalIndexSize / 2 ** 20, 1)} MiB (${fmt(stats.size / stats.count)} B/timer data)`,
+    '',
+  ]);
+  log('dropping the creation data');
+  await redis.del(dueIndex.key);
+  await ctx.db.dropDatabase();
+  await ctx.close();
+}
+
+async function naiveBaseline(redis: Redis): Promise<void> {
+  const queue = new Queue('naive-timers', { connection: bullmqConnection(redisUrl), prefix: uniqueName('bnaive') });
+  const before = await usedMemory(redis);
+  log(`naive baseline: ${fmt(BASELINE)} delayed BullMQ jobs`);
+  const rate = await inBatches(BASELINE, async (size, offset) => {
+    await queue.addBulk(
+      Array.from({ length: size }, (_, i) => ({
+        name: 'fire',
+        data: { url: 'https://hooks.example.com/timers', timer: offset + i },
+        opts: { delay: 86_400_000 + Math.floor(Math.random() * 86_400_000), attempts: 8, backoff: { type: 'exponential', delay: 1_000 } },
+      })),
+    );
+  });
+  const after = await usedMemory(redis);
+  rows.push([`naive: one delayed BullMQ job per timer (${fmt(BASELINE)} jobs)`, `${fmt((after - before) / BASELINE, 1)} B/timer, ${fmt(rate)} timers/s`, '']);
+  await queue.obliterate({ force: true });
+  await queue.close();
+}
+
+async function burst(): Promise<void> {
+  const mongoDb = uniqueName('bench_burst');
+  const config = timersEnv.parse({
+    TIMERS_REDIS_PREFIX: uniqueName('bburst'),
+    TIMERS_ALLOW_PRIVATE_TARGETS: 'true',
+    TIMERS_SCHEDULER_POLL_MS: '20',
+    TIMERS_DELIVERY_CONCURRENCY: '500',
+    TIMERS_MAX_CONCURRENCY_PER_HOST: '500',
+  });
+  const receiver = await new WebhookReceiver().start();
+  const api = await startTimers({ redisUrl, mongoUrl, mongoDb, config, worker: false });
+  const worker = await startTimers({ redisUrl, mongoUrl, mongoDb, config, worker: true });
+  try {
+    // All due in the one whole second that starts after creation surely finished.
+    const createStarted = Date.now();
+    const dueSecond = Math.ceil((Date.now() + 5_000 + BURST / 2) / 1000) * 1000;
+    log(`creating ${fmt(BURST)} timers due in [${new Date(dueSecond).toISOString()}, +1 s)`);
+    const ids: string[] = [];
+    await inBatches(BURST, async (size) => {
+      const seconds = Math.ceil((dueSecond - Date.now()) / 1000);
+      ids.push(...(await api.timers.createMany(Array.from({ length: size }, () => ({ hours: 0, minutes: 0, seconds, url: `${receiver.url}/t` })))));
+    });
+    if (Date.now() > dueSecond) throw new Error('creating the burst took longer than the lead time; raise it');
+    log(`created in ${Date.now() - createStarted} ms; waiting for deliveries`);
+    const deadline = dueSecond + BURST_TIMEOUT_MS;
+    while (new Set(receiver.requests.map((r) => r.path)).size < BURST && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const firstArrival = new Map<string, number>();
+    for (const request of receiver.requests) if (!firstArrival.has(request.path)) firstArrival.set(request.path, request.at);
+    const timers = await api.db.collection(TIMERS_COLLECTION).find({}, { projection: { dueAt: 1 } }).toArray();
+    const lateness = timers
+      .filter((timer) => firstArrival.has(`/t/${timer._id.toHexString()}`))
+      .map((timer) => firstArrival.get(`/t/${timer._id.toHexString()}`)! - (timer.dueAt as Date).getTime())
+      .sort((a, b) => a - b);
+    const pct = (p: number) => lateness[Math.min(lateness.length - 1, Math.floor((p / 100) * lateness.length))];
+    const arrivals = [...firstArrival.values()].sort((a, b) => a - b);
+    const spanS = (arrivals[arrivals.length - 1] - Math.max(dueSecond, arrivals[0])) / 1000;
+    rows.push([`burst: ${fmt(BURST)} timers due in one second, delivered`, `${fmt(firstArrival.size)} (${fmt(receiver.requests.length - firstArrival.size)} duplicates)`, `all, 0 duplicates`]);
+    rows.push(['burst: deliveries/s (first to last arrival)', fmt(firstArrival.size / Math.max(spanS, 0.001)), '']);
+    rows.push(['burst: lateness p50 / p99 / max', `${fmt(pct(50))} / ${fmt(pct(99))} / ${fmt(lateness[lateness.length - 1] ?? NaN)} ms`, 'p99 < 500 ms']);
+    log(`ids created: ${ids.length}`);
+  } finally {
+    await worker.close();
+    await api.db.dropDatabase();
+    await api.close();
+    await receiver.stop();
+  }
+}
+
+async function main(): Promise<void> {
+  const redis = new Redis(redisUrl);
+  log(`Redis ${redisUrl}, MongoDB ${mongoUrl}`);
+  await creation(redis);
+  await naiveBaseline(redis);
+  await burst();
+  await redis.quit();
+  console.log('\n| measurement | result | target |\n|---|---|---|');
+  for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
