@@ -1,6 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
+import { mountOpenApiDocs, requestIdOf } from '@bufferq/operations';
 import { AppModule } from './app.module';
 
 /**
@@ -10,13 +11,20 @@ import { AppModule } from './app.module';
 export async function createApiApp(): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule,
-    new FastifyAdapter({ bodyLimit: 1024 * 1024, trustProxy: true, routerOptions: { maxParamLength: 4096 } }),
+    new FastifyAdapter({ bodyLimit: 1024 * 1024, trustProxy: true, routerOptions: { maxParamLength: 4096 }, genReqId: requestIdOf }),
     { bufferLogs: true },
   );
   app.useLogger(app.get(Logger));
   // SIGTERM: stop accepting, finish in-flight requests, run module shutdown hooks, exit.
   app.enableShutdownHooks();
-  await app.init();
-  await app.getHttpAdapter().getInstance().ready();
+  mountOpenApiDocs(app);
+  try {
+    await app.init();
+    await app.getHttpAdapter().getInstance().ready();
+  } catch (error) {
+    // A refused boot (bad config) must not leave the datastore connections open.
+    await app.close().catch(() => undefined);
+    throw error;
+  }
   return app;
 }

@@ -9,6 +9,7 @@ import { apiEnv, ApiEnv } from './config/api.env';
 import { TimersApiModule } from '@bufferq/timers';
 import { RoyaltiesApiModule } from '@bufferq/royalties';
 import { CountersApiModule } from '@bufferq/counters';
+import { OperationsModule, requestIdOf } from '@bufferq/operations';
 
 @Module({
   imports: [
@@ -16,7 +17,7 @@ import { CountersApiModule } from '@bufferq/counters';
     LoggerModule.forRootAsync({
       inject: [ConfigService],
       useFactory: (config: ConfigService<ApiEnv, true>) => ({
-        pinoHttp: { level: config.get('LOG_LEVEL', { infer: true }), autoLogging: false },
+        pinoHttp: { level: config.get('LOG_LEVEL', { infer: true }), autoLogging: false, genReqId: requestIdOf },
       }),
     }),
     BullModule.forRootAsync({
@@ -36,6 +37,7 @@ import { CountersApiModule } from '@bufferq/counters';
     TimersApiModule,
     RoyaltiesApiModule,
     CountersApiModule,
+    OperationsModule,
   ],
   // Every DTO made with nestjs-zod's createZodDto is validated; a bad body is a 400 naming the field.
   providers: [{ provide: APP_PIPE, useClass: ZodValidationPipe }],

@@ -3,6 +3,7 @@ import { datastoresEnv } from '@bufferq/datastores';
 import { timersEnv } from '@bufferq/timers';
 import { royaltiesEnv } from '@bufferq/royalties';
 import { countersEnv } from '@bufferq/counters';
+import { operationsEnv } from '@bufferq/operations';
 
 /** Every environment variable the api reads, validated once at boot (see the README's configuration table). */
 export const apiEnv = datastoresEnv.extend({
@@ -13,6 +14,7 @@ export const apiEnv = datastoresEnv.extend({
   ...timersEnv.shape,
   ...royaltiesEnv.shape,
   ...countersEnv.shape,
+  ...operationsEnv.shape,
 });
 
 export type ApiEnv = z.infer<typeof apiEnv>;

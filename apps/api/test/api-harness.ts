@@ -1,0 +1,39 @@
+// Builds the api and worker apps exactly as production does, each with its own environment. The app
+// modules read the environment when they are imported, so every build re-imports them afresh.
+import { INestApplicationContext } from '@nestjs/common';
+import { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { testServices } from '@bufferq/testing';
+
+const OVERRIDABLE = [
+  'API_KEYS',
+  'RATE_LIMIT_MAX',
+  'RATE_LIMIT_WINDOW_MS',
+  'READY_MAX_FLUSH_LAG_MS',
+  'BOARD_ENABLED',
+  'BOARD_USER',
+  'BOARD_PASSWORD',
+  'BOARD_READ_ONLY',
+  'NODE_ENV',
+  'COUNTERS_FLUSH_INTERVAL_MS',
+];
+
+function useEnvironment(dbName: string, env: Record<string, string>): void {
+  const { redisUrl, mongoUrl } = testServices();
+  for (const name of OVERRIDABLE) delete process.env[name];
+  Object.assign(process.env, { REDIS_URL: redisUrl, MONGO_URL: mongoUrl, MONGO_DB: dbName, LOG_LEVEL: 'silent', WORKER_ROLES: 'flush' }, env);
+  jest.resetModules();
+}
+
+export async function startApi(dbName: string, env: Record<string, string> = {}): Promise<NestFastifyApplication> {
+  useEnvironment(dbName, env);
+  const { createApiApp } = await import('../src/api-app');
+  return createApiApp();
+}
+
+export async function startWorker(dbName: string, env: Record<string, string> = {}): Promise<INestApplicationContext> {
+  useEnvironment(dbName, env);
+  const { createWorkerApp } = await import('../../worker/src/worker-app');
+  const worker = await createWorkerApp();
+  await worker.init();
+  return worker;
+}

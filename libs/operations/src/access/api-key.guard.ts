@@ -1,0 +1,35 @@
+import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { Reflector } from '@nestjs/core';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { OperationsEnv } from '../operations.env';
+import { PUBLIC_ENDPOINT } from './public-endpoint.decorator';
+
+const digest = (key: string) => createHash('sha256').update(key).digest();
+
+/** With API_KEYS set, every route not marked @PublicEndpoint() needs a configured `x-api-key` (401 otherwise). */
+@Injectable()
+export class ApiKeyGuard implements CanActivate {
+  private readonly keyDigests: Buffer[];
+
+  constructor(
+    config: ConfigService<OperationsEnv, true>,
+    private readonly reflector: Reflector,
+  ) {
+    this.keyDigests = config.get('API_KEYS', { infer: true }).map(digest);
+  }
+
+  canActivate(context: ExecutionContext): boolean {
+    if (this.keyDigests.length === 0) return true;
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ENDPOINT, [context.getHandler(), context.getClass()])) return true;
+    const request = context.switchToHttp().getRequest<{ headers: Record<string, unknown>; apiClient?: string }>();
+    const given = request.headers['x-api-key'];
+    // Compare digests in constant time, so response timing tells nothing about a key's characters.
+    const matched = typeof given === 'string' ? this.keyDigests.find((key) => timingSafeEqual(key, digest(given))) : undefined;
+    if (matched) {
+      request.apiClient = `key:${matched.toString('hex').slice(0, 32)}`;
+      return true;
+    }
+    throw new UnauthorizedException('a valid x-api-key header is required');
+  }
+}

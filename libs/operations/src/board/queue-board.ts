@@ -1,0 +1,69 @@
+import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { DiscoveryService, HttpAdapterHost } from '@nestjs/core';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { FastifyAdapter as BoardFastifyAdapter } from '@bull-board/fastify';
+import { Queue } from 'bullmq';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { DEFAULT_BOARD_PASSWORD, OperationsEnv } from '../operations.env';
+
+export const BOARD_PATH = '/admin/queues';
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/**
+ * Bull Board at /admin/queues behind HTTP basic auth, showing every BullMQ queue the api knows (found
+ * among the app's providers, so a lib that registers a queue appears without touching this file).
+ */
+@Injectable()
+export class QueueBoard implements OnModuleInit {
+  private readonly logger = new Logger(QueueBoard.name);
+
+  constructor(
+    private readonly discovery: DiscoveryService,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly config: ConfigService<OperationsEnv, true>,
+  ) {}
+
+  onModuleInit(): void {
+    if (!this.config.get('BOARD_ENABLED', { infer: true })) return;
+    const user = this.config.get('BOARD_USER', { infer: true });
+    const password = this.config.get('BOARD_PASSWORD', { infer: true });
+    if (this.config.get('NODE_ENV', { infer: true }) === 'production' && password === DEFAULT_BOARD_PASSWORD) {
+      throw new Error('Refusing to start Bull Board with the default password in production: set BOARD_PASSWORD (or BOARD_ENABLED=false)');
+    }
+    const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
+    if (!fastify?.register) return;
+    const readOnlyMode = this.config.get('BOARD_READ_ONLY', { infer: true });
+    const queues = this.queues();
+    const serverAdapter = new BoardFastifyAdapter();
+    serverAdapter.setBasePath(BOARD_PATH);
+    // @bull-board/fastify 9.10.1 pins its own @bull-board/api copy; the adapter contract is the same across 9.10.x.
+    createBullBoard({ queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode })), serverAdapter: serverAdapter as never });
+    const expected = digest(`${user}:${password}`);
+    void fastify.register(async (scope) => {
+      scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
+        if (timingSafeEqual(expected, digest(basicCredentials(request.headers.authorization)))) return;
+        await reply.header('www-authenticate', 'Basic realm="queues", charset="UTF-8"').code(401).send({ statusCode: 401, message: 'Unauthorized' });
+      });
+      await scope.register(serverAdapter.registerPlugin() as never, { prefix: BOARD_PATH });
+    });
+    this.logger.log(`Bull Board at ${BOARD_PATH} (${readOnlyMode ? 'read-only' : 'read-write'}): ${queues.map((queue) => queue.name).join(', ')}`);
+  }
+
+  private queues(): Queue[] {
+    const byName = new Map<string, Queue>();
+    for (const wrapper of this.discovery.getProviders()) {
+      const instance: unknown = wrapper.isDependencyTreeStatic() ? wrapper.instance : undefined;
+      if (instance instanceof Queue && !byName.has(instance.qualifiedName)) byName.set(instance.qualifiedName, instance);
+    }
+    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+  }
+}
+
+function basicCredentials(header: string | undefined): string {
+  if (!header?.startsWith('Basic ')) return '';
+  return Buffer.from(header.slice('Basic '.length), 'base64').toString('utf8');
+}

@@ -1,0 +1,52 @@
+import { Module } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
+import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
+import { TerminusModule } from '@nestjs/terminus';
+import { ThrottlerModule } from '@nestjs/throttler';
+import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import type { Redis } from 'ioredis';
+import { CountersApiModule } from '@bufferq/counters';
+import { REDIS_CLIENT } from '@bufferq/datastores';
+import { ApiKeyGuard } from './access/api-key.guard';
+import { ClientThrottlerGuard } from './access/client-throttler.guard';
+import { QueueBoard } from './board/queue-board';
+import { HealthController } from './health/health.controller';
+import { ReadinessIndicators } from './health/readiness.indicators';
+import { FlushMetricsListener } from './metrics/flush-metrics.listener';
+import { HttpHooks } from './metrics/http-hooks';
+import { MetricsController } from './metrics/metrics.controller';
+import type { OperationsEnv } from './operations.env';
+
+/**
+ * Health, metrics, API keys, rate limits and the queue dashboard for the api app. Guards run in the
+ * order listed: the API key is checked before the request counts against a client's rate limit.
+ */
+@Module({
+  imports: [
+    DiscoveryModule,
+    TerminusModule,
+    CountersApiModule,
+    ThrottlerModule.forRootAsync({
+      inject: [ConfigService, REDIS_CLIENT],
+      useFactory: (config: ConfigService<OperationsEnv, true>, redis: Redis) => {
+        const limit = config.get('RATE_LIMIT_MAX', { infer: true });
+        return {
+          throttlers: [{ ttl: config.get('RATE_LIMIT_WINDOW_MS', { infer: true }), limit }],
+          // Shared through Redis, so the limit holds across api replicas.
+          storage: new ThrottlerStorageRedisService(redis),
+          skipIf: () => limit === 0,
+        };
+      },
+    }),
+  ],
+  controllers: [HealthController, MetricsController],
+  providers: [
+    ReadinessIndicators,
+    FlushMetricsListener,
+    HttpHooks,
+    QueueBoard,
+    { provide: APP_GUARD, useClass: ApiKeyGuard },
+    { provide: APP_GUARD, useClass: ClientThrottlerGuard },
+  ],
+})
+export class OperationsModule {}
