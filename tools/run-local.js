@@ -1,0 +1,116 @@
+#!/usr/bin/env node
+'use strict';
+// `npm start`: runs the whole system on this machine without Docker. When REDIS_URL / MONGO_URL are not
+// set it starts a local Redis (append-only file on) and a MongoDB-wire server whose data is kept in
+// BUFFERQ_CACHE_DIR/local-data between runs; then builds the apps and starts one api and one worker.
+// Ctrl-C (or SIGTERM) stops the apps gracefully (the worker finishes its flush), then the servers.
+// Flags: --no-build (use the existing dist/).
+const { spawn, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const { CACHE_DIR, startRedis, startMongo } = require('./local-services');
+
+const ROOT = path.join(__dirname, '..');
+const API_ENTRY = path.join(ROOT, 'dist', 'apps', 'api', 'src', 'main.js');
+const WORKER_ENTRY = path.join(ROOT, 'dist', 'apps', 'worker', 'src', 'main.js');
+
+function log(message) {
+  process.stdout.write(`[run-local] ${message}\n`);
+}
+
+async function waitForHealth(url, child, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`the api exited with code ${child.exitCode} before answering`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+}
+
+function stopChild(child, timeoutMs = 30_000) {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const killer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.once('exit', () => {
+      clearTimeout(killer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}
+
+async function main() {
+  const servers = [];
+  const children = [];
+  let stopping = false;
+  const env = { ...process.env };
+  env.PORT ??= '3000';
+  env.NODE_ENV ??= 'development';
+
+  const stopAll = async (code) => {
+    if (stopping) return;
+    stopping = true;
+    log('stopping the api and the worker (the worker finishes its current flush) ...');
+    await Promise.all(children.map((child) => stopChild(child)));
+    if (servers.length) log('stopping the local Redis and MongoDB-wire server (their data stays for the next run)');
+    await Promise.all(servers.map((server) => server.stop()));
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stopAll(0));
+  process.on('SIGTERM', () => void stopAll(0));
+
+  try {
+    const dataDir = path.join(CACHE_DIR, 'local-data');
+    if (!env.REDIS_URL) {
+      const redis = await startRedis({ appendOnly: true, dataDir: path.join(dataDir, 'redis') });
+      servers.push(redis);
+      env.REDIS_URL = redis.url;
+      log(`started Redis (append-only) at ${redis.url}`);
+    }
+    if (!env.MONGO_URL) {
+      const mongo = await startMongo({ dataDir: path.join(dataDir, 'mongo') });
+      servers.push(mongo);
+      env.MONGO_URL = mongo.url;
+      log(`started a MongoDB-wire server (${mongo.kind}) at ${mongo.url}`);
+    }
+
+    if (!process.argv.includes('--no-build') || !fs.existsSync(API_ENTRY)) {
+      log('building the api and the worker (npm run build) ...');
+      const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit', env });
+      if (build.status !== 0) throw new Error('npm run build failed');
+    }
+
+    for (const [name, entry] of [
+      ['api', API_ENTRY],
+      ['worker', WORKER_ENTRY],
+    ]) {
+      const child = spawn(process.execPath, [entry], { cwd: ROOT, env, stdio: 'inherit' });
+      child.once('exit', (code, signal) => {
+        if (stopping) return;
+        log(`the ${name} exited unexpectedly (${signal ?? `code ${code}`}); stopping everything`);
+        void stopAll(1);
+      });
+      children.push(child);
+    }
+
+    const base = `http://localhost:${env.PORT}`;
+    await waitForHealth(`${base}/health`, children[0]);
+    const boardUser = env.BOARD_USER ?? 'admin';
+    log('');
+    log(`API        ${base}/api/v1/increment   (POST { "key": "k", "value": 1 }, GET /api/v1/increment/k)`);
+    log(`API docs   ${base}/docs`);
+    log(`Dashboard  ${base}/admin/queues   (user ${boardUser}; password from BOARD_PASSWORD, default admin)`);
+    log(`Health     ${base}/health  ${base}/health/ready   Metrics ${base}/metrics`);
+    log('Press Ctrl-C to stop.');
+  } catch (error) {
+    process.stderr.write(`[run-local] ${error.stack || error}\n`);
+    await stopAll(1);
+  }
+}
+
+void main();
