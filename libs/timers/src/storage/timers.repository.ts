@@ -102,11 +102,17 @@ export class TimersRepository implements OnModuleInit {
    */
   private async claimAttempts(attempts: Array<{ id: ObjectId; runAt: Date }>): Promise<Array<TimerDocument | null>> {
     const claim = randomUUID();
+    // One clause per distinct attempt time (timers created together share one), not one per timer.
+    const idsByRunAt = new Map<number, ObjectId[]>();
+    for (const attempt of attempts) {
+      const ids = idsByRunAt.get(attempt.runAt.getTime()) ?? [];
+      ids.push(attempt.id);
+      idsByRunAt.set(attempt.runAt.getTime(), ids);
+    }
     await this.timers.updateMany(
       {
-        _id: { $in: attempts.map((attempt) => attempt.id) },
         status: { $in: ['pending', 'delivering'] },
-        $or: attempts.map((attempt) => ({ _id: attempt.id, runAt: attempt.runAt })),
+        $or: [...idsByRunAt].map(([runAt, ids]) => ({ runAt: new Date(runAt), _id: { $in: ids } })),
       },
       { $set: { status: 'delivering', claim, updatedAt: new Date() }, $inc: { attempts: 1 } },
     );
