@@ -31,7 +31,8 @@ const BURST_TIMEOUT_MS = Number(args['burst-timeout-s']) * 1000;
 
 const { redisUrl, mongoUrl } = testServices();
 const rows: string[][] = [];
-const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const fmt = (n: number, digits = 0) =>
+  n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const log = (message: string) => process.stderr.write(`[bench:timers] ${message}\n`);
 
 async function usedMemory(redis: Redis): Promise<number> {
@@ -40,7 +41,11 @@ async function usedMemory(redis: Redis): Promise<number> {
 }
 
 /** Runs `total` items through `work` in batches, `parallel` batches at a time; returns items/s. */
-async function inBatches(total: number, work: (size: number, offset: number) => Promise<void>, progressEvery = 100_000): Promise<number> {
+async function inBatches(
+  total: number,
+  work: (size: number, offset: number) => Promise<void>,
+  progressEvery = 100_000,
+): Promise<number> {
   const started = Date.now();
   let next = 0;
   let done = 0;
@@ -85,9 +90,21 @@ async function creation(redis: Redis): Promise<void> {
   const pending = await dueIndex.size();
   const keyBytes = Number(await redis.call('MEMORY', 'USAGE', dueIndex.key, 'SAMPLES', '0'));
   const stats = await ctx.db.command({ collStats: TIMERS_COLLECTION });
-  rows.push([`create ${fmt(TIMERS)} timers (library, batches of ${BATCH}, ${PARALLEL} in parallel)`, `${fmt(rate)} timers/s`, '>= 5,000 timers/s']);
-  rows.push(['Redis per pending timer (used_memory delta)', `${fmt((after - before) / pending, 1)} B`, '<= 200 B']);
-  rows.push(['Redis per pending timer (MEMORY USAGE of the due index)', `${fmt(keyBytes / pending, 1)} B`, '<= 200 B']);
+  rows.push([
+    `create ${fmt(TIMERS)} timers (library, batches of ${BATCH}, ${PARALLEL} in parallel)`,
+    `${fmt(rate)} timers/s`,
+    '>= 5,000 timers/s',
+  ]);
+  rows.push([
+    'Redis per pending timer (used_memory delta)',
+    `${fmt((after - before) / pending, 1)} B`,
+    '<= 200 B',
+  ]);
+  rows.push([
+    'Redis per pending timer (MEMORY USAGE of the due index)',
+    `${fmt(keyBytes / pending, 1)} B`,
+    '<= 200 B',
+  ]);
   rows.push([
     `MongoDB timers collection (${fmt(stats.count)} docs)`,
     `data ${fmt(stats.size / 2 ** 20, 1)} MiB, storage ${fmt(stats.storageSize / 2 ** 20, 1)} MiB, indexes ${fmt(stats.totalIndexSize / 2 ** 20, 1)} MiB (${fmt(stats.size / stats.count)} B/timer data)`,
@@ -100,7 +117,10 @@ async function creation(redis: Redis): Promise<void> {
 }
 
 async function naiveBaseline(redis: Redis): Promise<void> {
-  const queue = new Queue('naive-timers', { connection: bullmqConnection(redisUrl), prefix: uniqueName('bnaive') });
+  const queue = new Queue('naive-timers', {
+    connection: bullmqConnection(redisUrl),
+    prefix: uniqueName('bnaive'),
+  });
   const before = await usedMemory(redis);
   log(`naive baseline: ${fmt(BASELINE)} delayed BullMQ jobs`);
   const rate = await inBatches(BASELINE, async (size, offset) => {
@@ -108,12 +128,20 @@ async function naiveBaseline(redis: Redis): Promise<void> {
       Array.from({ length: size }, (_, i) => ({
         name: 'fire',
         data: { url: 'https://hooks.example.com/timers', timer: offset + i },
-        opts: { delay: 86_400_000 + Math.floor(Math.random() * 86_400_000), attempts: 8, backoff: { type: 'exponential', delay: 1_000 } },
+        opts: {
+          delay: 86_400_000 + Math.floor(Math.random() * 86_400_000),
+          attempts: 8,
+          backoff: { type: 'exponential', delay: 1_000 },
+        },
       })),
     );
   });
   const after = await usedMemory(redis);
-  rows.push([`naive: one delayed BullMQ job per timer (${fmt(BASELINE)} jobs)`, `${fmt((after - before) / BASELINE, 1)} B/timer, ${fmt(rate)} timers/s`, '']);
+  rows.push([
+    `naive: one delayed BullMQ job per timer (${fmt(BASELINE)} jobs)`,
+    `${fmt((after - before) / BASELINE, 1)} B/timer, ${fmt(rate)} timers/s`,
+    '',
+  ]);
   await queue.obliterate({ force: true });
   await queue.close();
 }
@@ -138,27 +166,57 @@ async function burst(): Promise<void> {
     const ids: string[] = [];
     await inBatches(BURST, async (size) => {
       const seconds = Math.ceil((dueSecond - Date.now()) / 1000);
-      ids.push(...(await api.timers.createMany(Array.from({ length: size }, () => ({ hours: 0, minutes: 0, seconds, url: `${receiver.url}/t` })))));
+      ids.push(
+        ...(await api.timers.createMany(
+          Array.from({ length: size }, () => ({
+            hours: 0,
+            minutes: 0,
+            seconds,
+            url: `${receiver.url}/t`,
+          })),
+        )),
+      );
     });
-    if (Date.now() > dueSecond) throw new Error('creating the burst took longer than the lead time; raise it');
+    if (Date.now() > dueSecond)
+      throw new Error('creating the burst took longer than the lead time; raise it');
     log(`created in ${Date.now() - createStarted} ms; waiting for deliveries`);
     const deadline = dueSecond + BURST_TIMEOUT_MS;
     while (new Set(receiver.requests.map((r) => r.path)).size < BURST && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
     const firstArrival = new Map<string, number>();
-    for (const request of receiver.requests) if (!firstArrival.has(request.path)) firstArrival.set(request.path, request.at);
-    const timers = await api.db.collection(TIMERS_COLLECTION).find({}, { projection: { dueAt: 1 } }).toArray();
+    for (const request of receiver.requests)
+      if (!firstArrival.has(request.path)) firstArrival.set(request.path, request.at);
+    const timers = await api.db
+      .collection(TIMERS_COLLECTION)
+      .find({}, { projection: { dueAt: 1 } })
+      .toArray();
     const lateness = timers
       .filter((timer) => firstArrival.has(`/t/${timer._id.toHexString()}`))
-      .map((timer) => firstArrival.get(`/t/${timer._id.toHexString()}`)! - (timer.dueAt as Date).getTime())
+      .map(
+        (timer) =>
+          firstArrival.get(`/t/${timer._id.toHexString()}`)! - (timer.dueAt as Date).getTime(),
+      )
       .sort((a, b) => a - b);
-    const pct = (p: number) => lateness[Math.min(lateness.length - 1, Math.floor((p / 100) * lateness.length))];
+    const pct = (p: number) =>
+      lateness[Math.min(lateness.length - 1, Math.floor((p / 100) * lateness.length))];
     const arrivals = [...firstArrival.values()].sort((a, b) => a - b);
     const spanS = (arrivals[arrivals.length - 1] - Math.max(dueSecond, arrivals[0])) / 1000;
-    rows.push([`burst: ${fmt(BURST)} timers due in one second, delivered`, `${fmt(firstArrival.size)} (${fmt(receiver.requests.length - firstArrival.size)} duplicates)`, `all, 0 duplicates`]);
-    rows.push(['burst: deliveries/s (first to last arrival)', fmt(firstArrival.size / Math.max(spanS, 0.001)), '']);
-    rows.push(['burst: lateness p50 / p99 / max', `${fmt(pct(50))} / ${fmt(pct(99))} / ${fmt(lateness[lateness.length - 1] ?? NaN)} ms`, 'p99 < 500 ms']);
+    rows.push([
+      `burst: ${fmt(BURST)} timers due in one second, delivered`,
+      `${fmt(firstArrival.size)} (${fmt(receiver.requests.length - firstArrival.size)} duplicates)`,
+      `all, 0 duplicates`,
+    ]);
+    rows.push([
+      'burst: deliveries/s (first to last arrival)',
+      fmt(firstArrival.size / Math.max(spanS, 0.001)),
+      '',
+    ]);
+    rows.push([
+      'burst: lateness p50 / p99 / max',
+      `${fmt(pct(50))} / ${fmt(pct(99))} / ${fmt(lateness[lateness.length - 1] ?? NaN)} ms`,
+      'p99 < 500 ms',
+    ]);
     log(`ids created: ${ids.length}`);
   } finally {
     await worker.close();

@@ -37,7 +37,12 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
   });
 
   const post = (payload: unknown, headers: Record<string, string> = {}) =>
-    api.inject({ method: 'POST', url: '/timers', payload: payload as object, headers: { 'content-type': 'application/json', ...headers } });
+    api.inject({
+      method: 'POST',
+      url: '/timers',
+      payload: payload as object,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
   const get = (url: string) => api.inject({ method: 'GET', url });
 
   it('creates a timer (201 { id }), counts time_left down, fires POST <url>/<id> with an empty body, then reads 0', async () => {
@@ -47,22 +52,37 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
     expect(Object.keys(created.json())).toEqual(['id']);
 
     const first = (await get(`/timers/${id}`)).json();
-    expect(first).toMatchObject({ id, time_left: 2, status: 'pending', attempts: 0, last_error: null });
+    expect(first).toMatchObject({
+      id,
+      time_left: 2,
+      status: 'pending',
+      attempts: 0,
+      last_error: null,
+    });
     await sleep(1_100);
     expect((await get(`/timers/${id}`)).json().time_left).toBe(1);
 
-    expect(await eventually(() => receiver.requestsFor(`/hook/${id}`).length === 1, 3_000)).toBe(true);
+    expect(await eventually(() => receiver.requestsFor(`/hook/${id}`).length === 1, 3_000)).toBe(
+      true,
+    );
     const [request] = receiver.requestsFor(`/hook/${id}`);
     expect(request).toMatchObject({ method: 'POST', body: '' });
     expect(request.at).toBeGreaterThanOrEqual(new Date(first.due_at).getTime());
-    expect(await eventually(async () => (await get(`/timers/${id}`)).json().status === 'delivered', 2_000)).toBe(true);
+    expect(
+      await eventually(
+        async () => (await get(`/timers/${id}`)).json().status === 'delivered',
+        2_000,
+      ),
+    ).toBe(true);
     expect((await get(`/timers/${id}`)).json()).toMatchObject({ time_left: 0, attempts: 1 });
   });
 
   it('answers 404 for an unknown or malformed id', async () => {
     expect((await get('/timers/0123456789abcdef01234567')).statusCode).toBe(404);
     expect((await get('/timers/not-an-id')).statusCode).toBe(404);
-    expect((await api.inject({ method: 'DELETE', url: '/timers/0123456789abcdef01234567' })).statusCode).toBe(404);
+    expect(
+      (await api.inject({ method: 'DELETE', url: '/timers/0123456789abcdef01234567' })).statusCode,
+    ).toBe(404);
   });
 
   it.each([
@@ -74,12 +94,22 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
     ['a relative url', { seconds: 1, url: '/hook' }, 'url'],
     ['a non-http url', { seconds: 1, url: 'ftp://example.com/x' }, 'url'],
     ['a url with credentials', { seconds: 1, url: 'https://user:secret@example.com/' }, 'url'],
-    ['a url over the configured length', { seconds: 1, url: `https://example.com/${'a'.repeat(100)}` }, 'url'],
-    ['a total over the configured maximum', { hours: 24, seconds: 1, url: 'https://example.com' }, 'hours'],
+    [
+      'a url over the configured length',
+      { seconds: 1, url: `https://example.com/${'a'.repeat(100)}` },
+      'url',
+    ],
+    [
+      'a total over the configured maximum',
+      { hours: 24, seconds: 1, url: 'https://example.com' },
+      'hours',
+    ],
   ])('rejects %s with 400 naming the field', async (_case, body, field) => {
     const response = await post(body);
     expect(response.statusCode).toBe(400);
-    expect(response.json().errors.map((issue: { path: string[] }) => issue.path[0])).toContain(field);
+    expect(response.json().errors.map((issue: { path: string[] }) => issue.path[0])).toContain(
+      field,
+    );
   });
 
   it('rejects unknown fields, non-object bodies and malformed JSON with 400', async () => {
@@ -87,26 +117,49 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
     expect(unknown.statusCode).toBe(400);
     expect(JSON.stringify(unknown.json().errors)).toContain('days');
     expect((await post([1, 2])).statusCode).toBe(400);
-    const malformed = await api.inject({ method: 'POST', url: '/timers', payload: '{"seconds": ', headers: { 'content-type': 'application/json' } });
+    const malformed = await api.inject({
+      method: 'POST',
+      url: '/timers',
+      payload: '{"seconds": ',
+      headers: { 'content-type': 'application/json' },
+    });
     expect(malformed.statusCode).toBe(400);
   });
 
   it('returns the first timer for a repeated Idempotency-Key, also under concurrent repeats', async () => {
     const key = uniqueName('key');
-    const first = await post({ hours: 1, url: 'https://example.com/a' }, { 'idempotency-key': key });
-    const again = await post({ hours: 1, url: 'https://example.com/a' }, { 'idempotency-key': key });
+    const first = await post(
+      { hours: 1, url: 'https://example.com/a' },
+      { 'idempotency-key': key },
+    );
+    const again = await post(
+      { hours: 1, url: 'https://example.com/a' },
+      { 'idempotency-key': key },
+    );
     expect(first.statusCode).toBe(201);
     expect(again.json().id).toBe(first.json().id);
     expect(again.headers['idempotent-replayed']).toBe('true');
 
     const raceKey = uniqueName('race');
-    const racing = await Promise.all(Array.from({ length: 5 }, () => post({ hours: 1, url: 'https://example.com/b' }, { 'idempotency-key': raceKey })));
+    const racing = await Promise.all(
+      Array.from({ length: 5 }, () =>
+        post({ hours: 1, url: 'https://example.com/b' }, { 'idempotency-key': raceKey }),
+      ),
+    );
     expect(new Set(racing.map((response) => response.json().id)).size).toBe(1);
-    expect(await db.collection('timers').countDocuments({ idempotencyKey: { $in: [key, raceKey] } })).toBe(2);
+    expect(
+      await db.collection('timers').countDocuments({ idempotencyKey: { $in: [key, raceKey] } }),
+    ).toBe(2);
 
-    const other = await post({ hours: 1, url: 'https://example.com/a' }, { 'idempotency-key': uniqueName('key') });
+    const other = await post(
+      { hours: 1, url: 'https://example.com/a' },
+      { 'idempotency-key': uniqueName('key') },
+    );
     expect(other.json().id).not.toBe(first.json().id);
-    const bad = await post({ hours: 1, url: 'https://example.com/a' }, { 'idempotency-key': 'x'.repeat(256) });
+    const bad = await post(
+      { hours: 1, url: 'https://example.com/a' },
+      { 'idempotency-key': 'x'.repeat(256) },
+    );
     expect(bad.statusCode).toBe(400);
     expect(bad.json().errors[0].path).toEqual(['Idempotency-Key']);
   });
@@ -124,13 +177,16 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
 
   it('lists timers newest first with a cursor, filters by status, and validates the query', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await post({ hours: 2, url: `https://example.com/list/${i}` })).json().id);
+    for (let i = 0; i < 5; i++)
+      ids.push((await post({ hours: 2, url: `https://example.com/list/${i}` })).json().id);
     await api.inject({ method: 'DELETE', url: `/timers/${ids[1]}` });
 
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: { items: Array<{ id: string }>; next_cursor: string | null } = (await get(`/timers?limit=2&status=pending${cursor ? `&cursor=${cursor}` : ''}`)).json();
+      const page: { items: Array<{ id: string }>; next_cursor: string | null } = (
+        await get(`/timers?limit=2&status=pending${cursor ? `&cursor=${cursor}` : ''}`)
+      ).json();
       expect(page.items.length).toBeLessThanOrEqual(2);
       seen.push(...page.items.map((item) => item.id));
       cursor = page.next_cursor;
@@ -140,7 +196,9 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
     expect(seen).not.toContain(ids[1]);
     expect(seen.indexOf(ids[4])).toBeLessThan(seen.indexOf(ids[0]));
 
-    const cancelled = (await get('/timers?status=cancelled')).json().items.map((item: { status: string }) => item.status);
+    const cancelled = (await get('/timers?status=cancelled'))
+      .json()
+      .items.map((item: { status: string }) => item.status);
     expect(cancelled.length).toBeGreaterThan(0);
     expect(new Set(cancelled)).toEqual(new Set(['cancelled']));
     expect((await get('/timers?status=sleeping')).statusCode).toBe(400);

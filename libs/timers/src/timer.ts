@@ -1,6 +1,12 @@
 import { ObjectId } from 'mongodb';
 
-export const TIMER_STATUSES = ['pending', 'delivering', 'delivered', 'failed', 'cancelled'] as const;
+export const TIMER_STATUSES = [
+  'pending',
+  'delivering',
+  'delivered',
+  'failed',
+  'cancelled',
+] as const;
 export type TimerStatus = (typeof TIMER_STATUSES)[number];
 
 /** A timer as MongoDB (the source of truth) stores it. */

@@ -10,7 +10,14 @@ import { TimersModule } from './timers.module';
 /** The `timers` worker role: scheduler, reconciler and delivery processor. Safe to run on many replicas. */
 @Module({
   imports: [TimersModule],
-  providers: [WebhookSender, TimerDeliveryQueue, TimerDeliveryService, TimerDeliveryProcessor, TimerScheduler, TimerReconciler],
+  providers: [
+    WebhookSender,
+    TimerDeliveryQueue,
+    TimerDeliveryService,
+    TimerDeliveryProcessor,
+    TimerScheduler,
+    TimerReconciler,
+  ],
   exports: [TimerScheduler, TimerReconciler, TimerDeliveryService],
 })
 export class TimersWorkerModule {}

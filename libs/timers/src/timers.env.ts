@@ -6,7 +6,11 @@ import { z } from 'zod';
  */
 export const timersEnv = z.object({
   /** Longest delay a timer may ask for (hours + minutes + seconds), in seconds. Default 30 days. */
-  TIMERS_MAX_DELAY_SECONDS: z.coerce.number().int().positive().default(30 * 24 * 3600),
+  TIMERS_MAX_DELAY_SECONDS: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(30 * 24 * 3600),
   TIMERS_MAX_URL_LENGTH: z.coerce.number().int().min(16).max(8192).default(2048),
   /** HMAC-SHA256 key for the `webhook-signature` header. The default is for local runs only. */
   TIMERS_SIGNING_SECRET: z.string().min(16).default('local-dev-timers-signing-secret'),
@@ -26,7 +30,11 @@ export const timersEnv = z.object({
   /** Allow webhook targets on loopback, private and link-local addresses (local runs and tests). */
   TIMERS_ALLOW_PRIVATE_TARGETS: z.stringbool().default(false),
   /** Prefix of the due-index key and of the delivery queue, so deployments (and tests) can share a Redis. */
-  TIMERS_REDIS_PREFIX: z.string().min(1).regex(/^[A-Za-z0-9_.-]+$/).default('timers'),
+  TIMERS_REDIS_PREFIX: z
+    .string()
+    .min(1)
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .default('timers'),
 });
 
 export type TimersEnv = z.infer<typeof timersEnv>;

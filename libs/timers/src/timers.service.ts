@@ -35,7 +35,10 @@ export class TimersService {
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
   ) {}
 
-  async create(input: CreateTimerInput, idempotencyKey?: string): Promise<{ id: string; created: boolean }> {
+  async create(
+    input: CreateTimerInput,
+    idempotencyKey?: string,
+  ): Promise<{ id: string; created: boolean }> {
     const timer = this.newTimer(input, Date.now());
     if (idempotencyKey !== undefined) timer.idempotencyKey = idempotencyKey;
     const { timer: stored, inserted } = await this.timers.insertOnce(timer);
@@ -57,9 +60,17 @@ export class TimersService {
     return toTimerView(await this.findOrThrow(id));
   }
 
-  async list(options: { status?: TimerStatus; cursor?: string; limit: number }): Promise<TimerPage> {
+  async list(options: {
+    status?: TimerStatus;
+    cursor?: string;
+    limit: number;
+  }): Promise<TimerPage> {
     const after = options.cursor ? parseTimerId(options.cursor) : undefined;
-    const page = await this.timers.list({ status: options.status, after, limit: options.limit + 1 });
+    const page = await this.timers.list({
+      status: options.status,
+      after,
+      limit: options.limit + 1,
+    });
     const items = page.slice(0, options.limit).map((timer) => toTimerView(timer));
     return { items, next_cursor: page.length > options.limit ? items[items.length - 1].id : null };
   }
@@ -73,7 +84,9 @@ export class TimersService {
       return toTimerView(cancelled);
     }
     const timer = await this.findOrThrow(id);
-    throw new ConflictException(`timer ${id} is ${timer.status}; only a pending timer can be cancelled`);
+    throw new ConflictException(
+      `timer ${id} is ${timer.status}; only a pending timer can be cancelled`,
+    );
   }
 
   /** Sends a failed (dead-lettered) timer again now, with a fresh attempt budget. */
@@ -85,7 +98,9 @@ export class TimersService {
       return toTimerView(retried);
     }
     const timer = await this.findOrThrow(id);
-    throw new ConflictException(`timer ${id} is ${timer.status}; only a failed timer can be retried`);
+    throw new ConflictException(
+      `timer ${id} is ${timer.status}; only a failed timer can be retried`,
+    );
   }
 
   private newTimer(input: CreateTimerInput, now: number): TimerDocument {
@@ -122,19 +137,29 @@ export class TimersService {
       }
     }
     if (input.url.length > this.config.TIMERS_MAX_URL_LENGTH) {
-      issues.push({ code: 'custom', path: ['url'], input: input.url, message: `must be at most ${this.config.TIMERS_MAX_URL_LENGTH} characters` });
+      issues.push({
+        code: 'custom',
+        path: ['url'],
+        input: input.url,
+        message: `must be at most ${this.config.TIMERS_MAX_URL_LENGTH} characters`,
+      });
     } else if (!this.config.TIMERS_ALLOW_PRIVATE_TARGETS) {
       const refusal = forbiddenTargetReason(new URL(input.url));
-      if (refusal) issues.push({ code: 'custom', path: ['url'], input: input.url, message: refusal });
+      if (refusal)
+        issues.push({ code: 'custom', path: ['url'], input: input.url, message: refusal });
     }
     if (issues.length) throw new ZodValidationException(new z.ZodError(issues));
   }
 
   private async index(timers: TimerDocument[]): Promise<void> {
     try {
-      await this.dueIndex.add(timers.map((timer) => ({ id: timer._id.toHexString(), runAt: timer.runAt.getTime() })));
+      await this.dueIndex.add(
+        timers.map((timer) => ({ id: timer._id.toHexString(), runAt: timer.runAt.getTime() })),
+      );
     } catch (error) {
-      this.logger.warn(`timers stored but not indexed in Redis (${(error as Error).message}); the reconciler will add them`);
+      this.logger.warn(
+        `timers stored but not indexed in Redis (${(error as Error).message}); the reconciler will add them`,
+      );
     }
   }
 

@@ -9,7 +9,10 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
   const mongoDb = uniqueName('timers_delivery');
   let receiver: WebhookReceiver;
   let ctx: TimersContext;
-  const config = fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tdel'), TIMERS_MAX_CONCURRENCY_PER_HOST: '3' });
+  const config = fastTimersConfig({
+    TIMERS_REDIS_PREFIX: uniqueName('tdel'),
+    TIMERS_MAX_CONCURRENCY_PER_HOST: '3',
+  });
 
   beforeAll(async () => {
     receiver = await new WebhookReceiver().start();
@@ -29,8 +32,15 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
 
   it('fires on time with POST <url>/<id>, an empty body and a verifiable signature', async () => {
     const createdAt = Date.now();
-    const { id } = await ctx.timers.create({ hours: 0, minutes: 0, seconds: 1, url: `${receiver.url}/hooks/` });
-    expect(await eventually(() => receiver.requestsFor(`/hooks/${id}`).length > 0, 5_000)).toBe(true);
+    const { id } = await ctx.timers.create({
+      hours: 0,
+      minutes: 0,
+      seconds: 1,
+      url: `${receiver.url}/hooks/`,
+    });
+    expect(await eventually(() => receiver.requestsFor(`/hooks/${id}`).length > 0, 5_000)).toBe(
+      true,
+    );
     const [request] = receiver.requestsFor(`/hooks/${id}`);
     expect(request.method).toBe('POST');
     expect(request.body).toBe('');
@@ -41,7 +51,9 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     const deliveryId = request.headers['webhook-id'] as string;
     const timestamp = request.headers['webhook-timestamp'] as string;
     expect(deliveryId).toBe(id);
-    const expected = createHmac('sha256', config.TIMERS_SIGNING_SECRET).update(`${deliveryId}.${timestamp}.`).digest('base64');
+    const expected = createHmac('sha256', config.TIMERS_SIGNING_SECRET)
+      .update(`${deliveryId}.${timestamp}.`)
+      .digest('base64');
     expect(request.headers['webhook-signature']).toBe(`v1,${expected}`);
     expect(await eventually(async () => (await statusOf(id)) === 'delivered', 2_000)).toBe(true);
     const view = await ctx.timers.get(id);
@@ -55,11 +67,17 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     expect(await eventually(async () => (await statusOf(id)) === 'delivered', 8_000)).toBe(true);
     const requests = receiver.requestsFor(`/${id}`);
     expect(requests).toHaveLength(3);
-    expect(new Set(requests.map((request) => request.headers['webhook-id']))).toEqual(new Set([id]));
+    expect(new Set(requests.map((request) => request.headers['webhook-id']))).toEqual(
+      new Set([id]),
+    );
     // Backoff between attempts: base 100 ms with jitter, so at least 50 ms, then at least 100 ms.
     expect(requests[1].at - requests[0].at).toBeGreaterThanOrEqual(50);
     expect(requests[2].at - requests[1].at).toBeGreaterThanOrEqual(100);
-    expect(await ctx.timers.get(id)).toMatchObject({ status: 'delivered', attempts: 3, last_error: 'HTTP 503' });
+    expect(await ctx.timers.get(id)).toMatchObject({
+      status: 'delivered',
+      attempts: 3,
+      last_error: 'HTTP 503',
+    });
   });
 
   it('marks a timer failed after the configured attempts when the receiver always fails, and retries it by request', async () => {
@@ -68,7 +86,12 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     expect(await eventually(async () => (await statusOf(id)) === 'failed', 8_000)).toBe(true);
     await sleep(500); // no further attempt after `failed`
     expect(receiver.requestsFor(`/${id}`)).toHaveLength(3);
-    expect(await ctx.timers.get(id)).toMatchObject({ status: 'failed', attempts: 3, last_error: 'HTTP 500', next_attempt_at: null });
+    expect(await ctx.timers.get(id)).toMatchObject({
+      status: 'failed',
+      attempts: 3,
+      last_error: 'HTTP 500',
+      next_attempt_at: null,
+    });
 
     receiver.behaviour = () => 200;
     expect(await ctx.timers.retry(id)).toMatchObject({ status: 'pending', attempts: 0 });
@@ -84,19 +107,51 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
       if (request.path.startsWith('/gone/')) return 410;
       return { status: 302, location: `${receiver.url}/elsewhere` };
     };
-    const throttled = await ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url: `${receiver.url}/throttled` });
-    const slow = await ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url: `${receiver.url}/slow` });
-    const gone = await ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url: `${receiver.url}/gone` });
-    const moved = await ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url: `${receiver.url}/moved` });
+    const throttled = await ctx.timers.create({
+      hours: 0,
+      minutes: 0,
+      seconds: 0,
+      url: `${receiver.url}/throttled`,
+    });
+    const slow = await ctx.timers.create({
+      hours: 0,
+      minutes: 0,
+      seconds: 0,
+      url: `${receiver.url}/slow`,
+    });
+    const gone = await ctx.timers.create({
+      hours: 0,
+      minutes: 0,
+      seconds: 0,
+      url: `${receiver.url}/gone`,
+    });
+    const moved = await ctx.timers.create({
+      hours: 0,
+      minutes: 0,
+      seconds: 0,
+      url: `${receiver.url}/moved`,
+    });
 
-    expect(await eventually(async () => (await statusOf(throttled.id)) === 'delivered', 5_000)).toBe(true);
-    expect(await ctx.timers.get(throttled.id)).toMatchObject({ attempts: 2, last_error: 'HTTP 429' });
-    expect(await eventually(async () => (await statusOf(slow.id)) === 'delivered', 6_000)).toBe(true);
-    expect(await ctx.timers.get(slow.id)).toMatchObject({ attempts: 2, last_error: 'timed out after 1000 ms' });
+    expect(
+      await eventually(async () => (await statusOf(throttled.id)) === 'delivered', 5_000),
+    ).toBe(true);
+    expect(await ctx.timers.get(throttled.id)).toMatchObject({
+      attempts: 2,
+      last_error: 'HTTP 429',
+    });
+    expect(await eventually(async () => (await statusOf(slow.id)) === 'delivered', 6_000)).toBe(
+      true,
+    );
+    expect(await ctx.timers.get(slow.id)).toMatchObject({
+      attempts: 2,
+      last_error: 'timed out after 1000 ms',
+    });
     expect(await eventually(async () => (await statusOf(gone.id)) === 'failed', 5_000)).toBe(true);
     expect(await ctx.timers.get(gone.id)).toMatchObject({ attempts: 1, last_error: 'HTTP 410' });
     expect(await eventually(async () => (await statusOf(moved.id)) === 'failed', 5_000)).toBe(true);
-    expect((await ctx.timers.get(moved.id)).last_error).toMatch(/HTTP 302 \(redirects are not followed\)/);
+    expect((await ctx.timers.get(moved.id)).last_error).toMatch(
+      /HTTP 302 \(redirects are not followed\)/,
+    );
     expect(receiver.requestsFor('/elsewhere')).toHaveLength(0);
   });
 
@@ -114,14 +169,29 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     receiver.respondAfter(150);
     receiver.maxInFlight = 0;
     const ids = await ctx.timers.createMany(
-      Array.from({ length: 12 }, () => ({ hours: 0, minutes: 0, seconds: 0, url: `${receiver.url}/capped` })),
+      Array.from({ length: 12 }, () => ({
+        hours: 0,
+        minutes: 0,
+        seconds: 0,
+        url: `${receiver.url}/capped`,
+      })),
     );
-    expect(await eventually(async () => (await Promise.all(ids.map(statusOf))).every((s) => s === 'delivered'), 8_000)).toBe(true);
+    expect(
+      await eventually(
+        async () => (await Promise.all(ids.map(statusOf))).every((s) => s === 'delivered'),
+        8_000,
+      ),
+    ).toBe(true);
     expect(receiver.maxInFlight).toBe(3);
   });
 
   it('does not fire a cancelled timer', async () => {
-    const { id } = await ctx.timers.create({ hours: 0, minutes: 0, seconds: 1, url: `${receiver.url}/cancelled` });
+    const { id } = await ctx.timers.create({
+      hours: 0,
+      minutes: 0,
+      seconds: 1,
+      url: `${receiver.url}/cancelled`,
+    });
     expect(await ctx.timers.cancel(id)).toMatchObject({ status: 'cancelled' });
     await sleep(1_500);
     expect(receiver.requestsFor(`/cancelled/${id}`)).toHaveLength(0);
@@ -142,7 +212,10 @@ describe('timer delivery to private addresses when they are not allowed', () => 
       redisUrl,
       mongoUrl,
       mongoDb,
-      config: fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tssrf'), TIMERS_ALLOW_PRIVATE_TARGETS: 'false' }),
+      config: fastTimersConfig({
+        TIMERS_REDIS_PREFIX: uniqueName('tssrf'),
+        TIMERS_ALLOW_PRIVATE_TARGETS: 'false',
+      }),
       worker: true,
     });
   });
@@ -153,8 +226,17 @@ describe('timer delivery to private addresses when they are not allowed', () => 
   });
 
   it('refuses to create timers aimed at loopback, private or link-local literals and localhost', async () => {
-    for (const url of ['http://127.0.0.1:9/x', 'http://10.1.2.3/', 'http://169.254.169.254/latest', 'http://[::1]/', 'http://[::ffff:192.168.0.1]/', 'http://localhost/']) {
-      await expect(ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url })).rejects.toMatchObject({
+    for (const url of [
+      'http://127.0.0.1:9/x',
+      'http://10.1.2.3/',
+      'http://169.254.169.254/latest',
+      'http://[::1]/',
+      'http://[::ffff:192.168.0.1]/',
+      'http://localhost/',
+    ]) {
+      await expect(
+        ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url }),
+      ).rejects.toMatchObject({
         response: { errors: [expect.objectContaining({ path: ['url'] })] },
       });
     }
@@ -178,8 +260,13 @@ describe('timer delivery to private addresses when they are not allowed', () => 
     await ctx.db.collection(TIMERS_COLLECTION).insertMany(stored);
     for (const timer of stored) {
       const id = timer._id.toHexString();
-      expect(await eventually(async () => (await ctx.timers.get(id)).status === 'failed', 5_000)).toBe(true);
-      expect(await ctx.timers.get(id)).toMatchObject({ attempts: 1, last_error: expect.stringMatching(/loopback|not public/) });
+      expect(
+        await eventually(async () => (await ctx.timers.get(id)).status === 'failed', 5_000),
+      ).toBe(true);
+      expect(await ctx.timers.get(id)).toMatchObject({
+        attempts: 1,
+        last_error: expect.stringMatching(/loopback|not public/),
+      });
     }
     expect(receiver.requests).toHaveLength(0);
   });

@@ -1,5 +1,12 @@
 import { DueIndex } from '@bufferq/timers';
-import { eventually, LocalServer, sleep, startPrivateRedis, testServices, uniqueName } from '@bufferq/testing';
+import {
+  eventually,
+  LocalServer,
+  sleep,
+  startPrivateRedis,
+  testServices,
+  uniqueName,
+} from '@bufferq/testing';
 import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './timers-harness';
 
 const now = () => ({ hours: 0, minutes: 0, seconds: 0 });
@@ -32,15 +39,27 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
   afterAll(() => receiver.stop());
 
   it('fires each timer that fell due while no worker ran exactly once, right after a worker starts', async () => {
-    const services = { redisUrl, mongoUrl, mongoDb: uniqueName('timers_down'), config: fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tdown') }) };
+    const services = {
+      redisUrl,
+      mongoUrl,
+      mongoDb: uniqueName('timers_down'),
+      config: fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tdown') }),
+    };
     const api = await start({ ...services, worker: false });
-    const ids = await api.timers.createMany(Array.from({ length: 25 }, () => ({ ...inSeconds(1), url: `${receiver.url}/down` })));
+    const ids = await api.timers.createMany(
+      Array.from({ length: 25 }, () => ({ ...inSeconds(1), url: `${receiver.url}/down` })),
+    );
     await sleep(1_600);
     expect(deliveryCounts(receiver, 'down', ids)).toEqual(ids.map(() => 0));
 
     const startedAt = Date.now();
     await start({ ...services, worker: true });
-    expect(await eventually(() => deliveryCounts(receiver, 'down', ids).every((count) => count >= 1), 5_000)).toBe(true);
+    expect(
+      await eventually(
+        () => deliveryCounts(receiver, 'down', ids).every((count) => count >= 1),
+        5_000,
+      ),
+    ).toBe(true);
     const lastDelivery = Math.max(...ids.map((id) => receiver.requestsFor(`/down/${id}`)[0].at));
     expect(lastDelivery - startedAt).toBeLessThan(1_500);
     await sleep(800); // reconciler passes run meanwhile: still exactly once
@@ -58,12 +77,22 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
         config: fastTimersConfig({ TIMERS_REDIS_PREFIX: 'timers' }),
         worker: true,
       });
-      const ids = await worker.timers.createMany(Array.from({ length: 30 }, (_, i) => ({ ...inSeconds(1 + (i % 2)), url: `${receiver.url}/flushed` })));
+      const ids = await worker.timers.createMany(
+        Array.from({ length: 30 }, (_, i) => ({
+          ...inSeconds(1 + (i % 2)),
+          url: `${receiver.url}/flushed`,
+        })),
+      );
       expect(await worker.app.get(DueIndex).size()).toBe(30);
       await worker.redis.flushall();
       expect(await worker.app.get(DueIndex).size()).toBe(0);
 
-      expect(await eventually(() => deliveryCounts(receiver, 'flushed', ids).every((count) => count >= 1), 6_000)).toBe(true);
+      expect(
+        await eventually(
+          () => deliveryCounts(receiver, 'flushed', ids).every((count) => count >= 1),
+          6_000,
+        ),
+      ).toBe(true);
       await sleep(600);
       expect(deliveryCounts(receiver, 'flushed', ids)).toEqual(ids.map(() => 1));
     } finally {
@@ -86,8 +115,12 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
       const { id } = await worker.timers.create({ ...now(), url: `${receiver.url}/outage` });
       expect((await worker.timers.get(id)).status).toBe('pending');
       await redis.start();
-      expect(await eventually(() => receiver.requestsFor(`/outage/${id}`).length === 1, 10_000)).toBe(true);
-      expect(await eventually(async () => (await worker.timers.get(id)).status === 'delivered', 3_000)).toBe(true);
+      expect(
+        await eventually(() => receiver.requestsFor(`/outage/${id}`).length === 1, 10_000),
+      ).toBe(true);
+      expect(
+        await eventually(async () => (await worker.timers.get(id)).status === 'delivered', 3_000),
+      ).toBe(true);
     } finally {
       await closeAll(open);
       await redis.remove();
@@ -95,29 +128,54 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
   });
 
   it('recovers timers a scheduler claimed from the index but died before queueing', async () => {
-    const services = { redisUrl, mongoUrl, mongoDb: uniqueName('timers_claim'), config: fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tclaim') }) };
+    const services = {
+      redisUrl,
+      mongoUrl,
+      mongoDb: uniqueName('timers_claim'),
+      config: fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tclaim') }),
+    };
     const api = await start({ ...services, worker: false });
-    const ids = await api.timers.createMany(Array.from({ length: 10 }, () => ({ ...now(), url: `${receiver.url}/claimed` })));
+    const ids = await api.timers.createMany(
+      Array.from({ length: 10 }, () => ({ ...now(), url: `${receiver.url}/claimed` })),
+    );
     // What a scheduler does before it crashes: the timers leave the index and never reach the queue.
     const claimed = await api.app.get(DueIndex).claimDue(Date.now(), 100);
     expect(claimed.map((timer) => timer.id).sort()).toEqual([...ids].sort());
 
     await start({ ...services, worker: true });
-    expect(await eventually(() => deliveryCounts(receiver, 'claimed', ids).every((count) => count === 1), 5_000)).toBe(true);
+    expect(
+      await eventually(
+        () => deliveryCounts(receiver, 'claimed', ids).every((count) => count === 1),
+        5_000,
+      ),
+    ).toBe(true);
   });
 
   it('delivers each timer once when two workers share the schedule', async () => {
     // Ten deliveries in flight per worker: FerretDB (SQLite) stalls when two clients send ~150 concurrent
     // writes; real MongoDB does not need this.
-    const config = fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('ttwo'), TIMERS_SCHEDULER_BATCH: '7', TIMERS_DELIVERY_CONCURRENCY: '10' });
+    const config = fastTimersConfig({
+      TIMERS_REDIS_PREFIX: uniqueName('ttwo'),
+      TIMERS_SCHEDULER_BATCH: '7',
+      TIMERS_DELIVERY_CONCURRENCY: '10',
+    });
     const services = { redisUrl, mongoUrl, mongoDb: uniqueName('timers_two'), config };
     const first = await start({ ...services, worker: true });
     await start({ ...services, worker: true });
     const ids: string[] = [];
     for (let second = 0; second < 3; second++) {
-      ids.push(...(await first.timers.createMany(Array.from({ length: 50 }, () => ({ ...inSeconds(second), url: `${receiver.url}/two` })))));
+      ids.push(
+        ...(await first.timers.createMany(
+          Array.from({ length: 50 }, () => ({ ...inSeconds(second), url: `${receiver.url}/two` })),
+        )),
+      );
     }
-    expect(await eventually(() => deliveryCounts(receiver, 'two', ids).every((count) => count >= 1), 20_000)).toBe(true);
+    expect(
+      await eventually(
+        () => deliveryCounts(receiver, 'two', ids).every((count) => count >= 1),
+        20_000,
+      ),
+    ).toBe(true);
     await sleep(800);
     const counts = deliveryCounts(receiver, 'two', ids);
     expect(counts.filter((count) => count !== 1)).toEqual([]);

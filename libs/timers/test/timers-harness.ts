@@ -8,7 +8,14 @@ import { Test, TestingModule } from '@nestjs/testing';
 import { Db } from 'mongodb';
 import { Redis } from 'ioredis';
 import { DatastoresModule, MONGO_DB, REDIS_CLIENT } from '@bufferq/datastores';
-import { TIMERS_CONFIG, TimersEnv, timersEnv, TimersModule, TimersService, TimersWorkerModule } from '@bufferq/timers';
+import {
+  TIMERS_CONFIG,
+  TimersEnv,
+  timersEnv,
+  TimersModule,
+  TimersService,
+  TimersWorkerModule,
+} from '@bufferq/timers';
 
 export interface ReceivedRequest {
   method: string;
@@ -19,7 +26,10 @@ export interface ReceivedRequest {
 }
 
 /** What the receiver does with a request: answer with a status, or never answer. */
-export type ReceiverBehaviour = (request: ReceivedRequest, countForPath: number) => number | 'hang' | { status: number; location: string };
+export type ReceiverBehaviour = (
+  request: ReceivedRequest,
+  countForPath: number,
+) => number | 'hang' | { status: number; location: string };
 
 /** A webhook target on 127.0.0.1 that records every request it gets. */
 export class WebhookReceiver {
@@ -49,7 +59,13 @@ export class WebhookReceiver {
       req.setEncoding('utf8');
       req.on('data', (chunk: string) => (body += chunk));
       req.on('end', () => {
-        const request: ReceivedRequest = { method: req.method!, path: req.url!, headers: req.headers, body, at: Date.now() };
+        const request: ReceivedRequest = {
+          method: req.method!,
+          path: req.url!,
+          headers: req.headers,
+          body,
+          at: Date.now(),
+        };
         this.requests.push(request);
         const answer = this.behaviour(request, this.requestsFor(request.path).length);
         if (answer === 'hang') return;
@@ -75,7 +91,9 @@ export class WebhookReceiver {
 }
 
 /** Settings for fast tests: short polls and backoff; a private target (the local receiver) allowed. */
-export function fastTimersConfig(overrides: Partial<Record<keyof TimersEnv, string>> = {}): TimersEnv {
+export function fastTimersConfig(
+  overrides: Partial<Record<keyof TimersEnv, string>> = {},
+): TimersEnv {
   return timersEnv.parse({
     TIMERS_ALLOW_PRIVATE_TARGETS: 'true',
     TIMERS_SCHEDULER_POLL_MS: '20',
@@ -110,8 +128,17 @@ export async function startTimers(options: {
 }): Promise<TimersContext> {
   const app = await Test.createTestingModule({
     imports: [
-      ConfigModule.forRoot({ isGlobal: true, ignoreEnvFile: true, skipProcessEnv: true, load: [() => ({ REDIS_URL: options.redisUrl })] }),
-      DatastoresModule.forRoot({ redisUrl: options.redisUrl, mongoUrl: options.mongoUrl, mongoDb: options.mongoDb }),
+      ConfigModule.forRoot({
+        isGlobal: true,
+        ignoreEnvFile: true,
+        skipProcessEnv: true,
+        load: [() => ({ REDIS_URL: options.redisUrl })],
+      }),
+      DatastoresModule.forRoot({
+        redisUrl: options.redisUrl,
+        mongoUrl: options.mongoUrl,
+        mongoDb: options.mongoDb,
+      }),
       options.worker ? TimersWorkerModule : TimersModule,
     ],
   })

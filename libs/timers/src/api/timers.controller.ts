@@ -1,4 +1,15 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Query, Res } from '@nestjs/common';
+import {
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Post,
+  Query,
+  Res,
+} from '@nestjs/common';
 import { ZodValidationException } from 'nestjs-zod';
 import { TimersService } from '../timers.service';
 import { CreateTimerDto, idempotencyKeySchema, ListTimersQueryDto } from './timers.dto';
@@ -16,7 +27,9 @@ export class TimersController {
   ): Promise<{ id: string }> {
     const key = idempotencyKeySchema.safeParse(rawKey);
     if (!key.success) {
-      throw new ZodValidationException({ issues: key.error.issues.map((issue) => ({ ...issue, path: ['Idempotency-Key'] })) });
+      throw new ZodValidationException({
+        issues: key.error.issues.map((issue) => ({ ...issue, path: ['Idempotency-Key'] })),
+      });
     }
     const { id, created } = await this.timers.create(body, key.data);
     if (!created) reply.header('idempotent-replayed', 'true');

@@ -27,9 +27,17 @@ export class CreateTimerDto extends createZodDto(createTimerSchema) {}
 export const listTimersSchema = z.strictObject({
   status: z.enum(TIMER_STATUSES).optional(),
   limit: z.coerce.number().int().min(1).max(500).default(50),
-  cursor: z.string().regex(/^[0-9a-f]{24}$/, 'must be a next_cursor value from a previous page').optional(),
+  cursor: z
+    .string()
+    .regex(/^[0-9a-f]{24}$/, 'must be a next_cursor value from a previous page')
+    .optional(),
 });
 export class ListTimersQueryDto extends createZodDto(listTimersSchema) {}
 
 /** Optional `Idempotency-Key` header: printable ASCII, at most 255 characters. */
-export const idempotencyKeySchema = z.string().min(1).max(255).regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces').optional();
+export const idempotencyKeySchema = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[\x21-\x7e]+$/, 'must be printable ASCII without spaces')
+  .optional();

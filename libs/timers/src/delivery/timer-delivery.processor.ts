@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnModuleDestroy,
+} from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { bullmqConnection } from '@bufferq/datastores';
@@ -19,18 +25,25 @@ export class TimerDeliveryProcessor implements OnApplicationBootstrap, OnModuleD
   ) {}
 
   onApplicationBootstrap(): void {
-    this.worker = new Worker<TimerDeliveryJob, DeliveryResult>(TIMER_DELIVERY_QUEUE, (job) => this.process(job), {
-      connection: bullmqConnection(this.env.getOrThrow<string>('REDIS_URL')),
-      prefix: this.config.TIMERS_REDIS_PREFIX,
-      concurrency: this.config.TIMERS_DELIVERY_CONCURRENCY,
-    });
-    this.worker.on('failed', (job, error) => this.logger.warn(`delivery job ${job?.id} failed: ${error.message}`));
+    this.worker = new Worker<TimerDeliveryJob, DeliveryResult>(
+      TIMER_DELIVERY_QUEUE,
+      (job) => this.process(job),
+      {
+        connection: bullmqConnection(this.env.getOrThrow<string>('REDIS_URL')),
+        prefix: this.config.TIMERS_REDIS_PREFIX,
+        concurrency: this.config.TIMERS_DELIVERY_CONCURRENCY,
+      },
+    );
+    this.worker.on('failed', (job, error) =>
+      this.logger.warn(`delivery job ${job?.id} failed: ${error.message}`),
+    );
     this.worker.on('error', (error) => this.logger.error(`delivery worker: ${error.message}`));
   }
 
   process(job: Job<TimerDeliveryJob>): Promise<DeliveryResult> {
     const { id, runAt } = job.data ?? {};
-    if (typeof id !== 'string' || typeof runAt !== 'number') throw new UnrecoverableError(`malformed delivery job ${job.id}`);
+    if (typeof id !== 'string' || typeof runAt !== 'number')
+      throw new UnrecoverableError(`malformed delivery job ${job.id}`);
     return this.delivery.deliver(id, runAt);
   }
 

@@ -36,11 +36,19 @@ export class TimerDeliveryService {
       return 'delivered';
     }
     if (outcome.retryable && timer.attempts < this.config.TIMERS_MAX_ATTEMPTS) {
-      const nextRunAt = Date.now() + retryDelayMs(timer.attempts, this.config.TIMERS_BACKOFF_BASE_MS, this.config.TIMERS_BACKOFF_MAX_MS);
+      const nextRunAt =
+        Date.now() +
+        retryDelayMs(
+          timer.attempts,
+          this.config.TIMERS_BACKOFF_BASE_MS,
+          this.config.TIMERS_BACKOFF_MAX_MS,
+        );
       await this.timers.scheduleRetry(timerId, new Date(nextRunAt), outcome.error);
       await this.dueIndex.add([{ id, runAt: nextRunAt }]).catch((error: Error) => {
         // MongoDB already has the retry; the reconciler puts it back into the index.
-        this.logger.warn(`timer ${id}: retry not indexed in Redis (${error.message}); the reconciler will add it`);
+        this.logger.warn(
+          `timer ${id}: retry not indexed in Redis (${error.message}); the reconciler will add it`,
+        );
       });
       return 'retry-scheduled';
     }

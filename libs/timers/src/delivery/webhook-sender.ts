@@ -6,7 +6,8 @@ import { ForbiddenTargetError, forbiddenTargetReason, publicOnlyLookup } from '.
 import { webhookSignatureHeaders } from './webhook-signature';
 
 /** What one POST to a webhook target came to. `retryable` says whether another attempt may succeed. */
-export type SendOutcome = { delivered: true; status: number } | { delivered: false; retryable: boolean; error: string };
+export type SendOutcome =
+  { delivered: true; status: number } | { delivered: false; retryable: boolean; error: string };
 
 /** `<url>/<id>`: the id becomes the last path segment; query string kept, fragment dropped. */
 export function webhookTarget(url: string, id: string): URL {
@@ -54,7 +55,12 @@ export class WebhookSender implements OnModuleDestroy {
   private async post(target: URL, id: string): Promise<SendOutcome> {
     const body = '';
     const headers = {
-      ...webhookSignatureHeaders(this.config.TIMERS_SIGNING_SECRET, id, Math.floor(Date.now() / 1000), body),
+      ...webhookSignatureHeaders(
+        this.config.TIMERS_SIGNING_SECRET,
+        id,
+        Math.floor(Date.now() / 1000),
+        body,
+      ),
       'content-length': '0',
       'user-agent': 'bufferq-timers/1',
     };
@@ -70,15 +76,34 @@ export class WebhookSender implements OnModuleDestroy {
       const status = response.statusCode;
       if (status >= 200 && status < 300) return { delivered: true, status };
       const retryable = status === 429 || status >= 500;
-      return { delivered: false, retryable, error: `HTTP ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}` };
+      return {
+        delivered: false,
+        retryable,
+        error: `HTTP ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`,
+      };
     } catch (error) {
-      if (error instanceof ForbiddenTargetError || (error as { cause?: unknown }).cause instanceof ForbiddenTargetError) {
-        const forbidden = error instanceof ForbiddenTargetError ? error : ((error as { cause: Error }).cause as Error);
+      if (
+        error instanceof ForbiddenTargetError ||
+        (error as { cause?: unknown }).cause instanceof ForbiddenTargetError
+      ) {
+        const forbidden =
+          error instanceof ForbiddenTargetError
+            ? error
+            : ((error as { cause: Error }).cause as Error);
         return { delivered: false, retryable: false, error: forbidden.message };
       }
-      if (isTimeout(error)) return { delivered: false, retryable: true, error: `timed out after ${this.config.TIMERS_DELIVERY_TIMEOUT_MS} ms` };
+      if (isTimeout(error))
+        return {
+          delivered: false,
+          retryable: true,
+          error: `timed out after ${this.config.TIMERS_DELIVERY_TIMEOUT_MS} ms`,
+        };
       const code = (error as { code?: string }).code;
-      return { delivered: false, retryable: true, error: `network error: ${code ?? ''} ${(error as Error).message}`.trim() };
+      return {
+        delivered: false,
+        retryable: true,
+        error: `network error: ${code ?? ''} ${(error as Error).message}`.trim(),
+      };
     }
   }
 

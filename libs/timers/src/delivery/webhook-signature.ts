@@ -5,8 +5,15 @@ import { createHmac } from 'node:crypto';
  * base64(HMAC-SHA256(secret, `${webhook-id}.${webhook-timestamp}.${body}`)) and compares, then uses
  * `webhook-id` (stable across retries and redeliveries) to drop duplicates.
  */
-export function webhookSignatureHeaders(secret: string, deliveryId: string, timestampSeconds: number, body: string): Record<string, string> {
-  const signature = createHmac('sha256', secret).update(`${deliveryId}.${timestampSeconds}.${body}`).digest('base64');
+export function webhookSignatureHeaders(
+  secret: string,
+  deliveryId: string,
+  timestampSeconds: number,
+  body: string,
+): Record<string, string> {
+  const signature = createHmac('sha256', secret)
+    .update(`${deliveryId}.${timestampSeconds}.${body}`)
+    .digest('base64');
   return {
     'webhook-id': deliveryId,
     'webhook-timestamp': String(timestampSeconds),

@@ -28,7 +28,8 @@ export class DueIndex {
 
   constructor(@Inject(REDIS_CLIENT) redis: Redis, @Inject(TIMERS_CONFIG) config: TimersConfig) {
     this.key = `${config.TIMERS_REDIS_PREFIX}:due`;
-    if (!('claimDueTimers' in redis)) redis.defineCommand('claimDueTimers', { numberOfKeys: 1, lua: CLAIM_DUE_TIMERS });
+    if (!('claimDueTimers' in redis))
+      redis.defineCommand('claimDueTimers', { numberOfKeys: 1, lua: CLAIM_DUE_TIMERS });
     this.redis = redis as RedisWithTimerScripts;
   }
 

@@ -1,4 +1,10 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  OnApplicationBootstrap,
+  OnModuleDestroy,
+} from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { TimerDeliveryQueue } from '../delivery/timer-delivery-queue';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
@@ -60,6 +66,8 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   private async pause(): Promise<void> {
-    await sleep(this.config.TIMERS_SCHEDULER_POLL_MS, undefined, { signal: this.stopped.signal }).catch(() => undefined);
+    await sleep(this.config.TIMERS_SCHEDULER_POLL_MS, undefined, {
+      signal: this.stopped.signal,
+    }).catch(() => undefined);
   }
 }

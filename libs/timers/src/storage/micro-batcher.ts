@@ -6,7 +6,11 @@
  * Each caller gets its own result.
  */
 export class MicroBatcher<In, Out> {
-  private pending: Array<{ input: In; resolve: (out: Out) => void; reject: (error: unknown) => void }> = [];
+  private pending: Array<{
+    input: In;
+    resolve: (out: Out) => void;
+    reject: (error: unknown) => void;
+  }> = [];
   private timer?: NodeJS.Timeout;
   private running = false;
 

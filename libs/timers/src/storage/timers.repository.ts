@@ -20,7 +20,9 @@ export interface SchedulableTimer {
 @Injectable()
 export class TimersRepository implements OnModuleInit {
   private readonly timers: Collection<TimerDocument>;
-  private readonly claims = new MicroBatcher((attempts: Array<{ id: ObjectId; runAt: Date }>) => this.claimAttempts(attempts));
+  private readonly claims = new MicroBatcher((attempts: Array<{ id: ObjectId; runAt: Date }>) =>
+    this.claimAttempts(attempts),
+  );
   private readonly deliveries = new MicroBatcher((ids: ObjectId[]) => this.markManyDelivered(ids));
 
   constructor(@Inject(MONGO_DB) db: Db) {
@@ -31,7 +33,10 @@ export class TimersRepository implements OnModuleInit {
     // One index per call: FerretDB 1.24 drops the connection when a multi-index createIndexes repeats
     // indexes that already exist (every process start after the first); single ones are idempotent.
     // Sparse: only timers created with an Idempotency-Key carry one (FerretDB lacks partial indexes).
-    await this.timers.createIndex({ idempotencyKey: 1 }, { name: 'idempotencyKey_unique', unique: true, sparse: true });
+    await this.timers.createIndex(
+      { idempotencyKey: 1 },
+      { name: 'idempotencyKey_unique', unique: true, sparse: true },
+    );
     await this.timers.createIndex({ status: 1, runAt: 1 }, { name: 'status_runAt' });
     await this.timers.createIndex({ status: 1, _id: -1 }, { name: 'status_id' });
   }
@@ -42,7 +47,12 @@ export class TimersRepository implements OnModuleInit {
       await this.timers.insertOne(timer);
       return { timer, inserted: true };
     } catch (error) {
-      if (!(error instanceof MongoServerError && error.code === 11000 && timer.idempotencyKey !== undefined)) throw error;
+      if (!(
+        error instanceof MongoServerError &&
+        error.code === 11000 &&
+        timer.idempotencyKey !== undefined
+      ))
+        throw error;
       const existing = await this.timers.findOne({ idempotencyKey: timer.idempotencyKey });
       if (!existing) throw error;
       return { timer: existing, inserted: false };
@@ -58,7 +68,11 @@ export class TimersRepository implements OnModuleInit {
   }
 
   /** Newest first; `after` is the last id of the previous page. */
-  list(options: { status?: TimerStatus; after?: ObjectId; limit: number }): Promise<TimerDocument[]> {
+  list(options: {
+    status?: TimerStatus;
+    after?: ObjectId;
+    limit: number;
+  }): Promise<TimerDocument[]> {
     const filter: Record<string, unknown> = {};
     if (options.status) filter.status = options.status;
     if (options.after) filter._id = { $lt: options.after };
@@ -100,7 +114,9 @@ export class TimersRepository implements OnModuleInit {
    * Claims many attempts with two statements: one update stamps the claimable ones with a fresh claim
    * token (and counts the attempt), one read returns those carrying the token.
    */
-  private async claimAttempts(attempts: Array<{ id: ObjectId; runAt: Date }>): Promise<Array<TimerDocument | null>> {
+  private async claimAttempts(
+    attempts: Array<{ id: ObjectId; runAt: Date }>,
+  ): Promise<Array<TimerDocument | null>> {
     const claim = randomUUID();
     // One clause per distinct attempt time (timers created together share one), not one per timer.
     const idsByRunAt = new Map<number, ObjectId[]>();
@@ -116,29 +132,43 @@ export class TimersRepository implements OnModuleInit {
       },
       { $set: { status: 'delivering', claim, updatedAt: new Date() }, $inc: { attempts: 1 } },
     );
-    const claimed = await this.timers.find({ _id: { $in: attempts.map((attempt) => attempt.id) }, claim }).toArray();
+    const claimed = await this.timers
+      .find({ _id: { $in: attempts.map((attempt) => attempt.id) }, claim })
+      .toArray();
     const byId = new Map(claimed.map((timer) => [timer._id.toHexString(), timer]));
     return attempts.map((attempt) => byId.get(attempt.id.toHexString()) ?? null);
   }
 
   private async markManyDelivered(ids: ObjectId[]): Promise<void[]> {
     const now = new Date();
-    await this.timers.updateMany({ _id: { $in: ids }, status: 'delivering' }, { $set: { status: 'delivered', deliveredAt: now, updatedAt: now } });
+    await this.timers.updateMany(
+      { _id: { $in: ids }, status: 'delivering' },
+      { $set: { status: 'delivered', deliveredAt: now, updatedAt: now } },
+    );
     return ids.map(() => undefined);
   }
 
   async scheduleRetry(id: ObjectId, runAt: Date, error: string): Promise<void> {
-    await this.timers.updateOne({ _id: id, status: 'delivering' }, { $set: { runAt, lastError: error, updatedAt: new Date() } });
+    await this.timers.updateOne(
+      { _id: id, status: 'delivering' },
+      { $set: { runAt, lastError: error, updatedAt: new Date() } },
+    );
   }
 
   async markFailed(id: ObjectId, error: string): Promise<void> {
-    await this.timers.updateOne({ _id: id, status: 'delivering' }, { $set: { status: 'failed', lastError: error, updatedAt: new Date() } });
+    await this.timers.updateOne(
+      { _id: id, status: 'delivering' },
+      { $set: { status: 'failed', lastError: error, updatedAt: new Date() } },
+    );
   }
 
   /** Timers whose next attempt is at or before `until` and not finished, in batches. */
   async *schedulable(until: Date, batchSize: number): AsyncGenerator<SchedulableTimer[]> {
     const cursor = this.timers
-      .find({ status: { $in: ['pending', 'delivering'] }, runAt: { $lte: until } }, { projection: { _id: 1, runAt: 1 } })
+      .find(
+        { status: { $in: ['pending', 'delivering'] }, runAt: { $lte: until } },
+        { projection: { _id: 1, runAt: 1 } },
+      )
       .batchSize(batchSize);
     let batch: SchedulableTimer[] = [];
     for await (const timer of cursor) {
