@@ -58,6 +58,29 @@ describe('RunRoyaltiesBuild with MongoDB', () => {
     expect((await repository.latestSucceeded())?._id).toBe(id);
   });
 
+  it('pages through every user exactly once across buckets, and finds users and tracks in any bucket', async () => {
+    const files = await writeSyntheticInputs(join(dir, 'paging'), { users: 1_000, streams: 5_000, tracks: 600, unknownUserShare: 0.02 });
+    const id = await newBuild(files);
+    await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id);
+    const build = (await repository.findBuild(id))!;
+    expect(build.result?.userBuckets).toBeGreaterThan(3);
+    const seen: string[] = [];
+    let after: string | undefined;
+    for (let more = true; more; ) {
+      const page = await repository.listUsers(build, after, 170);
+      seen.push(...page.rows.map((row) => row.userId));
+      more = page.more;
+      after = page.rows[page.rows.length - 1]?.userId;
+    }
+    expect(seen).toHaveLength(build.result!.persistedUsers);
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen).toEqual(expect.arrayContaining(['u0', 'u999']));
+    const found = await repository.findUsers(build, ['u0', 'u500', 'u999', 'nobody']);
+    expect([...found.keys()].sort()).toEqual(['u0', 'u500', 'u999']);
+    const tracks = await repository.findTracks(build, ['t0', 't599', 'x-unknown']);
+    expect(Object.fromEntries(tracks)).toEqual({ t0: { trackName: 'Song 0', label: 'label 1' }, t599: { trackName: 'Song 599', label: 'label 6' } });
+  });
+
   it('pages consolidated entries from the streams file by cursor, joined with users and tracks', async () => {
     const id = await newBuild();
     await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id);
