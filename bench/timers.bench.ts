@@ -217,6 +217,18 @@ async function burst(): Promise<void> {
       `${fmt(pct(50))} / ${fmt(pct(99))} / ${fmt(lateness[lateness.length - 1] ?? NaN)} ms`,
       'p99 < 500 ms',
     ]);
+    // Diagnostic: what the MongoDB-wire server costs per written timer (a delivery writes each timer
+    // twice: claim, then delivered), to tell its limit from the pipeline's.
+    const writeStarted = Date.now();
+    const { modifiedCount } = await api.db
+      .collection(TIMERS_COLLECTION)
+      .updateMany({}, { $set: { benchProbe: 1 } });
+    const writeMs = Date.now() - writeStarted;
+    rows.push([
+      `diagnostic: one updateMany over the ${fmt(modifiedCount)} burst timers`,
+      `${fmt(writeMs)} ms (${fmt(modifiedCount / (writeMs / 1000))} timers written/s)`,
+      '',
+    ]);
     log(`ids created: ${ids.length}`);
   } finally {
     await worker.close();
