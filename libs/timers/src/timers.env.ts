@@ -24,6 +24,11 @@ export const timersEnv = z.object({
   TIMERS_SCHEDULER_BATCH: z.coerce.number().int().min(1).max(10_000).default(1_000),
   /** How often the reconciler re-adds pending timers due within two periods from MongoDB to Redis. */
   TIMERS_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(50).default(60_000),
+  /**
+   * How long a delivery job stays with a worker that stopped renewing its lock (it died) before another
+   * worker runs it again; also how often workers look for such jobs.
+   */
+  TIMERS_DELIVERY_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
   /** Deliveries in flight per worker process, and per target host within a worker process. */
   TIMERS_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(100),
   TIMERS_MAX_CONCURRENCY_PER_HOST: z.coerce.number().int().min(1).default(20),

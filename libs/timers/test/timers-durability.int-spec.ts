@@ -1,3 +1,6 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { join } from 'node:path';
 import { DueIndex } from '@bufferq/timers';
 import {
   eventually,
@@ -149,6 +152,60 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
         5_000,
       ),
     ).toBe(true);
+  });
+
+  it('delivers again, with the same delivery id, a timer whose worker was killed mid-delivery', async () => {
+    const config = fastTimersConfig({
+      TIMERS_REDIS_PREFIX: uniqueName('tkill'),
+      TIMERS_DELIVERY_LOCK_MS: '1000',
+      TIMERS_DELIVERY_TIMEOUT_MS: '30000',
+    });
+    const services = { redisUrl, mongoUrl, mongoDb: uniqueName('timers_kill'), config };
+    const api = await start({ ...services, worker: false });
+    const child = spawn(
+      process.execPath,
+      [
+        '-r',
+        'ts-node/register/transpile-only',
+        '-r',
+        'tsconfig-paths/register',
+        join(__dirname, 'timers-worker-child.ts'),
+      ],
+      {
+        env: { ...process.env, TIMERS_CHILD_OPTIONS: JSON.stringify(services) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    try {
+      let output = '';
+      child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      expect(await eventually(() => output.includes('ready'), 30_000)).toBe(true);
+      receiver.behaviour = (request, count) =>
+        request.path.startsWith('/killed/') && count === 1 ? 'hang' : 200;
+      const { id } = await api.timers.create({ ...now(), url: `${receiver.url}/killed` });
+      expect(
+        await eventually(() => receiver.requestsFor(`/killed/${id}`).length === 1, 10_000),
+      ).toBe(true);
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+      expect((await api.timers.get(id)).status).toBe('delivering');
+
+      await start({ ...services, worker: true });
+      expect(
+        await eventually(() => receiver.requestsFor(`/killed/${id}`).length === 2, 10_000),
+      ).toBe(true);
+      const deliveryIds = receiver
+        .requestsFor(`/killed/${id}`)
+        .map((request) => request.headers['webhook-id']);
+      expect(deliveryIds).toEqual([id, id]);
+      expect(
+        await eventually(async () => (await api.timers.get(id)).status === 'delivered', 3_000),
+      ).toBe(true);
+      expect((await api.timers.get(id)).attempts).toBe(2);
+    } finally {
+      child.kill('SIGKILL');
+      receiver.behaviour = () => 200;
+    }
   });
 
   it('delivers each timer once when two workers share the schedule', async () => {

@@ -32,10 +32,17 @@ export class TimerDeliveryProcessor implements OnApplicationBootstrap, OnModuleD
         connection: bullmqConnection(this.env.getOrThrow<string>('REDIS_URL')),
         prefix: this.config.TIMERS_REDIS_PREFIX,
         concurrency: this.config.TIMERS_DELIVERY_CONCURRENCY,
+        // A worker that dies mid-delivery stops renewing the job's lock; once it lapses another worker
+        // re-runs the job, so the timer is delivered again with the same delivery id (at-least-once).
+        lockDuration: this.config.TIMERS_DELIVERY_LOCK_MS,
+        stalledInterval: this.config.TIMERS_DELIVERY_LOCK_MS,
       },
     );
     this.worker.on('failed', (job, error) =>
       this.logger.warn(`delivery job ${job?.id} failed: ${error.message}`),
+    );
+    this.worker.on('stalled', (jobId) =>
+      this.logger.warn(`delivery job ${jobId} stalled (its worker died?); running it again`),
     );
     this.worker.on('error', (error) => this.logger.error(`delivery worker: ${error.message}`));
   }

@@ -1,0 +1,7 @@
+// A timers worker in its own process, so a test can SIGKILL it mid-delivery. Settings come as JSON in
+// TIMERS_CHILD_OPTIONS ({ redisUrl, mongoUrl, mongoDb, config }); prints `ready` once it runs.
+import { startTimers } from './timers-harness';
+
+void startTimers({ ...JSON.parse(process.env.TIMERS_CHILD_OPTIONS!), worker: true }).then(() =>
+  process.stdout.write('ready\n'),
+);
