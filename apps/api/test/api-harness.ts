@@ -1,5 +1,7 @@
 // Builds the api and worker apps exactly as production does, each with its own environment. The app
 // modules read the environment when they are imported, so every build re-imports them afresh.
+import { ChildProcess, spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { testServices } from '@bufferq/testing';
@@ -28,6 +30,16 @@ export async function startApi(dbName: string, env: Record<string, string> = {})
   useEnvironment(dbName, env);
   const { createApiApp } = await import('../src/api-app');
   return createApiApp();
+}
+
+/** The api's main.ts / the worker's main.ts in a child process (ts-node), for tests that SIGKILL them. */
+export function spawnApp(app: 'api' | 'worker', env: Record<string, string>): ChildProcess {
+  const root = join(__dirname, '..', '..', '..');
+  return spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(root, 'apps', app, 'src', 'main.ts')], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, LOG_LEVEL: 'warn', WORKER_ROLES: 'flush', ...env, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
+  });
 }
 
 export async function startWorker(dbName: string, env: Record<string, string> = {}): Promise<INestApplicationContext> {
