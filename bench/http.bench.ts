@@ -1,0 +1,115 @@
+// npm run bench:http — increments over HTTP on loopback against a bare Fastify endpoint that does
+// nothing, in the same run and on the same machine. Each server runs in its own process; the load
+// generator (autocannon) runs here. BENCH_DURATION_S (default 10) and BENCH_CONNECTIONS (default 50).
+import { ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import autocannon from 'autocannon';
+
+const root = join(__dirname, '..');
+const durationS = Number(process.env.BENCH_DURATION_S ?? 10);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
+const tsNode = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register'];
+
+// A Fastify 5 server with one POST route that parses the JSON body and answers 202: the framework's floor.
+const BARE_SERVER = `
+const fastify = require('fastify')({ logger: false, bodyLimit: 1024 * 1024 });
+fastify.post('/api/v1/increment', async (request, reply) => reply.code(202).send({ key: request.body.key, value: request.body.value }));
+fastify.listen({ port: Number(process.env.PORT), host: '127.0.0.1' });
+`;
+
+interface Row {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+  non2xx: number;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+async function waitFor(url: string, child: ChildProcess): Promise<void> {
+  for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
+    if (child.exitCode !== null) throw new Error(`server for ${url} exited with ${child.exitCode}`);
+    const answered = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key":"warm","value":1}' }).then(
+      (response) => response.status === 202,
+      () => false,
+    );
+    if (answered) return;
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+async function start(args: string[], env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, LOG_LEVEL: 'warn', NODE_ENV: 'development', ...env, PORT: String(port), HOST: '127.0.0.1', TS_NODE_PROJECT: join(root, 'tsconfig.json') },
+  });
+  const url = `http://127.0.0.1:${port}/api/v1/increment`;
+  await waitFor(url, child);
+  return { url, child };
+}
+
+async function measure(name: string, url: string): Promise<Row> {
+  let n = 0;
+  const run = (seconds: number) =>
+    autocannon({
+      url,
+      method: 'POST',
+      connections,
+      duration: seconds,
+      headers: { 'content-type': 'application/json' },
+      // 1,000 keys, as many clients counting different things would send.
+      requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify({ key: `key-${n++ % 1000}`, value: 1 }) }) }],
+    });
+  await run(2); // warm-up: JIT, connection pools, Redis script cache
+  const result = await run(durationS);
+  return { name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx };
+}
+
+async function main(): Promise<void> {
+  const db = `bench_http_${Date.now()}`;
+  const rows: Row[] = [];
+  const servers: ChildProcess[] = [];
+  try {
+    const bare = await start(['-e', BARE_SERVER], {});
+    servers.push(bare.child);
+    rows.push(await measure('bare Fastify endpoint (parses JSON, answers 202)', bare.url));
+    bare.child.kill('SIGTERM');
+
+    const api = await start([...tsNode, 'apps/api/src/main.ts'], { MONGO_DB: db, RATE_LIMIT_MAX: '0' });
+    servers.push(api.child);
+    rows.push(await measure('POST /api/v1/increment (durable in Redis)', api.url));
+    api.child.kill('SIGTERM');
+
+    const limited = await start([...tsNode, 'apps/api/src/main.ts'], { MONGO_DB: db, RATE_LIMIT_MAX: '1000000000' });
+    servers.push(limited.child);
+    rows.push(await measure('POST /api/v1/increment + Redis rate limiting', limited.url));
+    limited.child.kill('SIGTERM');
+  } finally {
+    for (const child of servers) if (child.exitCode === null) child.kill('SIGKILL');
+  }
+
+  const bareRps = rows[0].rps;
+  console.log(`\nHTTP increments, ${connections} connections, ${durationS} s each, loopback, ${require('node:os').cpus().length} CPU cores\n`);
+  console.log('| endpoint | requests/s | p50 ms | p99 ms | vs bare | non-2xx |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  for (const row of rows) {
+    console.log(`| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${Math.round((row.rps / bareRps) * 100)}% | ${row.non2xx} |`);
+  }
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
