@@ -29,8 +29,10 @@ export class TimerReconciler implements OnApplicationBootstrap, OnModuleDestroy 
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
   ) {}
 
-  async onApplicationBootstrap(): Promise<void> {
-    await this.runOnce();
+  onApplicationBootstrap(): void {
+    // In the background: with millions of timers the first pass may take a while, and the due index
+    // (when Redis kept it) lets the scheduler fire overdue timers meanwhile.
+    void this.runOnce();
     this.timer = setInterval(() => void this.runOnce(), this.config.TIMERS_RECONCILE_INTERVAL_MS);
     this.timer.unref();
   }
