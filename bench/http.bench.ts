@@ -60,17 +60,18 @@ async function start(args: string[], env: Record<string, string>): Promise<{ url
   return { url, child };
 }
 
-async function measure(name: string, url: string): Promise<Row> {
+async function measure(name: string, url: string, method: 'POST' | 'GET' = 'POST'): Promise<Row> {
   let n = 0;
   const run = (seconds: number) =>
     autocannon({
       url,
-      method: 'POST',
+      method,
       connections,
       duration: seconds,
       headers: { 'content-type': 'application/json' },
       // 1,000 keys, as many clients counting different things would send.
-      requests: [{ setupRequest: (request) => ({ ...request, body: JSON.stringify({ key: `key-${n++ % 1000}`, value: 1 }) }) }],
+      requests:
+        method === 'POST' ? [{ setupRequest: (request) => ({ ...request, body: JSON.stringify({ key: `key-${n++ % 1000}`, value: 1 }) }) }] : undefined,
     });
   await run(2); // warm-up: JIT, connection pools, Redis script cache
   const result = await run(durationS);
@@ -90,6 +91,8 @@ async function main(): Promise<void> {
     const api = await start([...tsNode, 'apps/api/src/main.ts'], { MONGO_DB: db, RATE_LIMIT_MAX: '0' });
     servers.push(api.child);
     rows.push(await measure('POST /api/v1/increment (durable in Redis)', api.url));
+    // Where the time goes: the same app on a route that touches no datastore (guards, hooks, logger).
+    rows.push(await measure('GET /health on the same app (no datastore)', api.url.replace('/api/v1/increment', '/health'), 'GET'));
     api.child.kill('SIGTERM');
 
     const limited = await start([...tsNode, 'apps/api/src/main.ts'], { MONGO_DB: db, RATE_LIMIT_MAX: '1000000000' });
