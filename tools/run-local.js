@@ -8,6 +8,7 @@
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
+const { setTimeout, clearTimeout } = require('node:timers');
 const { CACHE_DIR, startRedis, startMongo } = require('./local-services');
 
 const ROOT = path.join(__dirname, '..');
@@ -23,7 +24,7 @@ async function waitForHealth(url, child, timeoutMs = 60_000) {
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`the api exited with code ${child.exitCode} before answering`);
     try {
-      if ((await fetch(url)).ok) return;
+      if ((await globalThis.fetch(url)).ok) return;
     } catch {
       // not listening yet
     }
