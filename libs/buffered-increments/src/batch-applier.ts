@@ -7,9 +7,18 @@ export interface BatchApplierOptions {
   upsert: boolean;
   /** Field holding the last applied batch marker in each touched document; false turns the marker off. */
   marker: string | false;
-  /** Upper bound on operations per bulkWrite call. */
-  writeChunkSize: number;
+  /** Upper bound on operations per bulkWrite call; when absent, chosen for the server (see below). */
+  writeChunkSize?: number;
 }
+
+/** Operations per bulkWrite on MongoDB. */
+export const DEFAULT_WRITE_CHUNK_SIZE = 1_000;
+/**
+ * FerretDB 1.24 (SQLite) hangs on an `update` command of 100 or more statements that match existing
+ * documents (it holds a pooled connection per statement until the command ends), so on FerretDB the
+ * default stays well below that.
+ */
+export const FERRETDB_WRITE_CHUNK_SIZE = 50;
 
 /** An update MongoDB refused for good (e.g. `$inc` on a string): set aside instead of blocking the buffer. */
 export interface DeadLetter {
@@ -59,25 +68,39 @@ interface PlannedUpdate {
  * "already applied" answer, not an error.
  */
 export class BatchApplier {
+  private writeChunkSize?: Promise<number>;
+
   constructor(
     private readonly collection: Collection<Document>,
     private readonly options: BatchApplierOptions,
-  ) {}
+  ) {
+    if (options.writeChunkSize) this.writeChunkSize = Promise.resolve(options.writeChunkSize);
+  }
 
   async apply(batchId: string, entries: Iterable<[string, string]>, keepAlive: () => Promise<void>): Promise<ApplyResult> {
     const documents = groupByDocument(entries);
     const rounds = this.planRounds(BigInt(batchId), documents.values());
     const deadLetters: DeadLetter[] = [];
+    this.writeChunkSize ??= this.chunkSizeForServer().catch((error) => {
+      this.writeChunkSize = undefined; // ask again next flush (MongoDB may be down right now)
+      throw error;
+    });
+    const chunkSize = await this.writeChunkSize;
     for (const round of rounds) {
-      for (let start = 0; start < round.length; start += this.options.writeChunkSize) {
-        await keepAlive();
-        const chunk = round.slice(start, start + this.options.writeChunkSize);
+      for (let start = 0; start < round.length; start += chunkSize) {
+        if (start > 0) await keepAlive();
+        const chunk = round.slice(start, start + chunkSize);
         deadLetters.push(...(await this.write(batchId, chunk)));
       }
     }
     let fields = 0;
     for (const document of documents.values()) fields += Object.keys(document.raw).length;
     return { documents: documents.size, fields, deadLetters };
+  }
+
+  private async chunkSizeForServer(): Promise<number> {
+    const info = await this.collection.db.admin().command({ buildInfo: 1 });
+    return 'ferretdbVersion' in info ? FERRETDB_WRITE_CHUNK_SIZE : DEFAULT_WRITE_CHUNK_SIZE;
   }
 
   /**

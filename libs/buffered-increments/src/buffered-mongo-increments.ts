@@ -27,7 +27,7 @@ export interface BufferedMongoIncrementsOptions {
   lockLeaseMs?: number;
   /** Fields read per HSCAN step when draining a large batch, and the most returned with the claim. Default 1,000. */
   readChunkSize?: number;
-  /** Operations per bulkWrite call. Default 5,000. */
+  /** Operations per bulkWrite call. Default 1,000 (50 on FerretDB, which hangs on 100 or more). */
   writeChunkSize?: number;
   /** Standalone instances flush on their own timer (default). Producers in a deployment set false. */
   autoFlush?: boolean;
@@ -54,10 +54,22 @@ export interface BufferStats {
   oldestPendingAgeMs: number;
 }
 
+interface OutgoingUpdate {
+  operator: OperatorCode;
+  field: string;
+  value: string;
+  fieldPath: string;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/** Most updates sent in one script call, to keep each call short on the Redis side. */
+const MAX_UPDATES_PER_CALL = 1_000;
+
 type ClaimReply = ['busy', number] | ['empty'] | ['recovered' | 'taken', string, number, string[]];
 
 const SCRIPTS = {
-  bufferUpdate: new RedisScript('buffer_update'),
+  bufferUpdates: new RedisScript('buffer_updates'),
   claimBatch: new RedisScript('claim_batch'),
   finishBatch: new RedisScript('finish_batch'),
   extendLock: new RedisScript('extend_lock'),
@@ -76,7 +88,7 @@ export class BufferedMongoIncrements extends EventEmitter {
   readonly namespace: string;
   private readonly keys: BufferKeys;
   private readonly applier: BatchApplier;
-  private readonly settings: Required<Omit<BufferedMongoIncrementsOptions, 'namespace' | 'onBufferFull'>>;
+  private readonly settings: Required<Omit<BufferedMongoIncrementsOptions, 'namespace' | 'onBufferFull' | 'writeChunkSize'>>;
   private readonly marker: string | false;
   private tickTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
@@ -84,6 +96,7 @@ export class BufferedMongoIncrements extends EventEmitter {
   private running?: Promise<FlushReport>;
   private queued?: Promise<FlushReport>;
   private earlyFlushRequested = false;
+  private outbox: OutgoingUpdate[] = [];
   private destroyed = false;
   private readonly startedAt = Date.now();
   private ticks = 0;
@@ -105,7 +118,6 @@ export class BufferedMongoIncrements extends EventEmitter {
       maxBufferedFields: options.maxBufferedFields ?? 100_000,
       lockLeaseMs: options.lockLeaseMs ?? 30_000,
       readChunkSize: options.readChunkSize ?? 1_000,
-      writeChunkSize: options.writeChunkSize ?? 5_000,
       autoFlush: options.autoFlush ?? true,
       retryDelayMs: options.retryDelayMs ?? 100,
     };
@@ -116,7 +128,7 @@ export class BufferedMongoIncrements extends EventEmitter {
     this.applier = new BatchApplier(collection as Collection<Document>, {
       upsert: this.settings.upsert,
       marker: this.marker,
-      writeChunkSize: this.settings.writeChunkSize,
+      writeChunkSize: options.writeChunkSize,
     });
     if (this.settings.autoFlush) this.scheduleTick();
   }
@@ -238,20 +250,42 @@ export class BufferedMongoIncrements extends EventEmitter {
     if (UNREACHABLE_STATUSES.has(this.redis.status)) {
       throw new BufferUnavailableError(`Redis is not connected (${this.redis.status}); the update was not buffered`);
     }
-    let fields: number;
+    return new Promise<void>((resolve, reject) => {
+      // Updates made in the same event-loop turn travel to Redis in one script call.
+      if (this.outbox.push({ operator, field: encodeField(operator, documentKey, fieldPath), value, fieldPath, resolve, reject }) === 1) {
+        process.nextTick(() => this.sendOutbox());
+      }
+    });
+  }
+
+  private sendOutbox(): void {
+    const updates = this.outbox;
+    this.outbox = [];
+    for (let start = 0; start < updates.length; start += MAX_UPDATES_PER_CALL) {
+      void this.sendUpdates(updates.slice(start, start + MAX_UPDATES_PER_CALL));
+    }
+  }
+
+  private async sendUpdates(updates: OutgoingUpdate[]): Promise<void> {
+    let outcomes: Array<number | string>;
     try {
-      fields = await SCRIPTS.bufferUpdate.run<number>(this.redis, [this.keys.live], [operator, encodeField(operator, documentKey, fieldPath), value]);
+      const args = updates.flatMap((update) => [update.operator, update.field, update.value]);
+      outcomes = await SCRIPTS.bufferUpdates.run<Array<number | string>>(this.redis, [this.keys.live], args);
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      if (message.includes('BMI_TYPE_MISMATCH')) {
-        throw new InvalidUpdateError(`${fieldPath}: a pending max/min for this field holds another type (number vs Date)`);
-      }
-      if (message.includes('overflow')) {
-        throw new InvalidUpdateError(`${fieldPath}: the buffered sum would overflow a signed 64-bit integer`);
-      }
-      throw new BufferUnavailableError(`Redis rejected the update; it was not buffered: ${message}`, { cause: error });
+      for (const update of updates) update.reject(new BufferUnavailableError(`Redis rejected the update; it was not buffered: ${message}`, { cause: error }));
+      return;
     }
-    if (fields >= this.settings.maxBufferedFields) this.requestEarlyFlush();
+    updates.forEach((update, index) => {
+      const outcome = outcomes[index + 1];
+      if (outcome === 0) update.resolve();
+      else if (String(outcome).includes('BMI_TYPE_MISMATCH')) {
+        update.reject(new InvalidUpdateError(`${update.fieldPath}: a pending max/min for this field holds another type (number vs Date)`));
+      } else if (String(outcome).includes('overflow')) {
+        update.reject(new InvalidUpdateError(`${update.fieldPath}: the buffered sum would overflow a signed 64-bit integer`));
+      } else update.reject(new BufferUnavailableError(`Redis refused the update; it was not buffered: ${outcome}`));
+    });
+    if (Number(outcomes[0]) >= this.settings.maxBufferedFields) this.requestEarlyFlush();
   }
 
   private requestEarlyFlush(): void {

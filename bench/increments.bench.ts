@@ -1,0 +1,167 @@
+// npm run bench:increments [-- --seconds 3 --big 10000000 --drain 1000000]
+// Naive ($inc per call) vs buffered ingest, the 10M exactness run, and the 1M-field drain, in one run.
+import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
+import { MongoClient } from 'mongodb';
+import { BufferedMongoIncrements } from '@bufferq/buffered-increments';
+import { testServices, uniqueName } from '@bufferq/testing';
+
+const { values: args } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '3' },
+    big: { type: 'string', default: '10000000' },
+    drain: { type: 'string', default: '1000000' },
+    keys: { type: 'string', default: '1000' },
+    'fields-per-doc': { type: 'string', default: '1000' },
+  },
+});
+const SECONDS = Number(args.seconds);
+const BIG = Number(args.big);
+const DRAIN_FIELDS = Number(args.drain);
+const KEYS = Number(args.keys);
+
+const { redisUrl, mongoUrl } = testServices();
+const rows: string[][] = [];
+let peakRss = 0;
+const rssSampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
+const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
+const fmt = (n: number) => Math.round(n).toLocaleString('en-US');
+
+async function main(): Promise<void> {
+  const mongo = await new MongoClient(mongoUrl, { monitorCommands: true, maxPoolSize: 100 }).connect();
+  let writeCommands = 0;
+  let writeStatements = 0;
+  mongo.on('commandStarted', (event) => {
+    if (event.commandName === 'update') {
+      writeCommands += 1;
+      writeStatements += (event.command.updates as unknown[]).length;
+    }
+  });
+  const db = mongo.db(uniqueName('bench'));
+  // Auto-pipelining sends the concurrent callers' commands to Redis in shared writes.
+  const redis = new Redis(redisUrl, { enableAutoPipelining: true });
+
+  for (const callers of [1, 10, 100]) {
+    const naive = db.collection(`naive_${callers}`);
+    writeCommands = writeStatements = 0;
+    const naiveCount = await runFor(SECONDS, callers, (i) =>
+      naive.updateOne({ _id: `k${i % KEYS}` as never }, { $inc: { n: 1 } }, { upsert: true }).then(() => undefined),
+    );
+    rows.push([`naive $inc, ${callers} callers`, fmt(naiveCount / SECONDS), fmt(writeCommands), fmt(writeStatements)]);
+
+    const buffered = new BufferedMongoIncrements(db.collection(`buffered_${callers}`), redis, 1_000, { namespace: uniqueName('b') });
+    writeCommands = writeStatements = 0;
+    const bufferedCount = await runFor(SECONDS, callers, (i) => buffered.increment(`k${i % KEYS}`, 'n', 1));
+    await buffered.close();
+    rows.push([`buffered, ${callers} callers`, fmt(bufferedCount / SECONDS), fmt(writeCommands), fmt(writeStatements)]);
+    await assertTotal(db.collection(`buffered_${callers}`), bufferedCount);
+  }
+
+  // 10M increments of 2 over 1,000 keys, then an exact check of every total.
+  {
+    const collection = db.collection('big');
+    const buffered = new BufferedMongoIncrements(collection, redis, 1_000, { namespace: uniqueName('big') });
+    peakRss = process.memoryUsage().rss;
+    writeCommands = writeStatements = 0;
+    const started = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        for (let i = next++; i < BIG; i = next++) await buffered.increment(`k${i % KEYS}`, 'n', 2);
+      }),
+    );
+    await buffered.close();
+    const seconds = (performance.now() - started) / 1000;
+    const docs = await collection.find().toArray();
+    const perKey = new Map(docs.map((doc) => [doc._id as unknown as string, doc.n as number]));
+    let exact = docs.length === Math.min(KEYS, BIG);
+    for (let k = 0; k < Math.min(KEYS, BIG); k++) {
+      const expected = 2 * (Math.floor(BIG / KEYS) + (k < BIG % KEYS ? 1 : 0));
+      if (perKey.get(`k${k}`) !== expected) exact = false;
+    }
+    rows.push([
+      `${fmt(BIG)} x +2 over ${fmt(KEYS)} keys (200 callers)`,
+      `${fmt(BIG / seconds)} (${seconds.toFixed(1)} s, peak RSS ${mb(peakRss)})`,
+      fmt(writeCommands),
+      `${fmt(writeStatements)}; totals ${exact ? 'exact' : 'WRONG'}`,
+    ]);
+    if (!exact) process.exitCode = 1;
+  }
+
+  // Drain of 1M buffered fields: fields/s, and the longest Redis command while draining.
+  {
+    const collection = db.collection('drain');
+    const namespace = uniqueName('drain');
+    const filler = new BufferedMongoIncrements(collection, redis, 1_000, { namespace, autoFlush: false, maxBufferedFields: Number.MAX_SAFE_INTEGER });
+    const fieldsPerDoc = Number(args['fields-per-doc']);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        for (let i = next++; i < DRAIN_FIELDS; i = next++) await filler.increment(`d${Math.floor(i / fieldsPerDoc)}`, `f${i % fieldsPerDoc}`, 1);
+      }),
+    );
+    const admin = new Redis(redisUrl);
+    await admin.config('SET', 'slowlog-log-slower-than', '1000');
+    await admin.slowlog('RESET');
+    peakRss = process.memoryUsage().rss;
+    writeCommands = writeStatements = 0;
+    const flusher = new BufferedMongoIncrements(collection, redis, 60_000, { namespace, autoFlush: false });
+    const started = performance.now();
+    const report = await flusher.flush();
+    const seconds = (performance.now() - started) / 1000;
+    const slow = (await admin.slowlog('GET', 1000)) as Array<[number, number, number, string[]]>;
+    const longestUs = slow.reduce((max, entry) => Math.max(max, Number(entry[2])), 0);
+    const longestCommand = slow.find((entry) => Number(entry[2]) === longestUs)?.[3]?.[0] ?? '-';
+    await admin.config('SET', 'slowlog-log-slower-than', '10000');
+    rows.push([
+      `drain ${fmt(report.fields)} buffered fields (${fmt(report.documents)} docs)`,
+      `${fmt(report.fields / seconds)} fields/s (${seconds.toFixed(1)} s, peak RSS ${mb(peakRss)})`,
+      fmt(writeCommands),
+      `longest Redis command while draining (SLOWLOG) ${longestUs ? `${(longestUs / 1000).toFixed(2)} ms (${longestCommand})` : 'under 1 ms'}`,
+    ]);
+    filler.destroy();
+    await admin.quit();
+  }
+
+  clearInterval(rssSampler);
+  await db.dropDatabase();
+  await mongo.close();
+  await redis.quit();
+  const mongoKind = (await isFerret(mongoUrl)) ? 'FerretDB 1.24 (SQLite)' : 'MongoDB';
+  console.log(`\nbench:increments — ${SECONDS}s per ingest run, ${mongoKind}, Redis ${redisUrl}, Node ${process.version}\n`);
+  console.log('| scenario | increments/s | MongoDB write commands | MongoDB update statements / notes |');
+  console.log('|---|---|---|---|');
+  for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+}
+
+async function runFor(seconds: number, callers: number, call: (i: number) => Promise<void>): Promise<number> {
+  const until = performance.now() + seconds * 1000;
+  let count = 0;
+  await Promise.all(
+    Array.from({ length: callers }, async () => {
+      while (performance.now() < until) await call(count++);
+    }),
+  );
+  return count;
+}
+
+async function assertTotal(collection: ReturnType<ReturnType<MongoClient['db']>['collection']>, expected: number): Promise<void> {
+  const docs = await collection.find().toArray();
+  const total = docs.reduce((sum, doc) => sum + doc.n, 0);
+  if (total !== expected) {
+    console.error(`total mismatch in ${collection.collectionName}: ${total} != ${expected}`);
+    process.exitCode = 1;
+  }
+}
+
+async function isFerret(url: string): Promise<boolean> {
+  const client = await new MongoClient(url).connect();
+  const info = await client.db('admin').command({ buildInfo: 1 });
+  await client.close();
+  return 'ferretdbVersion' in info;
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
