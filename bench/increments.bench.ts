@@ -43,6 +43,8 @@ async function main(): Promise<void> {
 
   for (const callers of [1, 10, 100]) {
     const naive = db.collection(`naive_${callers}`);
+    // Documents exist up front: concurrent first upserts of one _id would collide (E11000) otherwise.
+    await naive.insertMany(Array.from({ length: KEYS }, (_, k) => ({ _id: `k${k}` as never, n: 0 })));
     writeCommands = writeStatements = 0;
     const naiveCount = await runFor(SECONDS, callers, (i) =>
       naive.updateOne({ _id: `k${i % KEYS}` as never }, { $inc: { n: 1 } }, { upsert: true }).then(() => undefined),

@@ -7,6 +7,7 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { setTimeout } = require('node:timers');
 
 const CACHE_DIR = process.env.BUFFERQ_CACHE_DIR || path.join(os.homedir(), '.cache', 'bufferq');
 // 1.24.2 is the release we test against; 1.24.0 is the fallback the developers' guide asks for.
@@ -167,6 +168,29 @@ async function startRedis(options = {}) {
   return new LocalServer('redis', port, args, bin, dataDir, `redis://127.0.0.1:${port}`).start();
 }
 
+/**
+ * A three-master Redis Cluster on free loopback ports (no replicas, nothing on disk), for the tests that
+ * show the buffer works on a Cluster client. Returns the node servers and a `stop()` for all of them.
+ */
+async function startRedisCluster() {
+  const bin = ensureRedisServer();
+  const nodes = [];
+  for (let i = 0; i < 3; i++) {
+    const port = await freePort();
+    const dataDir = scratchDir('redis-cluster');
+    const args = (p, dir) => ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'), '--cluster-node-timeout', '2000'];
+    nodes.push(await new LocalServer('redis', port, args, bin, dataDir, `redis://127.0.0.1:${port}`).start());
+  }
+  const cli = path.join(path.dirname(bin), 'redis-cli');
+  execFileSync(cli, ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+  const deadline = Date.now() + 15_000;
+  while (!execFileSync(cli, ['-p', String(nodes[0].port), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok')) {
+    if (Date.now() > deadline) throw new Error('the Redis Cluster did not become ready');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { nodes, remove: () => Promise.all(nodes.map((node) => node.remove())) };
+}
+
 async function startMongo(options = {}) {
   const server = ensureMongoServer();
   const port = options.port || (await freePort());
@@ -180,4 +204,4 @@ async function startMongo(options = {}) {
   return instance.start();
 }
 
-module.exports = { CACHE_DIR, ensureRedisServer, ensureMongoServer, freePort, startRedis, startMongo, LocalServer };
+module.exports = { CACHE_DIR, ensureRedisServer, ensureMongoServer, freePort, startRedis, startRedisCluster, startMongo, LocalServer };

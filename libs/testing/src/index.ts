@@ -2,7 +2,6 @@
 // files never see each other's data, and private servers for tests that stop or kill them.
 import { randomBytes } from 'node:crypto';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const localServices = require('../../../tools/local-services');
 
 export interface LocalServer {
@@ -33,6 +32,11 @@ export function uniqueName(prefix: string): string {
 /** A private Redis server the test may stop or kill (keeps nothing on disk unless appendOnly). */
 export function startPrivateRedis(options: { appendOnly?: boolean; port?: number; dataDir?: string } = {}): Promise<LocalServer> {
   return localServices.startRedis(options);
+}
+
+/** A private three-master Redis Cluster (nothing on disk). */
+export function startPrivateRedisCluster(): Promise<{ nodes: LocalServer[]; remove(): Promise<unknown> }> {
+  return localServices.startRedisCluster();
 }
 
 /** A private MongoDB-wire server (mongod when on PATH, else FerretDB) the test may stop or kill. */
