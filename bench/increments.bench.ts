@@ -107,7 +107,8 @@ async function main(): Promise<void> {
     await admin.slowlog('RESET');
     peakRss = process.memoryUsage().rss;
     writeCommands = writeStatements = 0;
-    const flusher = new BufferedMongoIncrements(collection, redis, 60_000, { namespace, autoFlush: false });
+    // FerretDB takes seconds per bulkWrite of large documents: the lease must outlast one.
+    const flusher = new BufferedMongoIncrements(collection, redis, 60_000, { namespace, autoFlush: false, lockLeaseMs: 120_000 });
     const started = performance.now();
     const report = await flusher.flush();
     const seconds = (performance.now() - started) / 1000;

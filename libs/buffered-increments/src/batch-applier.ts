@@ -88,7 +88,7 @@ export class BatchApplier {
     const chunkSize = await this.writeChunkSize;
     for (const round of rounds) {
       for (let start = 0; start < round.length; start += chunkSize) {
-        if (start > 0) await keepAlive();
+        await keepAlive();
         const chunk = round.slice(start, start + chunkSize);
         deadLetters.push(...(await this.write(batchId, chunk)));
       }

@@ -23,7 +23,10 @@ export interface BufferedMongoIncrementsOptions {
   idempotencyMarker?: string | false;
   /** Past this many buffered fields, flush early instead of growing. Default 100,000. */
   maxBufferedFields?: number;
-  /** Lease of the flush lock; renewed while a flush works, taken over by others once it lapses. Default 30 s. */
+  /**
+   * Lease of the flush lock, renewed before every read step and every bulkWrite; once it lapses (the
+   * flusher died or hangs) another flusher takes the batch over. Must outlast one bulkWrite. Default 30 s.
+   */
   lockLeaseMs?: number;
   /** Fields read per HSCAN step when draining a large batch, and the most returned with the claim. Default 1,000. */
   readChunkSize?: number;
@@ -386,7 +389,10 @@ export class BufferedMongoIncrements extends EventEmitter {
     return report;
   }
 
-  /** Reads a large draining batch in HSCAN steps, so Redis is never blocked by one huge reply. */
+  /**
+   * Reads a large draining batch in HSCAN steps, so Redis is never blocked by one huge reply. Each step
+   * renews the flush lock: the lease only has to outlast one step or one bulkWrite, not the whole flush.
+   */
   private async readBatch(token: string): Promise<Array<[string, string]>> {
     const entries: Array<[string, string]> = [];
     let cursor = '0';
@@ -394,7 +400,7 @@ export class BufferedMongoIncrements extends EventEmitter {
       const [next, flat] = await this.redis.hscan(this.keys.draining, cursor, 'COUNT', this.settings.readChunkSize);
       for (let i = 0; i < flat.length; i += 2) entries.push([flat[i], flat[i + 1]]);
       cursor = next;
-      if (entries.length % (this.settings.readChunkSize * 50) < this.settings.readChunkSize) await this.keepLock(token);
+      await this.keepLock(token);
     } while (cursor !== '0');
     return entries;
   }
