@@ -12,7 +12,7 @@ const { values: args } = parseArgs({
     big: { type: 'string', default: '10000000' },
     drain: { type: 'string', default: '1000000' },
     keys: { type: 'string', default: '1000' },
-    'fields-per-doc': { type: 'string', default: '1000' },
+    'fields-per-doc': { type: 'string', default: '100' },
   },
 });
 const SECONDS = Number(args.seconds);
@@ -90,7 +90,10 @@ async function main(): Promise<void> {
     if (!exact) process.exitCode = 1;
   }
 
-  // Drain of 1M buffered fields: fields/s, and the longest Redis command while draining.
+  // Drain of 1M buffered fields: fields/s, and the longest Redis command while draining. The flusher
+  // runs with upsert off against an empty collection, so every update is sent but matches nothing:
+  // this times the drain itself (claim, HSCAN reads, grouping, bulkWrites), not the server's document
+  // writes, which on FerretDB (SQLite) run at a few document updates per second for large documents.
   {
     const collection = db.collection('drain');
     const namespace = uniqueName('drain');
@@ -108,7 +111,7 @@ async function main(): Promise<void> {
     peakRss = process.memoryUsage().rss;
     writeCommands = writeStatements = 0;
     // FerretDB takes seconds per bulkWrite of large documents: the lease must outlast one.
-    const flusher = new BufferedMongoIncrements(collection, redis, 60_000, { namespace, autoFlush: false, lockLeaseMs: 120_000 });
+    const flusher = new BufferedMongoIncrements(collection, redis, 60_000, { namespace, autoFlush: false, upsert: false, lockLeaseMs: 120_000 });
     const started = performance.now();
     const report = await flusher.flush();
     const seconds = (performance.now() - started) / 1000;
@@ -117,7 +120,7 @@ async function main(): Promise<void> {
     const longestCommand = slow.find((entry) => Number(entry[2]) === longestUs)?.[3]?.[0] ?? '-';
     await admin.config('SET', 'slowlog-log-slower-than', '10000');
     rows.push([
-      `drain ${fmt(report.fields)} buffered fields (${fmt(report.documents)} docs)`,
+      `drain ${fmt(report.fields)} buffered fields (${fmt(report.documents)} docs, updates match nothing)`,
       `${fmt(report.fields / seconds)} fields/s (${seconds.toFixed(1)} s, peak RSS ${mb(peakRss)})`,
       fmt(writeCommands),
       `longest Redis command while draining (SLOWLOG) ${longestUs ? `${(longestUs / 1000).toFixed(2)} ms (${longestCommand})` : 'under 1 ms'}`,
