@@ -12,7 +12,8 @@ export async function createApiApp(): Promise<NestFastifyApplication> {
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule,
     new FastifyAdapter({ bodyLimit: 1024 * 1024, trustProxy: true, routerOptions: { maxParamLength: 4096 }, genReqId: requestIdOf }),
-    { bufferLogs: true },
+    // A failed boot throws (main exits non-zero; a test fails) instead of calling process.exit.
+    { bufferLogs: true, abortOnError: false },
   );
   app.useLogger(app.get(Logger));
   // SIGTERM: stop accepting, finish in-flight requests, run module shutdown hooks, exit.

@@ -8,4 +8,7 @@ async function bootstrap(): Promise<void> {
   await app.listen(config.get('PORT', { infer: true }), config.get('HOST', { infer: true }));
 }
 
-void bootstrap();
+bootstrap().catch((error: unknown) => {
+  console.error('api failed to start:', error);
+  process.exit(1);
+});

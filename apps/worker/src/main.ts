@@ -1,3 +1,6 @@
 import { createWorkerApp } from './worker-app';
 
-void createWorkerApp();
+createWorkerApp().catch((error: unknown) => {
+  console.error('worker failed to start:', error);
+  process.exit(1);
+});

@@ -8,6 +8,7 @@ export async function createWorkerApp(): Promise<INestApplicationContext> {
   // The worker serves no HTTP: an application context runs the BullMQ processors.
   const app = await NestFactory.createApplicationContext(WorkerModule.forRoles(process.env.WORKER_ROLES ?? 'all'), {
     bufferLogs: true,
+    abortOnError: false,
   });
   app.useLogger(app.get(Logger));
   // SIGTERM: BullMQ workers finish their active job (a flush completes) before the process exits.
