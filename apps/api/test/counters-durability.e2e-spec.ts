@@ -190,6 +190,42 @@ describe('counters durability (e2e)', () => {
   });
 });
 
+describe('counters while Redis is stopped (e2e)', () => {
+  let privateRedis: LocalServer;
+  let api: NestFastifyApplication;
+  const dbName = uniqueName('redis_outage');
+
+  beforeAll(async () => {
+    // Append-only, as in production: what was accepted before the stop is there after the restart.
+    privateRedis = await startPrivateRedis({ appendOnly: true });
+    api = await startApi(dbName, { REDIS_URL: privateRedis.url, RATE_LIMIT_MAX: '100' });
+  });
+
+  afterAll(async () => {
+    await api?.close();
+    await privateRedis?.remove();
+    const mongo = await new MongoClient(mongoUrl).connect();
+    await mongo.db(dbName).dropDatabase();
+    await mongo.close();
+  });
+
+  it('answers 503 with retry-after (never 500, never a partial read) and recovers when Redis returns', async () => {
+    const http = () => request(api.getHttpServer());
+    await http().post('/api/v1/increment').send({ key: 'k', value: 5 }).expect(202);
+    await privateRedis.stop();
+    const refused = await http().post('/api/v1/increment').send({ key: 'k', value: 100 }).expect(503);
+    expect(refused.headers['retry-after']).toBe('1');
+    await http().post('/api/v1/increment').send({ increments: [{ key: 'k', value: 100 }] }).expect(503);
+    await http().get('/api/v1/increment/k').expect(503);
+    await http().get('/health').expect(200);
+    const ready = await http().get('/health/ready').expect(503);
+    expect(ready.body.error.redis.status).toBe('down');
+    await privateRedis.start();
+    expect(await eventually(async () => (await http().post('/api/v1/increment').send({ key: 'k', value: 1 })).status === 202, 15_000, 100)).toBe(true);
+    await http().get('/api/v1/increment/k').expect(200, { key: 'k', value: 6 });
+  });
+});
+
 function sortedKeys(record: Record<string, number>): Record<string, number> {
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => a.localeCompare(b)));
 }

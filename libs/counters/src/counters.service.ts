@@ -1,5 +1,7 @@
-import { Injectable } from '@nestjs/common';
-import { BufferedMongoIncrements, BufferStats, InjectBufferedIncrements } from '@bufferq/buffered-increments';
+import { Inject, Injectable } from '@nestjs/common';
+import type { Redis } from 'ioredis';
+import { BufferedMongoIncrements, BufferStats, BufferUnavailableError, InjectBufferedIncrements } from '@bufferq/buffered-increments';
+import { REDIS_CLIENT } from '@bufferq/datastores';
 import { COUNTER_VALUE_FIELD, COUNTERS_COLLECTION } from './counters.constants';
 import { counterMetrics } from './counters.metrics';
 
@@ -13,7 +15,10 @@ export interface CounterIncrement {
 export class CountersService {
   private readonly metrics = counterMetrics(() => this.stats());
 
-  constructor(@InjectBufferedIncrements(COUNTERS_COLLECTION) private readonly counters: BufferedMongoIncrements) {}
+  constructor(
+    @InjectBufferedIncrements(COUNTERS_COLLECTION) private readonly counters: BufferedMongoIncrements,
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+  ) {}
 
   /**
    * Resolves once every increment is durable in Redis. Increments of one call are buffered
@@ -25,8 +30,14 @@ export class CountersService {
   }
 
   /** MongoDB's value plus what is still buffered: a client reads its own writes at once. Unknown key: 0. */
-  read(key: string): Promise<number> {
-    return this.counters.readIncremented(key, COUNTER_VALUE_FIELD);
+  async read(key: string): Promise<number> {
+    try {
+      return await this.counters.readIncremented(key, COUNTER_VALUE_FIELD);
+    } catch (error) {
+      // The buffered part cannot be read while Redis is away: say so (503), never answer a partial sum.
+      if (this.redis.status !== 'ready') throw new BufferUnavailableError(`Redis is not connected (${this.redis.status})`, { cause: error });
+      throw error;
+    }
   }
 
   stats(): Promise<BufferStats> {

@@ -9,6 +9,7 @@ import { CountersApiModule } from '@bufferq/counters';
 import { REDIS_CLIENT } from '@bufferq/datastores';
 import { ApiKeyGuard } from './access/api-key.guard';
 import { ClientThrottlerGuard } from './access/client-throttler.guard';
+import { FailOpenThrottlerStorage } from './access/fail-open-throttler-storage';
 import { QueueBoard } from './board/queue-board';
 import { HealthController } from './health/health.controller';
 import { ReadinessIndicators } from './health/readiness.indicators';
@@ -33,7 +34,7 @@ import type { OperationsEnv } from './operations.env';
         return {
           throttlers: [{ ttl: config.get('RATE_LIMIT_WINDOW_MS', { infer: true }), limit }],
           // Shared through Redis, so the limit holds across api replicas.
-          storage: new ThrottlerStorageRedisService(redis),
+          storage: new FailOpenThrottlerStorage(new ThrottlerStorageRedisService(redis)),
           skipIf: () => limit === 0,
         };
       },

@@ -42,4 +42,17 @@ export class FlushMetricsListener extends QueueEventsHost {
   onFlushFailed(): void {
     flushFailures.inc();
   }
+
+  /**
+   * After a Redis restart, QueueEvents.close() can wait forever on its blocking read; the api must still
+   * shut down. Nothing is lost by cutting the connection: these events only feed metrics.
+   */
+  override async onApplicationShutdown(): Promise<void> {
+    const events = this.queueEvents;
+    const closed = Promise.resolve(events.close()).then(() => true);
+    const timedOut = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), 2_000).unref());
+    if (await Promise.race([closed, timedOut])) return;
+    // Cut the connection without waiting for BullMQ to acknowledge it.
+    void events.disconnect().catch(() => undefined);
+  }
 }
