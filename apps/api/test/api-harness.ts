@@ -19,8 +19,11 @@ const OVERRIDABLE = [
   'COUNTERS_FLUSH_INTERVAL_MS',
 ];
 
+// Read once: the builds below overwrite REDIS_URL / MONGO_URL in process.env (e.g. with a private server).
+const services = testServices();
+
 function useEnvironment(dbName: string, env: Record<string, string>): void {
-  const { redisUrl, mongoUrl } = testServices();
+  const { redisUrl, mongoUrl } = services;
   for (const name of OVERRIDABLE) delete process.env[name];
   Object.assign(process.env, { REDIS_URL: redisUrl, MONGO_URL: mongoUrl, MONGO_DB: dbName, LOG_LEVEL: 'silent', WORKER_ROLES: 'flush' }, env);
   jest.resetModules();
