@@ -18,7 +18,12 @@ export interface TimerDocument {
   dueAt: Date;
   /** When the next delivery attempt runs: `dueAt` until a failed attempt schedules a retry. */
   runAt: Date;
+  /**
+   * As stored: `pending` until the first attempt's outcome is recorded (the API shows a due `pending` timer
+   * as `delivering`, see `shownStatus`), `delivering` while a retry is scheduled, then final.
+   */
   status: TimerStatus;
+  /** Attempts whose outcome was recorded (one cut short by a worker's death is not counted). */
   attempts: number;
   lastError: string | null;
   /** Absent unless the creator sent an Idempotency-Key (sparse unique index). */
@@ -26,8 +31,6 @@ export interface TimerDocument {
   createdAt: Date;
   updatedAt: Date;
   deliveredAt?: Date;
-  /** Token of the batch that claimed the current attempt (see TimersRepository.claimAttempts). */
-  claim?: string;
 }
 
 /** What the API shows of a timer. */
@@ -44,13 +47,24 @@ export interface TimerView {
   next_attempt_at: string | null;
 }
 
+/**
+ * The status the API shows. No write happens between "due" and "sent", so a stored `pending` timer whose
+ * run time has passed is one being delivered (or about to be, while no worker runs): `delivering`.
+ */
+export function shownStatus(
+  timer: Pick<TimerDocument, 'status' | 'runAt'>,
+  now = Date.now(),
+): TimerStatus {
+  return timer.status === 'pending' && timer.runAt.getTime() <= now ? 'delivering' : timer.status;
+}
+
 export function toTimerView(timer: TimerDocument, now = Date.now()): TimerView {
   const waiting = timer.status === 'pending' || timer.status === 'delivering';
   return {
     id: timer._id.toHexString(),
     // Whole seconds, rounded up, so a timer reads 0 only once its due time has passed.
     time_left: Math.max(0, Math.ceil((timer.dueAt.getTime() - now) / 1000)),
-    status: timer.status,
+    status: shownStatus(timer, now),
     url: timer.url,
     due_at: timer.dueAt.toISOString(),
     attempts: timer.attempts,

@@ -1,4 +1,6 @@
 import { Module } from '@nestjs/common';
+import { DeliveryLeases } from './delivery/delivery-leases';
+import { DeliveryOutcomes } from './delivery/delivery-outcomes';
 import { TimerDeliveryProcessor } from './delivery/timer-delivery.processor';
 import { TimerDeliveryQueue } from './delivery/timer-delivery-queue';
 import { TimerDeliveryService } from './delivery/timer-delivery.service';
@@ -12,6 +14,8 @@ import { TimersModule } from './timers.module';
   imports: [TimersModule],
   providers: [
     WebhookSender,
+    DeliveryLeases,
+    DeliveryOutcomes,
     TimerDeliveryQueue,
     TimerDeliveryService,
     TimerDeliveryProcessor,

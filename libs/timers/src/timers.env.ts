@@ -25,12 +25,16 @@ export const timersEnv = z.object({
   /** How often the reconciler re-adds pending timers due within two periods from MongoDB to Redis. */
   TIMERS_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(50).default(60_000),
   /**
-   * How long a delivery job stays with a worker that stopped renewing its lock (it died) before another
-   * worker runs it again; also how often workers look for such jobs.
+   * How long a claimed timer stays with a worker that stopped renewing its lease (it died) before another
+   * worker claims and sends it again; also the delivery job lock. Claimed timers wait in the delivery
+   * queue at most this long before their lease must be renewed by the worker that runs them.
    */
   TIMERS_DELIVERY_LOCK_MS: z.coerce.number().int().min(500).default(30_000),
-  /** Deliveries in flight per worker process, and per target host within a worker process. */
+  /** Deliveries (requests) in flight per worker process. */
   TIMERS_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(100),
+  /** Timers per delivery queue job: due timers travel from the scheduler to a worker in such batches. */
+  TIMERS_DELIVERY_BATCH: z.coerce.number().int().min(1).max(5_000).default(200),
+  /** Deliveries in flight per target host within a worker process. */
   TIMERS_MAX_CONCURRENCY_PER_HOST: z.coerce.number().int().min(1).default(20),
   /** Allow webhook targets on loopback, private and link-local addresses (local runs and tests). */
   TIMERS_ALLOW_PRIVATE_TARGETS: z.stringbool().default(false),

@@ -5,7 +5,14 @@ import { z } from 'zod';
 import { forbiddenTargetReason } from './delivery/target-guard';
 import { DueIndex } from './scheduling/due-index';
 import { TimersRepository } from './storage/timers.repository';
-import { parseTimerId, TimerDocument, TimerStatus, TimerView, toTimerView } from './timer';
+import {
+  parseTimerId,
+  shownStatus,
+  TimerDocument,
+  TimerStatus,
+  TimerView,
+  toTimerView,
+} from './timer';
 import { TIMERS_CONFIG, TimersConfig } from './timers.config';
 
 /** A timer request after its shape was validated (see `createTimerSchema`). */
@@ -24,6 +31,8 @@ export interface TimerPage {
 /**
  * Creating, reading, cancelling and retrying timers. A timer is written to MongoDB first and then
  * indexed in Redis; if the index write fails the timer still exists and the reconciler indexes it.
+ * A timer due within two reconciler periods is also staged (url, attempts) so its delivery needs no
+ * MongoDB read; later ones are staged by the reconciler as they come near.
  */
 @Injectable()
 export class TimersService {
@@ -75,17 +84,28 @@ export class TimersService {
     return { items, next_cursor: page.length > options.limit ? items[items.length - 1].id : null };
   }
 
-  /** Cancels a pending timer. One already being delivered (or finished) cannot be cancelled: 409. */
+  /**
+   * Cancels a pending timer that is not due yet. One that is due or being delivered (or finished) cannot
+   * be cancelled: 409. The timer leaves the Redis schedule first, in one step with respect to the
+   * schedulers' claims (so a cancelled timer never fires), then MongoDB records it; if Redis is
+   * unreachable the cancel fails rather than report a timer cancelled that may still fire.
+   */
   async cancel(id: string): Promise<TimerView> {
-    const timerId = this.idOrThrow(id);
-    const cancelled = await this.timers.cancelPending(timerId);
-    if (cancelled) {
-      await this.dueIndex.remove(id).catch(() => undefined); // a leftover index entry is skipped at delivery
-      return toTimerView(cancelled);
-    }
     const timer = await this.findOrThrow(id);
-    throw new ConflictException(
-      `timer ${id} is ${timer.status}; only a pending timer can be cancelled`,
+    const now = new Date();
+    if (shownStatus(timer, now.getTime()) !== 'pending') throw this.notCancellable(timer, now);
+    if ((await this.dueIndex.cancel(id, now.getTime())) === 'delivering')
+      throw new ConflictException(
+        `timer ${id} is being delivered; only a pending timer can be cancelled`,
+      );
+    const cancelled = await this.timers.cancelPending(timer._id, now);
+    if (cancelled) return toTimerView(cancelled);
+    throw this.notCancellable(await this.findOrThrow(id), now);
+  }
+
+  private notCancellable(timer: TimerDocument, now: Date): ConflictException {
+    return new ConflictException(
+      `timer ${timer._id.toHexString()} is ${shownStatus(timer, now.getTime())}; only a pending timer can be cancelled`,
     );
   }
 
@@ -152,9 +172,17 @@ export class TimersService {
   }
 
   private async index(timers: TimerDocument[]): Promise<void> {
+    const stageUntil = Date.now() + 2 * this.config.TIMERS_RECONCILE_INTERVAL_MS;
     try {
       await this.dueIndex.add(
-        timers.map((timer) => ({ id: timer._id.toHexString(), runAt: timer.runAt.getTime() })),
+        timers.map((timer) => ({
+          id: timer._id.toHexString(),
+          runAt: timer.runAt.getTime(),
+          staged:
+            timer.runAt.getTime() <= stageUntil
+              ? { url: timer.url, attempts: timer.attempts }
+              : undefined,
+        })),
       );
     } catch (error) {
       this.logger.warn(

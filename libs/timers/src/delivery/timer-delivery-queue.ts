@@ -2,52 +2,55 @@ import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { JobsOptions, Queue } from 'bullmq';
 import { bullmqConnection } from '@bufferq/datastores';
-import { DueTimer } from '../scheduling/due-index';
+import { ClaimedTimer } from '../scheduling/due-index';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 
 export const TIMER_DELIVERY_QUEUE = 'delivery';
 
-/** The job of one delivery attempt: which timer, and which attempt (its scheduled time in ms). */
+/** The job of one delivery batch: up to TIMERS_DELIVERY_BATCH claimed timers. */
 export interface TimerDeliveryJob {
-  id: string;
-  runAt: number;
+  timers: ClaimedTimer[];
 }
 
-// The queue holds only timers that are due now (the due index holds the rest), so finished jobs are
-// dropped at once; MongoDB keeps each timer's outcome. A job that throws (MongoDB unreachable) is tried
-// again by BullMQ; one that still fails is re-added later by the reconciler.
+// The queue carries claimed timers to whichever worker is free; it is not what keeps a timer from being
+// lost or sent twice: the lease in the due index is (see DeliveryLeases). So a job runs once: a job that
+// throws or stalls (its worker died) is dropped, and its timers' leases lapse and they are claimed again.
 const DELIVERY_JOB_OPTIONS: JobsOptions = {
-  attempts: 5,
-  backoff: { type: 'exponential', delay: 1_000 },
+  attempts: 1,
   removeOnComplete: true,
-  removeOnFail: { age: 24 * 3600, count: 10_000 },
+  removeOnFail: { age: 24 * 3600, count: 1_000 },
 };
-
-/** `<id>-<runAt>`: duplicates of one attempt collapse into one job; a retry is a new job. */
-export function deliveryJobId(timer: DueTimer): string {
-  return `${timer.id}-${timer.runAt}`;
-}
 
 @Injectable()
 export class TimerDeliveryQueue implements OnModuleDestroy {
   readonly queue: Queue<TimerDeliveryJob>;
 
-  constructor(@Inject(TIMERS_CONFIG) config: TimersConfig, env: ConfigService) {
+  constructor(
+    @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
+    env: ConfigService,
+  ) {
     this.queue = new Queue<TimerDeliveryJob>(TIMER_DELIVERY_QUEUE, {
       connection: bullmqConnection(env.getOrThrow<string>('REDIS_URL')),
       prefix: config.TIMERS_REDIS_PREFIX,
     });
   }
 
-  async enqueue(timers: DueTimer[]): Promise<void> {
-    if (!timers.length) return;
-    await this.queue.addBulk(
-      timers.map((timer) => ({
+  /** Adds the timers as jobs of up to TIMERS_DELIVERY_BATCH timers each. */
+  async enqueue(timers: ClaimedTimer[]): Promise<void> {
+    const size = this.config.TIMERS_DELIVERY_BATCH;
+    const jobs = [];
+    for (let i = 0; i < timers.length; i += size)
+      jobs.push({
         name: 'deliver',
-        data: { id: timer.id, runAt: timer.runAt },
-        opts: { ...DELIVERY_JOB_OPTIONS, jobId: deliveryJobId(timer) },
-      })),
-    );
+        data: { timers: timers.slice(i, i + size) },
+        opts: DELIVERY_JOB_OPTIONS,
+      });
+    if (jobs.length) await this.queue.addBulk(jobs);
+  }
+
+  /** Batches waiting for a worker. */
+  waitingBatches(): Promise<number> {
+    return this.queue.getWaitingCount();
   }
 
   async onModuleDestroy(): Promise<void> {

@@ -19,14 +19,17 @@ export function webhookTarget(url: string, id: string): URL {
 
 /**
  * POSTs an empty, signed body to a timer's target. Redirects are never followed (a 3xx is a failed
- * attempt), the whole request has a deadline, and in-flight requests per target host are capped.
+ * attempt), the whole request has a deadline, and in-flight requests are capped per process
+ * (TIMERS_DELIVERY_CONCURRENCY) and per target host (TIMERS_MAX_CONCURRENCY_PER_HOST).
  */
 @Injectable()
 export class WebhookSender implements OnModuleDestroy {
   private readonly agent: Agent;
   private readonly perHost = new Map<string, ReturnType<typeof pLimit>>();
+  private readonly inFlight: ReturnType<typeof pLimit>;
 
   constructor(@Inject(TIMERS_CONFIG) private readonly config: TimersConfig) {
+    this.inFlight = pLimit(config.TIMERS_DELIVERY_CONCURRENCY);
     this.agent = new Agent({
       connect: config.TIMERS_ALLOW_PRIVATE_TARGETS ? {} : { lookup: publicOnlyLookup as never },
       headersTimeout: config.TIMERS_DELIVERY_TIMEOUT_MS,
@@ -45,7 +48,8 @@ export class WebhookSender implements OnModuleDestroy {
       const refusal = forbiddenTargetReason(target);
       if (refusal) return { delivered: false, retryable: false, error: refusal };
     }
-    return this.withHostLimit(target.host, () => this.post(target, id));
+    // A host slot first, then a process slot: a request waiting for a busy host holds no process slot.
+    return this.withHostLimit(target.host, () => this.inFlight(() => this.post(target, id)));
   }
 
   async onModuleDestroy(): Promise<void> {

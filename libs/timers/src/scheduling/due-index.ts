@@ -5,60 +5,142 @@ import { Redis } from 'ioredis';
 import { REDIS_CLIENT } from '@bufferq/datastores';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 
-/** A timer attempt as the due index holds it: the timer id and when the attempt should run (ms). */
+/**
+ * What a worker needs to send a timer's next attempt without asking MongoDB: staged in Redis only for
+ * timers due soon (see DueIndex), so the far-future schedule stays one sorted-set entry per timer.
+ */
+export interface StagedDelivery {
+  url: string;
+  /** Attempts recorded before this one. */
+  attempts: number;
+}
+
+/** A timer attempt to schedule: the timer id, when the attempt should run (ms), and maybe its delivery. */
 export interface DueTimer {
   id: string;
   runAt: number;
+  staged?: StagedDelivery;
 }
 
-const CLAIM_DUE_TIMERS = readFileSync(join(__dirname, 'claim-due-timers.lua'), 'utf8');
+/** A timer a scheduler claimed for delivery; `staged` is absent when it was not staged in Redis. */
+export interface ClaimedTimer {
+  id: string;
+  staged?: StagedDelivery;
+}
+
+type CancelResult = 'cancelled' | 'delivering';
+
+const script = (name: string) => readFileSync(join(__dirname, `${name}.lua`), 'utf8');
 
 type RedisWithTimerScripts = Redis & {
-  claimDueTimers(key: string, now: number, limit: number): Promise<string[]>;
+  claimDueTimers(...args: Array<string | number>): Promise<Array<string | null>>;
+  indexTimers(...args: Array<string | number>): Promise<number>;
+  reconcileTimers(...args: Array<string | number>): Promise<number>;
+  settleTimers(...args: Array<string | number>): Promise<number>;
+  cancelTimer(...args: Array<string | number>): Promise<CancelResult>;
+};
+
+const SCRIPTS: Record<string, string> = {
+  claimDueTimers: 'claim-due-timers',
+  indexTimers: 'index-timers',
+  reconcileTimers: 'reconcile-timers',
+  settleTimers: 'settle-timers',
+  cancelTimer: 'cancel-timer',
 };
 
 /**
- * The schedule in Redis: one sorted set, member = timer id (24 characters), score = next attempt time in
- * ms. It is an index only: MongoDB holds the timers, and the reconciler rebuilds this set from it.
+ * The schedule in Redis, four keys under `<TIMERS_REDIS_PREFIX>:`:
+ * - `due`: sorted set, member = timer id (24 characters), score = next attempt time in ms;
+ * - `leased`: sorted set of timers claimed for delivery, score = when the claim lapses unless renewed;
+ * - `staged`: hash id -> JSON { url, attempts } for timers due soon, so delivery needs no MongoDB read;
+ * - `settled`: sorted set of timers finished recently (score = when), which the reconciler must not re-add.
+ * It is an index only: MongoDB holds the timers, and the reconciler rebuilds `due` and `staged` from it.
  */
 @Injectable()
 export class DueIndex {
   readonly key: string;
+  private readonly keys: string[];
   private readonly redis: RedisWithTimerScripts;
 
-  constructor(@Inject(REDIS_CLIENT) redis: Redis, @Inject(TIMERS_CONFIG) config: TimersConfig) {
-    this.key = `${config.TIMERS_REDIS_PREFIX}:due`;
-    if (!('claimDueTimers' in redis))
-      redis.defineCommand('claimDueTimers', { numberOfKeys: 1, lua: CLAIM_DUE_TIMERS });
+  constructor(
+    @Inject(REDIS_CLIENT) redis: Redis,
+    @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
+  ) {
+    const prefix = config.TIMERS_REDIS_PREFIX;
+    this.key = `${prefix}:due`;
+    this.keys = [this.key, `${prefix}:leased`, `${prefix}:staged`, `${prefix}:settled`];
+    for (const [command, file] of Object.entries(SCRIPTS)) {
+      if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: 4, lua: script(file) });
+    }
     this.redis = redis as RedisWithTimerScripts;
   }
 
-  /**
-   * Adds timers, or moves them to the given time. `neverEarlier` keeps a later time already in the index
-   * (ZADD GT): the reconciler reads MongoDB before it writes here, and must not undo a retry that a
-   * delivery scheduled in between.
-   */
-  async add(timers: DueTimer[], options: { neverEarlier?: boolean } = {}): Promise<void> {
+  /** Schedules attempts at the given times (new timers, retries), staging deliveries that are given. */
+  async add(timers: DueTimer[]): Promise<void> {
     if (!timers.length) return;
-    const args: Array<string | number> = [];
-    for (const timer of timers) args.push(timer.runAt, timer.id);
-    if (options.neverEarlier) await this.redis.zadd(this.key, 'GT', ...args);
-    else await this.redis.zadd(this.key, ...args);
+    await this.redis.indexTimers(...this.keys, ...timerArgs(timers));
   }
 
-  /** Removes and returns up to `limit` timers due at or before `now`, earliest first. */
-  async claimDue(now: number, limit: number): Promise<DueTimer[]> {
-    const flat = await this.redis.claimDueTimers(this.key, now, limit);
-    const due: DueTimer[] = [];
-    for (let i = 0; i < flat.length; i += 2) due.push({ id: flat[i], runAt: Number(flat[i + 1]) });
-    return due;
+  /**
+   * Re-adds timers the reconciler read from MongoDB, unless they are leased or settled meanwhile, and never
+   * to an earlier time than the index already has. Forgets settled entries older than `forgetSettledBefore`.
+   */
+  reconcile(timers: DueTimer[], forgetSettledBefore: number): Promise<number> {
+    return this.redis.reconcileTimers(...this.keys, forgetSettledBefore, ...timerArgs(timers));
   }
 
-  async remove(id: string): Promise<void> {
-    await this.redis.zrem(this.key, id);
+  /**
+   * Claims up to `limit` timers: lapsed leases first, then timers due at or before `now`, earliest first.
+   * Each claimed timer is leased for TIMERS_DELIVERY_LOCK_MS; its holder renews the lease until it settles.
+   */
+  async claimDue(now: number, limit: number): Promise<ClaimedTimer[]> {
+    const flat = await this.redis.claimDueTimers(
+      ...this.keys,
+      now,
+      limit,
+      this.config.TIMERS_DELIVERY_LOCK_MS,
+    );
+    const claimed: ClaimedTimer[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const staged = flat[i + 1];
+      claimed.push({ id: flat[i]!, staged: staged ? (JSON.parse(staged) as StagedDelivery) : undefined });
+    }
+    return claimed;
   }
 
+  /** Extends the leases of timers this process still holds (only those still leased). */
+  async renewLeases(ids: string[], now = Date.now()): Promise<void> {
+    const until = now + this.config.TIMERS_DELIVERY_LOCK_MS;
+    for (let i = 0; i < ids.length; i += 1_000) {
+      const args: Array<string | number> = [];
+      for (const id of ids.slice(i, i + 1_000)) args.push(until, id);
+      await this.redis.zadd(this.keys[1], 'XX', 'GT', ...(args as [number, string]));
+    }
+  }
+
+  /** Takes finished timers out of the schedule (after MongoDB recorded why they finished). */
+  async settle(ids: string[], now = Date.now()): Promise<void> {
+    for (let i = 0; i < ids.length; i += 1_000)
+      await this.redis.settleTimers(...this.keys, now, ...ids.slice(i, i + 1_000));
+  }
+
+  /**
+   * Takes a pending timer out of the schedule; 'delivering' when a scheduler claimed it already or it is
+   * due at or before `now` (then it stays scheduled).
+   */
+  cancel(id: string, now = Date.now()): Promise<CancelResult> {
+    return this.redis.cancelTimer(...this.keys, now, id);
+  }
+
+  /** Pending timers in the due index (claimed ones excluded). */
   size(): Promise<number> {
     return this.redis.zcard(this.key);
   }
+}
+
+function timerArgs(timers: DueTimer[]): Array<string | number> {
+  const args: Array<string | number> = [];
+  for (const timer of timers)
+    args.push(timer.runAt, timer.id, timer.staged ? JSON.stringify(timer.staged) : '');
+  return args;
 }

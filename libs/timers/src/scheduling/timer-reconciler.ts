@@ -11,11 +11,11 @@ import { DueIndex } from './due-index';
 
 /**
  * Rebuilds the Redis schedule from MongoDB: on worker start and then every period, every unfinished
- * timer whose next attempt falls within the next two periods is (re-)added to the due index. So a
- * Redis wipe, a crash between claim and enqueue, or a failed index write delays a timer by at most one
- * period, and timers that fell due while no worker ran fire right after start. Re-adding a timer that
- * is already queued is harmless: its delivery job id collapses the duplicate, and MongoDB's attempt
- * claim ignores a job whose attempt already ran.
+ * timer whose next attempt falls within the next two periods is (re-)added to the due index, with its
+ * delivery (url, attempts) staged, so that sending it needs no MongoDB read. So a Redis wipe or a failed
+ * index write delays a timer by at most one period, and timers that fell due while no worker ran fire
+ * right after start. Re-adding is harmless: the script skips timers being delivered (leased) and those
+ * settled since MongoDB was read, and never moves a timer earlier.
  */
 @Injectable()
 export class TimerReconciler implements OnApplicationBootstrap, OnModuleDestroy {
@@ -56,11 +56,19 @@ export class TimerReconciler implements OnApplicationBootstrap, OnModuleDestroy 
   }
 
   private async reconcile(): Promise<number> {
-    const horizon = new Date(Date.now() + 2 * this.config.TIMERS_RECONCILE_INTERVAL_MS);
+    const started = Date.now();
+    const period = this.config.TIMERS_RECONCILE_INTERVAL_MS;
+    const horizon = new Date(started + 2 * period);
+    // Settled marks matter only to passes that read a timer before it settled; they are kept for two
+    // periods before the start of the latest pass. A pass that takes longer than two periods could re-add
+    // a timer settled while it ran (that timer would be sent again).
+    const forgetSettledBefore = started - 2 * period;
     let indexed = 0;
     for await (const batch of this.timers.schedulable(horizon, 1_000)) {
-      await this.dueIndex.add(batch, { neverEarlier: true });
-      indexed += batch.length;
+      indexed += await this.dueIndex.reconcile(
+        batch.map(({ id, runAt, url, attempts }) => ({ id, runAt, staged: { url, attempts } })),
+        forgetSettledBefore,
+      );
     }
     return indexed;
   }

@@ -11,9 +11,11 @@ import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 import { DueIndex } from './due-index';
 
 /**
- * Moves due timers from the Redis due index to the delivery queue, a batch at a time. Every worker
- * replica runs one; the claim script hands each due timer to exactly one of them. A crash between claim
- * and enqueue loses nothing: the timer is still pending in MongoDB and the reconciler re-indexes it.
+ * Moves due timers from the Redis due index to the delivery queue, in jobs of TIMERS_DELIVERY_BATCH.
+ * Every worker replica runs one; the claim script hands each due timer to exactly one of them, leased
+ * (see DeliveryLeases). A crash between claim and enqueue loses nothing: the leases lapse and the timers
+ * are claimed again. It claims only while few batches wait in the queue, so claimed timers do not wait
+ * there longer than their lease.
  */
 @Injectable()
 export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
@@ -41,12 +43,19 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** One scheduling step; returns how many timers it moved. */
   async moveDueTimers(now = Date.now()): Promise<number> {
-    const due = await this.dueIndex.claimDue(now, this.config.TIMERS_SCHEDULER_BATCH);
+    const batch = this.config.TIMERS_DELIVERY_BATCH;
+    const queued = (await this.deliveryQueue.waitingBatches()) * batch;
+    const limit = this.config.TIMERS_SCHEDULER_BATCH - queued;
+    if (limit <= 0) return 0;
+    const due = await this.dueIndex.claimDue(now, limit);
     if (!due.length) return 0;
     try {
       await this.deliveryQueue.enqueue(due);
     } catch (error) {
-      await this.dueIndex.add(due).catch(() => undefined);
+      // Give them back now rather than when their leases lapse.
+      await this.dueIndex
+        .add(due.map((timer) => ({ id: timer.id, runAt: now })))
+        .catch(() => undefined);
       throw error;
     }
     return due.length;
@@ -60,8 +69,8 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
       } catch (error) {
         this.logger.warn(`moving due timers failed: ${(error as Error).message}`);
       }
-      // A full batch means more may be due: go again at once; otherwise wait for the next poll.
-      if (moved < this.config.TIMERS_SCHEDULER_BATCH) await this.pause();
+      // Anything moved means more may be due: go again at once (the queue bounds it); else wait a poll.
+      if (moved === 0) await this.pause();
     }
   }
 

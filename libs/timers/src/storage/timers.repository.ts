@@ -1,5 +1,4 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
-import { randomUUID } from 'node:crypto';
 import { Collection, Db, MongoServerError, ObjectId } from 'mongodb';
 import { MONGO_DB } from '@bufferq/datastores';
 import { TimerDocument, TimerStatus } from '../timer';
@@ -11,19 +10,22 @@ export const TIMERS_COLLECTION = 'timers';
 export interface SchedulableTimer {
   id: string;
   runAt: number;
+  url: string;
+  attempts: number;
 }
 
-/**
- * All MongoDB access for timers. Every state change is a single-document conditional update, so it is
- * safe with many api and worker replicas and needs no transactions (works unchanged on MongoDB 7).
- */
+/** What delivery reads of a timer whose delivery was not staged in Redis. */
+export type DeliverableTimer = Pick<TimerDocument, '_id' | 'url' | 'status' | 'runAt' | 'attempts'>;
+
+/** Statuses of a timer that still needs an attempt. */
+const UNFINISHED: TimerStatus[] = ['pending', 'delivering'];
+
 @Injectable()
 export class TimersRepository implements OnModuleInit {
   private readonly timers: Collection<TimerDocument>;
-  private readonly claims = new MicroBatcher((attempts: Array<{ id: ObjectId; runAt: Date }>) =>
-    this.claimAttempts(attempts),
+  private readonly deliveries = new MicroBatcher((ids: ObjectId[]) =>
+    this.recordManyDelivered(ids),
   );
-  private readonly deliveries = new MicroBatcher((ids: ObjectId[]) => this.markManyDelivered(ids));
 
   constructor(@Inject(MONGO_DB) db: Db) {
     this.timers = db.collection<TimerDocument>(TIMERS_COLLECTION);
@@ -67,22 +69,27 @@ export class TimersRepository implements OnModuleInit {
     return this.timers.findOne({ _id: id });
   }
 
-  /** Newest first; `after` is the last id of the previous page. */
+  /** Newest first; `after` is the last id of the previous page. Status as the API shows it (`shownStatus`). */
   list(options: {
     status?: TimerStatus;
     after?: ObjectId;
     limit: number;
+    now?: Date;
   }): Promise<TimerDocument[]> {
+    const now = options.now ?? new Date();
     const filter: Record<string, unknown> = {};
-    if (options.status) filter.status = options.status;
+    if (options.status === 'pending') Object.assign(filter, { status: 'pending', runAt: { $gt: now } });
+    else if (options.status === 'delivering')
+      filter.$or = [{ status: 'delivering' }, { status: 'pending', runAt: { $lte: now } }];
+    else if (options.status) filter.status = options.status;
     if (options.after) filter._id = { $lt: options.after };
     return this.timers.find(filter).sort({ _id: -1 }).limit(options.limit).toArray();
   }
 
-  /** Cancels a pending timer; `null` when it is not pending (or unknown). */
-  cancelPending(id: ObjectId): Promise<TimerDocument | null> {
+  /** Cancels a timer that is pending and not yet due at `now`; `null` otherwise (or unknown). */
+  cancelPending(id: ObjectId, now: Date): Promise<TimerDocument | null> {
     return this.timers.findOneAndUpdate(
-      { _id: id, status: 'pending' },
+      { _id: id, status: 'pending', runAt: { $gt: now } },
       { $set: { status: 'cancelled', updatedAt: new Date() } },
       { returnDocument: 'after' },
     );
@@ -98,67 +105,54 @@ export class TimersRepository implements OnModuleInit {
   }
 
   /**
-   * Claims the delivery attempt scheduled for `runAt`. Matching on `runAt` makes a leftover queue job of
-   * an earlier attempt a no-op, and a cancelled, delivered or failed timer is never claimed. Concurrent
-   * claims are sent to MongoDB together (see `claimAttempts`).
+   * Reads what delivery needs of timers whose delivery was not staged in Redis. One statement per batch
+   * (on FerretDB 1.24 a `$in` scans the collection: about a second per 20,000 timers; hence the staging).
    */
-  claimAttempt(id: ObjectId, runAt: Date): Promise<TimerDocument | null> {
-    return this.claims.submit({ id, runAt });
-  }
-
-  markDelivered(id: ObjectId): Promise<void> {
-    return this.deliveries.submit(id);
+  findForDelivery(ids: ObjectId[]): Promise<DeliverableTimer[]> {
+    return this.timers
+      .find(
+        { _id: { $in: ids } },
+        { projection: { _id: 1, url: 1, status: 1, runAt: 1, attempts: 1 } },
+      )
+      .toArray();
   }
 
   /**
-   * Claims many attempts with two statements: one update stamps the claimable ones with a fresh claim
-   * token (and counts the attempt), one read returns those carrying the token.
+   * Records a delivered attempt. Calls arriving together are written as one statement (see
+   * `recordManyDelivered`); a timer already finished (a duplicate attempt) is left as it is.
    */
-  private async claimAttempts(
-    attempts: Array<{ id: ObjectId; runAt: Date }>,
-  ): Promise<Array<TimerDocument | null>> {
-    const claim = randomUUID();
-    // One clause per distinct attempt time (timers created together share one), not one per timer.
-    const idsByRunAt = new Map<number, ObjectId[]>();
-    for (const attempt of attempts) {
-      const ids = idsByRunAt.get(attempt.runAt.getTime()) ?? [];
-      ids.push(attempt.id);
-      idsByRunAt.set(attempt.runAt.getTime(), ids);
-    }
-    await this.timers.updateMany(
-      {
-        status: { $in: ['pending', 'delivering'] },
-        $or: [...idsByRunAt].map(([runAt, ids]) => ({ runAt: new Date(runAt), _id: { $in: ids } })),
-      },
-      { $set: { status: 'delivering', claim, updatedAt: new Date() }, $inc: { attempts: 1 } },
-    );
-    const claimed = await this.timers
-      .find({ _id: { $in: attempts.map((attempt) => attempt.id) }, claim })
-      .toArray();
-    const byId = new Map(claimed.map((timer) => [timer._id.toHexString(), timer]));
-    return attempts.map((attempt) => byId.get(attempt.id.toHexString()) ?? null);
+  recordDelivered(id: ObjectId): Promise<void> {
+    return this.deliveries.submit(id);
   }
 
-  private async markManyDelivered(ids: ObjectId[]): Promise<void[]> {
+  private async recordManyDelivered(ids: ObjectId[]): Promise<void[]> {
     const now = new Date();
     await this.timers.updateMany(
-      { _id: { $in: ids }, status: 'delivering' },
-      { $set: { status: 'delivered', deliveredAt: now, updatedAt: now } },
+      { _id: { $in: ids }, status: { $in: UNFINISHED } },
+      { $set: { status: 'delivered', deliveredAt: now, updatedAt: now }, $inc: { attempts: 1 } },
     );
     return ids.map(() => undefined);
   }
 
-  async scheduleRetry(id: ObjectId, runAt: Date, error: string): Promise<void> {
+  /** Records a failed attempt that will be retried at `runAt`; the timer shows `delivering` meanwhile. */
+  async recordRetry(id: ObjectId, runAt: Date, error: string): Promise<void> {
     await this.timers.updateOne(
-      { _id: id, status: 'delivering' },
-      { $set: { runAt, lastError: error, updatedAt: new Date() } },
+      { _id: id, status: { $in: UNFINISHED } },
+      {
+        $set: { status: 'delivering', runAt, lastError: error, updatedAt: new Date() },
+        $inc: { attempts: 1 },
+      },
     );
   }
 
-  async markFailed(id: ObjectId, error: string): Promise<void> {
+  /** Records a failed last attempt: the timer becomes `failed` (a dead letter, retryable by API). */
+  async recordFailed(id: ObjectId, error: string): Promise<void> {
     await this.timers.updateOne(
-      { _id: id, status: 'delivering' },
-      { $set: { status: 'failed', lastError: error, updatedAt: new Date() } },
+      { _id: id, status: { $in: UNFINISHED } },
+      {
+        $set: { status: 'failed', lastError: error, updatedAt: new Date() },
+        $inc: { attempts: 1 },
+      },
     );
   }
 
@@ -166,13 +160,18 @@ export class TimersRepository implements OnModuleInit {
   async *schedulable(until: Date, batchSize: number): AsyncGenerator<SchedulableTimer[]> {
     const cursor = this.timers
       .find(
-        { status: { $in: ['pending', 'delivering'] }, runAt: { $lte: until } },
-        { projection: { _id: 1, runAt: 1 } },
+        { status: { $in: UNFINISHED }, runAt: { $lte: until } },
+        { projection: { _id: 1, runAt: 1, url: 1, attempts: 1 } },
       )
       .batchSize(batchSize);
     let batch: SchedulableTimer[] = [];
     for await (const timer of cursor) {
-      batch.push({ id: timer._id.toHexString(), runAt: timer.runAt.getTime() });
+      batch.push({
+        id: timer._id.toHexString(),
+        runAt: timer.runAt.getTime(),
+        url: timer.url,
+        attempts: timer.attempts,
+      });
       if (batch.length >= batchSize) {
         yield batch;
         batch = [];

@@ -1,0 +1,152 @@
+import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ObjectId } from 'mongodb';
+import { DueIndex } from '../scheduling/due-index';
+import { MicroBatcher } from '../storage/micro-batcher';
+import { TimersRepository } from '../storage/timers.repository';
+import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
+import { DeliveryLeases } from './delivery-leases';
+import { retryDelayMs } from './retry-backoff';
+import { SendOutcome } from './webhook-sender';
+
+export type DeliveryResult = 'delivered' | 'retry-scheduled' | 'failed';
+
+/** A POST that was sent, and what the worker knew of the timer when it sent it. */
+export interface SentAttempt {
+  id: string;
+  url: string;
+  /** Attempts recorded before this one. */
+  attempts: number;
+  outcome: SendOutcome;
+}
+
+/** Outcomes waiting for MongoDB beyond which delivery batches wait (backpressure on a slow database). */
+const MAX_UNRECORDED = 50_000;
+const WRITE_RETRY_MS = 1_000;
+
+/**
+ * Records what each sent attempt came to, after the POST and off the delivery path: MongoDB first (the
+ * source of truth: delivered, retry scheduled or failed), then the due index (settle the timer, or
+ * schedule its retry). Delivered outcomes are written in batches (one statement per batch). The timer
+ * stays leased (DeliveryLeases) until both writes are done, so no other worker claims it meanwhile; if
+ * this process dies first, the lease lapses and the timer is delivered again with the same delivery id.
+ */
+@Injectable()
+export class DeliveryOutcomes implements BeforeApplicationShutdown {
+  private readonly logger = new Logger(DeliveryOutcomes.name);
+  private readonly settling = new MicroBatcher(async (ids: string[]) => {
+    await this.dueIndex.settle(ids);
+    return ids.map(() => undefined);
+  });
+  private readonly unrecorded = new Set<Promise<void>>();
+  private waiting: Array<() => void> = [];
+  private stopping = false;
+
+  constructor(
+    private readonly timers: TimersRepository,
+    private readonly dueIndex: DueIndex,
+    private readonly leases: DeliveryLeases,
+    @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
+  ) {}
+
+  /** Starts recording; returns what the attempt came to. Wait on `capacity()` before sending more. */
+  record(attempt: SentAttempt): DeliveryResult {
+    const { result, steps } = this.plan(attempt);
+    const recording = this.inOrder(attempt.id, steps)
+      .catch((error: Error) =>
+        this.logger.warn(
+          `timer ${attempt.id}: outcome ${result} not recorded (${error.message}); its lease lapses and it is sent again`,
+        ),
+      )
+      .finally(() => {
+        this.leases.release(attempt.id);
+        this.unrecorded.delete(recording);
+        if (this.unrecorded.size < MAX_UNRECORDED) this.waiting.splice(0).forEach((go) => go());
+      });
+    this.unrecorded.add(recording);
+    return result;
+  }
+
+  /** Resolves once fewer than MAX_UNRECORDED outcomes wait for MongoDB. */
+  async capacity(): Promise<void> {
+    while (this.unrecorded.size >= MAX_UNRECORDED)
+      await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  /** How many outcomes are not yet recorded. */
+  get backlog(): number {
+    return this.unrecorded.size;
+  }
+
+  /**
+   * After the delivery processor stopped (module destroy): lets recordings in flight finish (one more try
+   * each if MongoDB fails) before connections close (application shutdown).
+   */
+  async beforeApplicationShutdown(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.unrecorded);
+  }
+
+  /** What the attempt came to, and the writes recording it, in order (MongoDB, then Redis). */
+  private plan(attempt: SentAttempt): { result: DeliveryResult; steps: Array<() => Promise<void>> } {
+    const timerId = ObjectId.createFromHexString(attempt.id);
+    const { outcome } = attempt;
+    if (outcome.delivered) {
+      return {
+        result: 'delivered',
+        steps: [
+          () => this.timers.recordDelivered(timerId),
+          () => this.settling.submit(attempt.id),
+        ],
+      };
+    }
+    const attemptsMade = attempt.attempts + 1;
+    if (outcome.retryable && attemptsMade < this.config.TIMERS_MAX_ATTEMPTS) {
+      const runAt =
+        Date.now() +
+        retryDelayMs(
+          attemptsMade,
+          this.config.TIMERS_BACKOFF_BASE_MS,
+          this.config.TIMERS_BACKOFF_MAX_MS,
+        );
+      return {
+        result: 'retry-scheduled',
+        steps: [
+          () => this.timers.recordRetry(timerId, new Date(runAt), outcome.error),
+          () =>
+            this.dueIndex.add([
+              { id: attempt.id, runAt, staged: { url: attempt.url, attempts: attemptsMade } },
+            ]),
+        ],
+      };
+    }
+    return {
+      result: 'failed',
+      steps: [
+        () => this.timers.recordFailed(timerId, outcome.error),
+        () => this.settling.submit(attempt.id),
+      ],
+    };
+  }
+
+  /**
+   * Runs each step until it succeeds (a step is not repeated once done: `$inc attempts` must count once);
+   * while stopping, gives up after one more failure.
+   */
+  private async inOrder(id: string, steps: Array<() => Promise<void>>): Promise<void> {
+    for (const step of steps) {
+      for (;;) {
+        try {
+          await step();
+          break;
+        } catch (error) {
+          if (this.stopping) throw error;
+          this.logger.warn(
+            `timer ${id}: recording the outcome failed (${(error as Error).message}); trying again`,
+          );
+          await sleep(WRITE_RETRY_MS);
+        }
+      }
+    }
+  }
+}
