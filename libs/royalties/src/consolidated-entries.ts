@@ -1,5 +1,7 @@
 import { stat } from 'node:fs/promises';
-import { isBlankLine, readStreamLine, royaltiesCsvParser, dayMonthYearToIso } from './consolidation';
+import { dayMonthYearToIso } from './consolidation';
+import { isBlankLine, lineBytes, readCsvLines } from './csv-lines';
+import { readStreamLine } from './stream-tally';
 import { isUrlLocation, openInput } from './input-source';
 import type { BuildDocument, RoyaltiesRepository } from './royalties.repository';
 import { centsToNumber } from './money';
@@ -64,25 +66,26 @@ export async function readConsolidatedPage(repository: RoyaltiesRepository, buil
     }
   }
   const input = await openInput(location, { startByte: cursor.offset, what: 'streams CSV' });
-  const parser = royaltiesCsvParser({ info: true });
-  input.stream.pipe(parser);
   const lines: Array<NonNullable<Exclude<ReturnType<typeof readStreamLine>, string>>> = [];
   let next: Cursor | null = null;
   let line = cursor.line;
+  let offset = cursor.offset;
   try {
-    for await (const { record, info } of parser as AsyncIterable<{ record: string[]; info: { bytes: number } }>) {
-      line++;
-      if (line === 1 || isBlankLine(record)) continue;
-      const stream = readStreamLine(record);
-      if (typeof stream !== 'string') lines.push(stream);
-      if (lines.length === limit) {
-        next = { offset: cursor.offset + info.bytes, line };
-        break;
+    read: for await (const { rows } of readCsvLines(input.stream)) {
+      for (const record of rows) {
+        line++;
+        offset += lineBytes(record);
+        if (line === 1 || isBlankLine(record)) continue;
+        const stream = readStreamLine(record);
+        if (typeof stream !== 'string') lines.push(stream);
+        if (lines.length === limit) {
+          next = { offset, line };
+          break read;
+        }
       }
     }
   } finally {
     input.stream.destroy();
-    parser.destroy();
   }
   const [users, tracks] = await Promise.all([
     repository.findUsers(build, lines.map((entry) => entry.userId)),

@@ -1,4 +1,5 @@
-import { dayMonthYearToIso, readStreamLine } from './consolidation';
+import { dayMonthYearToIso } from './consolidation';
+import { readStreamLine } from './stream-tally';
 
 describe('stream line fields', () => {
   it('reads day/month/year calendar dates and nothing else', () => {

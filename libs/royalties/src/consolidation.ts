@@ -1,10 +1,12 @@
-import { Transform, Writable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { parse } from 'csv-parse';
+import { createReadStream } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BuildCancelledError, BuildInputError } from './build-errors';
-import { openInput } from './input-source';
+import { detachedCopy, isBlankLine, readCsvLines } from './csv-lines';
+import { isUrlLocation, openInput } from './input-source';
 import { formatMinorUnits, ORIGIN_REVENUE_PERCENT, Origin, parseFeeCents, splitByLargestRemainder, unitsToCents } from './money';
 import { readTrackMetadata, TrackRecord } from './track-metadata';
+import { clip, dayMonthYear, SAMPLE_SIZE, StreamTally, StreamTallyResult, TallyContext } from './stream-tally';
+import { lineAlignedRanges, tallyRangesInThreads } from './streams-ranges';
 import { UserLedger } from './user-ledger';
 
 export interface BuildInputs {
@@ -96,11 +98,17 @@ export interface ConsolidationOptions {
   onProgress?: (progress: BuildProgress) => void | Promise<void>;
   isCancelled?: () => boolean | Promise<boolean>;
   checkIntervalMs?: number;
+  /**
+   * Worker threads that read the streams file, each a byte range of whole lines (default 1: read in
+   * this thread). Only for local files of at least twice `minBytesPerThread`.
+   */
+  streamThreads?: number;
+  /** Smallest range worth a thread (default 16 MiB): a thread costs a start-up and a copy of the user index. */
+  minBytesPerThread?: number;
 }
 
 const USERS_HEADER = ['user_id', 'product_type', 'fee', 'origin'];
 const STREAMS_HEADER = ['date', 'user_id', 'region', 'track id', 'seconds'];
-const SAMPLE_SIZE = 20;
 
 /**
  * Turns the three inputs into per-user seconds, per-label seconds and payouts, and revenue. Memory is
@@ -143,27 +151,34 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
   const feesCents: Record<Origin, number> = { app_store: 0, web: 0 };
   const originUsers: Record<Origin, number> = { app_store: 0, web: 0 };
   const users = { lines: 0, listed: 0, bad: 0 };
-  await streamCsv(inputs.usersCsv, 'users', 'users CSV', USERS_HEADER, watch, (fields, line) => {
-    if (isBlankLine(fields)) return;
-    users.lines++;
-    const bad = (reason: string) => {
-      users.bad++;
-      report({ source: 'users', line, reason });
-    };
-    if (fields.length !== 4) return bad(`expected 4 fields separated by ';', found ${fields.length}`);
+  const addUserLine = (fields: string[]): string | null => {
+    if (fields.length !== 4) return `expected 4 fields separated by ';', found ${fields.length}`;
     const userId = fields[0].trim();
     const productType = fields[1].trim();
     const fee = parseFeeCents(fields[2]);
     const origin = fields[3].trim();
-    if (!userId) return bad('user_id is empty');
-    if (!productType) return bad('product_type is empty');
-    if (fee === null) return bad(`fee ${clip(fields[2])} is not an amount with a decimal comma like 7,99`);
-    if (origin !== 'app_store' && origin !== 'web') return bad(`origin ${clip(origin)} is neither app_store nor web`);
-    if (!ledger.addListed(userId, productType, fee, origin)) return bad(`user ${clip(userId)} is listed twice (the first listing counts)`);
+    if (!userId) return 'user_id is empty';
+    if (!productType) return 'product_type is empty';
+    if (fee === null) return `fee ${clip(fields[2])} is not an amount with a decimal comma like 7,99`;
+    if (origin !== 'app_store' && origin !== 'web') return `origin ${clip(origin)} is neither app_store nor web`;
+    if (!ledger.addListed(userId, productType, fee, origin)) return `user ${clip(userId)} is listed twice (the first listing counts)`;
     users.listed++;
     originUsers[origin]++;
     feesCents[origin] += fee;
     feesUnits[origin] += BigInt(fee * ORIGIN_REVENUE_PERCENT[origin]);
+    return null;
+  };
+  await streamCsv(inputs.usersCsv, 'users', 'users CSV', USERS_HEADER, watch, (rows, firstLine, skip) => {
+    for (let r = skip; r < rows.length; r++) {
+      const fields = rows[r];
+      if (isBlankLine(fields)) continue;
+      users.lines++;
+      const reason = addUserLine(fields);
+      if (reason !== null) {
+        users.bad++;
+        report({ source: 'users', line: firstLine + r, reason });
+      }
+    }
   });
   failOnBadShare('users CSV lines', users.bad, users.lines, options.maxBadLineShare, problems, 'users');
 
@@ -173,37 +188,43 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
     unknownTrackStreams: 0, unknownTrackSeconds: 0, unknownTrackSample: [],
     unknownUserStreams: 0, unknownUsers: 0, unknownUserSample: [],
   };
-  const streamsInput = await streamCsv(inputs.streamsCsv, 'streams', 'streams CSV', STREAMS_HEADER, watch, (fields, line) => {
-    if (isBlankLine(fields)) {
-      streams.blank++;
-      return;
-    }
-    streams.lines++;
-    const stream = readStreamLine(fields);
-    if (typeof stream === 'string') {
-      streams.bad++;
-      return report({ source: 'streams', line, reason: stream });
-    }
-    const { userId, trackId, seconds } = stream;
-    streams.valid++;
-    streams.seconds += seconds;
-    let user = ledger.indexOf(userId);
-    if (user === undefined) {
-      user = ledger.addUnlisted(userId);
-      streams.unknownUsers++;
-      if (streams.unknownUserSample.length < SAMPLE_SIZE) streams.unknownUserSample.push(userId);
-    }
-    if (ledger.origin[user] === 0) streams.unknownUserStreams++;
-    ledger.seconds[user] += seconds;
-    const label = trackLabel.get(trackId);
-    if (label === undefined) {
-      streams.unknownTrackStreams++;
-      streams.unknownTrackSeconds += seconds;
+  const labelTracks = [...trackLabel];
+  const context: TallyContext = {
+    trackIds: labelTracks.map(([trackId]) => trackId),
+    trackLabels: Int32Array.from(labelTracks, ([, label]) => label),
+    labelCount: labelNames.length,
+    maxReportedProblems: Math.max(0, maxReported - problems.length),
+  };
+  const { tallies, streamsInput } = await tallyStreamsInput(inputs.streamsCsv, context, watch, options);
+  // Tallies in file order: first appearances, samples and problems come out as one pass would give them.
+  let lineOffset = 0;
+  for (const tally of tallies) {
+    streams.lines += tally.lines;
+    streams.valid += tally.valid;
+    streams.bad += tally.bad;
+    streams.blank += tally.blank;
+    streams.seconds += tally.seconds;
+    streams.unknownTrackStreams += tally.unknownTrackStreams;
+    streams.unknownTrackSeconds += tally.unknownTrackSeconds;
+    for (const trackId of tally.unknownTrackSample) {
       if (streams.unknownTrackSample.length < SAMPLE_SIZE && !streams.unknownTrackSample.includes(trackId)) streams.unknownTrackSample.push(trackId);
-    } else {
-      labelSeconds[label] += seconds;
     }
-  });
+    for (let label = 0; label < labelSeconds.length; label++) labelSeconds[label] += tally.labelSeconds[label];
+    for (let i = 0; i < tally.userIds.length; i++) {
+      const userId = tally.userIds[i];
+      let user = ledger.indexOf(userId);
+      if (user === undefined) {
+        user = ledger.addUnlisted(userId);
+        streams.unknownUsers++;
+        if (streams.unknownUserSample.length < SAMPLE_SIZE) streams.unknownUserSample.push(userId);
+      }
+      if (ledger.origin[user] === 0) streams.unknownUserStreams += tally.userStreams[i];
+      ledger.seconds[user] += tally.userSeconds[i];
+    }
+    tally.problems.forEach(({ line, reason }) => report({ source: 'streams', line: lineOffset + line, reason }));
+    problemCount += tally.problemCount - tally.problems.length;
+    lineOffset += tally.physicalLines;
+  }
   failOnBadShare('streams CSV lines', streams.bad, streams.lines, options.maxBadLineShare, problems, 'streams');
 
   const totalUnits = feesUnits.app_store + feesUnits.web;
@@ -232,74 +253,110 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
   };
 }
 
-/** The parser every reader of the users and streams files uses (the build and the consolidated pages). */
-export function royaltiesCsvParser(options: { info?: boolean } = {}) {
-  // No quoting in these formats, and both line endings may appear in one file: one record is one line.
-  return parse({ delimiter: ';', record_delimiter: ['\r\n', '\n'], quote: false, relax_column_count: true, bom: true, info: options.info ?? false });
-}
-
-export interface StreamLine {
-  date: string;
-  userId: string;
-  region: string;
-  trackId: string;
-  seconds: number;
-}
-
-export function isBlankLine(fields: string[]): boolean {
-  return fields.length === 1 && fields[0].trim() === '';
-}
-
-/** One data line of the streams CSV, or the reason it is malformed. */
-export function readStreamLine(fields: string[]): StreamLine | string {
-  if (fields.length !== 5) return `expected 5 fields separated by ';', found ${fields.length}`;
-  const date = fields[0].trim();
-  if (!isDayMonthYear(date)) return `date ${clip(fields[0])} is not a day/month/year date`;
-  const userId = fields[1].trim();
-  if (!userId) return 'user_id is empty';
-  const region = fields[2].trim();
-  if (!region) return 'region is empty';
-  const trackId = fields[3].trim();
-  if (!trackId) return 'track id is empty';
-  const seconds = parseSeconds(fields[4].trim());
-  if (seconds < 0) return `seconds ${clip(fields[4])} is not a non-negative integer`;
-  return { date, userId, region, trackId, seconds };
-}
-
+/** Streams a CSV input in batches of parsed lines, after checking its header line; between batches, reports progress and honours cancellation. */
 async function streamCsv(
   location: string,
   phase: 'users' | 'streams',
   what: string,
   header: string[],
   watch: ProgressWatch,
-  onRecord: (fields: string[], line: number) => void,
+  onRows: (rows: string[][], firstLine: number, skip: number) => void,
 ): Promise<{ sizeBytes: number | null; modifiedMs: number | null }> {
   const input = await openInput(location, { what });
   watch.startPhase(phase, input.sizeBytes);
   let line = 0;
-  const sink = new Writable({
-    objectMode: true,
-    highWaterMark: 4096,
-    write(fields: string[], _encoding, callback) {
-      line++;
-      watch.rowsRead++;
-      if (line === 1) {
-        const found = fields.map((field) => field.trim().toLowerCase());
-        if (found.length !== header.length || found.some((name, i) => name !== header[i])) {
-          return callback(new BuildInputError(`${what}: the first line must be the header \`${header.join(';')}\`, found \`${clip(fields.join(';'), 80)}\``));
-        }
-      } else {
-        onRecord(fields, line);
-      }
-      callback();
-    },
-  });
-  await pipeline(input.stream, watch.gate(), royaltiesCsvParser(), sink);
+  try {
+    for await (const { rows, bytes } of readCsvLines(input.stream)) {
+      watch.rowsRead += rows.length;
+      const skip = line === 0 && rows.length > 0 ? 1 : 0;
+      if (skip) checkHeader(rows[0], header, what);
+      onRows(rows, line + 1, skip);
+      line += rows.length;
+      watch.addBytes(bytes);
+      await watch.checkpoint(false);
+    }
+  } finally {
+    input.stream.destroy();
+  }
   await watch.checkpoint(true);
   return { sizeBytes: input.sizeBytes, modifiedMs: input.modifiedMs };
 }
 
-/** Counts bytes between the file and the parser; between chunks, reports progress and honours cancellation. */
+function checkHeader(fields: string[], header: string[], what: string): void {
+  // trim() also drops a UTF-8 byte order mark, which stays at the start of the first field.
+  const found = fields.map((field) => field.trim().toLowerCase());
+  if (found.length !== header.length || found.some((name, i) => name !== header[i])) {
+    throw new BuildInputError(`${what}: the first line must be the header \`${header.join(';')}\`, found \`${clip(fields.join(';'), 80)}\``);
+  }
+}
+
+/**
+ * Tallies the streams file: a large local file in byte ranges of whole lines, one worker thread each,
+ * while this thread reports progress and watches for cancellation; otherwise (a URL, a small file, one
+ * thread configured) here, as it streams in. The tallies come back in file order.
+ */
+async function tallyStreamsInput(
+  location: string,
+  context: TallyContext,
+  watch: ProgressWatch,
+  options: ConsolidationOptions,
+): Promise<{ tallies: StreamTallyResult[]; streamsInput: { sizeBytes: number | null; modifiedMs: number | null } }> {
+  const what = 'streams CSV';
+  const threads = Math.max(1, Math.min(options.streamThreads ?? 1, Math.floor((await fileSize(location)) / (options.minBytesPerThread ?? 16 * 1024 * 1024))));
+  if (threads < 2) {
+    const tally = new StreamTally(context);
+    const streamsInput = await streamCsv(location, 'streams', what, STREAMS_HEADER, watch, (rows, _firstLine, skip) => tally.addRows(rows, skip));
+    return { tallies: [tally.result()], streamsInput };
+  }
+  const input = await openInput(location, { what });
+  input.stream.destroy();
+  watch.startPhase('streams', input.sizeBytes);
+  checkHeader(await readFirstLine(location), STREAMS_HEADER, what);
+  const ranges = await lineAlignedRanges(location, input.sizeBytes!, threads);
+  const run = tallyRangesInThreads(location, ranges, context, (bytes, lines) => {
+    watch.rowsRead += lines;
+    watch.addBytes(bytes);
+  });
+  let finished = false;
+  const settled = run.results.then(
+    () => void (finished = true),
+    () => void (finished = true),
+  );
+  const interval = Math.max(20, options.checkIntervalMs ?? 500);
+  while (!finished) {
+    await Promise.race([settled, sleep(interval)]);
+    if (finished) break;
+    try {
+      await watch.checkpoint(false);
+    } catch (error) {
+      run.stop(error as Error);
+      throw error;
+    }
+  }
+  const tallies = await run.results;
+  await watch.checkpoint(true);
+  return { tallies, streamsInput: { sizeBytes: input.sizeBytes, modifiedMs: input.modifiedMs } };
+}
+
+/** Size of a local file; 0 for a URL or a file that cannot be read (opening it reports why). */
+async function fileSize(location: string): Promise<number> {
+  if (isUrlLocation(location)) return 0;
+  const input = await openInput(location).catch(() => null);
+  input?.stream.destroy();
+  return input?.sizeBytes ?? 0;
+}
+
+async function readFirstLine(path: string): Promise<string[]> {
+  const head = createReadStream(path, { end: 64 * 1024 - 1 });
+  try {
+    for await (const { rows } of readCsvLines(head)) if (rows.length > 0) return rows[0];
+  } finally {
+    head.destroy();
+  }
+  return [];
+}
+
+/** Counts the bytes read of the current input; between chunks, reports progress and honours cancellation. */
 class ProgressWatch {
   rowsRead = 0;
   private phase: BuildPhase = 'tracks';
@@ -318,13 +375,8 @@ class ProgressWatch {
     this.bytesTotal = bytesTotal;
   }
 
-  gate(): Transform {
-    return new Transform({
-      transform: (chunk: Buffer, _encoding, callback) => {
-        this.bytesRead += chunk.length;
-        this.checkpoint(false).then(() => callback(null, chunk), callback);
-      },
-    });
+  addBytes(bytes: number): void {
+    this.bytesRead += bytes;
   }
 
   async checkpoint(force: boolean): Promise<void> {
@@ -348,57 +400,10 @@ function failOnBadShare(what: string, bad: number, total: number, maxShare: numb
 
 const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
-/** Digits only, at most 15 (exact in a double); -1 otherwise. Char codes: this runs once per stream line. */
-function parseSeconds(text: string): number {
-  const length = text.length;
-  if (length === 0 || length > 15) return -1;
-  let value = 0;
-  for (let i = 0; i < length; i++) {
-    const digit = text.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9) return -1;
-    value = value * 10 + digit;
-  }
-  return value;
-}
-
-/**
- * `d/m/yyyy` (day and month of one or two digits) packed as yyyymmdd, or -1 when it is not a calendar
- * date. Char codes and no allocation: this runs once per stream line.
- */
-function dayMonthYear(text: string): number {
-  const firstSlash = text.indexOf('/');
-  const secondSlash = text.indexOf('/', firstSlash + 1);
-  if (firstSlash < 1 || firstSlash > 2 || secondSlash - firstSlash < 2 || secondSlash - firstSlash > 3 || text.length - secondSlash !== 5) return -1;
-  const day = digitsValue(text, 0, firstSlash);
-  const month = digitsValue(text, firstSlash + 1, secondSlash);
-  const year = digitsValue(text, secondSlash + 1, text.length);
-  if (day < 1 || month < 1 || month > 12 || year < 0 || day > DAYS_IN_MONTH[month - 1]) return -1;
-  if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return -1;
-  return year * 10_000 + month * 100 + day;
-}
-
-function isDayMonthYear(text: string): boolean {
-  return dayMonthYear(text) >= 0;
-}
-
-function digitsValue(text: string, start: number, end: number): number {
-  let value = 0;
-  for (let i = start; i < end; i++) {
-    const digit = text.charCodeAt(i) - 48;
-    if (digit < 0 || digit > 9) return -1;
-    value = value * 10 + digit;
-  }
-  return value;
-}
-
 /** `01/03/2019` (day/month/year) -> `2019-03-01`; null when not a calendar date. */
 export function dayMonthYearToIso(text: string): string | null {
   const packed = dayMonthYear(text.trim());
   if (packed < 0) return null;
   const digits = String(packed).padStart(8, '0');
   return `${digits.slice(0, 4)}-${digits.slice(4, 6)}-${digits.slice(6)}`;
-}
-
-function clip(text: string, max = 40): string {
-  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
 }

@@ -10,6 +10,8 @@ export const royaltiesEnv = z.object({
   ROYALTIES_TRACKS: z.string().min(1).optional(),
   /** A build fails when more than this share of an input's data lines is malformed. */
   ROYALTIES_MAX_BAD_LINE_SHARE: z.coerce.number().min(0).max(1).default(0.01),
+  /** Worker threads reading a large local streams file in byte ranges (1: read it in the worker's own thread). */
+  ROYALTIES_STREAM_THREADS: z.coerce.number().int().min(1).max(16).default(2),
   /** When set, local input paths must resolve inside this directory (the api rejects others with 400). */
   ROYALTIES_INPUT_ROOT: z.string().min(1).optional(),
 });
@@ -20,6 +22,7 @@ export type RoyaltiesEnv = z.infer<typeof royaltiesEnv>;
 export interface RoyaltiesSettings {
   queueName: string;
   maxBadLineShare: number;
+  streamThreads: number;
   defaultInputs: { usersCsv?: string; streamsCsv?: string; tracks?: string };
   inputRoot?: string;
 }
@@ -29,6 +32,7 @@ export function royaltiesSettings(env: Partial<RoyaltiesEnv>): RoyaltiesSettings
   return {
     queueName: parsed.ROYALTIES_QUEUE,
     maxBadLineShare: parsed.ROYALTIES_MAX_BAD_LINE_SHARE,
+    streamThreads: parsed.ROYALTIES_STREAM_THREADS,
     defaultInputs: { usersCsv: parsed.ROYALTIES_USERS_CSV, streamsCsv: parsed.ROYALTIES_STREAMS_CSV, tracks: parsed.ROYALTIES_TRACKS },
     inputRoot: parsed.ROYALTIES_INPUT_ROOT,
   };

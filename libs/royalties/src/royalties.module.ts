@@ -43,7 +43,7 @@ export class RoyaltiesApiModule {}
     {
       provide: RunRoyaltiesBuild,
       inject: [RoyaltiesRepository, ROYALTIES_SETTINGS],
-      useFactory: (repository: RoyaltiesRepository, settings: RoyaltiesSettings) => new RunRoyaltiesBuild(repository, { maxBadLineShare: settings.maxBadLineShare }),
+      useFactory: (repository: RoyaltiesRepository, settings: RoyaltiesSettings) => new RunRoyaltiesBuild(repository, { maxBadLineShare: settings.maxBadLineShare, streamThreads: settings.streamThreads }),
     },
     RoyaltiesBuildWorker,
   ],

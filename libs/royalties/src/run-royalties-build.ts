@@ -1,6 +1,6 @@
 import { UnrecoverableError } from 'bullmq';
 import { BuildCancelledError, BuildInputError } from './build-errors';
-import { BuildProgress, consolidateRoyalties } from './consolidation';
+import { BuildProgress, consolidateRoyalties, ConsolidationOptions } from './consolidation';
 import { InputUnavailableError } from './input-source';
 import { RoyaltiesRepository } from './royalties.repository';
 
@@ -14,7 +14,7 @@ export type BuildOutcome = 'succeeded' | 'cancelled' | 'already finished';
 export class RunRoyaltiesBuild {
   constructor(
     private readonly repository: RoyaltiesRepository,
-    private readonly options: { maxBadLineShare: number; checkIntervalMs?: number },
+    private readonly options: Pick<ConsolidationOptions, 'maxBadLineShare' | 'checkIntervalMs' | 'streamThreads' | 'minBytesPerThread'>,
   ) {}
 
   /**
@@ -41,6 +41,8 @@ export class RunRoyaltiesBuild {
       const consolidation = await consolidateRoyalties(build.inputs, {
         maxBadLineShare: this.options.maxBadLineShare,
         checkIntervalMs: this.options.checkIntervalMs,
+        streamThreads: this.options.streamThreads,
+        minBytesPerThread: this.options.minBytesPerThread,
         isCancelled: () => this.repository.isCancelRequested(buildId),
         onProgress: progress,
       });

@@ -1,3 +1,4 @@
+import { detachedCopy } from './csv-lines';
 import type { Origin } from './money';
 
 const ORIGIN_CODES: ReadonlyArray<Origin | null> = [null, 'app_store', 'web'];
@@ -42,8 +43,8 @@ export class UserLedger {
     this.origin[i] = ORIGIN_CODES.indexOf(origin);
     let product = this.productIndex.get(productType);
     if (product === undefined) {
-      product = this.productTypes.push(productType) - 1;
-      this.productIndex.set(productType, product);
+      product = this.productTypes.push(detachedCopy(productType)) - 1;
+      this.productIndex.set(this.productTypes[product], product);
     }
     this.product[i] = product;
     return true;
@@ -80,7 +81,8 @@ export class UserLedger {
   private append(userId: string): number {
     const i = this.indexById.size;
     if (i === this.capacity) this.grow();
-    this.indexById.set(userId, i);
+    // Ids are kept for the whole build: a copy, so none keeps the input chunk it was read from alive.
+    this.indexById.set(detachedCopy(userId), i);
     return i;
   }
 

@@ -1,0 +1,240 @@
+import { detachedCopy, isBlankLine, readCsvLines } from './csv-lines';
+
+export const SAMPLE_SIZE = 20;
+
+export interface StreamLine {
+  date: string;
+  userId: string;
+  region: string;
+  trackId: string;
+  seconds: number;
+}
+
+/** What a tally needs to know besides the lines: track -> label, and how many problems to keep. */
+export interface TallyContext {
+  trackIds: string[];
+  /** Label index of each track of `trackIds`. */
+  trackLabels: Int32Array;
+  labelCount: number;
+  maxReportedProblems: number;
+}
+
+/**
+ * The sums over some stream lines (a whole file or one byte range of it): per user, per label, and the
+ * counts. Plain data that crosses a thread boundary; user ids in first-appearance order, so merging the
+ * tallies of consecutive ranges in file order gives the same result as one pass over the file.
+ */
+export interface StreamTallyResult {
+  /** Physical lines read, blank ones and a header included: the next range's lines are numbered after these. */
+  physicalLines: number;
+  lines: number;
+  valid: number;
+  bad: number;
+  blank: number;
+  seconds: number;
+  unknownTrackStreams: number;
+  unknownTrackSeconds: number;
+  unknownTrackSample: string[];
+  userIds: string[];
+  userSeconds: Float64Array;
+  userStreams: Uint32Array;
+  labelSeconds: Float64Array;
+  /** Line numbers counted from the first line of this tally's input (1-based). */
+  problems: Array<{ line: number; reason: string }>;
+  problemCount: number;
+}
+
+/** Accumulates stream lines. The per-line loop allocates nothing for a well-formed line but its fields. */
+export class StreamTally {
+  private readonly trackLabel = new Map<string, number>();
+  private readonly userIndex = new Map<string, number>();
+  private readonly userIds: string[] = [];
+  private userSeconds = new Float64Array(1024);
+  private userStreams = new Uint32Array(1024);
+  private readonly labelSeconds: Float64Array;
+  private readonly line: StreamLine = { date: '', userId: '', region: '', trackId: '', seconds: 0 };
+  private readonly counts = { lines: 0, valid: 0, bad: 0, blank: 0, seconds: 0, unknownTrackStreams: 0, unknownTrackSeconds: 0 };
+  private readonly unknownTrackSample: string[] = [];
+  private readonly problems: Array<{ line: number; reason: string }> = [];
+  private problemCount = 0;
+  private physicalLines = 0;
+
+  constructor(private readonly context: TallyContext) {
+    context.trackIds.forEach((trackId, i) => this.trackLabel.set(trackId, context.trackLabels[i]));
+    this.labelSeconds = new Float64Array(context.labelCount);
+  }
+
+  /** Adds consecutive physical lines; the first `skip` of them (a header) are only counted. */
+  addRows(rows: string[][], skip = 0): void {
+    const firstLine = this.physicalLines + 1;
+    this.physicalLines += rows.length;
+    const line = this.line;
+    const counts = this.counts;
+    for (let r = skip; r < rows.length; r++) {
+      const fields = rows[r];
+      if (isBlankLine(fields)) {
+        counts.blank++;
+        continue;
+      }
+      counts.lines++;
+      const reason = readStreamFields(fields, line);
+      if (reason !== null) {
+        counts.bad++;
+        this.problemCount++;
+        if (this.problems.length < this.context.maxReportedProblems) this.problems.push({ line: firstLine + r, reason });
+        continue;
+      }
+      const seconds = line.seconds;
+      counts.valid++;
+      counts.seconds += seconds;
+      let user = this.userIndex.get(line.userId);
+      if (user === undefined) user = this.addUser(line.userId);
+      this.userSeconds[user] += seconds;
+      this.userStreams[user]++;
+      const label = this.trackLabel.get(line.trackId);
+      if (label === undefined) {
+        counts.unknownTrackStreams++;
+        counts.unknownTrackSeconds += seconds;
+        const sample = this.unknownTrackSample;
+        if (sample.length < SAMPLE_SIZE && !sample.includes(line.trackId)) sample.push(detachedCopy(line.trackId));
+      } else {
+        this.labelSeconds[label] += seconds;
+      }
+    }
+  }
+
+  result(): StreamTallyResult {
+    const users = this.userIds.length;
+    return {
+      physicalLines: this.physicalLines,
+      ...this.counts,
+      unknownTrackSample: this.unknownTrackSample,
+      userIds: this.userIds,
+      userSeconds: this.userSeconds.slice(0, users),
+      userStreams: this.userStreams.slice(0, users),
+      labelSeconds: this.labelSeconds,
+      problems: this.problems,
+      problemCount: this.problemCount,
+    };
+  }
+
+  private addUser(userId: string): number {
+    const i = this.userIds.length;
+    if (i === this.userSeconds.length) {
+      const seconds = new Float64Array(i * 2);
+      seconds.set(this.userSeconds);
+      this.userSeconds = seconds;
+      const streams = new Uint32Array(i * 2);
+      streams.set(this.userStreams);
+      this.userStreams = streams;
+    }
+    // Kept for the whole tally: a copy, so it does not keep its input chunk alive.
+    const id = detachedCopy(userId);
+    this.userIds.push(id);
+    this.userIndex.set(id, i);
+    return i;
+  }
+}
+
+/**
+ * Tallies a stream of streams-CSV bytes. `skipLines`: leading lines only counted (the header, in the
+ * range that starts the file). `onChunk` runs after every chunk with its bytes and lines; awaiting it
+ * holds the reading (cancellation checks throw from there).
+ */
+export async function tallyStreams(
+  input: AsyncIterable<Buffer>,
+  context: TallyContext,
+  skipLines: number,
+  onChunk: (bytes: number, lines: number) => void | Promise<void>,
+): Promise<StreamTallyResult> {
+  const tally = new StreamTally(context);
+  let skip = skipLines;
+  for await (const { rows, bytes } of readCsvLines(input)) {
+    const skipped = Math.min(skip, rows.length);
+    skip -= skipped;
+    tally.addRows(rows, skipped);
+    await onChunk(bytes, rows.length);
+  }
+  return tally.result();
+}
+
+/** One data line of the streams CSV, or the reason it is malformed. */
+export function readStreamLine(fields: string[]): StreamLine | string {
+  const stream: StreamLine = { date: '', userId: '', region: '', trackId: '', seconds: 0 };
+  return readStreamFields(fields, stream) ?? stream;
+}
+
+/** Validates a streams CSV data line into `into` (reused across lines); the reason it is malformed, or null. */
+function readStreamFields(fields: string[], into: StreamLine): string | null {
+  if (fields.length !== 5) return `expected 5 fields separated by ';', found ${fields.length}`;
+  // trim() returns the field itself when there is nothing to trim, so clean lines allocate nothing here.
+  const date = fields[0].trim();
+  if (dayMonthYear(date) < 0) return `date ${clip(fields[0])} is not a day/month/year date`;
+  const userId = fields[1].trim();
+  if (!userId) return 'user_id is empty';
+  const region = fields[2].trim();
+  if (!region) return 'region is empty';
+  const trackId = fields[3].trim();
+  if (!trackId) return 'track id is empty';
+  const seconds = parseSeconds(fields[4]);
+  if (seconds < 0) return `seconds ${clip(fields[4].trim())} is not a non-negative integer`;
+  into.date = date;
+  into.userId = userId;
+  into.region = region;
+  into.trackId = trackId;
+  into.seconds = seconds;
+  return null;
+}
+
+/**
+ * Digits only, at most 15 (exact in a double), with surrounding whitespace allowed (a CRLF line's CR
+ * ends its last field); -1 otherwise. Char codes: this runs once per stream line.
+ */
+function parseSeconds(field: string): number {
+  const text = isDigitCode(field.charCodeAt(0)) && isDigitCode(field.charCodeAt(field.length - 1)) ? field : field.trim();
+  const length = text.length;
+  if (length === 0 || length > 15) return -1;
+  let value = 0;
+  for (let i = 0; i < length; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+function isDigitCode(code: number): boolean {
+  return code >= 48 && code <= 57;
+}
+
+const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/**
+ * `d/m/yyyy` (day and month of one or two digits) packed as yyyymmdd, or -1 when it is not a calendar
+ * date. Char codes and no allocation: this runs once per stream line.
+ */
+export function dayMonthYear(text: string): number {
+  const firstSlash = text.indexOf('/');
+  const secondSlash = text.indexOf('/', firstSlash + 1);
+  if (firstSlash < 1 || firstSlash > 2 || secondSlash - firstSlash < 2 || secondSlash - firstSlash > 3 || text.length - secondSlash !== 5) return -1;
+  const day = digitsValue(text, 0, firstSlash);
+  const month = digitsValue(text, firstSlash + 1, secondSlash);
+  const year = digitsValue(text, secondSlash + 1, text.length);
+  if (day < 1 || month < 1 || month > 12 || year < 0 || day > DAYS_IN_MONTH[month - 1]) return -1;
+  if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return -1;
+  return year * 10_000 + month * 100 + day;
+}
+
+function digitsValue(text: string, start: number, end: number): number {
+  let value = 0;
+  for (let i = start; i < end; i++) {
+    const digit = text.charCodeAt(i) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
+}
+
+export function clip(text: string, max = 40): string {
+  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
+}
