@@ -21,7 +21,8 @@ export async function lineAlignedRanges(path: string, size: number, count: numbe
   try {
     const buffer = Buffer.alloc(64 * 1024);
     for (let k = 1; k < count; k++) {
-      let position = Math.max(Math.floor((size * k) / count), cuts[cuts.length - 1]);
+      // From the byte before the even split point: when that byte is a LF, the split point is a line start already.
+      let position = Math.max(Math.floor((size * k) / count) - 1, cuts[cuts.length - 1]);
       let cut = -1;
       while (cut < 0 && position < size) {
         const { bytesRead } = await file.read(buffer, 0, buffer.length, position);
