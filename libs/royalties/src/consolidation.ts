@@ -6,7 +6,7 @@ import { isUrlLocation, openInput } from './input-source';
 import { formatMinorUnits, ORIGIN_REVENUE_PERCENT, Origin, parseFeeCents, splitByLargestRemainder, unitsToCents } from './money';
 import { readTrackMetadata, TrackRecord } from './track-metadata';
 import { clip, dayMonthYear, SAMPLE_SIZE, StreamTally, StreamTallyResult, TallyContext } from './stream-tally';
-import { lineAlignedRanges, tallyRangesInThreads } from './streams-ranges';
+import { lineAlignedRanges, tallyRange, tallyRangesInThreads } from './streams-ranges';
 import { UserLedger } from './user-ledger';
 
 export interface BuildInputs {
@@ -99,8 +99,8 @@ export interface ConsolidationOptions {
   isCancelled?: () => boolean | Promise<boolean>;
   checkIntervalMs?: number;
   /**
-   * Worker threads that read the streams file, each a byte range of whole lines (default 1: read in
-   * this thread). Only for local files of at least twice `minBytesPerThread`.
+   * Threads that read the streams file, this one included, each a byte range of whole lines (default 1:
+   * only this thread). More than one only for local files of at least twice `minBytesPerThread`.
    */
   streamThreads?: number;
   /** Smallest range worth a thread (default 16 MiB): a thread costs a start-up and a copy of the user index. */
@@ -195,7 +195,7 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
     labelCount: labelNames.length,
     maxReportedProblems: Math.max(0, maxReported - problems.length),
   };
-  const { tallies, streamsInput } = await tallyStreamsInput(inputs.streamsCsv, context, watch, options);
+  const { tallies, streamsInput } = await tallyStreamsInput(inputs.streamsCsv, context, ledger, watch, options);
   // Tallies in file order: first appearances, samples and problems come out as one pass would give them.
   let lineOffset = 0;
   for (const tally of tallies) {
@@ -212,19 +212,17 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
     for (let label = 0; label < labelSeconds.length; label++) labelSeconds[label] += tally.labelSeconds[label];
     for (let i = 0; i < tally.userIds.length; i++) {
       const userId = tally.userIds[i];
-      let user = ledger.indexOf(userId);
-      if (user === undefined) {
-        user = ledger.addUnlisted(userId);
-        streams.unknownUsers++;
-        if (streams.unknownUserSample.length < SAMPLE_SIZE) streams.unknownUserSample.push(userId);
-      }
-      if (ledger.origin[user] === 0) streams.unknownUserStreams += tally.userStreams[i];
+      const user = ledger.indexOf(userId) ?? ledger.addUnlisted(userId);
       ledger.seconds[user] += tally.userSeconds[i];
+      ledger.streams[user] += tally.userStreams[i];
     }
     tally.problems.forEach(({ line, reason }) => report({ source: 'streams', line: lineOffset + line, reason }));
     problemCount += tally.problemCount - tally.problems.length;
     lineOffset += tally.physicalLines;
   }
+  streams.unknownUsers = ledger.unlistedCount;
+  streams.unknownUserSample = ledger.unlistedSample.slice(0, SAMPLE_SIZE);
+  for (let user = 0; user < ledger.size; user++) if (ledger.origin[user] === 0) streams.unknownUserStreams += ledger.streams[user];
   failOnBadShare('streams CSV lines', streams.bad, streams.lines, options.maxBadLineShare, problems, 'streams');
 
   const totalUnits = feesUnits.app_store + feesUnits.web;
@@ -291,20 +289,23 @@ function checkHeader(fields: string[], header: string[], what: string): void {
 }
 
 /**
- * Tallies the streams file: a large local file in byte ranges of whole lines, one worker thread each,
- * while this thread reports progress and watches for cancellation; otherwise (a URL, a small file, one
- * thread configured) here, as it streams in. The tallies come back in file order.
+ * Tallies the streams file into the ledger. A large local file is cut in byte ranges of whole lines:
+ * this thread reads the first into the ledger, worker threads the others into their own user index
+ * (merged by the caller), while progress and cancellation are checked between this thread's chunks and
+ * then while it waits. Otherwise (a URL, a small file, one thread configured) this thread reads it all.
+ * The tallies come back in file order.
  */
 async function tallyStreamsInput(
   location: string,
   context: TallyContext,
+  ledger: UserLedger,
   watch: ProgressWatch,
   options: ConsolidationOptions,
 ): Promise<{ tallies: StreamTallyResult[]; streamsInput: { sizeBytes: number | null; modifiedMs: number | null } }> {
   const what = 'streams CSV';
   const threads = Math.max(1, Math.min(options.streamThreads ?? 1, Math.floor((await fileSize(location)) / (options.minBytesPerThread ?? 16 * 1024 * 1024))));
   if (threads < 2) {
-    const tally = new StreamTally(context);
+    const tally = new StreamTally(context, ledger);
     const streamsInput = await streamCsv(location, 'streams', what, STREAMS_HEADER, watch, (rows, _firstLine, skip) => tally.addRows(rows, skip));
     return { tallies: [tally.result()], streamsInput };
   }
@@ -312,30 +313,36 @@ async function tallyStreamsInput(
   input.stream.destroy();
   watch.startPhase('streams', input.sizeBytes);
   checkHeader(await readFirstLine(location), STREAMS_HEADER, what);
-  const ranges = await lineAlignedRanges(location, input.sizeBytes!, threads);
-  const run = tallyRangesInThreads(location, ranges, context, (bytes, lines) => {
+  const [first, ...rest] = await lineAlignedRanges(location, input.sizeBytes!, threads);
+  const countChunk = (bytes: number, lines: number) => {
     watch.rowsRead += lines;
     watch.addBytes(bytes);
-  });
-  let finished = false;
-  const settled = run.results.then(
-    () => void (finished = true),
-    () => void (finished = true),
-  );
-  const interval = Math.max(20, options.checkIntervalMs ?? 500);
-  while (!finished) {
-    await Promise.race([settled, sleep(interval)]);
-    if (finished) break;
-    try {
+  };
+  const others = tallyRangesInThreads(location, rest, context, countChunk);
+  others.results.catch(() => undefined); // awaited below; a failure also ends this thread's reading
+  try {
+    // This thread reads the first range straight into the ledger (no merge for it) while the others run.
+    const firstTally = await tallyRange({ path: location, range: first, skipLines: 1, context }, async (bytes, lines) => {
+      countChunk(bytes, lines);
       await watch.checkpoint(false);
-    } catch (error) {
-      run.stop(error as Error);
-      throw error;
+    }, ledger);
+    const interval = Math.max(20, options.checkIntervalMs ?? 500);
+    let finished = false;
+    const settled = others.results.then(
+      () => void (finished = true),
+      () => void (finished = true),
+    );
+    while (!finished) {
+      await Promise.race([settled, sleep(interval)]);
+      if (!finished) await watch.checkpoint(false);
     }
+    const tallies = [firstTally, ...(await others.results)];
+    await watch.checkpoint(true);
+    return { tallies, streamsInput: { sizeBytes: input.sizeBytes, modifiedMs: input.modifiedMs } };
+  } catch (error) {
+    others.stop(error as Error);
+    throw error;
   }
-  const tallies = await run.results;
-  await watch.checkpoint(true);
-  return { tallies, streamsInput: { sizeBytes: input.sizeBytes, modifiedMs: input.modifiedMs } };
 }
 
 /** Size of a local file; 0 for a URL or a file that cannot be read (opening it reports why). */

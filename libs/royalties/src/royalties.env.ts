@@ -10,7 +10,7 @@ export const royaltiesEnv = z.object({
   ROYALTIES_TRACKS: z.string().min(1).optional(),
   /** A build fails when more than this share of an input's data lines is malformed. */
   ROYALTIES_MAX_BAD_LINE_SHARE: z.coerce.number().min(0).max(1).default(0.01),
-  /** Worker threads reading a large local streams file in byte ranges (1: read it in the worker's own thread). */
+  /** Threads reading a large local streams file in byte ranges, the worker's own included (1: no extra thread). */
   ROYALTIES_STREAM_THREADS: z.coerce.number().int().min(1).max(16).default(2),
   /** When set, local input paths must resolve inside this directory (the api rejects others with 400). */
   ROYALTIES_INPUT_ROOT: z.string().min(1).optional(),

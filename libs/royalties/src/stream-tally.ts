@@ -44,13 +44,47 @@ export interface StreamTallyResult {
   problemCount: number;
 }
 
+/** Where a tally adds seconds and stream counts per user: the build's ledger, or a range's own index. */
+export interface TallyUsers {
+  indexOf(userId: string): number | undefined;
+  /** Index of a user not seen before (the id is copied). */
+  addUnlisted(userId: string): number;
+  readonly seconds: Float64Array;
+  readonly streams: Uint32Array;
+}
+
+/** The users one range of the streams file names, in first-appearance order (a worker thread's own index). */
+export class RangeUsers implements TallyUsers {
+  private readonly index = new Map<string, number>();
+  readonly ids: string[] = [];
+  seconds = new Float64Array(1024);
+  streams = new Uint32Array(1024);
+
+  indexOf(userId: string): number | undefined {
+    return this.index.get(userId);
+  }
+
+  addUnlisted(userId: string): number {
+    const i = this.ids.length;
+    if (i === this.seconds.length) {
+      const seconds = new Float64Array(i * 2);
+      seconds.set(this.seconds);
+      this.seconds = seconds;
+      const streams = new Uint32Array(i * 2);
+      streams.set(this.streams);
+      this.streams = streams;
+    }
+    // Kept for the whole tally: a copy, so it does not keep its input chunk alive.
+    const id = detachedCopy(userId);
+    this.ids.push(id);
+    this.index.set(id, i);
+    return i;
+  }
+}
+
 /** Accumulates stream lines. The per-line loop allocates nothing for a well-formed line but its fields. */
 export class StreamTally {
   private readonly trackLabel = new Map<string, number>();
-  private readonly userIndex = new Map<string, number>();
-  private readonly userIds: string[] = [];
-  private userSeconds = new Float64Array(1024);
-  private userStreams = new Uint32Array(1024);
   private readonly labelSeconds: Float64Array;
   private readonly line: StreamLine = { date: '', userId: '', region: '', trackId: '', seconds: 0 };
   private readonly counts = { lines: 0, valid: 0, bad: 0, blank: 0, seconds: 0, unknownTrackStreams: 0, unknownTrackSeconds: 0 };
@@ -59,7 +93,10 @@ export class StreamTally {
   private problemCount = 0;
   private physicalLines = 0;
 
-  constructor(private readonly context: TallyContext) {
+  constructor(
+    private readonly context: TallyContext,
+    private readonly users: TallyUsers = new RangeUsers(),
+  ) {
     context.trackIds.forEach((trackId, i) => this.trackLabel.set(trackId, context.trackLabels[i]));
     this.labelSeconds = new Float64Array(context.labelCount);
   }
@@ -87,10 +124,11 @@ export class StreamTally {
       const seconds = line.seconds;
       counts.valid++;
       counts.seconds += seconds;
-      let user = this.userIndex.get(line.userId);
-      if (user === undefined) user = this.addUser(line.userId);
-      this.userSeconds[user] += seconds;
-      this.userStreams[user]++;
+      const users = this.users;
+      let user = users.indexOf(line.userId);
+      if (user === undefined) user = users.addUnlisted(line.userId);
+      users.seconds[user] += seconds;
+      users.streams[user]++;
       const label = this.trackLabel.get(line.trackId);
       if (label === undefined) {
         counts.unknownTrackStreams++;
@@ -103,36 +141,21 @@ export class StreamTally {
     }
   }
 
+  /** The sums; per-user ones only for a range's own index (a ledger already holds them). */
   result(): StreamTallyResult {
-    const users = this.userIds.length;
+    const own = this.users instanceof RangeUsers ? this.users : null;
+    const users = own?.ids.length ?? 0;
     return {
       physicalLines: this.physicalLines,
       ...this.counts,
       unknownTrackSample: this.unknownTrackSample,
-      userIds: this.userIds,
-      userSeconds: this.userSeconds.slice(0, users),
-      userStreams: this.userStreams.slice(0, users),
+      userIds: own?.ids ?? [],
+      userSeconds: own ? own.seconds.slice(0, users) : new Float64Array(0),
+      userStreams: own ? own.streams.slice(0, users) : new Uint32Array(0),
       labelSeconds: this.labelSeconds,
       problems: this.problems,
       problemCount: this.problemCount,
     };
-  }
-
-  private addUser(userId: string): number {
-    const i = this.userIds.length;
-    if (i === this.userSeconds.length) {
-      const seconds = new Float64Array(i * 2);
-      seconds.set(this.userSeconds);
-      this.userSeconds = seconds;
-      const streams = new Uint32Array(i * 2);
-      streams.set(this.userStreams);
-      this.userStreams = streams;
-    }
-    // Kept for the whole tally: a copy, so it does not keep its input chunk alive.
-    const id = detachedCopy(userId);
-    this.userIds.push(id);
-    this.userIndex.set(id, i);
-    return i;
   }
 }
 
@@ -146,8 +169,9 @@ export async function tallyStreams(
   context: TallyContext,
   skipLines: number,
   onChunk: (bytes: number, lines: number) => void | Promise<void>,
+  users?: TallyUsers,
 ): Promise<StreamTallyResult> {
-  const tally = new StreamTally(context);
+  const tally = new StreamTally(context, users);
   let skip = skipLines;
   for await (const { rows, bytes } of readCsvLines(input)) {
     const skipped = Math.min(skip, rows.length);

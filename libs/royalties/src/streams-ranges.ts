@@ -2,7 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { StreamTallyResult, tallyStreams, TallyContext } from './stream-tally';
+import { StreamTallyResult, tallyStreams, TallyContext, TallyUsers } from './stream-tally';
 
 /** A byte range `[start, end)` of a file that begins at a line start and ends just after a newline (or at the end of the file). */
 export interface ByteRange {
@@ -49,16 +49,17 @@ interface RangeJob {
 
 type RangeMessage = { type: 'progress'; bytes: number; lines: number } | { type: 'done'; result: StreamTallyResult };
 
-/** Tallies one range of the streams file in this thread (the worker thread's body, and the fallback). */
-export function tallyRange(job: RangeJob, onChunk: (bytes: number, lines: number) => void | Promise<void>): Promise<StreamTallyResult> {
+/** Tallies one range of the streams file in this thread, into `users` when given (else the range's own index). */
+export function tallyRange(job: RangeJob, onChunk: (bytes: number, lines: number) => void | Promise<void>, users?: TallyUsers): Promise<StreamTallyResult> {
   const { path, range } = job;
   // createReadStream's `end` is inclusive, and refuses an end before the start (an empty range).
   const input = range.end > range.start ? createReadStream(path, { start: range.start, end: range.end - 1, highWaterMark: 256 * 1024 }) : Readable.from([]);
-  return tallyStreams(input, job.context, job.skipLines, onChunk).finally(() => input.destroy());
+  return tallyStreams(input, job.context, job.skipLines, onChunk, users).finally(() => input.destroy());
 }
 
 /**
- * Tallies each range in its own worker thread, all at once. `onProgress` gets the bytes and lines read
+ * Tallies each range in its own worker thread, all at once (the ranges after the first one: this thread
+ * reads that). `onProgress` gets the bytes and lines read
  * since its last call, as the threads report them. `stop()` ends every thread (on cancellation); the
  * promise then rejects with the reason given.
  */
@@ -71,8 +72,8 @@ export function tallyRangesInThreads(
   const threads: Worker[] = [];
   const stops: Array<(reason: Error) => void> = [];
   const results = Promise.all(
-    ranges.map((range, i) => {
-      const job: RangeJob = { path, range, skipLines: i === 0 ? 1 : 0, context };
+    ranges.map((range) => {
+      const job: RangeJob = { path, range, skipLines: 0, context };
       return new Promise<StreamTallyResult>((resolve, reject) => {
         const thread = startThread({ royaltiesRange: job });
         threads.push(thread);
@@ -92,7 +93,7 @@ export function tallyRangesInThreads(
           else settle(null, message.result);
         });
         thread.once('error', (error) => settle(error));
-        thread.once('exit', (code) => settle(new Error(`streams range thread ${i} exited (${code}) before its result`)));
+        thread.once('exit', (code) => settle(new Error(`the streams thread for bytes ${range.start}-${range.end} exited (${code}) before its result`)));
       });
     }),
   );

@@ -1,6 +1,7 @@
 import { detachedCopy } from './csv-lines';
 import type { Origin } from './money';
 
+const UNLISTED_SAMPLE_SIZE = 20;
 const ORIGIN_CODES: ReadonlyArray<Origin | null> = [null, 'app_store', 'web'];
 
 /** One user's facts in a build: seconds streamed, and the users-file listing (null when not listed). */
@@ -26,6 +27,11 @@ export class UserLedger {
   origin = new Uint8Array(this.capacity);
   product = new Uint16Array(this.capacity);
   seconds = new Float64Array(this.capacity);
+  /** Valid stream lines per user. */
+  streams = new Uint32Array(this.capacity);
+  /** The first users added as missing from the users file, in the order they were added. */
+  readonly unlistedSample: string[] = [];
+  unlistedCount = 0;
 
   get size(): number {
     return this.indexById.size;
@@ -52,7 +58,10 @@ export class UserLedger {
 
   /** Index of a user who streams but is missing from the users file (origin code 0). */
   addUnlisted(userId: string): number {
-    return this.append(userId);
+    const i = this.append(userId);
+    this.unlistedCount++;
+    if (this.unlistedSample.length < UNLISTED_SAMPLE_SIZE) this.unlistedSample.push(detachedCopy(userId));
+    return i;
   }
 
   /** User ids by index (index i is the i-th user added). */
@@ -88,7 +97,7 @@ export class UserLedger {
 
   private grow(): void {
     this.capacity *= 2;
-    const grown = <T extends Float64Array | Uint8Array | Uint16Array>(old: T, make: (n: number) => T): T => {
+    const grown = <T extends Float64Array | Uint8Array | Uint16Array | Uint32Array>(old: T, make: (n: number) => T): T => {
       const next = make(this.capacity);
       next.set(old);
       return next;
@@ -97,5 +106,6 @@ export class UserLedger {
     this.origin = grown(this.origin, (n) => new Uint8Array(n));
     this.product = grown(this.product, (n) => new Uint16Array(n));
     this.seconds = grown(this.seconds, (n) => new Float64Array(n));
+    this.streams = grown(this.streams, (n) => new Uint32Array(n));
   }
 }
