@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BuildCancelledError, BuildInputError } from './build-errors';
-import { detachedCopy, isBlankLine, readCsvLines } from './csv-lines';
+import { isBlankLine, readCsvLines } from './csv-lines';
 import { isUrlLocation, openInput } from './input-source';
 import { formatMinorUnits, ORIGIN_REVENUE_PERCENT, Origin, parseFeeCents, splitByLargestRemainder, unitsToCents } from './money';
 import { readTrackMetadata, TrackRecord } from './track-metadata';
@@ -404,8 +404,6 @@ function failOnBadShare(what: string, bad: number, total: number, maxShare: numb
     `${bad} of ${total} ${what} (${((bad / total) * 100).toFixed(2)}%) are malformed, more than the allowed ${(maxShare * 100).toFixed(2)}% (ROYALTIES_MAX_BAD_LINE_SHARE).${where}`,
   );
 }
-
-const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
 /** `01/03/2019` (day/month/year) -> `2019-03-01`; null when not a calendar date. */
 export function dayMonthYearToIso(text: string): string | null {

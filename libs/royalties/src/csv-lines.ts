@@ -32,7 +32,8 @@ export async function* readCsvLines(input: AsyncIterable<Buffer>): AsyncGenerato
   }
   const rest = pending + decoder.end();
   // The last line has no newline after it (when the file ends with one, nothing is left here).
-  if (rest !== '') yield { rows: (parser.parse(rest, 0, false) as Papa.ParseResult<string[]>).data, bytes: 0 };
+  if (rest !== '')
+    yield { rows: (parser.parse(rest, 0, false) as Papa.ParseResult<string[]>).data, bytes: 0 };
 }
 
 /** Bytes a line took in the file, its newline included (fast mode splits at `;` and LF only, so joining restores it). */

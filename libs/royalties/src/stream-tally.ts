@@ -87,7 +87,15 @@ export class StreamTally {
   private readonly trackLabel = new Map<string, number>();
   private readonly labelSeconds: Float64Array;
   private readonly line: StreamLine = { date: '', userId: '', region: '', trackId: '', seconds: 0 };
-  private readonly counts = { lines: 0, valid: 0, bad: 0, blank: 0, seconds: 0, unknownTrackStreams: 0, unknownTrackSeconds: 0 };
+  private readonly counts = {
+    lines: 0,
+    valid: 0,
+    bad: 0,
+    blank: 0,
+    seconds: 0,
+    unknownTrackStreams: 0,
+    unknownTrackSeconds: 0,
+  };
   private readonly unknownTrackSample: string[] = [];
   private readonly problems: Array<{ line: number; reason: string }> = [];
   private problemCount = 0;
@@ -118,7 +126,8 @@ export class StreamTally {
       if (reason !== null) {
         counts.bad++;
         this.problemCount++;
-        if (this.problems.length < this.context.maxReportedProblems) this.problems.push({ line: firstLine + r, reason });
+        if (this.problems.length < this.context.maxReportedProblems)
+          this.problems.push({ line: firstLine + r, reason });
         continue;
       }
       const seconds = line.seconds;
@@ -134,7 +143,8 @@ export class StreamTally {
         counts.unknownTrackStreams++;
         counts.unknownTrackSeconds += seconds;
         const sample = this.unknownTrackSample;
-        if (sample.length < SAMPLE_SIZE && !sample.includes(line.trackId)) sample.push(detachedCopy(line.trackId));
+        if (sample.length < SAMPLE_SIZE && !sample.includes(line.trackId))
+          sample.push(detachedCopy(line.trackId));
       } else {
         this.labelSeconds[label] += seconds;
       }
@@ -215,7 +225,10 @@ function readStreamFields(fields: string[], into: StreamLine): string | null {
  * ends its last field); -1 otherwise. Char codes: this runs once per stream line.
  */
 function parseSeconds(field: string): number {
-  const text = isDigitCode(field.charCodeAt(0)) && isDigitCode(field.charCodeAt(field.length - 1)) ? field : field.trim();
+  const text =
+    isDigitCode(field.charCodeAt(0)) && isDigitCode(field.charCodeAt(field.length - 1))
+      ? field
+      : field.trim();
   const length = text.length;
   if (length === 0 || length > 15) return -1;
   let value = 0;
@@ -240,12 +253,20 @@ const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 export function dayMonthYear(text: string): number {
   const firstSlash = text.indexOf('/');
   const secondSlash = text.indexOf('/', firstSlash + 1);
-  if (firstSlash < 1 || firstSlash > 2 || secondSlash - firstSlash < 2 || secondSlash - firstSlash > 3 || text.length - secondSlash !== 5) return -1;
+  if (
+    firstSlash < 1 ||
+    firstSlash > 2 ||
+    secondSlash - firstSlash < 2 ||
+    secondSlash - firstSlash > 3 ||
+    text.length - secondSlash !== 5
+  )
+    return -1;
   const day = digitsValue(text, 0, firstSlash);
   const month = digitsValue(text, firstSlash + 1, secondSlash);
   const year = digitsValue(text, secondSlash + 1, text.length);
   if (day < 1 || month < 1 || month > 12 || year < 0 || day > DAYS_IN_MONTH[month - 1]) return -1;
-  if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return -1;
+  if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)))
+    return -1;
   return year * 10_000 + month * 100 + day;
 }
 

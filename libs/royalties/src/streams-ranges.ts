@@ -15,7 +15,11 @@ export interface ByteRange {
  * even split point to just after the next LF, so a line (and a CRLF) is never split between two ranges.
  * A cut that finds no LF before the end of the file, or the next cut, is dropped (fewer, larger ranges).
  */
-export async function lineAlignedRanges(path: string, size: number, count: number): Promise<ByteRange[]> {
+export async function lineAlignedRanges(
+  path: string,
+  size: number,
+  count: number,
+): Promise<ByteRange[]> {
   const cuts = [0];
   const file = await open(path, 'r');
   try {
@@ -47,14 +51,28 @@ interface RangeJob {
   context: TallyContext;
 }
 
-type RangeMessage = { type: 'progress'; bytes: number; lines: number } | { type: 'done'; result: StreamTallyResult };
+type RangeMessage =
+  { type: 'progress'; bytes: number; lines: number } | { type: 'done'; result: StreamTallyResult };
 
 /** Tallies one range of the streams file in this thread, into `users` when given (else the range's own index). */
-export function tallyRange(job: RangeJob, onChunk: (bytes: number, lines: number) => void | Promise<void>, users?: TallyUsers): Promise<StreamTallyResult> {
+export function tallyRange(
+  job: RangeJob,
+  onChunk: (bytes: number, lines: number) => void | Promise<void>,
+  users?: TallyUsers,
+): Promise<StreamTallyResult> {
   const { path, range } = job;
   // createReadStream's `end` is inclusive, and refuses an end before the start (an empty range).
-  const input = range.end > range.start ? createReadStream(path, { start: range.start, end: range.end - 1, highWaterMark: 256 * 1024 }) : Readable.from([]);
-  return tallyStreams(input, job.context, job.skipLines, onChunk, users).finally(() => input.destroy());
+  const input =
+    range.end > range.start
+      ? createReadStream(path, {
+          start: range.start,
+          end: range.end - 1,
+          highWaterMark: 256 * 1024,
+        })
+      : Readable.from([]);
+  return tallyStreams(input, job.context, job.skipLines, onChunk, users).finally(() =>
+    input.destroy(),
+  );
 }
 
 /**
@@ -93,7 +111,13 @@ export function tallyRangesInThreads(
           else settle(null, message.result);
         });
         thread.once('error', (error) => settle(error));
-        thread.once('exit', (code) => settle(new Error(`the streams thread for bytes ${range.start}-${range.end} exited (${code}) before its result`)));
+        thread.once('exit', (code) =>
+          settle(
+            new Error(
+              `the streams thread for bytes ${range.start}-${range.end} exited (${code}) before its result`,
+            ),
+          ),
+        );
       });
     }),
   );
@@ -128,7 +152,11 @@ function runRangeThread(job: RangeJob): void {
     lines = 0;
   }).then((result) => {
     port.postMessage({ type: 'progress', bytes, lines } satisfies RangeMessage);
-    const transfer = [result.userSeconds.buffer, result.userStreams.buffer, result.labelSeconds.buffer] as ArrayBuffer[];
+    const transfer = [
+      result.userSeconds.buffer,
+      result.userStreams.buffer,
+      result.labelSeconds.buffer,
+    ] as ArrayBuffer[];
     port.postMessage({ type: 'done', result } satisfies RangeMessage, transfer);
   });
 }

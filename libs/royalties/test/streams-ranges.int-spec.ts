@@ -7,7 +7,12 @@ import { lineAlignedRanges, tallyRange } from '../src/streams-ranges';
 import type { StreamTallyResult, TallyContext } from '../src/stream-tally';
 
 const fixtures = join(__dirname, 'fixtures');
-const context: TallyContext = { trackIds: ['t1', 't2', 't3'], trackLabels: Int32Array.from([0, 1, 1]), labelCount: 2, maxReportedProblems: 100 };
+const context: TallyContext = {
+  trackIds: ['t1', 't2', 't3'],
+  trackLabels: Int32Array.from([0, 1, 1]),
+  labelCount: 2,
+  maxReportedProblems: 100,
+};
 const header = 'date;user_id;region;track id;seconds';
 
 describe('streams file in byte ranges of whole lines', () => {
@@ -40,7 +45,11 @@ describe('streams file in byte ranges of whole lines', () => {
   async function rangesTallied(path: string, count: number): Promise<StreamTallyResult[]> {
     const size = readFileSync(path).length;
     const ranges = await lineAlignedRanges(path, size, count);
-    return Promise.all(ranges.map((range, i) => tallyRange({ path, range, skipLines: i === 0 ? 1 : 0, context }, () => undefined)));
+    return Promise.all(
+      ranges.map((range, i) =>
+        tallyRange({ path, range, skipLines: i === 0 ? 1 : 0, context }, () => undefined),
+      ),
+    );
   }
 
   it('cuts only just after a newline, so no line and no CRLF is split, and the ranges cover the file exactly', async () => {
@@ -65,11 +74,20 @@ describe('streams file in byte ranges of whole lines', () => {
     // 'a;b\r\n' is 5 bytes: an even split of 10 bytes in 2 lands on byte 5, the start of line 2; of 9
     // bytes (second line without newline) on byte 4, the LF of a CRLF: the cut moves to byte 5.
     const path = await file('two.csv', 'a;b\r\nc;d\r\n');
-    expect(await lineAlignedRanges(path, 10, 2)).toEqual([{ start: 0, end: 5 }, { start: 5, end: 10 }]);
+    expect(await lineAlignedRanges(path, 10, 2)).toEqual([
+      { start: 0, end: 5 },
+      { start: 5, end: 10 },
+    ]);
     const odd = await file('odd.csv', 'a;b\r\nc;d');
-    expect(await lineAlignedRanges(odd, 8, 2)).toEqual([{ start: 0, end: 5 }, { start: 5, end: 8 }]);
+    expect(await lineAlignedRanges(odd, 8, 2)).toEqual([
+      { start: 0, end: 5 },
+      { start: 5, end: 8 },
+    ]);
     const long = await file('long.csv', `${'x'.repeat(200_000)}\nshort\n`);
-    expect(await lineAlignedRanges(long, 200_007, 2)).toEqual([{ start: 0, end: 200_001 }, { start: 200_001, end: 200_007 }]);
+    expect(await lineAlignedRanges(long, 200_007, 2)).toEqual([
+      { start: 0, end: 200_001 },
+      { start: 200_001, end: 200_007 },
+    ]);
     const oneLine = await file('one.csv', 'no newline at all');
     expect(await lineAlignedRanges(oneLine, 17, 4)).toEqual([{ start: 0, end: 17 }]);
   });
@@ -84,24 +102,45 @@ describe('streams file in byte ranges of whole lines', () => {
         problemLines.push(...tally.problems.map((problem) => offset + problem.line));
         offset += tally.physicalLines;
       }
-      const sum = (key: 'lines' | 'valid' | 'bad' | 'blank' | 'seconds') => tallies.reduce((total, tally) => total + tally[key], 0);
+      const sum = (key: 'lines' | 'valid' | 'bad' | 'blank' | 'seconds') =>
+        tallies.reduce((total, tally) => total + tally[key], 0);
       expect(offset).toBe(10);
       expect(problemLines).toEqual(badLines);
-      expect({ lines: sum('lines'), valid: sum('valid'), bad: sum('bad'), blank: sum('blank'), seconds: sum('seconds') }).toEqual({ lines: 7, valid: 5, bad: 2, blank: 2, seconds: 290 });
+      expect({
+        lines: sum('lines'),
+        valid: sum('valid'),
+        bad: sum('bad'),
+        blank: sum('blank'),
+        seconds: sum('seconds'),
+      }).toEqual({ lines: 7, valid: 5, bad: 2, blank: 2, seconds: 290 });
     }
   });
 
   it('gives the same consolidation in worker threads as in one pass, with malformed lines of later ranges at their exact lines', async () => {
     const lines = [header];
-    for (let i = 0; i < 3_000; i++) lines.push(`${1 + (i % 28)}/03/2019;u${i % 7};${i % 2 ? 'NL' : 'nl'};t${1 + (i % 9)};${i % 600}`);
+    for (let i = 0; i < 3_000; i++)
+      lines.push(
+        `${1 + (i % 28)}/03/2019;u${i % 7};${i % 2 ? 'NL' : 'nl'};t${1 + (i % 9)};${i % 600}`,
+      );
     // Malformed lines far into the file, so they fall in later ranges.
     lines[2_100] = '01/03/2019;u1;NL;t1;-5';
     lines[2_900] = '01/13/2019;u1;NL;t1;5';
     lines[1_500] = '';
-    const text = lines.map((line, i) => `${line}${i % 3 ? '\r\n' : '\n'}`).join('').replace(/\r?\n$/, '');
-    const inputs = { usersCsv: join(fixtures, 'users.csv'), streamsCsv: await file('many.csv', text), tracks: join(fixtures, 'tracks.json') };
+    const text = lines
+      .map((line, i) => `${line}${i % 3 ? '\r\n' : '\n'}`)
+      .join('')
+      .replace(/\r?\n$/, '');
+    const inputs = {
+      usersCsv: join(fixtures, 'users.csv'),
+      streamsCsv: await file('many.csv', text),
+      tracks: join(fixtures, 'tracks.json'),
+    };
     const onePass = await consolidateRoyalties(inputs, { maxBadLineShare: 1 });
-    const threaded = await consolidateRoyalties(inputs, { maxBadLineShare: 1, streamThreads: 3, minBytesPerThread: 1_000 });
+    const threaded = await consolidateRoyalties(inputs, {
+      maxBadLineShare: 1,
+      streamThreads: 3,
+      minBytesPerThread: 1_000,
+    });
     expect(threaded.counts).toEqual(onePass.counts);
     expect(threaded.labels).toEqual(onePass.labels);
     expect(threaded.revenue).toEqual(onePass.revenue);
@@ -113,8 +152,13 @@ describe('streams file in byte ranges of whole lines', () => {
 
   it('reports progress while the threads read, and stops them when the build is cancelled', async () => {
     const lines = [header];
-    for (let i = 0; i < 200_000; i++) lines.push(`01/03/2019;u${i % 1000};NL;t${1 + (i % 3)};${i % 600}`);
-    const inputs = { usersCsv: join(fixtures, 'users.csv'), streamsCsv: await file('big.csv', lines.join('\n')), tracks: join(fixtures, 'tracks.json') };
+    for (let i = 0; i < 200_000; i++)
+      lines.push(`01/03/2019;u${i % 1000};NL;t${1 + (i % 3)};${i % 600}`);
+    const inputs = {
+      usersCsv: join(fixtures, 'users.csv'),
+      streamsCsv: await file('big.csv', lines.join('\n')),
+      tracks: join(fixtures, 'tracks.json'),
+    };
     const progress: Array<{ phase: string; rowsRead: number; percent: number | null }> = [];
     const threaded = { streamThreads: 2, minBytesPerThread: 100_000, checkIntervalMs: 20 };
     const cancelled = consolidateRoyalties(inputs, {
@@ -126,7 +170,11 @@ describe('streams file in byte ranges of whole lines', () => {
     await expect(cancelled).rejects.toThrow(BuildCancelledError);
 
     const complete: Array<{ rowsRead: number; percent: number | null }> = [];
-    const result = await consolidateRoyalties(inputs, { maxBadLineShare: 0, ...threaded, onProgress: (p) => void (p.phase === 'streams' && complete.push(p)) });
+    const result = await consolidateRoyalties(inputs, {
+      maxBadLineShare: 0,
+      ...threaded,
+      onProgress: (p) => void (p.phase === 'streams' && complete.push(p)),
+    });
     expect(complete[complete.length - 1].percent).toBe(100);
     expect(result.counts.streams.lines).toBe(200_000);
   });
