@@ -1,8 +1,11 @@
-// npm run bench:http — increments over HTTP on loopback against a bare Fastify endpoint that does
-// nothing, in the same run and on the same machine. Each server runs in its own process; the load
-// generator (autocannon) runs here. BENCH_DURATION_S (default 10) and BENCH_CONNECTIONS (default 50).
+// npm run bench:http — increments over HTTP on loopback against bare endpoints that do nothing, in the
+// same run and on the same machine: one of the api's framework (NestJS on the Fastify adapter, the
+// reference of the target) and one of Fastify alone (what the framework itself costs). Each server runs
+// in its own process; the load generator (autocannon) runs here. BENCH_DURATION_S (default 10) and
+// BENCH_CONNECTIONS (default 50).
 import { ChildProcess, spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
 
@@ -88,6 +91,11 @@ async function main(): Promise<void> {
     rows.push(await measure('bare Fastify endpoint (parses JSON, answers 202)', bare.url));
     bare.child.kill('SIGTERM');
 
+    const bareNest = await start([...tsNode, 'bench/http/bare-nest-server.ts'], {});
+    servers.push(bareNest.child);
+    rows.push(await measure('bare NestJS endpoint, Fastify adapter (echoes the body, answers 202)', bareNest.url));
+    bareNest.child.kill('SIGTERM');
+
     const api = await start([...tsNode, 'apps/api/src/main.ts'], { MONGO_DB: db, RATE_LIMIT_MAX: '0' });
     servers.push(api.child);
     rows.push(await measure('POST /api/v1/increment (durable in Redis)', api.url));
@@ -103,12 +111,13 @@ async function main(): Promise<void> {
     for (const child of servers) if (child.exitCode === null) child.kill('SIGKILL');
   }
 
-  const bareRps = rows[0].rps;
-  console.log(`\nHTTP increments, ${connections} connections, ${durationS} s each, loopback, ${require('node:os').cpus().length} CPU cores\n`);
-  console.log('| endpoint | requests/s | p50 ms | p99 ms | vs bare | non-2xx |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  const [bareFastify, bareNest] = rows.map((row) => row.rps);
+  const share = (rps: number, of: number) => `${Math.round((rps / of) * 100)}%`;
+  console.log(`\nHTTP increments, ${connections} connections, ${durationS} s each, loopback, ${cpus().length} CPU cores, load average ${loadavg()[0].toFixed(2)}\n`);
+  console.log('| endpoint | requests/s | p50 ms | p99 ms | vs bare NestJS | vs bare Fastify | non-2xx |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const row of rows) {
-    console.log(`| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${Math.round((row.rps / bareRps) * 100)}% | ${row.non2xx} |`);
+    console.log(`| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${share(row.rps, bareNest)} | ${share(row.rps, bareFastify)} | ${row.non2xx} |`);
   }
 }
 

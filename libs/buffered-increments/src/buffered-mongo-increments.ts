@@ -100,6 +100,7 @@ export class BufferedMongoIncrements extends EventEmitter {
   private queued?: Promise<FlushReport>;
   private earlyFlushRequested = false;
   private outbox: OutgoingUpdate[] = [];
+  private outboxSend?: NodeJS.Immediate;
   private destroyed = false;
   private readonly startedAt = Date.now();
   private ticks = 0;
@@ -254,14 +255,17 @@ export class BufferedMongoIncrements extends EventEmitter {
       throw new BufferUnavailableError(`Redis is not connected (${this.redis.status}); the update was not buffered`);
     }
     return new Promise<void>((resolve, reject) => {
-      // Updates made in the same event-loop turn travel to Redis in one script call.
+      // Updates made in the same event-loop turn travel to Redis in one script call. setImmediate, not
+      // nextTick: a server reads many requests in one turn, and they should share the call (and write).
       if (this.outbox.push({ operator, field: encodeField(operator, documentKey, fieldPath), value, fieldPath, resolve, reject }) === 1) {
-        process.nextTick(() => this.sendOutbox());
+        this.outboxSend = setImmediate(() => this.sendOutbox());
       }
     });
   }
 
   private sendOutbox(): void {
+    clearImmediate(this.outboxSend);
+    this.outboxSend = undefined;
     const updates = this.outbox;
     this.outbox = [];
     for (let start = 0; start < updates.length; start += MAX_UPDATES_PER_CALL) {
@@ -338,6 +342,9 @@ export class BufferedMongoIncrements extends EventEmitter {
   }
 
   private startFlush(): Promise<FlushReport> {
+    // Updates still waiting for their script call go first (same connection, so in order): a flush
+    // includes every update this instance was asked for before it.
+    if (this.outbox.length) this.sendOutbox();
     const flushing = this.drainAndApply().finally(() => {
       if (this.running === flushing) this.running = undefined;
     });

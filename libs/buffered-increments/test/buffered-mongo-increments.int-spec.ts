@@ -207,6 +207,38 @@ describe('BufferedMongoIncrements', () => {
     expect(reports.filter((report) => report.batches > 0).length).toBeGreaterThan(3);
   });
 
+
+  it('sends the updates of one event-loop turn in one script call, also when separate callbacks make them', async () => {
+    const collection = freshCollection();
+    const buffer = buffered(collection);
+    await buffer.increment('warm-up', 'n', 1); // loads the script, so no NOSCRIPT retry is counted below
+    const liveKey = `bmi:{${buffer.namespace}}:live`;
+    const calls: string[][] = [];
+    const monitor = await redis.duplicate().monitor();
+    // The buffering script is the one call with the live hash as its only key.
+    monitor.on('monitor', (_time: string, args: string[]) => {
+      if (args[0].toLowerCase().startsWith('eval') && args[2] === '1' && args[3] === liveKey) calls.push(args);
+    });
+    // 50 callbacks of one turn, as a server runs one per request it read from a socket in that turn.
+    const accepted = await new Promise<Array<Promise<void>>>((resolve) => {
+      const made: Array<Promise<void>> = [];
+      for (let i = 0; i < 50; i++) {
+        setImmediate(() => {
+          made.push(buffer.increment(`doc-${i % 5}`, 'n', 1));
+          if (made.length === 50) resolve(made);
+        });
+      }
+    });
+    // Asked for before those updates reached Redis: the flush still includes them.
+    const report = await buffer.flush();
+    await Promise.all(accepted);
+    monitor.disconnect();
+    expect(calls).toHaveLength(1);
+    expect(report.fields).toBe(6);
+    const docs = await collection.find({ _id: { $ne: 'warm-up' as never } }).sort({ _id: 1 }).toArray();
+    expect(docs.map((doc) => doc.n)).toEqual([10, 10, 10, 10, 10]);
+  });
+
   it('applies every increment exactly once with 20 instances ticking concurrently on one document', async () => {
     const collection = freshCollection();
     const namespace = uniqueName('shared');

@@ -4,12 +4,11 @@ import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
-import type { Redis } from 'ioredis';
 import { CountersApiModule } from '@bufferq/counters';
-import { REDIS_CLIENT } from '@bufferq/datastores';
 import { ApiKeyGuard } from './access/api-key.guard';
 import { ClientThrottlerGuard } from './access/client-throttler.guard';
 import { FailOpenThrottlerStorage } from './access/fail-open-throttler-storage';
+import { RateLimitRedis, RateLimitRedisModule } from './access/rate-limit-redis';
 import { QueueBoard } from './board/queue-board';
 import { HealthController } from './health/health.controller';
 import { ReadinessIndicators } from './health/readiness.indicators';
@@ -28,8 +27,9 @@ import type { OperationsEnv } from './operations.env';
     TerminusModule,
     CountersApiModule,
     ThrottlerModule.forRootAsync({
-      inject: [ConfigService, REDIS_CLIENT],
-      useFactory: (config: ConfigService<OperationsEnv, true>, redis: Redis) => {
+      imports: [RateLimitRedisModule],
+      inject: [ConfigService, RateLimitRedis],
+      useFactory: (config: ConfigService<OperationsEnv, true>, { client: redis }: RateLimitRedis) => {
         const limit = config.get('RATE_LIMIT_MAX', { infer: true });
         return {
           throttlers: [{ ttl: config.get('RATE_LIMIT_WINDOW_MS', { infer: true }), limit }],
