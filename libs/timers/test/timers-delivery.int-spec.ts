@@ -94,7 +94,8 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     });
 
     receiver.behaviour = () => 200;
-    expect(await ctx.timers.retry(id)).toMatchObject({ status: 'pending', attempts: 0 });
+    // Sent again now: due, so it shows as being delivered.
+    expect(await ctx.timers.retry(id)).toMatchObject({ status: 'delivering', attempts: 0 });
     expect(await eventually(async () => (await statusOf(id)) === 'delivered', 5_000)).toBe(true);
     expect(receiver.requestsFor(`/${id}`)).toHaveLength(4);
     await expect(ctx.timers.retry(id)).rejects.toThrow(/only a failed timer/);
@@ -197,6 +198,51 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     expect(receiver.requestsFor(`/cancelled/${id}`)).toHaveLength(0);
     expect(await statusOf(id)).toBe('cancelled');
     await expect(ctx.timers.cancel(id)).rejects.toThrow(/only a pending timer/);
+  });
+
+  it('refuses (409) to cancel a timer being delivered or due, which then fires', async () => {
+    receiver.behaviour = (request, count) =>
+      request.path.startsWith('/busy/') && count === 1 ? 'hang' : 200;
+    const busy = await ctx.timers.create({
+      ...{ hours: 0, minutes: 0, seconds: 0 },
+      url: `${receiver.url}/busy`,
+    });
+    expect(
+      await eventually(() => receiver.requestsFor(`/busy/${busy.id}`).length === 1, 3_000),
+    ).toBe(true);
+    expect(await statusOf(busy.id)).toBe('delivering');
+    await expect(ctx.timers.cancel(busy.id)).rejects.toThrow(/being delivered|is delivering/);
+    // Timed out (1 s), retried, delivered: the refused cancel changed nothing.
+    expect(await eventually(async () => (await statusOf(busy.id)) === 'delivered', 6_000)).toBe(
+      true,
+    );
+  });
+
+  it('cancels or fires, never both, when cancels race timers falling due', async () => {
+    const ids = await ctx.timers.createMany(
+      Array.from({ length: 20 }, () => ({
+        hours: 0,
+        minutes: 0,
+        seconds: 1,
+        url: `${receiver.url}/race`,
+      })),
+    );
+    await sleep(960);
+    const answers = await Promise.all(
+      ids.map((id) =>
+        ctx.timers.cancel(id).then(
+          () => 'cancelled',
+          (error: Error) =>
+            /only a pending timer/.test(error.message) ? 'refused' : error.message,
+        ),
+      ),
+    );
+    await sleep(1_200);
+    const fired = ids.map((id) => receiver.requestsFor(`/race/${id}`).length);
+    answers.forEach((answer, i) => {
+      expect(['cancelled', 'refused']).toContain(answer);
+      expect(fired[i]).toBe(answer === 'cancelled' ? 0 : 1);
+    });
   });
 });
 

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
-import { DueIndex } from '@bufferq/timers';
+import { ObjectId } from 'mongodb';
+import { DueIndex, TIMERS_COLLECTION } from '@bufferq/timers';
 import {
   eventually,
   LocalServer,
@@ -115,7 +116,8 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
         worker: true,
       });
       await redis.stop();
-      const { id } = await worker.timers.create({ ...now(), url: `${receiver.url}/outage` });
+      // Due in a second, so it still shows `pending` (a due one shows `delivering`).
+      const { id } = await worker.timers.create({ ...inSeconds(1), url: `${receiver.url}/outage` });
       expect((await worker.timers.get(id)).status).toBe('pending');
       await redis.start();
       expect(
@@ -130,12 +132,15 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
     }
   });
 
-  it('recovers timers a scheduler claimed from the index but died before queueing', async () => {
+  it('recovers timers a scheduler claimed from the index but died before queueing, once their lease lapses', async () => {
     const services = {
       redisUrl,
       mongoUrl,
       mongoDb: uniqueName('timers_claim'),
-      config: fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tclaim') }),
+      config: fastTimersConfig({
+        TIMERS_REDIS_PREFIX: uniqueName('tclaim'),
+        TIMERS_DELIVERY_LOCK_MS: '1000',
+      }),
     };
     const api = await start({ ...services, worker: false });
     const ids = await api.timers.createMany(
@@ -152,6 +157,75 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
         5_000,
       ),
     ).toBe(true);
+  });
+
+  it('after a lapsed lease, skips a timer whose delivered outcome the dead worker recorded and sends the others once', async () => {
+    const services = {
+      redisUrl,
+      mongoUrl,
+      mongoDb: uniqueName('timers_lapsed'),
+      config: fastTimersConfig({
+        TIMERS_REDIS_PREFIX: uniqueName('tlapsed'),
+        TIMERS_DELIVERY_LOCK_MS: '1000',
+      }),
+    };
+    const api = await start({ ...services, worker: false });
+    const ids = await api.timers.createMany(
+      Array.from({ length: 4 }, () => ({ ...now(), url: `${receiver.url}/lapsed` })),
+    );
+    // A worker claims the batch, sends it, records the first timer's outcome in MongoDB and dies before
+    // it settles it in Redis or records the others.
+    const claimed = await api.app.get(DueIndex).claimDue(Date.now(), 100);
+    expect(claimed).toHaveLength(4);
+    const [recorded, ...unrecorded] = ids;
+    await api.db
+      .collection(TIMERS_COLLECTION)
+      .updateOne(
+        { _id: ObjectId.createFromHexString(recorded) },
+        { $set: { status: 'delivered', deliveredAt: new Date() }, $inc: { attempts: 1 } },
+      );
+
+    await start({ ...services, worker: true });
+    expect(
+      await eventually(
+        () => deliveryCounts(receiver, 'lapsed', unrecorded).every((count) => count === 1),
+        6_000,
+      ),
+    ).toBe(true);
+    await sleep(800);
+    expect(deliveryCounts(receiver, 'lapsed', ids)).toEqual([0, 1, 1, 1]);
+    expect(
+      await eventually(
+        async () => (await api.timers.list({ status: 'delivered', limit: 10 })).items.length === 4,
+        3_000,
+      ),
+    ).toBe(true);
+    expect((await api.timers.get(recorded)).attempts).toBe(1);
+  });
+
+  it('does not re-add a timer delivered while a reconciler pass read it as pending', async () => {
+    const services = {
+      redisUrl,
+      mongoUrl,
+      mongoDb: uniqueName('timers_race'),
+      config: fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('trace') }),
+    };
+    const worker = await start({ ...services, worker: true });
+    const dueIndex = worker.app.get(DueIndex);
+    const { id } = await worker.timers.create({ ...now(), url: `${receiver.url}/race` });
+    const { due_at: dueAt } = await worker.timers.get(id);
+    expect(
+      await eventually(async () => (await worker.timers.get(id)).status === 'delivered', 3_000),
+    ).toBe(true);
+    // What a pass that read MongoDB before the delivery was recorded would write now.
+    const stale = {
+      id,
+      runAt: Date.parse(dueAt),
+      staged: { url: `${receiver.url}/race`, attempts: 0 },
+    };
+    expect(await dueIndex.reconcile([stale], Date.now() - 60_000)).toBe(0);
+    await sleep(500);
+    expect(receiver.requestsFor(`/race/${id}`)).toHaveLength(1);
   });
 
   it('delivers again, with the same delivery id, a timer whose worker was killed mid-delivery', async () => {
@@ -201,7 +275,8 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
       expect(
         await eventually(async () => (await api.timers.get(id)).status === 'delivered', 3_000),
       ).toBe(true);
-      expect((await api.timers.get(id)).attempts).toBe(2);
+      // The killed attempt's outcome was never recorded, so only the second one counts.
+      expect((await api.timers.get(id)).attempts).toBe(1);
     } finally {
       child.kill('SIGKILL');
       receiver.behaviour = () => 200;

@@ -88,16 +88,16 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
   }
 
   /** What the attempt came to, and the writes recording it, in order (MongoDB, then Redis). */
-  private plan(attempt: SentAttempt): { result: DeliveryResult; steps: Array<() => Promise<void>> } {
+  private plan(attempt: SentAttempt): {
+    result: DeliveryResult;
+    steps: Array<() => Promise<void>>;
+  } {
     const timerId = ObjectId.createFromHexString(attempt.id);
     const { outcome } = attempt;
     if (outcome.delivered) {
       return {
         result: 'delivered',
-        steps: [
-          () => this.timers.recordDelivered(timerId),
-          () => this.settling.submit(attempt.id),
-        ],
+        steps: [() => this.timers.recordDelivered(timerId), () => this.settling.submit(attempt.id)],
       };
     }
     const attemptsMade = attempt.attempts + 1;

@@ -34,7 +34,8 @@ export class TimerDeliveryProcessor implements OnApplicationBootstrap, OnModuleD
         // Enough batches to keep TIMERS_DELIVERY_CONCURRENCY requests in flight (WebhookSender caps them),
         // and one more so a batch waiting on a slow host does not idle the others.
         concurrency:
-          Math.ceil(this.config.TIMERS_DELIVERY_CONCURRENCY / this.config.TIMERS_DELIVERY_BATCH) + 1,
+          Math.ceil(this.config.TIMERS_DELIVERY_CONCURRENCY / this.config.TIMERS_DELIVERY_BATCH) +
+          1,
         lockDuration: this.config.TIMERS_DELIVERY_LOCK_MS,
         stalledInterval: this.config.TIMERS_DELIVERY_LOCK_MS,
         // A batch whose worker died is not run again by BullMQ: its timers' leases lapse and schedulers

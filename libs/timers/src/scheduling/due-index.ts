@@ -103,7 +103,10 @@ export class DueIndex {
     const claimed: ClaimedTimer[] = [];
     for (let i = 0; i < flat.length; i += 2) {
       const staged = flat[i + 1];
-      claimed.push({ id: flat[i]!, staged: staged ? (JSON.parse(staged) as StagedDelivery) : undefined });
+      claimed.push({
+        id: flat[i]!,
+        staged: staged ? (JSON.parse(staged) as StagedDelivery) : undefined,
+      });
     }
     return claimed;
   }

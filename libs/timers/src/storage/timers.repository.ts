@@ -78,7 +78,8 @@ export class TimersRepository implements OnModuleInit {
   }): Promise<TimerDocument[]> {
     const now = options.now ?? new Date();
     const filter: Record<string, unknown> = {};
-    if (options.status === 'pending') Object.assign(filter, { status: 'pending', runAt: { $gt: now } });
+    if (options.status === 'pending')
+      Object.assign(filter, { status: 'pending', runAt: { $gt: now } });
     else if (options.status === 'delivering')
       filter.$or = [{ status: 'delivering' }, { status: 'pending', runAt: { $lte: now } }];
     else if (options.status) filter.status = options.status;
