@@ -1,4 +1,5 @@
-// npm run bench:timers [-- --timers 1000000 --burst 20000 --baseline 20000 --parallel 2]
+// npm run bench:timers [-- --timers 1000000 --burst 20000 --baseline 20000 --parallel 2 --concurrency 500
+//   --delivery-batch 200]
 // 1. Creates --timers timers through the library (TimersService.createMany, batches of --batch): timers/s,
 //    Redis memory per pending timer (INFO used_memory delta and MEMORY USAGE of the due index), MongoDB size.
 // 2. Naive baseline in the same run: one BullMQ delayed job per timer (--baseline jobs): memory per timer.
@@ -23,6 +24,8 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '1000' },
     parallel: { type: 'string', default: '2' },
     'burst-timeout-s': { type: 'string', default: '600' },
+    concurrency: { type: 'string', default: '500' },
+    'delivery-batch': { type: 'string', default: '200' },
   },
 });
 const TIMERS = Number(args.timers);
@@ -155,8 +158,9 @@ async function burst(): Promise<void> {
     TIMERS_REDIS_PREFIX: uniqueName('bburst'),
     TIMERS_ALLOW_PRIVATE_TARGETS: 'true',
     TIMERS_SCHEDULER_POLL_MS: '20',
-    TIMERS_DELIVERY_CONCURRENCY: '500',
-    TIMERS_MAX_CONCURRENCY_PER_HOST: '500',
+    TIMERS_DELIVERY_CONCURRENCY: args.concurrency,
+    TIMERS_MAX_CONCURRENCY_PER_HOST: args.concurrency,
+    TIMERS_DELIVERY_BATCH: args['delivery-batch'],
   });
   const receiver = await new WebhookReceiver().start();
   const api = await startTimers({ redisUrl, mongoUrl, mongoDb, config, worker: false });

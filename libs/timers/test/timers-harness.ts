@@ -39,6 +39,7 @@ export class WebhookReceiver {
   maxInFlight = 0;
   private server?: Server;
   private delayMs = 0;
+  private readonly byPath = new Map<string, ReceivedRequest[]>();
 
   get url(): string {
     return `http://127.0.0.1:${(this.server!.address() as AddressInfo).port}`;
@@ -50,7 +51,7 @@ export class WebhookReceiver {
   }
 
   requestsFor(path: string): ReceivedRequest[] {
-    return this.requests.filter((request) => request.path === path);
+    return this.byPath.get(path) ?? [];
   }
 
   async start(): Promise<this> {
@@ -67,6 +68,9 @@ export class WebhookReceiver {
           at: Date.now(),
         };
         this.requests.push(request);
+        const forPath = this.byPath.get(request.path) ?? [];
+        forPath.push(request);
+        this.byPath.set(request.path, forPath);
         const answer = this.behaviour(request, this.requestsFor(request.path).length);
         if (answer === 'hang') return;
         this.inFlight++;
