@@ -6,6 +6,7 @@ import { isUrlLocation, openInput } from './input-source';
 import { formatMinorUnits, ORIGIN_REVENUE_PERCENT, Origin, parseFeeCents, splitByLargestRemainder, unitsToCents } from './money';
 import { readTrackMetadata, TrackRecord } from './track-metadata';
 import { clip, dayMonthYear, SAMPLE_SIZE, StreamTally, StreamTallyResult, TallyContext } from './stream-tally';
+import { SharedUserIndex } from './shared-user-index';
 import { lineAlignedRanges, tallyRange, tallyRangesInThreads } from './streams-ranges';
 import { UserLedger } from './user-ledger';
 
@@ -103,7 +104,7 @@ export interface ConsolidationOptions {
    * only this thread). More than one only for local files of at least twice `minBytesPerThread`.
    */
   streamThreads?: number;
-  /** Smallest range worth a thread (default 16 MiB): a thread costs a start-up and a copy of the user index. */
+  /** Smallest range worth a thread (default 16 MiB): a thread costs a start-up, and the shared index of the users file is built for the threads. */
   minBytesPerThread?: number;
 }
 
@@ -210,12 +211,16 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
       if (streams.unknownTrackSample.length < SAMPLE_SIZE && !streams.unknownTrackSample.includes(trackId)) streams.unknownTrackSample.push(trackId);
     }
     for (let label = 0; label < labelSeconds.length; label++) labelSeconds[label] += tally.labelSeconds[label];
-    for (let i = 0; i < tally.userIds.length; i++) {
-      const userId = tally.userIds[i];
-      const user = ledger.indexOf(userId) ?? ledger.addUnlisted(userId);
-      ledger.seconds[user] += tally.userSeconds[i];
-      ledger.streams[user] += tally.userStreams[i];
+    // A thread's sums: by ledger position for the users file's users, then by id for the others.
+    for (let user = 0; user < tally.listedUsers; user++) {
+      ledger.seconds[user] += tally.userSeconds[user];
+      ledger.streams[user] += tally.userStreams[user];
     }
+    tally.unlistedIds.forEach((userId, k) => {
+      const user = ledger.indexOf(userId) ?? ledger.addUnlisted(userId);
+      ledger.seconds[user] += tally.userSeconds[tally.listedUsers + k];
+      ledger.streams[user] += tally.userStreams[tally.listedUsers + k];
+    });
     tally.problems.forEach(({ line, reason }) => report({ source: 'streams', line: lineOffset + line, reason }));
     problemCount += tally.problemCount - tally.problems.length;
     lineOffset += tally.physicalLines;
@@ -290,8 +295,8 @@ function checkHeader(fields: string[], header: string[], what: string): void {
 
 /**
  * Tallies the streams file into the ledger. A large local file is cut in byte ranges of whole lines:
- * this thread reads the first into the ledger, worker threads the others into their own user index
- * (merged by the caller), while progress and cancellation are checked between this thread's chunks and
+ * this thread reads the first into the ledger, worker threads the others, summing per ledger position
+ * through a shared index of the users file's ids (and by id for users missing from it; merged by the caller), while progress and cancellation are checked between this thread's chunks and
  * then while it waits. Otherwise (a URL, a small file, one thread configured) this thread reads it all.
  * The tallies come back in file order.
  */
@@ -318,7 +323,9 @@ async function tallyStreamsInput(
     watch.rowsRead += lines;
     watch.addBytes(bytes);
   };
-  const others = tallyRangesInThreads(location, rest, context, countChunk);
+  // Built before this thread adds the first unlisted user: positions 0 to size - 1 are the users file's users.
+  const listed = SharedUserIndex.build(ledger.ids());
+  const others = tallyRangesInThreads(location, rest, context, listed, countChunk);
   others.results.catch(() => undefined); // awaited below; a failure also ends this thread's reading
   try {
     // This thread reads the first range straight into the ledger (no merge for it) while the others run.

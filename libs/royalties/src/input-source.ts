@@ -3,6 +3,7 @@ import { stat } from 'node:fs/promises';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { READ_CHUNK_BYTES } from './csv-lines';
 
 /** An input the royalties build reads: a local path or an http(s) URL. */
 export interface OpenedInput {
@@ -72,8 +73,7 @@ export async function openInput(location: string, options: { startByte?: number;
   try {
     const info = await stat(location);
     if (!info.isFile()) throw new Error('not a regular file');
-    // Large reads: fewer chunks means fewer hops between the file and the parser.
-    return { stream: createReadStream(location, { start: startByte, highWaterMark: 256 * 1024 }), sizeBytes: info.size, modifiedMs: info.mtimeMs };
+    return { stream: createReadStream(location, { start: startByte, highWaterMark: READ_CHUNK_BYTES }), sizeBytes: info.size, modifiedMs: info.mtimeMs };
   } catch (error) {
     throw new InputUnavailableError(`${what}: cannot read ${location}: ${(error as Error).message}`);
   }

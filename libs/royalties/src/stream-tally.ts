@@ -1,4 +1,5 @@
 import { detachedCopy, isBlankLine, readCsvLines } from './csv-lines';
+import type { SharedUserIndex } from './shared-user-index';
 
 export const SAMPLE_SIZE = 20;
 
@@ -35,7 +36,12 @@ export interface StreamTallyResult {
   unknownTrackStreams: number;
   unknownTrackSeconds: number;
   unknownTrackSample: string[];
-  userIds: string[];
+  /**
+   * Per-user sums of a range's own index: entries 0 to `listedUsers - 1` are the ledger's positions (the
+   * users file's users), the others are the users of `unlistedIds`, in order. Empty for a tally into the ledger.
+   */
+  listedUsers: number;
+  unlistedIds: string[];
   userSeconds: Float64Array;
   userStreams: Uint32Array;
   labelSeconds: Float64Array;
@@ -53,31 +59,47 @@ export interface TallyUsers {
   readonly streams: Uint32Array;
 }
 
-/** The users one range of the streams file names, in first-appearance order (a worker thread's own index). */
+/**
+ * The users one range of the streams file names, for a worker thread. Users of the users file are found
+ * in the shared index and summed at their ledger position (0 to `listed.size - 1`); only ids missing from
+ * it get their own entry, after those, in first-appearance order. Without an index every id is its own.
+ */
 export class RangeUsers implements TallyUsers {
-  private readonly index = new Map<string, number>();
-  readonly ids: string[] = [];
-  seconds = new Float64Array(1024);
-  streams = new Uint32Array(1024);
+  private readonly unlistedIndex = new Map<string, number>();
+  /** Ids missing from the shared index, in first-appearance order: entry `listedCount + k` is `unlistedIds[k]`. */
+  readonly unlistedIds: string[] = [];
+  readonly listedCount: number;
+  seconds: Float64Array;
+  streams: Uint32Array;
+
+  constructor(private readonly listed?: SharedUserIndex) {
+    this.listedCount = listed?.size ?? 0;
+    this.seconds = new Float64Array(this.listedCount + 1024);
+    this.streams = new Uint32Array(this.listedCount + 1024);
+  }
+
+  get size(): number {
+    return this.listedCount + this.unlistedIds.length;
+  }
 
   indexOf(userId: string): number | undefined {
-    return this.index.get(userId);
+    return this.listed?.positionOf(userId) ?? this.unlistedIndex.get(userId);
   }
 
   addUnlisted(userId: string): number {
-    const i = this.ids.length;
+    const i = this.size;
     if (i === this.seconds.length) {
-      const seconds = new Float64Array(i * 2);
+      const seconds = new Float64Array(this.listedCount + (i - this.listedCount) * 2);
       seconds.set(this.seconds);
       this.seconds = seconds;
-      const streams = new Uint32Array(i * 2);
+      const streams = new Uint32Array(seconds.length);
       streams.set(this.streams);
       this.streams = streams;
     }
     // Kept for the whole tally: a copy, so it does not keep its input chunk alive.
     const id = detachedCopy(userId);
-    this.ids.push(id);
-    this.index.set(id, i);
+    this.unlistedIds.push(id);
+    this.unlistedIndex.set(id, i);
     return i;
   }
 }
@@ -154,14 +176,16 @@ export class StreamTally {
   /** The sums; per-user ones only for a range's own index (a ledger already holds them). */
   result(): StreamTallyResult {
     const own = this.users instanceof RangeUsers ? this.users : null;
-    const users = own?.ids.length ?? 0;
+    const users = own?.size ?? 0;
     return {
       physicalLines: this.physicalLines,
       ...this.counts,
       unknownTrackSample: this.unknownTrackSample,
-      userIds: own?.ids ?? [],
-      userSeconds: own ? own.seconds.slice(0, users) : new Float64Array(0),
-      userStreams: own ? own.streams.slice(0, users) : new Uint32Array(0),
+      listedUsers: own?.listedCount ?? 0,
+      unlistedIds: own?.unlistedIds ?? [],
+      // subarray, not slice: a view of the same buffer, transferred to the merging thread without a copy.
+      userSeconds: own ? own.seconds.subarray(0, users) : new Float64Array(0),
+      userStreams: own ? own.streams.subarray(0, users) : new Uint32Array(0),
       labelSeconds: this.labelSeconds,
       problems: this.problems,
       problemCount: this.problemCount,

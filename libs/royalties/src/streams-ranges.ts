@@ -2,7 +2,9 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { StreamTallyResult, tallyStreams, TallyContext, TallyUsers } from './stream-tally';
+import { READ_CHUNK_BYTES } from './csv-lines';
+import { SharedUserIndex, SharedUserIndexBuffers } from './shared-user-index';
+import { RangeUsers, StreamTallyResult, tallyStreams, TallyContext, TallyUsers } from './stream-tally';
 
 /** A byte range `[start, end)` of a file that begins at a line start and ends just after a newline (or at the end of the file). */
 export interface ByteRange {
@@ -49,6 +51,8 @@ interface RangeJob {
   range: ByteRange;
   skipLines: number;
   context: TallyContext;
+  /** The users file's ids -> ledger positions, shared by all threads: a thread returns its sums by position. */
+  listed?: SharedUserIndexBuffers;
 }
 
 type RangeMessage =
@@ -67,7 +71,7 @@ export function tallyRange(
       ? createReadStream(path, {
           start: range.start,
           end: range.end - 1,
-          highWaterMark: 256 * 1024,
+          highWaterMark: READ_CHUNK_BYTES,
         })
       : Readable.from([]);
   return tallyStreams(input, job.context, job.skipLines, onChunk, users).finally(() =>
@@ -77,21 +81,22 @@ export function tallyRange(
 
 /**
  * Tallies each range in its own worker thread, all at once (the ranges after the first one: this thread
- * reads that). `onProgress` gets the bytes and lines read
- * since its last call, as the threads report them. `stop()` ends every thread (on cancellation); the
- * promise then rejects with the reason given.
+ * reads that). Users found in `listed` are summed by its positions, the others by id. `onProgress` gets
+ * the bytes and lines read since its last call, as the threads report them. `stop()` ends every thread
+ * (on cancellation); the promise then rejects with the reason given.
  */
 export function tallyRangesInThreads(
   path: string,
   ranges: ByteRange[],
   context: TallyContext,
+  listed: SharedUserIndex | undefined,
   onProgress: (bytes: number, lines: number) => void,
 ): { results: Promise<StreamTallyResult[]>; stop: (reason: Error) => void } {
   const threads: Worker[] = [];
   const stops: Array<(reason: Error) => void> = [];
   const results = Promise.all(
     ranges.map((range) => {
-      const job: RangeJob = { path, range, skipLines: 0, context };
+      const job: RangeJob = { path, range, skipLines: 0, context, listed: listed?.buffers };
       return new Promise<StreamTallyResult>((resolve, reject) => {
         const thread = startThread({ royaltiesRange: job });
         threads.push(thread);
@@ -141,6 +146,7 @@ function runRangeThread(job: RangeJob): void {
   let bytes = 0;
   let lines = 0;
   let last = Date.now();
+  const users = new RangeUsers(job.listed && SharedUserIndex.from(job.listed));
   tallyRange(job, (chunkBytes, chunkLines) => {
     bytes += chunkBytes;
     lines += chunkLines;
@@ -150,7 +156,7 @@ function runRangeThread(job: RangeJob): void {
     port.postMessage({ type: 'progress', bytes, lines } satisfies RangeMessage);
     bytes = 0;
     lines = 0;
-  }).then((result) => {
+  }, users).then((result) => {
     port.postMessage({ type: 'progress', bytes, lines } satisfies RangeMessage);
     const transfer = [
       result.userSeconds.buffer,

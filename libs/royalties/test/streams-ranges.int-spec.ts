@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildCancelledError, consolidateRoyalties } from '@bufferq/royalties';
 import { lineAlignedRanges, tallyRange } from '../src/streams-ranges';
-import type { StreamTallyResult, TallyContext } from '../src/stream-tally';
+import { SharedUserIndex } from '../src/shared-user-index';
+import { RangeUsers, StreamTallyResult, TallyContext } from '../src/stream-tally';
 
 const fixtures = join(__dirname, 'fixtures');
 const context: TallyContext = {
@@ -114,6 +115,28 @@ describe('streams file in byte ranges of whole lines', () => {
         seconds: sum('seconds'),
       }).toEqual({ lines: 7, valid: 5, bad: 2, blank: 2, seconds: 290 });
     }
+  });
+
+  it('sums the users file\'s users of a range by their shared-index position, and names only the users missing from it', async () => {
+    const path = await file(
+      'listed.csv',
+      [
+        header,
+        '01/03/2019;u2;NL;t1;10',
+        '01/03/2019;ghost2;NL;t1;1',
+        '01/03/2019;u1;NL;t2;20',
+        '01/03/2019;ghost1;NL;t9;2',
+        '01/03/2019;u2;NL;t1;30',
+        '01/03/2019;ghost2;NL;t1;4',
+      ].join('\n'),
+    );
+    const users = new RangeUsers(SharedUserIndex.build(['u1', 'u2', 'u3']));
+    const range = { start: 0, end: readFileSync(path).length };
+    const tally = await tallyRange({ path, range, skipLines: 1, context }, () => undefined, users);
+    expect(tally.listedUsers).toBe(3);
+    expect(tally.unlistedIds).toEqual(['ghost2', 'ghost1']);
+    expect([...tally.userSeconds]).toEqual([20, 40, 0, 5, 2]);
+    expect([...tally.userStreams]).toEqual([1, 2, 0, 2, 1]);
   });
 
   it('gives the same consolidation in worker threads as in one pass, with malformed lines of later ranges at their exact lines', async () => {
