@@ -11,6 +11,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import * as os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -132,16 +133,16 @@ const percentile = (values: number[], p: number) => {
 const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 1 });
 
 /** Runs a forked measurement script (`ready` -> go -> `done`) and returns its result, peak RSS and loop stall. */
-async function runMeasured(script: string, args: string[]): Promise<{ lines: number; ms: number; peakMb: number; loop: LoopStats } | { error: string }> {
-  const child = forkTs(script, args, {}, true);
+async function runMeasured(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ lines: number; ms: number; peakMb: number; loop: LoopStats; streamThreads?: number } | { error: string }> {
+  const child = forkTs(script, args, env, true);
   try {
     await nextMessage(child, 'ready');
     child.send('loop:reset');
     await sleep(200); // samples before the work starts, so the first stall is measured against them
     child.send('go');
-    const done = await nextMessage<{ lines: number; ms: number }>(child, 'done');
+    const done = await nextMessage<{ lines: number; ms: number; streamThreads?: number }>(child, 'done');
     const loop = await loopStats(child);
-    return { lines: done.lines, ms: done.ms, peakMb: memoryOf(child.pid!).peakMb, loop };
+    return { lines: done.lines, ms: done.ms, peakMb: memoryOf(child.pid!).peakMb, loop, streamThreads: done.streamThreads };
   } catch (error) {
     return { error: (error as Error).message };
   } finally {
@@ -151,6 +152,8 @@ async function runMeasured(script: string, args: string[]): Promise<{ lines: num
 
 async function main(): Promise<void> {
   const options = flags();
+  const loadAverage = () => os.loadavg().map((load) => load.toFixed(2)).join(' ');
+  const loadAtStart = loadAverage();
   const dir = await mkdtemp(join(tmpdir(), 'royalties-bench-'));
   const children: ChildProcess[] = [];
   try {
@@ -218,7 +221,8 @@ async function main(): Promise<void> {
     await Promise.all(children.splice(0).map(stop));
 
     process.stdout.write('streaming consolidation alone (same inputs, own process) ...\n');
-    const streamingAlone = await runMeasured(join(__dirname, 'royalties', 'streaming-consolidation.ts'), [inputs.usersCsv, inputs.streamsCsv, inputs.tracks]);
+    const compiledLib = options.tsNode ? {} : { ROYALTIES_BENCH_LIB: join(root, 'dist', 'libs', 'royalties', 'src') };
+    const streamingAlone = await runMeasured(join(__dirname, 'royalties', 'streaming-consolidation.ts'), [inputs.usersCsv, inputs.streamsCsv, inputs.tracks], compiledLib);
 
     const naiveSize = Math.min(options.naiveStreams, options.streams);
     const naiveInputs =
@@ -248,14 +252,18 @@ async function main(): Promise<void> {
         `api request p99 ${percentile(latencies, 99).toFixed(1)} ms (${latencies.length} polls)`,
       ],
       ['api idle, same polling, no build (reference)', '', '3.0 s', '', '', `api ${idleLoop.p99} / ${idleLoop.max} ms; request p99 ${percentile(idleLatencies, 99).toFixed(1)} ms`],
-      measuredRow('streaming consolidation alone (no DB), own process', streamingAlone),
+      measuredRow(
+        `streaming consolidation alone (${'error' in streamingAlone ? '?' : streamingAlone.streamThreads} streams threads, no DB), own process${options.tsNode ? ' [ts-node]' : ''}`,
+        streamingAlone,
+      ),
       measuredRow('naive: read whole files, split, float money (own process)', naive),
     ];
     process.stdout.write(`\n${table(rows)}\n${table([['read after the build', 'status', 'latency'], ...reads])}\n`);
     process.stdout.write(
       `build ${buildId}: ${fmt(build.counts.users.listed)} users, ${fmt(build.counts.tracks.count)} tracks, revenue ${build.totalRevenue}; ` +
         `/report has ${Object.keys(report.json ?? {}).length} labels; /users/u0 -> ${userProbe.status}\n` +
-        `machine: ${require('node:os').cpus().length} CPUs (api, worker, Redis and the MongoDB-wire server share them), node ${process.version}\n`,
+        `machine: ${os.cpus().length} CPUs (api, worker, Redis and the MongoDB-wire server share them), node ${process.version}; ` +
+        `load average (1, 5, 15 min) ${loadAtStart} at the start, ${loadAverage()} at the end\n`,
     );
   } finally {
     await Promise.all(children.map(stop));

@@ -1,14 +1,18 @@
 // The streaming consolidation alone (no MongoDB, no queue), in its own process with the event-loop probe:
-// the parsing throughput and memory of `consolidateRoyalties` itself.
-import { consolidateRoyalties } from '@bufferq/royalties';
+// the parsing throughput and memory of `consolidateRoyalties` itself, with the streams threads the worker
+// would use (ROYALTIES_STREAM_THREADS, default 2). With ROYALTIES_BENCH_LIB (set by `--compiled`) the
+// library is loaded from `npm run build` output, so its streams threads run compiled JavaScript, not ts-node.
+import * as royalties from '@bufferq/royalties';
 
 const [usersCsv, streamsCsv, tracks] = process.argv.slice(2);
+const { consolidateRoyalties, royaltiesSettings }: typeof royalties = process.env.ROYALTIES_BENCH_LIB ? require(process.env.ROYALTIES_BENCH_LIB) : royalties;
+const { streamThreads } = royaltiesSettings(process.env);
 
 process.on('message', async (message) => {
   if (message !== 'go') return;
   const started = Date.now();
-  const result = await consolidateRoyalties({ usersCsv, streamsCsv, tracks }, { maxBadLineShare: 0.01 });
+  const result = await consolidateRoyalties({ usersCsv, streamsCsv, tracks }, { maxBadLineShare: 0.01, streamThreads });
   const ms = Date.now() - started;
-  setTimeout(() => process.send!({ type: 'done', lines: result.counts.streams.lines, users: result.ledger.size, ms }), 50);
+  setTimeout(() => process.send!({ type: 'done', lines: result.counts.streams.lines, streamThreads, users: result.ledger.size, ms }), 50);
 });
 process.send!({ type: 'ready' });
