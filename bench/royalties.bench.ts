@@ -253,7 +253,7 @@ async function main(): Promise<void> {
       ],
       ['api idle, same polling, no build (reference)', '', '3.0 s', '', '', `api ${idleLoop.p99} / ${idleLoop.max} ms; request p99 ${percentile(idleLatencies, 99).toFixed(1)} ms`],
       measuredRow(
-        `streaming consolidation alone (${'error' in streamingAlone ? '?' : streamingAlone.streamThreads} streams threads, no DB), own process${options.tsNode ? ' [ts-node]' : ''}`,
+        `streaming consolidation alone (${'error' in streamingAlone ? '?' : streamingAlone.streamThreads} streams threads, no DB), own process${options.tsNode ? ' [ts-node]' : ' [script under ts-node, library compiled]'}`,
         streamingAlone,
       ),
       measuredRow('naive: read whole files, split, float money (own process)', naive),
