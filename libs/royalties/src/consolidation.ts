@@ -296,8 +296,8 @@ function checkHeader(fields: string[], header: string[], what: string): void {
 /**
  * Tallies the streams file. A large local file is cut in byte ranges of whole lines: this thread reads
  * the first, worker threads the others, each summing per ledger position through one shared index of the
- * users file's ids (and by id for users missing from it); the caller merges the tallies into the ledger, while progress and cancellation are checked between this thread's chunks and
- * then while it waits. Otherwise (a URL, a small file, one thread configured) this thread reads it all.
+ * users file's ids (and by id for users missing from it); the caller merges the tallies into the ledger.
+ * Progress and cancellation are checked between this thread's chunks, then while it waits. Otherwise (a URL, a small file, one thread configured) this thread reads it all.
  * The tallies come back in file order.
  */
 async function tallyStreamsInput(
