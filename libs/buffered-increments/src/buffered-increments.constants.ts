@@ -2,8 +2,11 @@
 export const FLUSH_QUEUE = 'buffered-increments-flush';
 export const FLUSH_JOB = 'flush';
 
-/** Longer than the worst flush; BullMQ hands a job to another worker only after this lock lapses. */
-export const FLUSH_JOB_LOCK_MS = 120_000;
+/**
+ * Default lock of a running flush job (renewed while its worker lives): after a worker dies mid-flush,
+ * the next flush runs within about twice this.
+ */
+export const FLUSH_JOB_LOCK_MS = 30_000;
 
 /** Finished flush jobs kept for the dashboard. */
 export const FLUSH_JOB_RETENTION = { removeOnComplete: { count: 200 }, removeOnFail: { count: 500 } };

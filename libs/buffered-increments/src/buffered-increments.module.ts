@@ -10,12 +10,18 @@ import {
   BUFFERED_INCREMENTS_ROOT,
   bufferedIncrementsToken,
   FLUSH_JOB,
+  FLUSH_JOB_LOCK_MS,
   FLUSH_QUEUE,
 } from './buffered-increments.constants';
-import { BufferedCollection, BufferedIncrementsRootAsyncOptions, BufferedIncrementsRootOptions } from './buffered-increments.options';
+import {
+  BufferedCollection,
+  BufferedIncrementsRootAsyncOptions,
+  BufferedIncrementsRootOptions,
+  BufferedIncrementsWorkerOptions,
+} from './buffered-increments.options';
 import { BufferedMongoIncrements } from './buffered-mongo-increments';
 import { FLUSH_SCHEDULE_COLLECTIONS, FlushSchedule } from './flush-schedule';
-import { FlushProcessor } from './flush.processor';
+import { flushProcessorWithLock } from './flush.processor';
 import type { RedisLike } from './redis-script';
 
 /** Connections this module opened itself (from URLs) and must close; given clients belong to the caller. */
@@ -88,7 +94,7 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
   }
 
   /** The flush processor and one job scheduler per collection; for the worker app only. */
-  static forWorker(collections: BufferedCollection[]): DynamicModule {
+  static forWorker(collections: BufferedCollection[], options: BufferedIncrementsWorkerOptions = {}): DynamicModule {
     return {
       module: BufferedIncrementsWorkerModule,
       providers: [
@@ -108,7 +114,7 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
               ]),
             ),
         },
-        FlushProcessor,
+        flushProcessorWithLock(options.flushJobLockMs ?? FLUSH_JOB_LOCK_MS),
         FlushSchedule,
       ],
       exports: [BUFFERED_INCREMENTS_FLUSHERS],

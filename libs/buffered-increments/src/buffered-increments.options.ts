@@ -26,3 +26,12 @@ export interface BufferedCollection {
   flushIntervalMs: number;
   options?: SharedOptions;
 }
+
+/** Settings of the flush processor `forWorker` runs. */
+export interface BufferedIncrementsWorkerOptions {
+  /**
+   * Lock of a running flush job in ms (default 30,000). A live worker renews it; after a worker dies
+   * mid-flush the next flush runs within about twice this.
+   */
+  flushJobLockMs?: number;
+}

@@ -1,14 +1,13 @@
 import { Processor, WorkerHost } from '@nestjs/bullmq';
-import { Inject, Logger } from '@nestjs/common';
+import { Inject, Logger, Type } from '@nestjs/common';
 import { Job } from 'bullmq';
 import type { BufferedMongoIncrements, FlushReport } from './buffered-mongo-increments';
-import { BUFFERED_INCREMENTS_FLUSHERS, FLUSH_JOB_LOCK_MS, FLUSH_QUEUE, FlushJobData } from './buffered-increments.constants';
+import { BUFFERED_INCREMENTS_FLUSHERS, FLUSH_QUEUE, FlushJobData } from './buffered-increments.constants';
 
 /**
  * Runs `flush` jobs. Thin on purpose: validate the job, hand it to the collection's buffer. A failed
  * flush fails the job (BullMQ retries it; the buffer keeps everything in Redis meanwhile).
  */
-@Processor(FLUSH_QUEUE, { concurrency: 1, lockDuration: FLUSH_JOB_LOCK_MS })
 export class FlushProcessor extends WorkerHost {
   private readonly logger = new Logger(FlushProcessor.name);
 
@@ -23,4 +22,16 @@ export class FlushProcessor extends WorkerHost {
     if (report.deadLetters > 0) this.logger.warn(`${job.data.collection}: ${report.deadLetters} updates set aside as dead letters`);
     return report;
   }
+}
+
+/**
+ * The processor `forWorker` registers, with its job lock. A live worker renews the lock every half
+ * period, so a flush may take longer than the lock. A worker that dies mid-flush holds the queue (one
+ * flush at a time) until its lock lapses and the stalled-job check, run at the same period, hands the
+ * job to another replica: the lock bounds how long flushes stop after a crash.
+ */
+export function flushProcessorWithLock(jobLockMs: number): Type<FlushProcessor> {
+  @Processor(FLUSH_QUEUE, { concurrency: 1, lockDuration: jobLockMs, stalledInterval: jobLockMs })
+  class LockedFlushProcessor extends FlushProcessor {}
+  return LockedFlushProcessor;
 }

@@ -6,7 +6,12 @@ export { MAX_SET_VALUE_BYTES } from './buffered-value';
 export type { DeadLetter } from './batch-applier';
 export { BufferUnavailableError, FlushLockLostError, InvalidUpdateError } from './errors';
 export { BufferedIncrementsModule } from './buffered-increments.module';
-export type { BufferedCollection, BufferedIncrementsRootOptions, BufferedIncrementsRootAsyncOptions } from './buffered-increments.options';
+export type {
+  BufferedCollection,
+  BufferedIncrementsRootOptions,
+  BufferedIncrementsRootAsyncOptions,
+  BufferedIncrementsWorkerOptions,
+} from './buffered-increments.options';
 export { InjectBufferedIncrements } from './inject-buffered-increments.decorator';
 export { bufferedIncrementsToken, FLUSH_QUEUE, BUFFERED_INCREMENTS_FLUSHERS } from './buffered-increments.constants';
 export { flushSchedulerId } from './flush-schedule';

@@ -1,4 +1,6 @@
 import { BullModule, getQueueToken } from '@nestjs/bullmq';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { Injectable, INestApplicationContext, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Queue } from 'bullmq';
@@ -37,8 +39,8 @@ describe('BufferedIncrementsModule', () => {
   let mongo: MongoClient;
   const apps: INestApplicationContext[] = [];
 
-  const rootImports = () => [
-    BullModule.forRoot({ connection: bullmqConnection(redisUrl), prefix: bullPrefix }),
+  const rootImports = (prefix = bullPrefix) => [
+    BullModule.forRoot({ connection: bullmqConnection(redisUrl), prefix }),
     BufferedIncrementsModule.forRoot({ redis: redisUrl, mongo: { url: mongoUrl, dbName }, defaults: { keyPrefix } }),
   ];
 
@@ -50,10 +52,24 @@ describe('BufferedIncrementsModule', () => {
     return app;
   }
 
-  async function startWorker() {
-    const app = await (await Test.createTestingModule({ imports: [...rootImports(), BufferedIncrementsModule.forWorker(collections)] }).compile()).init();
+  async function startWorker(worker: { collections?: BufferedCollection[]; prefix?: string; flushJobLockMs?: number } = {}) {
+    const app = await (
+      await Test.createTestingModule({
+        imports: [...rootImports(worker.prefix), BufferedIncrementsModule.forWorker(worker.collections ?? collections, { flushJobLockMs: worker.flushJobLockMs })],
+      }).compile()
+    ).init();
     apps.push(app);
     return app;
+  }
+
+  async function stopApp(app: INestApplicationContext) {
+    apps.splice(apps.indexOf(app), 1);
+    await app.close();
+  }
+
+  /** A plain producer on the same buffer as the module's (same key prefix and namespace). */
+  function producerOf(collection: string) {
+    return new BufferedMongoIncrements(mongo.db(dbName).collection(collection), new Redis(redisUrl), 600_000, { keyPrefix, autoFlush: false });
   }
 
   beforeAll(async () => {
@@ -132,5 +148,59 @@ describe('BufferedIncrementsModule', () => {
     for (let i = 0; i < 6; i++) await tiny.increment(`d${i}`, 'n', 1);
     expect(await eventually(async () => (await queue.getJob('early-flush-tiny')) !== undefined, 3_000)).toBe(true);
     expect((await queue.getJob('early-flush-tiny'))?.data).toEqual({ collection: 'tiny' });
+  });
+
+  // BullMQ's upsert recomputes the next run when the period changes; this pins that we rely on it.
+  it('starts a changed flush period at once instead of waiting for the old schedule', async () => {
+    const prefix = uniqueName('bull');
+    // A previous deployment flushed hourly; its worker ran the first job, so the next waits for the hour.
+    const hourly = await startWorker({ prefix, collections: [{ collection: 'periodic', flushIntervalMs: 3_600_000 }] });
+    const queue = hourly.get<Queue>(getQueueToken(FLUSH_QUEUE));
+    expect(await eventually(async () => (await queue.getCompletedCount()) >= 1, 5_000)).toBe(true);
+    await stopApp(hourly);
+
+    const producer = producerOf('periodic');
+    await producer.increment('p', 'n', 5);
+    const worker = await startWorker({ prefix, collections: [{ collection: 'periodic', flushIntervalMs: 300 }] });
+    const scheduler = await worker.get<Queue>(getQueueToken(FLUSH_QUEUE)).getJobScheduler('flush-periodic');
+    expect(Number(scheduler?.every)).toBe(300);
+    const periodic = mongo.db(dbName).collection('periodic');
+    expect(await eventually(async () => (await periodic.findOne({ _id: 'p' as never }))?.n === 5, 3_000)).toBe(true);
+    await stopApp(worker);
+  });
+
+  it('runs the next flush within about two job locks after a worker dies in the middle of a flush', async () => {
+    const prefix = uniqueName('bull');
+    const lockMs = 1_000;
+    const producer = producerOf('crashy');
+    await producer.increment('c', 'n', 7);
+    // Another flusher holds the buffer's lock, so the child's flush job waits inside process() until killed.
+    const redis = new Redis(redisUrl);
+    await redis.set(`${keyPrefix}:{${producer.namespace}}:lock`, 'someone-else', 'PX', 60_000);
+    const child = spawn(
+      process.execPath,
+      ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(__dirname, 'fixtures', 'flush-worker.ts'), redisUrl, mongoUrl, dbName, prefix, keyPrefix, 'crashy', '300', String(lockMs)],
+      { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '..', '..', '..', 'tsconfig.json') } },
+    );
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    const queue = new Queue(FLUSH_QUEUE, { connection: bullmqConnection(redisUrl), prefix });
+    try {
+      expect(await eventually(async () => (await queue.getActiveCount()) === 1, 30_000)).toBe(true);
+      child.kill('SIGKILL');
+      await exited;
+      await redis.del(`${keyPrefix}:{${producer.namespace}}:lock`);
+      const killedAt = Date.now();
+      const worker = await startWorker({ prefix, collections: [{ collection: 'crashy', flushIntervalMs: 300 }], flushJobLockMs: lockMs });
+      const crashy = mongo.db(dbName).collection('crashy');
+      expect(await eventually(async () => (await crashy.findOne({ _id: 'c' as never }))?.n === 7, 10_000)).toBe(true);
+      // The dead worker's job held the queue (one flush at a time) until its lock lapsed.
+      expect(Date.now() - killedAt).toBeLessThan(4 * lockMs + 2_000);
+      await stopApp(worker);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      producer.destroy();
+      await queue.close();
+      await redis.quit();
+    }
   });
 });
