@@ -26,6 +26,7 @@ const { values: args } = parseArgs({
     'burst-timeout-s': { type: 'string', default: '600' },
     concurrency: { type: 'string', default: '500' },
     'delivery-batch': { type: 'string', default: '200' },
+    'worker-prof': { type: 'string' },
   },
 });
 const TIMERS = Number(args.timers);
@@ -167,6 +168,7 @@ async function burst(): Promise<void> {
   const worker = spawn(
     process.execPath,
     [
+      ...(args['worker-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['worker-prof']] : []),
       '-r',
       'ts-node/register/transpile-only',
       '-r',
@@ -253,10 +255,13 @@ async function burst(): Promise<void> {
       `${fmt(recorded)} of ${fmt(BURST)}`,
       '',
     ]);
-    log(`ids created: ${ids.length}`);
+    log(`ids created: ${ids.length}; receiver connections: ${receiver.connections}`);
   } finally {
     // Killed, not closed: on FerretDB recording the remaining outcomes would take many minutes.
-    worker.kill('SIGKILL');
+    if (args['worker-prof']) {
+      worker.kill('SIGUSR2');
+      await new Promise((resolve) => worker.once('exit', resolve));
+    } else worker.kill('SIGKILL');
     await api.db.dropDatabase();
     await api.close();
     await receiver.stop();

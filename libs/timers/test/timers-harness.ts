@@ -37,6 +37,8 @@ export class WebhookReceiver {
   behaviour: ReceiverBehaviour = () => 200;
   inFlight = 0;
   maxInFlight = 0;
+  /** TCP connections accepted (keep-alive reuse shows as far fewer connections than requests). */
+  connections = 0;
   private server?: Server;
   private delayMs = 0;
   private readonly byPath = new Map<string, ReceivedRequest[]>();
@@ -82,8 +84,9 @@ export class WebhookReceiver {
         }, this.delayMs);
       });
     });
-    // Keep-alive sockets would hold `close()` open; the tests want a prompt stop.
-    this.server.keepAliveTimeout = 100;
+    this.server.on('connection', () => this.connections++);
+    // Node's default keep-alive (5 s, announced as `Keep-Alive: timeout=5`), as a typical receiver has it:
+    // a shorter one makes undici open a connection per request. `stop()` closes idle sockets itself.
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     return this;
   }
