@@ -1,136 +1,251 @@
+import { KeyObject } from 'node:crypto';
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
-import pLimit from 'p-limit';
-import { Agent, errors as undiciErrors, request } from 'undici';
+import { Agent, Dispatcher, errors as undiciErrors } from 'undici';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
+import { DeliverySlots } from './delivery-slots';
 import { ForbiddenTargetError, forbiddenTargetReason, publicOnlyLookup } from './target-guard';
-import { webhookSignatureHeaders } from './webhook-signature';
+import { signingKey, webhookSignature } from './webhook-signature';
 
 /** What one POST to a webhook target came to. `retryable` says whether another attempt may succeed. */
 export type SendOutcome =
   { delivered: true; status: number } | { delivered: false; retryable: boolean; error: string };
 
-/** `<url>/<id>`: the id becomes the last path segment; query string kept, fragment dropped. */
-export function webhookTarget(url: string, id: string): URL {
-  const target = new URL(url);
-  target.pathname = `${target.pathname.replace(/\/+$/, '')}/${encodeURIComponent(id)}`;
-  target.hash = '';
-  return target;
+/** A timer's webhook url, parsed once: where its POSTs go and whether they may go there at all. */
+export interface WebhookTarget {
+  origin: string;
+  /** `host[:port]`, the key of the per-host cap. */
+  host: string;
+  /** The url's path without trailing slashes; the timer id is appended as one more segment. */
+  basePath: string;
+  /** The url's query string (`?...`) or ''. */
+  search: string;
 }
+
+/** Parses a webhook url; the fragment is dropped (it is never sent). Throws on an invalid url. */
+export function parseWebhookTarget(url: string): WebhookTarget {
+  const parsed = new URL(url);
+  return {
+    origin: parsed.origin,
+    host: parsed.host,
+    basePath: parsed.pathname.replace(/\/+$/, ''),
+    search: parsed.search,
+  };
+}
+
+/** The request path of a timer's POST: `<url path>/<id>`, query string kept. */
+export function webhookPath(target: WebhookTarget, id: string): string {
+  return `${target.basePath}/${encodeURIComponent(id)}${target.search}`;
+}
+
+/** `<url>/<id>`: the id becomes the last path segment; query string kept, fragment dropped. */
+export function webhookTarget(url: string, id: string): string {
+  const target = parseWebhookTarget(url);
+  return `${target.origin}${webhookPath(target, id)}`;
+}
+
+/** Response bytes read (and dropped) before the connection is closed instead of drained for reuse. */
+const MAX_RESPONSE_BYTES = 64 * 1024;
+/** Parsed urls kept; timers of one burst mostly share a few urls. */
+const TARGET_CACHE_SIZE = 10_000;
+const USER_AGENT = 'bufferq-timers/1';
 
 /**
  * POSTs an empty, signed body to a timer's target. Redirects are never followed (a 3xx is a failed
  * attempt), the whole request has a deadline, and in-flight requests are capped per process
  * (TIMERS_DELIVERY_CONCURRENCY) and per target host (TIMERS_MAX_CONCURRENCY_PER_HOST).
+ *
+ * Built for bursts of tens of thousands of POSTs a second from one process: connections are kept alive
+ * and reused (undici Agent, one pool per origin; DNS and the SSRF check run per new connection, not per
+ * request), a url is parsed once, and each request is one undici dispatch with a small handler (no
+ * response stream, no AbortSignal, no promise chain): at this rate those per-request objects, not the
+ * network, were what the worker spent its CPU on.
  */
 @Injectable()
 export class WebhookSender implements OnModuleDestroy {
   private readonly agent: Agent;
-  private readonly perHost = new Map<string, ReturnType<typeof pLimit>>();
-  private readonly inFlight: ReturnType<typeof pLimit>;
+  private readonly slots: DeliverySlots;
+  private readonly targets = new Map<string, WebhookTarget | { refused: string }>();
+  private readonly key: KeyObject;
 
   constructor(@Inject(TIMERS_CONFIG) private readonly config: TimersConfig) {
-    this.inFlight = pLimit(config.TIMERS_DELIVERY_CONCURRENCY);
+    this.slots = new DeliverySlots(
+      config.TIMERS_DELIVERY_CONCURRENCY,
+      config.TIMERS_MAX_CONCURRENCY_PER_HOST,
+    );
+    this.key = signingKey(config.TIMERS_SIGNING_SECRET);
+    const timeout = config.TIMERS_DELIVERY_TIMEOUT_MS;
     this.agent = new Agent({
-      connect: config.TIMERS_ALLOW_PRIVATE_TARGETS ? {} : { lookup: publicOnlyLookup as never },
-      headersTimeout: config.TIMERS_DELIVERY_TIMEOUT_MS,
-      bodyTimeout: config.TIMERS_DELIVERY_TIMEOUT_MS,
+      connect: {
+        timeout,
+        ...(config.TIMERS_ALLOW_PRIVATE_TARGETS ? {} : { lookup: publicOnlyLookup as never }),
+      },
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+      // undici keeps an idle connection for the server's `Keep-Alive: timeout=N` minus this margin (2 s
+      // by default, which makes a server announcing 1-2 s get a new connection per request). A request
+      // racing the server's close fails as a network error and is retried like any other.
+      keepAliveTimeoutThreshold: 1_000,
     });
   }
 
-  async send(url: string, id: string): Promise<SendOutcome> {
-    let target: URL;
-    try {
-      target = webhookTarget(url, id);
-    } catch {
-      return { delivered: false, retryable: false, error: `invalid url ${url}` };
-    }
-    if (!this.config.TIMERS_ALLOW_PRIVATE_TARGETS) {
-      const refusal = forbiddenTargetReason(target);
-      if (refusal) return { delivered: false, retryable: false, error: refusal };
-    }
-    // A host slot first, then a process slot: a request waiting for a busy host holds no process slot.
-    return this.withHostLimit(target.host, () => this.inFlight(() => this.post(target, id)));
+  send(url: string, id: string): Promise<SendOutcome> {
+    const target = this.targetOf(url);
+    if ('refused' in target)
+      return Promise.resolve({ delivered: false, retryable: false, error: target.refused });
+    return new Promise((resolve) =>
+      this.slots.run(target.host, (done) => this.post(target, id, resolve, done)),
+    );
   }
 
   async onModuleDestroy(): Promise<void> {
     await this.agent.close();
   }
 
-  private async post(target: URL, id: string): Promise<SendOutcome> {
-    const body = '';
-    const headers = {
-      ...webhookSignatureHeaders(
-        this.config.TIMERS_SIGNING_SECRET,
-        id,
-        Math.floor(Date.now() / 1000),
-        body,
-      ),
-      'content-length': '0',
-      'user-agent': 'bufferq-timers/1',
-    };
+  private targetOf(url: string): WebhookTarget | { refused: string } {
+    let target = this.targets.get(url);
+    if (target) return target;
     try {
-      const response = await request(target, {
-        method: 'POST',
-        body,
-        headers,
-        dispatcher: this.agent,
-        signal: AbortSignal.timeout(this.config.TIMERS_DELIVERY_TIMEOUT_MS),
-      });
-      await response.body.dump();
-      const status = response.statusCode;
-      if (status >= 200 && status < 300) return { delivered: true, status };
-      const retryable = status === 429 || status >= 500;
-      return {
-        delivered: false,
-        retryable,
-        error: `HTTP ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`,
-      };
-    } catch (error) {
-      if (
-        error instanceof ForbiddenTargetError ||
-        (error as { cause?: unknown }).cause instanceof ForbiddenTargetError
-      ) {
-        const forbidden =
-          error instanceof ForbiddenTargetError
-            ? error
-            : ((error as { cause: Error }).cause as Error);
-        return { delivered: false, retryable: false, error: forbidden.message };
-      }
-      if (isTimeout(error))
-        return {
-          delivered: false,
-          retryable: true,
-          error: `timed out after ${this.config.TIMERS_DELIVERY_TIMEOUT_MS} ms`,
-        };
-      const code = (error as { code?: string }).code;
-      return {
-        delivered: false,
-        retryable: true,
-        error: `network error: ${code ?? ''} ${(error as Error).message}`.trim(),
-      };
+      const parsed = parseWebhookTarget(url);
+      const refusal = this.config.TIMERS_ALLOW_PRIVATE_TARGETS
+        ? undefined
+        : forbiddenTargetReason(new URL(url));
+      target = refusal ? { refused: refusal } : parsed;
+    } catch {
+      target = { refused: `invalid url ${url}` };
     }
+    if (this.targets.size >= TARGET_CACHE_SIZE) this.targets.clear();
+    this.targets.set(url, target);
+    return target;
   }
 
-  private async withHostLimit<T>(host: string, task: () => Promise<T>): Promise<T> {
-    let limit = this.perHost.get(host);
-    if (!limit) {
-      limit = pLimit(this.config.TIMERS_MAX_CONCURRENCY_PER_HOST);
-      this.perHost.set(host, limit);
-    }
-    try {
-      return await limit(task);
-    } finally {
-      // Forget idle hosts so the map stays as small as the set of hosts with deliveries in flight.
-      if (limit.activeCount === 0 && limit.pendingCount === 0) this.perHost.delete(host);
-    }
+  private post(
+    target: WebhookTarget,
+    id: string,
+    resolve: (outcome: SendOutcome) => void,
+    done: () => void,
+  ): void {
+    const timestamp = Math.floor(Date.now() / 1000);
+    const attempt = new WebhookAttempt(this.config.TIMERS_DELIVERY_TIMEOUT_MS, (outcome) => {
+      done();
+      resolve(outcome);
+    });
+    this.agent.dispatch(
+      {
+        origin: target.origin,
+        path: webhookPath(target, id),
+        method: 'POST',
+        // With no body undici sends `content-length: 0` for a POST.
+        body: null,
+        headers: [
+          'webhook-id',
+          id,
+          'webhook-timestamp',
+          String(timestamp),
+          'webhook-signature',
+          webhookSignature(this.key, id, timestamp, ''),
+          'user-agent',
+          USER_AGENT,
+        ],
+      },
+      attempt,
+    );
   }
 }
 
-function isTimeout(error: unknown): boolean {
-  const name = (error as { name?: string }).name;
+/**
+ * One POST, as an undici dispatch handler (the callback interface undici's own `request` is built on).
+ * It settles exactly once: with the response status once the response ended (its body read and dropped,
+ * so the connection is reused), with a network error, or with a timeout when TIMERS_DELIVERY_TIMEOUT_MS
+ * passed since the attempt got its slot, whatever phase (connecting, waiting, reading) it was in.
+ */
+class WebhookAttempt implements Dispatcher.DispatchHandler {
+  private abort?: (error?: Error) => void;
+  private status = 0;
+  private responseBytes = 0;
+  private settled = false;
+  private timedOut = false;
+  private readonly deadline: NodeJS.Timeout;
+
+  constructor(
+    private readonly timeoutMs: number,
+    private readonly settle: (outcome: SendOutcome) => void,
+  ) {
+    this.deadline = setTimeout(() => this.onDeadline(), timeoutMs);
+  }
+
+  onConnect(abort: (error?: Error) => void): void {
+    // Settled already (timed out while waiting for a connection): do not send it late.
+    if (this.settled) abort(new Error('webhook attempt timed out before it was sent'));
+    else this.abort = abort;
+  }
+
+  onHeaders(statusCode: number): boolean {
+    this.status = statusCode; // 1xx answers come first; the last status is the answer
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.responseBytes += chunk.length;
+    if (this.responseBytes > MAX_RESPONSE_BYTES) {
+      this.finish(statusOutcome(this.status));
+      this.abort?.(new Error('response body too large; connection dropped'));
+      return false;
+    }
+    return true;
+  }
+
+  onComplete(): void {
+    this.finish(statusOutcome(this.status));
+  }
+
+  onError(error: Error): void {
+    this.finish(
+      this.timedOut || isTimeout(error)
+        ? { delivered: false, retryable: true, error: `timed out after ${this.timeoutMs} ms` }
+        : errorOutcome(error),
+    );
+  }
+
+  private onDeadline(): void {
+    this.timedOut = true;
+    if (this.abort) this.abort(new Error(`timed out after ${this.timeoutMs} ms`));
+    // Still waiting for a connection: settle now; onConnect drops the request if it comes later.
+    else this.onError(new Error('timed out'));
+  }
+
+  private finish(outcome: SendOutcome): void {
+    if (this.settled) return;
+    this.settled = true;
+    clearTimeout(this.deadline);
+    this.settle(outcome);
+  }
+}
+
+function statusOutcome(status: number): SendOutcome {
+  if (status >= 200 && status < 300) return { delivered: true, status };
+  return {
+    delivered: false,
+    retryable: status === 429 || status >= 500,
+    error: `HTTP ${status}${status >= 300 && status < 400 ? ' (redirects are not followed)' : ''}`,
+  };
+}
+
+function errorOutcome(error: Error): SendOutcome {
+  const cause = (error as { cause?: unknown }).cause;
+  if (error instanceof ForbiddenTargetError || cause instanceof ForbiddenTargetError) {
+    const forbidden = error instanceof ForbiddenTargetError ? error : (cause as Error);
+    return { delivered: false, retryable: false, error: forbidden.message };
+  }
+  const code = (error as { code?: string }).code;
+  return {
+    delivered: false,
+    retryable: true,
+    error: `network error: ${code ?? ''} ${error.message}`.trim(),
+  };
+}
+
+function isTimeout(error: Error): boolean {
   return (
-    name === 'TimeoutError' ||
-    name === 'AbortError' ||
     error instanceof undiciErrors.HeadersTimeoutError ||
     error instanceof undiciErrors.BodyTimeoutError ||
     error instanceof undiciErrors.ConnectTimeoutError
