@@ -6,7 +6,9 @@
 // 3. A burst of --burst timers all due in the same second, delivered by a timers worker (its own process,
 //    so creation, receiver and worker do not share one core) to a local receiver: deliveries/s and
 //    lateness (first arrival minus due time) p50/p99/max, duplicates.
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
@@ -27,6 +29,8 @@ const { values: args } = parseArgs({
     concurrency: { type: 'string', default: '500' },
     'delivery-batch': { type: 'string', default: '200' },
     'worker-prof': { type: 'string' },
+    workers: { type: 'string', default: '1' },
+    'worker-build': { type: 'string', default: 'compiled' },
   },
 });
 const TIMERS = Number(args.timers);
@@ -35,6 +39,7 @@ const BASELINE = Number(args.baseline);
 const BATCH = Number(args.batch);
 const PARALLEL = Number(args.parallel);
 const BURST_TIMEOUT_MS = Number(args['burst-timeout-s']) * 1000;
+const WORKERS = Number(args.workers);
 
 const { redisUrl, mongoUrl } = testServices();
 const rows: string[][] = [];
@@ -153,6 +158,84 @@ async function naiveBaseline(redis: Redis): Promise<void> {
   await queue.close();
 }
 
+/**
+ * The burst's worker code as a runnable file. `compiled` (default): tsc output, plain JavaScript as a
+ * production worker runs it (`dist/`); `ts-node`: the TypeScript sources through ts-node (transpile-only,
+ * with its source-map support), as the tests run them.
+ */
+async function workerCommand(): Promise<{ args: string[]; env: Record<string, string> }> {
+  const child = join(__dirname, '../libs/timers/test/timers-worker-child.ts');
+  if (args['worker-build'] === 'ts-node')
+    return {
+      args: ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', child],
+      env: {},
+    };
+  const root = join(__dirname, '..');
+  const outDir = mkdtempSync(join(tmpdir(), 'bench-timers-worker-'));
+  const project = join(outDir, 'tsconfig.json');
+  writeFileSync(
+    project,
+    JSON.stringify({
+      extends: join(root, 'tsconfig.json'),
+      compilerOptions: {
+        outDir,
+        rootDir: root,
+        incremental: false,
+        sourceMap: false,
+        declaration: false,
+        noEmitOnError: false,
+      },
+      files: [child],
+    }),
+  );
+  log(`compiling the worker into ${outDir}`);
+  // Type errors elsewhere in the tree do not stop the emit; the tests and `tsc --noEmit` catch them.
+  spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', project], {
+    stdio: 'ignore',
+  });
+  cpSync(join(root, 'libs/timers/src'), join(outDir, 'libs/timers/src'), {
+    recursive: true,
+    filter: (source) => !source.endsWith('.ts'),
+  });
+  return {
+    args: [
+      '-r',
+      'tsconfig-paths/register',
+      join(outDir, 'libs/timers/test/timers-worker-child.js'),
+    ],
+    // Packages from the repository's node_modules (the output lives outside the tree).
+    env: {
+      TS_NODE_PROJECT: join(root, 'tsconfig.json'),
+      TS_NODE_BASEURL: outDir,
+      NODE_PATH: join(root, 'node_modules'),
+    },
+  };
+}
+
+let command: Promise<{ args: string[]; env: Record<string, string> }> | undefined;
+
+/** Starts one timers worker process; resolves once it runs. */
+async function startWorker(options: string): Promise<ChildProcess> {
+  command ??= workerCommand();
+  const { args: workerArgs, env } = await command;
+  const worker = spawn(
+    process.execPath,
+    [
+      ...(args['worker-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['worker-prof']] : []),
+      ...workerArgs,
+    ],
+    {
+      env: { ...process.env, ...env, TIMERS_CHILD_OPTIONS: options },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  await new Promise<void>((resolve, reject) => {
+    worker.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+    worker.once('exit', (code) => reject(new Error(`worker process exited (${code})`)));
+  });
+  return worker;
+}
+
 async function burst(): Promise<void> {
   const mongoDb = uniqueName('bench_burst');
   const config = timersEnv.parse({
@@ -165,28 +248,11 @@ async function burst(): Promise<void> {
   });
   const receiver = await new WebhookReceiver().start();
   const api = await startTimers({ redisUrl, mongoUrl, mongoDb, config, worker: false });
-  const worker = spawn(
-    process.execPath,
-    [
-      ...(args['worker-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['worker-prof']] : []),
-      '-r',
-      'ts-node/register/transpile-only',
-      '-r',
-      'tsconfig-paths/register',
-      join(__dirname, '../libs/timers/test/timers-worker-child.ts'),
-    ],
-    {
-      env: {
-        ...process.env,
-        TIMERS_CHILD_OPTIONS: JSON.stringify({ redisUrl, mongoUrl, mongoDb, config }),
-      },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
+  const workers = await Promise.all(
+    Array.from({ length: WORKERS }, () =>
+      startWorker(JSON.stringify({ redisUrl, mongoUrl, mongoDb, config })),
+    ),
   );
-  await new Promise<void>((resolve, reject) => {
-    worker.stdout.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
-    worker.once('exit', (code) => reject(new Error(`worker process exited (${code})`)));
-  });
   try {
     // All due in the one whole second that starts after creation surely finished.
     const createStarted = Date.now();
@@ -230,9 +296,18 @@ async function burst(): Promise<void> {
     const pct = (p: number) =>
       lateness[Math.min(lateness.length - 1, Math.floor((p / 100) * lateness.length))];
     const arrivals = [...firstArrival.values()].sort((a, b) => a - b);
+    // When arrivals came, in 250 ms steps from the start of the due second (where does the time go?).
+    const steps = new Map<number, number>();
+    for (const at of arrivals) {
+      const step = Math.floor((at - dueSecond) / 250) * 250;
+      steps.set(step, (steps.get(step) ?? 0) + 1);
+    }
+    log(
+      `arrivals by ms after the due second: ${[...steps].map(([ms, n]) => `${ms}:${n}`).join(' ')}`,
+    );
     const spanS = (arrivals[arrivals.length - 1] - Math.max(dueSecond, arrivals[0])) / 1000;
     rows.push([
-      `burst: ${fmt(BURST)} timers due in one second, delivered`,
+      `burst: ${fmt(BURST)} timers due in one second, delivered (${WORKERS} worker process${WORKERS > 1 ? 'es' : ''}, ${args['worker-build']})`,
       `${fmt(firstArrival.size)} (${fmt(receiver.requests.length - firstArrival.size)} duplicates)`,
       `all, 0 duplicates`,
     ]);
@@ -258,10 +333,13 @@ async function burst(): Promise<void> {
     log(`ids created: ${ids.length}; receiver connections: ${receiver.connections}`);
   } finally {
     // Killed, not closed: on FerretDB recording the remaining outcomes would take many minutes.
-    if (args['worker-prof']) {
-      worker.kill('SIGUSR2');
-      await new Promise((resolve) => worker.once('exit', resolve));
-    } else worker.kill('SIGKILL');
+    await Promise.all(
+      workers.map(async (worker) => {
+        if (!args['worker-prof']) return worker.kill('SIGKILL');
+        worker.kill('SIGUSR2');
+        await new Promise((resolve) => worker.once('exit', resolve));
+      }),
+    );
     await api.db.dropDatabase();
     await api.close();
     await receiver.stop();

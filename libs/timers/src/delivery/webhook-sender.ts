@@ -79,6 +79,9 @@ export class WebhookSender implements OnModuleDestroy {
         timeout,
         ...(config.TIMERS_ALLOW_PRIVATE_TARGETS ? {} : { lookup: publicOnlyLookup as never }),
       },
+      // No more connections per origin than requests allowed in flight to its host: a burst reuses
+      // them instead of opening a new one whenever a request ends a moment before the next begins.
+      connections: config.TIMERS_MAX_CONCURRENCY_PER_HOST,
       headersTimeout: timeout,
       bodyTimeout: timeout,
       // undici keeps an idle connection for the server's `Keep-Alive: timeout=N` minus this margin (2 s

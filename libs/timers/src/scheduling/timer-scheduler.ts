@@ -69,8 +69,14 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
       } catch (error) {
         this.logger.warn(`moving due timers failed: ${(error as Error).message}`);
       }
-      // Anything moved means more may be due: go again at once (the queue bounds it); else wait a poll.
-      if (moved === 0) await this.pause();
+      // A full delivery batch moved means more may be due now: go again at once (the queue bounds it).
+      // Fewer: wait a poll, so timers falling due one by one during a burst travel in batches, not as
+      // a stream of tiny jobs whose per-job cost would hold delivery back.
+      const fullBatch = Math.min(
+        this.config.TIMERS_DELIVERY_BATCH,
+        this.config.TIMERS_SCHEDULER_BATCH,
+      );
+      if (moved < fullBatch) await this.pause();
     }
   }
 
