@@ -4,46 +4,18 @@ import { Redis } from 'ioredis';
 import { Collection, Document, Long, MongoClient, ObjectId } from 'mongodb';
 import {
   BufferedMongoIncrements,
-  BufferedMongoIncrementsOptions,
   BufferUnavailableError,
   FlushReport,
   InvalidUpdateError,
 } from '@bufferq/buffered-increments';
-import { eventually, LocalServer, sleep, startPrivateMongo, startPrivateRedis, testServices, uniqueName } from '@bufferq/testing';
+import { eventually, LocalServer, sleep, startPrivateMongo, startPrivateRedis, uniqueName } from '@bufferq/testing';
+import { bufferTestContext } from './fixtures/buffer-test-context';
 
-const { redisUrl, mongoUrl } = testServices();
-const dbName = uniqueName('bmi');
-let redis: Redis;
-let mongo: MongoClient;
-const instances: BufferedMongoIncrements[] = [];
-
-beforeAll(async () => {
-  redis = new Redis(redisUrl);
-  mongo = await new MongoClient(mongoUrl).connect();
-});
-
-afterEach(() => {
-  for (const instance of instances.splice(0)) instance.destroy();
-});
-
-afterAll(async () => {
-  await mongo.db(dbName).dropDatabase();
-  await mongo.close();
-  await redis.quit();
-});
-
-function freshCollection(): Collection<Document> {
-  return mongo.db(dbName).collection(uniqueName('c'));
-}
-
-function buffered(collection: Collection<Document>, intervalMs = 60_000, options: BufferedMongoIncrementsOptions = {}, client: Redis = redis) {
-  const instance = new BufferedMongoIncrements(collection, client, intervalMs, { namespace: uniqueName('ns'), ...options });
-  instances.push(instance);
-  return instance;
-}
+const context = bufferTestContext('bmi');
+const { redisUrl, mongoUrl, dbName, freshCollection, buffered } = context;
 
 async function isFerretDb(): Promise<boolean> {
-  const info = await mongo.db('admin').command({ buildInfo: 1 });
+  const info = await context.mongo.db('admin').command({ buildInfo: 1 });
   return 'ferretdbVersion' in info || 'ferretdb' in info;
 }
 
@@ -214,7 +186,7 @@ describe('BufferedMongoIncrements', () => {
     await buffer.increment('warm-up', 'n', 1); // loads the script, so no NOSCRIPT retry is counted below
     const liveKey = `bmi:{${buffer.namespace}}:live`;
     const calls: string[][] = [];
-    const monitor = await redis.duplicate().monitor();
+    const monitor = await context.redis.duplicate().monitor();
     // The buffering script is the one call with the live hash as its only key.
     monitor.on('monitor', (_time: string, args: string[]) => {
       if (args[0].toLowerCase().startsWith('eval') && args[2] === '1' && args[3] === liveKey) calls.push(args);

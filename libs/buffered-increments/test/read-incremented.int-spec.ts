@@ -1,34 +1,9 @@
-import { Redis } from 'ioredis';
-import { Collection, Document, MongoClient } from 'mongodb';
-import { BufferedMongoIncrements } from '@bufferq/buffered-increments';
-import { testServices, uniqueName } from '@bufferq/testing';
+import { Collection, Document } from 'mongodb';
+import { uniqueName } from '@bufferq/testing';
+import { bufferTestContext } from './fixtures/buffer-test-context';
 
-const { redisUrl, mongoUrl } = testServices();
-const dbName = uniqueName('bmi_read');
-let redis: Redis;
-let mongo: MongoClient;
-const instances: BufferedMongoIncrements[] = [];
-
-beforeAll(async () => {
-  redis = new Redis(redisUrl);
-  mongo = await new MongoClient(mongoUrl).connect();
-});
-
-afterEach(() => {
-  for (const instance of instances.splice(0)) instance.destroy();
-});
-
-afterAll(async () => {
-  await mongo.db(dbName).dropDatabase();
-  await mongo.close();
-  await redis.quit();
-});
-
-function buffered(collection: Collection<Document>, namespace: string) {
-  const instance = new BufferedMongoIncrements(collection, redis, 60_000, { namespace, autoFlush: false });
-  instances.push(instance);
-  return instance;
-}
+const { freshCollection, buffered: bufferedWith } = bufferTestContext('bmi_read');
+const buffered = (collection: Collection<Document>, namespace: string) => bufferedWith(collection, 60_000, { namespace, autoFlush: false });
 
 /** A collection whose bulkWrite stops before or after writing until `release()` is called. */
 function gatedCollection(collection: Collection<Document>, when: 'before-write' | 'after-write') {
@@ -58,7 +33,7 @@ function gatedCollection(collection: Collection<Document>, when: 'before-write' 
 
 describe('BufferedMongoIncrements.readIncremented', () => {
   it('returns MongoDB value plus buffered increments, and 0 for an unknown document', async () => {
-    const collection = mongo.db(dbName).collection(uniqueName('c'));
+    const collection = freshCollection();
     const buffer = buffered(collection, uniqueName('ns'));
     expect(await buffer.readIncremented('nobody', 'value')).toBe(0);
     await buffer.increment('k', 'value', 5);
@@ -73,7 +48,7 @@ describe('BufferedMongoIncrements.readIncremented', () => {
   it.each(['before-write', 'after-write'] as const)(
     'counts a draining batch exactly once while a flush is stopped %s',
     async (when) => {
-      const collection = mongo.db(dbName).collection(uniqueName('c'));
+      const collection = freshCollection();
       const namespace = uniqueName('ns');
       const producer = buffered(collection, namespace);
       await producer.increment('k', 'value', 10);
