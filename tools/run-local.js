@@ -2,7 +2,8 @@
 'use strict';
 // `npm start`: runs the whole system on this machine without Docker. When REDIS_URL / MONGO_URL are not
 // set it starts a local Redis (append-only file on) and a MongoDB-wire server whose data is kept in
-// BUFFERQ_CACHE_DIR/local-data between runs; then builds the apps and starts one api and one worker.
+// BUFFERQ_LOCAL_DATA_DIR (default BUFFERQ_CACHE_DIR/local-data) between runs; then builds the apps and
+// starts one api and one worker.
 // Ctrl-C (or SIGTERM) stops the apps gracefully (the worker finishes its flush), then the servers.
 // Flags: --no-build (use the existing dist/).
 const { spawn, spawnSync } = require('node:child_process');
@@ -66,7 +67,7 @@ async function main() {
   process.on('SIGTERM', () => void stopAll(0));
 
   try {
-    const dataDir = path.join(CACHE_DIR, 'local-data');
+    const dataDir = env.BUFFERQ_LOCAL_DATA_DIR || path.join(CACHE_DIR, 'local-data');
     if (!env.REDIS_URL) {
       const redis = await startRedis({ appendOnly: true, dataDir: path.join(dataDir, 'redis') });
       servers.push(redis);

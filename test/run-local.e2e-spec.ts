@@ -1,0 +1,131 @@
+// The README's run command, `npm start` (tools/run-local.js), on this machine as a newcomer runs it: no
+// REDIS_URL or MONGO_URL, so it starts its own Redis and MongoDB-wire server, builds, starts the api and
+// the worker, and prints the URLs. Then an increment goes all the way to MongoDB, Ctrl-C (SIGTERM) stops
+// everything, and a second start finds the data again.
+import { ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { MongoClient } from 'mongodb';
+import { eventually, uniqueName } from '@bufferq/testing';
+
+const ROOT = join(__dirname, '..');
+const STARTED = /Press Ctrl-C to stop\./;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+    server.on('error', reject);
+  });
+}
+
+interface RunningSystem {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts `node tools/run-local.js` and resolves once it printed its URLs. */
+async function startSystem(env: NodeJS.ProcessEnv, args: string[] = []): Promise<RunningSystem> {
+  const child = spawn(process.execPath, [join(ROOT, 'tools', 'run-local.js'), ...args], {
+    cwd: ROOT,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const started = await eventually(
+    () => STARTED.test(output) || child.exitCode !== null,
+    240_000,
+    250,
+  );
+  if (!started || child.exitCode !== null) {
+    child.kill('SIGKILL');
+    throw new Error(`npm start did not come up:\n${output.slice(-3000)}`);
+  }
+  return { child, output: () => output, exited };
+}
+
+describe('npm start (tools/run-local.js)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'bufferq-run-local-'));
+  const running: ChildProcess[] = [];
+  let env: NodeJS.ProcessEnv;
+  let base: string;
+
+  beforeAll(async () => {
+    const port = await freePort();
+    base = `http://localhost:${port}`;
+    env = {
+      ...process.env,
+      PORT: String(port),
+      MONGO_DB: uniqueName('run_local'),
+      COUNTERS_FLUSH_INTERVAL_MS: '300',
+      BUFFERQ_LOCAL_DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+    };
+    // As on a fresh machine: no servers given, so it starts its own.
+    delete env.REDIS_URL;
+    delete env.MONGO_URL;
+  });
+
+  afterAll(() => {
+    for (const child of running) if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('starts the whole system with its own servers, prints the URLs, flushes to MongoDB, stops on SIGTERM and keeps the data', async () => {
+    const first = await startSystem(env);
+    running.push(first.child);
+    for (const printed of ['/api/v1/increment', '/docs', '/admin/queues', '/health', '/metrics'])
+      expect(first.output()).toContain(`${base}${printed}`);
+    const mongoUrl = /MongoDB-wire server \(\w+\) at (mongodb:\/\/\S+)/.exec(first.output())?.[1];
+    expect(mongoUrl).toBeDefined();
+
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    expect((await fetch(`${base}/docs`)).status).toBe(200);
+    const post = await fetch(`${base}/api/v1/increment`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: 'visits', value: 41 }),
+    });
+    expect(post.status).toBe(202);
+    await fetch(`${base}/api/v1/increment`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: 'visits', value: 1 }),
+    });
+
+    // The worker it started flushes the buffer into the MongoDB-wire server it started.
+    const mongo = await new MongoClient(mongoUrl!).connect();
+    try {
+      const counters = mongo.db(env.MONGO_DB).collection('counters');
+      expect(
+        await eventually(
+          async () => (await counters.findOne({ _id: 'visits' as never }))?.value === 42,
+          20_000,
+        ),
+      ).toBe(true);
+    } finally {
+      await mongo.close();
+    }
+
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toContain('stopping the local Redis and MongoDB-wire server');
+    await expect(fetch(`${base}/health`)).rejects.toThrow();
+
+    // A second start (no rebuild) finds the counter in the data it kept.
+    const second = await startSystem(env, ['--no-build']);
+    running.push(second.child);
+    const read = await fetch(`${base}/api/v1/increment/visits`);
+    expect(await read.json()).toEqual({ key: 'visits', value: 42 });
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+  }, 600_000);
+});
