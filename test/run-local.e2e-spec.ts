@@ -13,14 +13,20 @@ import { eventually, uniqueName } from '@bufferq/testing';
 const ROOT = join(__dirname, '..');
 const STARTED = /Press Ctrl-C to stop\./;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
+/**
+ * A free port below the kernel's ephemeral range (32768 and up on Linux): the servers run-local starts
+ * take theirs from that range, so they cannot grab the api's port between this check and the api's listen.
+ */
+async function freeApiPort(): Promise<number> {
+  for (;;) {
+    const port = 20_000 + Math.floor(Math.random() * 10_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const server = createServer()
+        .once('error', () => resolve(false))
+        .listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
     });
-    server.on('error', reject);
-  });
+    if (free) return port;
+  }
 }
 
 interface RunningSystem {
@@ -59,7 +65,7 @@ describe('npm start (tools/run-local.js)', () => {
   let base: string;
 
   beforeAll(async () => {
-    const port = await freePort();
+    const port = await freeApiPort();
     base = `http://localhost:${port}`;
     env = {
       ...process.env,

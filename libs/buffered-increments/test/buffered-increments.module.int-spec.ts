@@ -67,9 +67,13 @@ describe('BufferedIncrementsModule', () => {
     await app.close();
   }
 
+  const producerClients: Redis[] = [];
+
   /** A plain producer on the same buffer as the module's (same key prefix and namespace). */
   function producerOf(collection: string) {
-    return new BufferedMongoIncrements(mongo.db(dbName).collection(collection), new Redis(redisUrl), 600_000, { keyPrefix, autoFlush: false });
+    const client = new Redis(redisUrl);
+    producerClients.push(client);
+    return new BufferedMongoIncrements(mongo.db(dbName).collection(collection), client, 600_000, { keyPrefix, autoFlush: false });
   }
 
   beforeAll(async () => {
@@ -78,6 +82,7 @@ describe('BufferedIncrementsModule', () => {
 
   afterAll(async () => {
     await Promise.all(apps.map((app) => app.close()));
+    await Promise.all(producerClients.map((client) => client.quit()));
     await mongo.db(dbName).dropDatabase();
     await mongo.close();
   });
