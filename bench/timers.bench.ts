@@ -258,6 +258,26 @@ async function burst(): Promise<void> {
     ),
   );
   try {
+    if (WARMUP) {
+      // A worker that has been delivering: JIT-compiled code and open connections to the receiver. The
+      // burst is created once the warm-up's outcomes are recorded (FerretDB locks on concurrent writes).
+      log(`warm-up: ${fmt(WARMUP)} timers due in 1 s`);
+      await api.timers.createMany(
+        Array.from({ length: WARMUP }, () => ({
+          hours: 0,
+          minutes: 0,
+          seconds: 1,
+          url: `${receiver.url}/warmup`,
+        })),
+      );
+      const recorded = () =>
+        api.db.collection(TIMERS_COLLECTION).countDocuments({ status: 'delivered' });
+      const warmupDeadline = Date.now() + 300_000;
+      while ((await recorded()) < WARMUP && Date.now() < warmupDeadline)
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      log(`warm-up delivered and recorded (${await recorded()})`);
+      await api.db.collection(TIMERS_COLLECTION).deleteMany({});
+    }
     const connectionsBefore = receiver.connections;
     // All due in the one whole second that starts after creation surely finished.
     const createStarted = Date.now();
@@ -280,19 +300,6 @@ async function burst(): Promise<void> {
     if (Date.now() > dueSecond)
       throw new Error('creating the burst took longer than the lead time; raise it');
     log(`created in ${Date.now() - createStarted} ms; waiting for deliveries`);
-    if (WARMUP) {
-      // A worker that has been running: JIT-compiled code and open connections to the receiver. Due 3 s
-      // before the burst, after its creation (whose MongoDB writes would collide with the outcomes').
-      log(`warm-up: ${fmt(WARMUP)} timers due 3 s before the burst`);
-      await api.timers.createMany(
-        Array.from({ length: WARMUP }, () => ({
-          hours: 0,
-          minutes: 0,
-          seconds: Math.ceil((dueSecond - 3_000 - Date.now()) / 1000),
-          url: `${receiver.url}/warmup`,
-        })),
-      );
-    }
     const deadline = dueSecond + BURST_TIMEOUT_MS;
     const burstPaths = () => new Set(receiver.requests.map((r) => r.path).filter(isBurstPath));
     while (burstPaths().size < BURST && Date.now() < deadline) {
