@@ -101,6 +101,30 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     await expect(ctx.timers.retry(id)).rejects.toThrow(/only a failed timer/);
   });
 
+  it('records a delivered outcome once the POSTs in flight have ended, so a burst sends before it records', async () => {
+    // `/held/` answers only after the deadline (1 s in these tests): its POST stays in flight that long.
+    receiver.behaviour = (request) => (request.path.startsWith('/held/') ? 'hang' : 200);
+    const [held, quick] = await ctx.timers.createMany([
+      { hours: 0, minutes: 0, seconds: 0, url: `${receiver.url}/held` },
+      { hours: 0, minutes: 0, seconds: 0, url: `${receiver.url}/quick` },
+    ]);
+    expect(await eventually(() => receiver.requestsFor(`/quick/${quick}`).length > 0, 5_000)).toBe(
+      true,
+    );
+    const sentAt = receiver.requestsFor(`/quick/${quick}`)[0].at;
+    expect(receiver.requestsFor(`/held/${held}`)).toHaveLength(1);
+    // Sent, and its outcome waits while the held POST is in flight...
+    await sleep(400);
+    expect(await statusOf(quick)).toBe('delivering');
+    // ...and is recorded after that POST timed out.
+    expect(await eventually(async () => (await statusOf(quick)) === 'delivered', 5_000)).toBe(true);
+    const deliveredAt = Date.parse((await ctx.timers.get(quick)).delivered_at!);
+    expect(deliveredAt - sentAt).toBeGreaterThanOrEqual(600);
+    expect(await eventually(async () => (await ctx.timers.get(held)).attempts === 1, 5_000)).toBe(
+      true,
+    );
+  });
+
   it('retries 429 and timeouts, but fails at once on other 4xx and on redirects (never followed)', async () => {
     receiver.behaviour = (request, count) => {
       if (request.path.startsWith('/throttled/')) return count === 1 ? 429 : 200;

@@ -7,7 +7,7 @@ import { TimersRepository } from '../storage/timers.repository';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 import { DeliveryLeases } from './delivery-leases';
 import { retryDelayMs } from './retry-backoff';
-import { SendOutcome } from './webhook-sender';
+import { SendOutcome, WebhookSender } from './webhook-sender';
 
 export type DeliveryResult = 'delivered' | 'retry-scheduled' | 'failed';
 
@@ -23,6 +23,13 @@ export interface SentAttempt {
 /** Outcomes waiting for MongoDB beyond which delivery batches wait (backpressure on a slow database). */
 const MAX_UNRECORDED = 50_000;
 const WRITE_RETRY_MS = 1_000;
+/**
+ * Longest an outcome waits for the sender to pause before it is recorded anyway. During a burst the
+ * writes (driver work here, and the database's CPU when it shares the machine) would take CPU from the
+ * POSTs still to send; waiting costs only freshness: the lease stays renewed meanwhile.
+ */
+const MAX_RECORD_DEFERRAL_MS = 2_000;
+const PAUSE_POLL_MS = 20;
 
 /**
  * Records what each sent attempt came to, after the POST and off the delivery path: MongoDB first (the
@@ -41,18 +48,21 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
   private readonly unrecorded = new Set<Promise<void>>();
   private waiting: Array<() => void> = [];
   private stopping = false;
+  private pause?: Promise<void>;
 
   constructor(
     private readonly timers: TimersRepository,
     private readonly dueIndex: DueIndex,
     private readonly leases: DeliveryLeases,
+    private readonly sender: WebhookSender,
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
   ) {}
 
   /** Starts recording; returns what the attempt came to. Wait on `capacity()` before sending more. */
   record(attempt: SentAttempt): DeliveryResult {
     const { result, steps } = this.plan(attempt);
-    const recording = this.inOrder(attempt.id, steps)
+    const recording = this.sendingPause()
+      .then(() => this.inOrder(attempt.id, steps))
       .catch((error: Error) =>
         this.logger.warn(
           `timer ${attempt.id}: outcome ${result} not recorded (${error.message}); its lease lapses and it is sent again`,
@@ -65,6 +75,27 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
       });
     this.unrecorded.add(recording);
     return result;
+  }
+
+  /**
+   * Resolves at once when no POST is in flight; else once none is (checked every PAUSE_POLL_MS), or
+   * MAX_RECORD_DEFERRAL_MS later, or when the process stops. All outcomes waiting share one pause.
+   */
+  private sendingPause(): Promise<void> {
+    if (!this.sender.busy) return Promise.resolve();
+    this.pause ??= new Promise<void>((resolve) => {
+      const until = Date.now() + MAX_RECORD_DEFERRAL_MS;
+      const check = () => {
+        if (this.sender.busy && Date.now() < until && !this.stopping) {
+          setTimeout(check, PAUSE_POLL_MS);
+          return;
+        }
+        this.pause = undefined;
+        resolve();
+      };
+      setTimeout(check, PAUSE_POLL_MS);
+    });
+    return this.pause;
   }
 
   /** Resolves once fewer than MAX_UNRECORDED outcomes wait for MongoDB. */

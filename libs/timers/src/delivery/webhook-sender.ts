@@ -100,6 +100,11 @@ export class WebhookSender implements OnModuleDestroy {
     );
   }
 
+  /** Whether POSTs are in flight (an attempt waiting for a slot implies some are). */
+  get busy(): boolean {
+    return this.slots.inFlight > 0;
+  }
+
   async onModuleDestroy(): Promise<void> {
     await this.agent.close();
   }
