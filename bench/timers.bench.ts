@@ -1,11 +1,12 @@
 // npm run bench:timers [-- --timers 1000000 --burst 20000 --baseline 20000 --parallel 2 --concurrency 500
-//   --delivery-batch 200]
+//   --delivery-batch 200 --workers 1 --worker-build compiled|ts-node --warmup 0 --worker-prof <dir>]
 // 1. Creates --timers timers through the library (TimersService.createMany, batches of --batch): timers/s,
 //    Redis memory per pending timer (INFO used_memory delta and MEMORY USAGE of the due index), MongoDB size.
 // 2. Naive baseline in the same run: one BullMQ delayed job per timer (--baseline jobs): memory per timer.
-// 3. A burst of --burst timers all due in the same second, delivered by a timers worker (its own process,
-//    so creation, receiver and worker do not share one core) to a local receiver: deliveries/s and
-//    lateness (first arrival minus due time) p50/p99/max, duplicates.
+// 3. A burst of --burst timers all due in the same second, delivered by --workers timers workers (own
+//    processes, compiled by default, so creation, receiver and worker do not share one core) to a local
+//    keep-alive receiver: deliveries/s and lateness (first arrival minus due time) p50/p99/max, duplicates;
+//    the log adds arrivals per 250 ms and the receiver's connection count. --warmup N delivers N timers first.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
