@@ -8,7 +8,7 @@
 //    keep-alive receiver: deliveries/s and lateness (first arrival minus due time) p50/p99/max, duplicates;
 //    the log adds arrivals per 250 ms and the receiver's connection count. --warmup N delivers N timers first.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -175,6 +175,7 @@ async function workerCommand(): Promise<{ args: string[]; env: Record<string, st
     };
   const root = join(__dirname, '..');
   const outDir = mkdtempSync(join(tmpdir(), 'bench-timers-worker-'));
+  process.once('exit', () => rmSync(outDir, { recursive: true, force: true }));
   const project = join(outDir, 'tsconfig.json');
   writeFileSync(
     project,
