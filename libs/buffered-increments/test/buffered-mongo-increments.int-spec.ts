@@ -186,7 +186,7 @@ describe('BufferedMongoIncrements', () => {
     await buffer.increment('warm-up', 'n', 1); // loads the script, so no NOSCRIPT retry is counted below
     const liveKey = `bmi:{${buffer.namespace}}:live`;
     const calls: string[][] = [];
-    const monitor = await context.redis.duplicate().monitor();
+    const monitor = await context.redis.monitor(); // a connection of its own
     // The buffering script is the one call with the live hash as its only key.
     monitor.on('monitor', (_time: string, args: string[]) => {
       if (args[0].toLowerCase().startsWith('eval') && args[2] === '1' && args[3] === liveKey) calls.push(args);
