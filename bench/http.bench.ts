@@ -4,10 +4,10 @@
 // in its own process; the load generator (autocannon) runs here. BENCH_DURATION_S (default 10) and
 // BENCH_CONNECTIONS (default 50).
 import { ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { freePort } from '@bufferq/testing';
 
 const root = join(__dirname, '..');
 const durationS = Number(process.env.BENCH_DURATION_S ?? 10);
@@ -29,15 +29,6 @@ interface Row {
   non2xx: number;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 async function waitFor(url: string, child: ChildProcess): Promise<void> {
   for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {

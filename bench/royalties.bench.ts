@@ -10,12 +10,12 @@ import { ChildProcess, execFileSync, fork } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import * as os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { writeSyntheticInputs } from '@bufferq/royalties';
+import { freePort } from '@bufferq/testing';
 
 const root = resolve(__dirname, '..');
 const probe = join(__dirname, 'royalties', 'event-loop-probe.js');
@@ -43,15 +43,6 @@ function flags() {
   return { streams: int(values.streams!), users: int(values.users!), tracks: int(values.tracks!), naiveStreams: int(values['naive-streams']!), keep: values.keep!, tsNode: !values.compiled! };
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolvePort(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 /** Peak and current resident set of a process, from /proc (Linux). */
 function memoryOf(pid: number): { peakMb: number; rssMb: number } {

@@ -1,25 +1,15 @@
 import { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
 import { MongoClient } from 'mongodb';
 import request from 'supertest';
-import { eventually, LocalServer, sleep, startPrivateMongo, startPrivateRedis, testServices, uniqueName } from '@bufferq/testing';
+import { eventually, freePort, LocalServer, sleep, startPrivateMongo, startPrivateRedis, testServices, uniqueName } from '@bufferq/testing';
 import { spawnApp, startApi, startWorker } from './api-harness';
 
 const { mongoUrl } = testServices();
 const FLUSH_QUEUE = 'buffered-increments-flush';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-    server.on('error', reject);
-  });
-}
 
 function killed(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {

@@ -5,7 +5,7 @@ import { isBlankLine, readCsvLines } from './csv-lines';
 import { isUrlLocation, openInput } from './input-source';
 import { formatMinorUnits, ORIGIN_REVENUE_PERCENT, Origin, parseFeeCents, splitByLargestRemainder, unitsToCents } from './money';
 import { readTrackMetadata, TrackRecord } from './track-metadata';
-import { clip, dayMonthYear, RangeUsers, SAMPLE_SIZE, StreamTally, StreamTallyResult, TallyContext } from './stream-tally';
+import { clip, dayMonthYear, RangeUsers, SAMPLE_SIZE, StreamLineCounts, StreamTally, StreamTallyResult, TallyContext } from './stream-tally';
 import { SharedUserIndex } from './shared-user-index';
 import { lineAlignedRanges, tallyRange, tallyRangesInThreads } from './streams-ranges';
 import { UserLedger } from './user-ledger';
@@ -38,16 +38,7 @@ export interface InputProblem {
 
 export interface BuildCounts {
   users: { lines: number; listed: number; bad: number };
-  streams: {
-    lines: number;
-    valid: number;
-    bad: number;
-    blank: number;
-    seconds: number;
-    /** Streams whose track is not in the metadata: not in any label's seconds, so not paid out. */
-    unknownTrackStreams: number;
-    unknownTrackSeconds: number;
-    unknownTrackSample: string[];
+  streams: StreamLineCounts & {
     /** Streams of users missing from the users file: their seconds still count for the label. */
     unknownUserStreams: number;
     unknownUsers: number;

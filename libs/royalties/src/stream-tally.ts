@@ -25,17 +25,22 @@ export interface TallyContext {
  * counts. Plain data that crosses a thread boundary; user ids in first-appearance order, so merging the
  * tallies of consecutive ranges in file order gives the same result as one pass over the file.
  */
-export interface StreamTallyResult {
-  /** Physical lines read, blank ones and a header included: the next range's lines are numbered after these. */
-  physicalLines: number;
+/** What the streams file's lines came to; a build reports them (BuildCounts.streams) and a tally sums them. */
+export interface StreamLineCounts {
   lines: number;
   valid: number;
   bad: number;
   blank: number;
   seconds: number;
+  /** Streams whose track is not in the metadata: not in any label's seconds, so not paid out. */
   unknownTrackStreams: number;
   unknownTrackSeconds: number;
   unknownTrackSample: string[];
+}
+
+export interface StreamTallyResult extends StreamLineCounts {
+  /** Physical lines read, blank ones and a header included: the next range's lines are numbered after these. */
+  physicalLines: number;
   /**
    * Per-user sums of a range's own index: entries 0 to `listedUsers - 1` are the ledger's positions (the
    * users file's users), the others are the users of `unlistedIds`, in order. Empty for a tally into the ledger.

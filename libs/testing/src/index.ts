@@ -44,6 +44,11 @@ export function startPrivateMongo(options: { port?: number; dataDir?: string } =
   return localServices.startMongo(options);
 }
 
+/** A loopback port free at the time of the call (the kernel picks it from its ephemeral range). */
+export function freePort(): Promise<number> {
+  return localServices.freePort();
+}
+
 /** Polls `probe` until it returns true or the timeout passes; returns whether it became true. */
 export async function eventually(probe: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 25): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;

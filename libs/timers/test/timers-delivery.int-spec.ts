@@ -29,6 +29,8 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
   });
 
   const statusOf = async (id: string) => (await ctx.timers.get(id)).status;
+  const createDueNow = (url: string) =>
+    ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url });
 
   it('fires on time with POST <url>/<id>, an empty body and a verifiable signature', async () => {
     const createdAt = Date.now();
@@ -63,7 +65,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
 
   it('retries a receiver that fails twice and is delivered on the third attempt, same delivery id each time', async () => {
     receiver.behaviour = (_request, count) => (count <= 2 ? 503 : 204);
-    const { id } = await ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url: receiver.url });
+    const { id } = await createDueNow(receiver.url);
     expect(await eventually(async () => (await statusOf(id)) === 'delivered', 8_000)).toBe(true);
     const requests = receiver.requestsFor(`/${id}`);
     expect(requests).toHaveLength(3);
@@ -82,7 +84,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
 
   it('marks a timer failed after the configured attempts when the receiver always fails, and retries it by request', async () => {
     receiver.behaviour = () => 500;
-    const { id } = await ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url: receiver.url });
+    const { id } = await createDueNow(receiver.url);
     expect(await eventually(async () => (await statusOf(id)) === 'failed', 8_000)).toBe(true);
     await sleep(500); // no further attempt after `failed`
     expect(receiver.requestsFor(`/${id}`)).toHaveLength(3);
@@ -132,30 +134,10 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
       if (request.path.startsWith('/gone/')) return 410;
       return { status: 302, location: `${receiver.url}/elsewhere` };
     };
-    const throttled = await ctx.timers.create({
-      hours: 0,
-      minutes: 0,
-      seconds: 0,
-      url: `${receiver.url}/throttled`,
-    });
-    const slow = await ctx.timers.create({
-      hours: 0,
-      minutes: 0,
-      seconds: 0,
-      url: `${receiver.url}/slow`,
-    });
-    const gone = await ctx.timers.create({
-      hours: 0,
-      minutes: 0,
-      seconds: 0,
-      url: `${receiver.url}/gone`,
-    });
-    const moved = await ctx.timers.create({
-      hours: 0,
-      minutes: 0,
-      seconds: 0,
-      url: `${receiver.url}/moved`,
-    });
+    const throttled = await createDueNow(`${receiver.url}/throttled`);
+    const slow = await createDueNow(`${receiver.url}/slow`);
+    const gone = await createDueNow(`${receiver.url}/gone`);
+    const moved = await createDueNow(`${receiver.url}/moved`);
 
     expect(
       await eventually(async () => (await statusOf(throttled.id)) === 'delivered', 5_000),
@@ -184,7 +166,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     const closed = await new WebhookReceiver().start();
     const url = closed.url;
     await closed.stop();
-    const { id } = await ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url });
+    const { id } = await createDueNow(url);
     expect(await eventually(async () => (await statusOf(id)) === 'failed', 8_000)).toBe(true);
     expect(await ctx.timers.get(id)).toMatchObject({ attempts: 3 });
     expect((await ctx.timers.get(id)).last_error).toMatch(/network error: ECONNREFUSED/);
