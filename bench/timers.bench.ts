@@ -1,12 +1,14 @@
-// npm run bench:timers [-- --timers 1000000 --burst 20000 --baseline 20000 --parallel 2 --concurrency 500
-//   --delivery-batch 200 --workers 1 --worker-build compiled|ts-node --warmup 0 --worker-prof <dir>]
+// npm run bench:timers [-- --timers 1000000 --burst 20000 --baseline 20000 --parallel 2 --concurrency 100
+//   --delivery-batch 200 --scheduler-batch 20000 --lookahead 1000 --workers 1
+//   --worker-build compiled|ts-node --warmup 0 --receiver-warmup 5000 --worker-prof <dir>]
 // 1. Creates --timers timers through the library (TimersService.createMany, batches of --batch): timers/s,
 //    Redis memory per pending timer (INFO used_memory delta and MEMORY USAGE of the due index), MongoDB size.
 // 2. Naive baseline in the same run: one BullMQ delayed job per timer (--baseline jobs): memory per timer.
 // 3. A burst of --burst timers all due in the same second, delivered by --workers timers workers (own
 //    processes, compiled by default, so creation, receiver and worker do not share one core) to a local
 //    keep-alive receiver: deliveries/s and lateness (first arrival minus due time) p50/p99/max, duplicates;
-//    the log adds arrivals per 250 ms and the receiver's connection count. --warmup N delivers N timers first.
+//    the log adds due times and arrivals per 100 ms and the receiver's connection count. --warmup N delivers
+//    N timers first; the receiver answers --receiver-warmup requests before the burst.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { Agent, request } from 'undici';
 import { bullmqConnection } from '@bufferq/datastores';
 import { testServices, uniqueName } from '@bufferq/testing';
 import { DueIndex, TIMERS_COLLECTION, timersEnv } from '@bufferq/timers';
@@ -27,12 +30,15 @@ const { values: args } = parseArgs({
     batch: { type: 'string', default: '1000' },
     parallel: { type: 'string', default: '2' },
     'burst-timeout-s': { type: 'string', default: '600' },
-    concurrency: { type: 'string', default: '500' },
+    concurrency: { type: 'string', default: '100' },
     'delivery-batch': { type: 'string', default: '200' },
+    'scheduler-batch': { type: 'string', default: '20000' },
+    lookahead: { type: 'string', default: '1000' },
     'worker-prof': { type: 'string' },
     workers: { type: 'string', default: '1' },
     'worker-build': { type: 'string', default: 'compiled' },
     warmup: { type: 'string', default: '0' },
+    'receiver-warmup': { type: 'string', default: '5000' },
   },
 });
 const TIMERS = Number(args.timers);
@@ -43,6 +49,7 @@ const PARALLEL = Number(args.parallel);
 const BURST_TIMEOUT_MS = Number(args['burst-timeout-s']) * 1000;
 const WORKERS = Number(args.workers);
 const WARMUP = Number(args.warmup);
+const RECEIVER_WARMUP = Number(args['receiver-warmup']);
 
 const { redisUrl, mongoUrl } = testServices();
 const rows: string[][] = [];
@@ -216,6 +223,27 @@ async function workerCommand(): Promise<{ args: string[]; env: Record<string, st
   };
 }
 
+/**
+ * The receiver stands in for a webhook endpoint that is already serving, so it answers some requests
+ * before the burst (from this process, not the worker): its own JIT warm-up is not the worker's lateness.
+ * The worker stays cold unless --warmup is given.
+ */
+async function warmUpReceiver(receiver: WebhookReceiver): Promise<void> {
+  const agent = new Agent({ connections: 50 });
+  try {
+    await Promise.all(
+      Array.from({ length: RECEIVER_WARMUP }, (_, i) =>
+        request(`${receiver.url}/warmup-receiver/${i}`, { method: 'POST', dispatcher: agent }).then(
+          (response) => response.body.dump(),
+        ),
+      ),
+    );
+  } finally {
+    await agent.close();
+  }
+  log(`receiver answered ${fmt(RECEIVER_WARMUP)} requests before the burst`);
+}
+
 const isBurstPath = (path: string) => path.startsWith('/t/');
 
 let command: Promise<{ args: string[]; env: Record<string, string> }> | undefined;
@@ -251,6 +279,8 @@ async function burst(): Promise<void> {
     TIMERS_DELIVERY_CONCURRENCY: args.concurrency,
     TIMERS_MAX_CONCURRENCY_PER_HOST: args.concurrency,
     TIMERS_DELIVERY_BATCH: args['delivery-batch'],
+    TIMERS_SCHEDULER_BATCH: args['scheduler-batch'],
+    TIMERS_SCHEDULER_LOOKAHEAD_MS: args.lookahead,
   });
   const receiver = await new WebhookReceiver().start();
   const api = await startTimers({ redisUrl, mongoUrl, mongoDb, config, worker: false });
@@ -280,6 +310,7 @@ async function burst(): Promise<void> {
       log(`warm-up delivered and recorded (${await recorded()})`);
       await api.db.collection(TIMERS_COLLECTION).deleteMany({});
     }
+    if (RECEIVER_WARMUP) await warmUpReceiver(receiver);
     const connectionsBefore = receiver.connections;
     // All due in the one whole second that starts after creation surely finished.
     const createStarted = Date.now();
@@ -327,18 +358,22 @@ async function burst(): Promise<void> {
     const pct = (p: number) =>
       lateness[Math.min(lateness.length - 1, Math.floor((p / 100) * lateness.length))];
     const arrivals = [...firstArrival.values()].sort((a, b) => a - b);
-    // When arrivals came, in 250 ms steps from the start of the due second (where does the time go?).
-    const steps = new Map<number, number>();
-    for (const at of arrivals) {
-      const step = Math.floor((at - dueSecond) / 250) * 250;
-      steps.set(step, (steps.get(step) ?? 0) + 1);
-    }
+    // When timers fell due and when they arrived, in 100 ms steps from the start of the due second.
+    const inSteps = (times: number[]) => {
+      const steps = new Map<number, number>();
+      for (const at of [...times].sort((a, b) => a - b)) {
+        const step = Math.floor((at - dueSecond) / 100) * 100;
+        steps.set(step, (steps.get(step) ?? 0) + 1);
+      }
+      return [...steps].map(([ms, n]) => `${ms}:${n}`).join(' ');
+    };
     log(
-      `arrivals by ms after the due second: ${[...steps].map(([ms, n]) => `${ms}:${n}`).join(' ')}`,
+      `due by ms after the due second: ${inSteps(timers.map((t) => (t.dueAt as Date).getTime()))}`,
     );
+    log(`arrivals by ms after the due second: ${inSteps(arrivals)}`);
     const spanS = (arrivals[arrivals.length - 1] - Math.max(dueSecond, arrivals[0])) / 1000;
     rows.push([
-      `burst: ${fmt(BURST)} timers due in one second, delivered (${WORKERS} worker process${WORKERS > 1 ? 'es' : ''}, ${args['worker-build']}, ${WARMUP ? `warmed up by ${fmt(WARMUP)} timers` : 'cold'})`,
+      `burst: ${fmt(BURST)} timers due in one second, delivered (${WORKERS} worker process${WORKERS > 1 ? 'es' : ''}, ${args['worker-build']}, ${WARMUP ? `warmed up by ${fmt(WARMUP)} timers` : 'cold'}, lookahead ${fmt(Number(args.lookahead))} ms, ${args.concurrency} in flight; receiver ${RECEIVER_WARMUP ? `warmed up by ${fmt(RECEIVER_WARMUP)} requests` : 'cold'})`,
       `${fmt(firstArrival.size)} (${fmt(burstRequests - firstArrival.size)} duplicates)`,
       `all, 0 duplicates`,
     ]);

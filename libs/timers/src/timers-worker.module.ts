@@ -1,4 +1,5 @@
 import { Module } from '@nestjs/common';
+import { DeliveryClock } from './delivery/delivery-clock';
 import { DeliveryLeases } from './delivery/delivery-leases';
 import { DeliveryOutcomes } from './delivery/delivery-outcomes';
 import { TimerDeliveryProcessor } from './delivery/timer-delivery.processor';
@@ -15,6 +16,7 @@ import { TimersModule } from './timers.module';
   providers: [
     WebhookSender,
     DeliveryLeases,
+    DeliveryClock,
     DeliveryOutcomes,
     TimerDeliveryQueue,
     TimerDeliveryService,

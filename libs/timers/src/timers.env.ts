@@ -21,7 +21,16 @@ export const timersEnv = z.object({
   TIMERS_BACKOFF_MAX_MS: z.coerce.number().int().min(1).default(3_600_000),
   /** How often each worker moves due timers from the Redis due index to the delivery queue. */
   TIMERS_SCHEDULER_POLL_MS: z.coerce.number().int().min(5).default(100),
-  TIMERS_SCHEDULER_BATCH: z.coerce.number().int().min(1).max(10_000).default(1_000),
+  /**
+   * Timers moved per claim; also the most claimed timers waiting in the delivery queue, and the most
+   * armed timers (claimed ahead of their run time) a worker holds.
+   */
+  TIMERS_SCHEDULER_BATCH: z.coerce.number().int().min(1).max(100_000).default(1_000),
+  /**
+   * How far ahead of their run time timers are claimed (armed): the worker holds them and sends each one
+   * at its run time, so a burst costs only its POSTs when it falls due. 0: claim only due timers.
+   */
+  TIMERS_SCHEDULER_LOOKAHEAD_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
   /** How often the reconciler re-adds pending timers due within two periods from MongoDB to Redis. */
   TIMERS_RECONCILE_INTERVAL_MS: z.coerce.number().int().min(50).default(60_000),
   /**

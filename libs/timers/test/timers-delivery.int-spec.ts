@@ -192,6 +192,46 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     expect(receiver.maxInFlight).toBe(3);
   });
 
+  const isArmed = async (id: string) =>
+    (await ctx.redis.zscore(`${config.TIMERS_REDIS_PREFIX}:armed`, id)) !== null;
+
+  it('claims a timer ahead of its run time (armed) and sends it when it is due, not before', async () => {
+    const { id } = await ctx.timers.create({
+      ...{ hours: 0, minutes: 0, seconds: 2 },
+      url: `${receiver.url}/armed`,
+    });
+    const dueAt = Date.parse((await ctx.timers.get(id)).due_at);
+    // Claimed within the lookahead (1 s before it is due), held by the worker, not sent.
+    expect(await eventually(() => isArmed(id), 2_000)).toBe(true);
+    expect(Date.now()).toBeLessThan(dueAt);
+    expect(receiver.requestsFor(`/armed/${id}`)).toHaveLength(0);
+    expect(await statusOf(id)).toBe('pending');
+
+    expect(await eventually(() => receiver.requestsFor(`/armed/${id}`).length > 0, 3_000)).toBe(
+      true,
+    );
+    const [request] = receiver.requestsFor(`/armed/${id}`);
+    expect(request.at).toBeGreaterThanOrEqual(dueAt);
+    // No scheduler poll or queue hop between due and sent: only the firing step.
+    expect(request.at - dueAt).toBeLessThan(300);
+    expect(await isArmed(id)).toBe(false);
+    expect(await eventually(async () => (await statusOf(id)) === 'delivered', 3_000)).toBe(true);
+  });
+
+  it('cancels a timer claimed ahead of its run time: the worker holding it never sends it', async () => {
+    const { id } = await ctx.timers.create({
+      ...{ hours: 0, minutes: 0, seconds: 2 },
+      url: `${receiver.url}/disarmed`,
+    });
+    expect(await eventually(() => isArmed(id), 2_000)).toBe(true);
+    expect(await ctx.timers.cancel(id)).toMatchObject({ status: 'cancelled' });
+    expect(await isArmed(id)).toBe(false);
+    await sleep(2_000);
+    expect(receiver.requestsFor(`/disarmed/${id}`)).toHaveLength(0);
+    expect(await statusOf(id)).toBe('cancelled');
+    expect(await ctx.redis.zscore(`${config.TIMERS_REDIS_PREFIX}:leased`, id)).toBeNull();
+  });
+
   it('does not fire a cancelled timer', async () => {
     const { id } = await ctx.timers.create({
       hours: 0,

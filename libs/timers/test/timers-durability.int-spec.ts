@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
@@ -236,24 +236,8 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
     });
     const services = { redisUrl, mongoUrl, mongoDb: uniqueName('timers_kill'), config };
     const api = await start({ ...services, worker: false });
-    const child = spawn(
-      process.execPath,
-      [
-        '-r',
-        'ts-node/register/transpile-only',
-        '-r',
-        'tsconfig-paths/register',
-        join(__dirname, 'timers-worker-child.ts'),
-      ],
-      {
-        env: { ...process.env, TIMERS_CHILD_OPTIONS: JSON.stringify(services) },
-        stdio: ['ignore', 'pipe', 'inherit'],
-      },
-    );
+    const child = await startWorkerProcess(services);
     try {
-      let output = '';
-      child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      expect(await eventually(() => output.includes('ready'), 30_000)).toBe(true);
       receiver.behaviour = (request, count) =>
         request.path.startsWith('/killed/') && count === 1 ? 'hang' : 200;
       const { id } = await api.timers.create({ ...now(), url: `${receiver.url}/killed` });
@@ -280,6 +264,39 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
     } finally {
       child.kill('SIGKILL');
       receiver.behaviour = () => 200;
+    }
+  });
+
+  it('sends once, after their leases lapse, the timers a worker held for their run time when it was killed', async () => {
+    const config = fastTimersConfig({
+      TIMERS_REDIS_PREFIX: uniqueName('tarmed'),
+      TIMERS_DELIVERY_LOCK_MS: '1000',
+      TIMERS_SCHEDULER_LOOKAHEAD_MS: '3000',
+    });
+    const services = { redisUrl, mongoUrl, mongoDb: uniqueName('timers_armed'), config };
+    const api = await start({ ...services, worker: false });
+    const child = await startWorkerProcess(services);
+    try {
+      const ids = await api.timers.createMany(
+        Array.from({ length: 5 }, () => ({ ...inSeconds(2), url: `${receiver.url}/held` })),
+      );
+      const armed = `${config.TIMERS_REDIS_PREFIX}:armed`;
+      expect(await eventually(async () => (await api.redis.zcard(armed)) === 5, 2_000)).toBe(true);
+      child.kill('SIGKILL');
+      await once(child, 'exit');
+
+      await start({ ...services, worker: true });
+      expect(
+        await eventually(
+          () => deliveryCounts(receiver, 'held', ids).every((count) => count === 1),
+          8_000,
+        ),
+      ).toBe(true);
+      await sleep(500);
+      expect(deliveryCounts(receiver, 'held', ids)).toEqual([1, 1, 1, 1, 1]);
+      expect(await api.redis.zcard(armed)).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
     }
   });
 
@@ -313,6 +330,31 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
     expect(counts.filter((count) => count !== 1)).toEqual([]);
   });
 });
+
+/** A timers worker in its own process (so a test can SIGKILL it); resolves once it runs. */
+async function startWorkerProcess(services: object): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    [
+      '-r',
+      'ts-node/register/transpile-only',
+      '-r',
+      'tsconfig-paths/register',
+      join(__dirname, 'timers-worker-child.ts'),
+    ],
+    {
+      env: { ...process.env, TIMERS_CHILD_OPTIONS: JSON.stringify(services) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  if (!(await eventually(() => output.includes('ready'), 30_000))) {
+    child.kill('SIGKILL');
+    throw new Error('the worker process did not start');
+  }
+  return child;
+}
 
 async function closeAll(open: TimersContext[]): Promise<void> {
   for (const ctx of open.splice(0).reverse()) {

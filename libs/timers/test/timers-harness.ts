@@ -75,12 +75,17 @@ export class WebhookReceiver {
         this.byPath.set(request.path, forPath);
         const answer = this.behaviour(request, this.requestsFor(request.path).length);
         if (answer === 'hang') return;
+        const respond = () => {
+          if (typeof answer === 'number') res.writeHead(answer).end();
+          else res.writeHead(answer.status, { location: answer.location }).end();
+        };
+        // No timer when there is no delay: a burst's answers would each wait a timer tick (>= 1 ms).
+        if (!this.delayMs) return respond();
         this.inFlight++;
         this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
         setTimeout(() => {
           this.inFlight--;
-          if (typeof answer === 'number') res.writeHead(answer).end();
-          else res.writeHead(answer.status, { location: answer.location }).end();
+          respond();
         }, this.delayMs);
       });
     });

@@ -9,6 +9,7 @@ import { ConfigService } from '@nestjs/config';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { bullmqConnection } from '@bufferq/datastores';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
+import { DeliveryClock } from './delivery-clock';
 import { TIMER_DELIVERY_QUEUE, TimerDeliveryJob } from './timer-delivery-queue';
 import { BatchResult, TimerDeliveryService } from './timer-delivery.service';
 
@@ -20,6 +21,7 @@ export class TimerDeliveryProcessor implements OnApplicationBootstrap, OnModuleD
 
   constructor(
     private readonly delivery: TimerDeliveryService,
+    private readonly clock: DeliveryClock,
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
     private readonly env: ConfigService,
   ) {}
@@ -31,11 +33,7 @@ export class TimerDeliveryProcessor implements OnApplicationBootstrap, OnModuleD
       {
         connection: bullmqConnection(this.env.getOrThrow<string>('REDIS_URL')),
         prefix: this.config.TIMERS_REDIS_PREFIX,
-        // Enough batches to keep TIMERS_DELIVERY_CONCURRENCY requests in flight (WebhookSender caps them),
-        // and one more so a batch waiting on a slow host does not idle the others.
-        concurrency:
-          Math.ceil(this.config.TIMERS_DELIVERY_CONCURRENCY / this.config.TIMERS_DELIVERY_BATCH) +
-          1,
+        concurrency: deliveryJobConcurrency(this.config),
         lockDuration: this.config.TIMERS_DELIVERY_LOCK_MS,
         stalledInterval: this.config.TIMERS_DELIVERY_LOCK_MS,
         // A batch whose worker died is not run again by BullMQ: its timers' leases lapse and schedulers
@@ -51,13 +49,39 @@ export class TimerDeliveryProcessor implements OnApplicationBootstrap, OnModuleD
 
   process(job: Job<TimerDeliveryJob>): Promise<BatchResult> {
     const timers = job.data?.timers;
-    if (!Array.isArray(timers) || !timers.every((timer) => typeof timer?.id === 'string'))
+    if (
+      !Array.isArray(timers) ||
+      !timers.every(
+        (timer) =>
+          typeof timer?.id === 'string' &&
+          (timer.runAt === undefined || Number.isFinite(timer.runAt)),
+      )
+    )
       throw new UnrecoverableError(`malformed delivery batch ${job.id}`);
     return this.delivery.deliverBatch(timers);
   }
 
-  /** Lets the batches in flight finish sending before DeliveryOutcomes records the rest. */
+  /**
+   * Lets the batches in flight finish sending (armed timers at their run times, at most the lookahead
+   * away) before DeliveryOutcomes records the rest.
+   */
   async onModuleDestroy(): Promise<void> {
+    this.clock.close();
     await this.worker?.close();
   }
+}
+
+/**
+ * Batches a worker runs at once: enough to keep TIMERS_DELIVERY_CONCURRENCY requests in flight
+ * (WebhookSender caps them), one more so a batch waiting on a slow host does not idle the others, and,
+ * when timers are claimed ahead, enough to hold the TIMERS_SCHEDULER_BATCH armed timers waiting for
+ * their run time.
+ */
+export function deliveryJobConcurrency(config: TimersConfig): number {
+  const batches = (timers: number) => Math.ceil(timers / config.TIMERS_DELIVERY_BATCH);
+  return (
+    batches(config.TIMERS_DELIVERY_CONCURRENCY) +
+    1 +
+    (config.TIMERS_SCHEDULER_LOOKAHEAD_MS > 0 ? batches(config.TIMERS_SCHEDULER_BATCH) : 0)
+  );
 }

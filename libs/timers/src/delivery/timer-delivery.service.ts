@@ -1,8 +1,10 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
 import { ObjectId } from 'mongodb';
 import { ClaimedTimer, DueTimer, DueIndex } from '../scheduling/due-index';
 import { TimersRepository } from '../storage/timers.repository';
 import { parseTimerId } from '../timer';
+import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
+import { DeliveryClock } from './delivery-clock';
 import { DeliveryLeases } from './delivery-leases';
 import { DeliveryOutcomes, DeliveryResult } from './delivery-outcomes';
 import { WebhookSender } from './webhook-sender';
@@ -10,11 +12,21 @@ import { WebhookSender } from './webhook-sender';
 /** What a batch came to, per timer result; `skipped`: finished, cancelled, unknown or not due yet. */
 export type BatchResult = Record<DeliveryResult | 'skipped', number>;
 
+/** A claimed timer ready to send: its url and attempts; `runAt` when it is armed (sent at that time). */
+interface TimerToSend {
+  id: string;
+  url: string;
+  attempts: number;
+  runAt?: number;
+}
+
 /**
  * Delivers a batch of claimed timers: POST each one, then hand the outcome to DeliveryOutcomes, which
  * records it in MongoDB after the fact. Nothing is written before the POST: a timer staged in Redis
- * (url and attempts, see DueIndex) is sent straight away; only one that was not staged is read from
- * MongoDB first (one read per batch), which also skips it when it finished or is not due any more.
+ * (url and attempts, see DueIndex) is ready at once; only one that was not staged is read from MongoDB
+ * first (one read per batch), which also skips it when it finished or is not due any more. A timer that
+ * is due is sent straight away; an armed one (claimed ahead of its run time) waits in DeliveryClock and
+ * is sent when it falls due, unless it was cancelled meanwhile.
  */
 @Injectable()
 export class TimerDeliveryService {
@@ -24,13 +36,15 @@ export class TimerDeliveryService {
     private readonly sender: WebhookSender,
     private readonly leases: DeliveryLeases,
     private readonly outcomes: DeliveryOutcomes,
+    private readonly clock: DeliveryClock,
+    @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
   ) {}
 
   async deliverBatch(claimed: ClaimedTimer[]): Promise<BatchResult> {
     const result: BatchResult = { delivered: 0, 'retry-scheduled': 0, failed: 0, skipped: 0 };
     const ids = claimed.map((timer) => timer.id);
     await this.leases.hold(ids);
-    let toSend: Array<{ id: string; url: string; attempts: number }>;
+    let toSend: TimerToSend[];
     try {
       toSend = await this.resolve(claimed, result);
     } catch (error) {
@@ -41,29 +55,42 @@ export class TimerDeliveryService {
     const sending = new Set(toSend.map((timer) => timer.id));
     for (const id of ids) if (!sending.has(id)) this.leases.release(id);
 
-    await Promise.all(
-      toSend.map(async (timer) => {
-        const outcome = await this.sender.send(timer.url, timer.id);
-        result[this.outcomes.record({ ...timer, outcome })]++;
-      }),
-    );
+    const sends: Array<Promise<void>> = [];
+    const send = (timer: TimerToSend) =>
+      sends.push(
+        this.sender.send(timer.url, timer.id).then((outcome) => {
+          result[this.outcomes.record({ ...timer, outcome })]++;
+        }),
+      );
+    const armed = new Map<string, TimerToSend & { runAt: number }>();
+    for (const timer of toSend) {
+      if (timer.runAt === undefined) send(timer);
+      else armed.set(timer.id, { ...timer, runAt: timer.runAt });
+    }
+    const notFired = await this.clock.whenDue([...armed.values()], (id) => send(armed.get(id)!));
+    for (const id of notFired) this.leases.release(id);
+    result.skipped += notFired.length;
+    await Promise.all(sends);
     await this.outcomes.capacity();
     return result;
   }
 
-  /** The timers to send now, with url and attempts; settles or reschedules the rest. */
-  private async resolve(
-    claimed: ClaimedTimer[],
-    result: BatchResult,
-  ): Promise<Array<{ id: string; url: string; attempts: number }>> {
-    const toSend: Array<{ id: string; url: string; attempts: number }> = [];
+  /**
+   * The timers to send, with url and attempts (and run time when armed); settles or reschedules the rest.
+   */
+  private async resolve(claimed: ClaimedTimer[], result: BatchResult): Promise<TimerToSend[]> {
+    const toSend: TimerToSend[] = [];
     const unstaged: ObjectId[] = [];
+    const armedFor = new Map<string, number>();
     const finished: string[] = [];
     for (const timer of claimed) {
       const timerId = parseTimerId(timer.id);
       if (!timerId) finished.push(timer.id);
-      else if (timer.staged) toSend.push({ id: timer.id, ...timer.staged });
-      else unstaged.push(timerId);
+      else if (timer.staged) toSend.push({ id: timer.id, ...timer.staged, runAt: timer.runAt });
+      else {
+        unstaged.push(timerId);
+        if (timer.runAt !== undefined) armedFor.set(timer.id, timer.runAt);
+      }
     }
     const notDue: DueTimer[] = [];
     if (unstaged.length) {
@@ -79,9 +106,25 @@ export class TimerDeliveryService {
         const timer = found.get(id);
         if (!timer || !(timer.status === 'pending' || timer.status === 'delivering'))
           finished.push(id);
-        else if (timer.runAt.getTime() > now)
-          notDue.push({ id, runAt: timer.runAt.getTime() }); // e.g. a stale index entry of a rescheduled timer
-        else toSend.push({ id, url: timer.url, attempts: timer.attempts });
+        else {
+          const runAt = timer.runAt.getTime();
+          const armedAt = armedFor.get(id);
+          // An index entry older than MongoDB's run time (a rescheduled timer): back to the index, unless
+          // it was armed and MongoDB's time is still within the lookahead (then it waits for that time).
+          if (
+            armedAt === undefined
+              ? runAt > now
+              : runAt > now + this.config.TIMERS_SCHEDULER_LOOKAHEAD_MS
+          )
+            notDue.push({ id, runAt });
+          else
+            toSend.push({
+              id,
+              url: timer.url,
+              attempts: timer.attempts,
+              ...(armedAt === undefined ? {} : { runAt: Math.max(armedAt, runAt) }),
+            });
+        }
       }
     }
     if (finished.length) await this.dueIndex.settle(finished);

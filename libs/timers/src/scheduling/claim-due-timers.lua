@@ -1,19 +1,32 @@
--- Claims up to ARGV[2] timers for delivery, in one step, so each goes to exactly one of many schedulers.
+-- Claims up to ARGV[3] timers for delivery, in one step, so each goes to exactly one of many schedulers.
 -- KEYS[1] due index (score = run time ms), KEYS[2] leases (score = lease expiry ms), KEYS[3] staged
--- deliveries (hash id -> JSON { url, attempts }). ARGV[1] now (ms), ARGV[2] limit, ARGV[3] lease (ms).
--- First re-claims leases that lapsed (their holder died before recording an outcome), then takes due
--- timers, earliest first. Every claimed id moves to the leases set until its holder settles it.
--- Returns a flat list: id1, staged1 (or false), id2, staged2, ... A re-claimed lapsed lease comes without
--- its staging: its holder may have recorded an outcome in MongoDB before dying, so delivery reads it.
-local now, limit, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+-- deliveries (hash id -> JSON { url, attempts }), KEYS[4] settled (unused here), KEYS[5] armed (score =
+-- run time ms). ARGV[1] now (ms), ARGV[2] horizon (ms, >= now), ARGV[3] limit, ARGV[4] lease (ms).
+-- First re-claims leases that lapsed (their holder died before recording an outcome), then takes timers
+-- due at or before the horizon, earliest first. Every claimed id moves to the leases set until its holder
+-- settles it. One due after `now` is also armed: its holder sends it at its run time, and only if
+-- take-armed-timers.lua still finds it armed then (a cancel in between disarms it).
+-- Returns a flat list: id1, staged1 (or false), runAt1 (or false), id2, ... runAt is given for armed
+-- timers only. A re-claimed lapsed lease comes without its staging (its holder may have recorded an
+-- outcome in MongoDB before dying, so delivery reads it) and is disarmed (its dead holder cannot fire it).
+local now, horizon, limit, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local ids = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, limit)
 local lapsed = #ids
+local runAts = {}
+for _, id in ipairs(ids) do redis.call('ZREM', KEYS[5], id) end
 if #ids < limit then
-  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, limit - #ids)
+  local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', horizon, 'WITHSCORES', 'LIMIT', 0, limit - #ids)
   if #due > 0 then
     -- The lowest scores are ranks 0..n-1, so removing by rank removes exactly what was read.
-    redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due - 1)
-    for _, id in ipairs(due) do ids[#ids + 1] = id end
+    redis.call('ZREMRANGEBYRANK', KEYS[1], 0, #due / 2 - 1)
+    for i = 1, #due, 2 do
+      local id, runAt = due[i], tonumber(due[i + 1])
+      ids[#ids + 1] = id
+      if runAt > now then
+        redis.call('ZADD', KEYS[5], runAt, id)
+        runAts[#ids] = runAt
+      end
+    end
   end
 end
 local claimed = {}
@@ -21,5 +34,6 @@ for i, id in ipairs(ids) do
   redis.call('ZADD', KEYS[2], now + lease, id)
   claimed[#claimed + 1] = id
   claimed[#claimed + 1] = i > lapsed and redis.call('HGET', KEYS[3], id) or false
+  claimed[#claimed + 1] = runAts[i] and tostring(runAts[i]) or false
 end
 return claimed

@@ -26,6 +26,11 @@ export interface DueTimer {
 export interface ClaimedTimer {
   id: string;
   staged?: StagedDelivery;
+  /**
+   * Set when the timer was claimed ahead of its run time (armed, see DueIndex.claimDue): it is sent at
+   * this time (ms) and only after DueIndex.takeArmed confirms it was not cancelled meanwhile.
+   */
+  runAt?: number;
 }
 
 type CancelResult = 'cancelled' | 'delivering';
@@ -34,6 +39,7 @@ const script = (name: string) => readFileSync(join(__dirname, `${name}.lua`), 'u
 
 type RedisWithTimerScripts = Redis & {
   claimDueTimers(...args: Array<string | number>): Promise<Array<string | null>>;
+  takeArmedTimers(...args: string[]): Promise<number[]>;
   indexTimers(...args: Array<string | number>): Promise<number>;
   reconcileTimers(...args: Array<string | number>): Promise<number>;
   settleTimers(...args: Array<string | number>): Promise<number>;
@@ -42,6 +48,7 @@ type RedisWithTimerScripts = Redis & {
 
 const SCRIPTS: Record<string, string> = {
   claimDueTimers: 'claim-due-timers',
+  takeArmedTimers: 'take-armed-timers',
   indexTimers: 'index-timers',
   reconcileTimers: 'reconcile-timers',
   settleTimers: 'settle-timers',
@@ -49,11 +56,13 @@ const SCRIPTS: Record<string, string> = {
 };
 
 /**
- * The schedule in Redis, four keys under `<TIMERS_REDIS_PREFIX>:`:
+ * The schedule in Redis, five keys under `<TIMERS_REDIS_PREFIX>:`:
  * - `due`: sorted set, member = timer id (24 characters), score = next attempt time in ms;
  * - `leased`: sorted set of timers claimed for delivery, score = when the claim lapses unless renewed;
  * - `staged`: hash id -> JSON { url, attempts } for timers due soon, so delivery needs no MongoDB read;
- * - `settled`: sorted set of timers finished recently (score = when), which the reconciler must not re-add.
+ * - `settled`: sorted set of timers finished recently (score = when), which the reconciler must not re-add;
+ * - `armed`: sorted set of leased timers claimed ahead of their run time (score = run time) and not fired
+ *   yet: cancelling one disarms it, and its holder fires it only if it is still armed.
  * It is an index only: MongoDB holds the timers, and the reconciler rebuilds `due` and `staged` from it.
  */
 @Injectable()
@@ -68,9 +77,15 @@ export class DueIndex {
   ) {
     const prefix = config.TIMERS_REDIS_PREFIX;
     this.key = `${prefix}:due`;
-    this.keys = [this.key, `${prefix}:leased`, `${prefix}:staged`, `${prefix}:settled`];
+    this.keys = [
+      this.key,
+      `${prefix}:leased`,
+      `${prefix}:staged`,
+      `${prefix}:settled`,
+      `${prefix}:armed`,
+    ];
     for (const [command, file] of Object.entries(SCRIPTS)) {
-      if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: 4, lua: script(file) });
+      if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: 5, lua: script(file) });
     }
     this.redis = redis as RedisWithTimerScripts;
   }
@@ -90,25 +105,42 @@ export class DueIndex {
   }
 
   /**
-   * Claims up to `limit` timers: lapsed leases first, then timers due at or before `now`, earliest first.
-   * Each claimed timer is leased for TIMERS_DELIVERY_LOCK_MS; its holder renews the lease until it settles.
+   * Claims up to `limit` timers: lapsed leases first, then timers due at or before `horizon`, earliest
+   * first. Each claimed timer is leased for TIMERS_DELIVERY_LOCK_MS; its holder renews the lease until it
+   * settles. One due after `now` is armed (it comes with its `runAt`): its holder sends it when it is due,
+   * after `takeArmed`, so work that does not depend on the clock is done before the timer falls due.
    */
-  async claimDue(now: number, limit: number): Promise<ClaimedTimer[]> {
+  async claimDue(now: number, limit: number, horizon = now): Promise<ClaimedTimer[]> {
     const flat = await this.redis.claimDueTimers(
       ...this.keys,
       now,
+      Math.max(now, horizon),
       limit,
       this.config.TIMERS_DELIVERY_LOCK_MS,
     );
     const claimed: ClaimedTimer[] = [];
-    for (let i = 0; i < flat.length; i += 2) {
+    for (let i = 0; i < flat.length; i += 3) {
       const staged = flat[i + 1];
+      const runAt = flat[i + 2];
       claimed.push({
         id: flat[i]!,
         staged: staged ? (JSON.parse(staged) as StagedDelivery) : undefined,
+        ...(runAt ? { runAt: Number(runAt) } : {}),
       });
     }
     return claimed;
+  }
+
+  /**
+   * Fires armed timers that are due: for each id, whether it may be sent now (it was still armed, and is
+   * not any more) or not (cancelled, or re-claimed after its lease lapsed, since it was claimed).
+   */
+  async takeArmed(ids: string[]): Promise<boolean[]> {
+    const fire: boolean[] = [];
+    for (let i = 0; i < ids.length; i += 1_000)
+      for (const flag of await this.redis.takeArmedTimers(...this.keys, ...ids.slice(i, i + 1_000)))
+        fire.push(flag === 1);
+    return fire;
   }
 
   /** Extends the leases of timers this process still holds (only those still leased). */
@@ -128,8 +160,8 @@ export class DueIndex {
   }
 
   /**
-   * Takes a pending timer out of the schedule; 'delivering' when a scheduler claimed it already or it is
-   * due at or before `now` (then it stays scheduled).
+   * Takes a pending timer out of the schedule; 'delivering' when it is due at or before `now` or a worker
+   * is sending it (then it stays scheduled). A timer claimed ahead of its run time is still cancelled.
    */
   cancel(id: string, now = Date.now()): Promise<CancelResult> {
     return this.redis.cancelTimer(...this.keys, now, id);

@@ -1,5 +1,6 @@
 -- Re-adds timers that MongoDB says still need an attempt, and stages their delivery.
--- KEYS[1] due index, KEYS[2] leases, KEYS[3] staged deliveries, KEYS[4] settled.
+-- KEYS[1] due index, KEYS[2] leases, KEYS[3] staged deliveries, KEYS[4] settled, KEYS[5] armed (unused:
+-- an armed timer is leased).
 -- ARGV[1]: forget settled entries older than this (ms); then runAt1, id1, staged1, runAt2, ...
 -- The reconciler read MongoDB before it calls this, so it skips what changed since:
 --  * a leased id is being delivered right now;

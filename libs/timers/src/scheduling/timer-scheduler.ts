@@ -6,16 +6,19 @@ import {
   OnModuleDestroy,
 } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { DeliveryClock } from '../delivery/delivery-clock';
 import { TimerDeliveryQueue } from '../delivery/timer-delivery-queue';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 import { DueIndex } from './due-index';
 
 /**
- * Moves due timers from the Redis due index to the delivery queue, in jobs of TIMERS_DELIVERY_BATCH.
- * Every worker replica runs one; the claim script hands each due timer to exactly one of them, leased
- * (see DeliveryLeases). A crash between claim and enqueue loses nothing: the leases lapse and the timers
- * are claimed again. It claims only while few batches wait in the queue, so claimed timers do not wait
- * there longer than their lease.
+ * Moves timers that are due, or due within TIMERS_SCHEDULER_LOOKAHEAD_MS (armed: sent at their run time,
+ * see DeliveryClock), from the Redis due index to the delivery queue, in jobs of TIMERS_DELIVERY_BATCH.
+ * Every worker replica runs one; the claim script hands each timer to exactly one of them, leased (see
+ * DeliveryLeases). A crash between claim and enqueue loses nothing: the leases lapse and the timers are
+ * claimed again. It claims only while fewer than TIMERS_SCHEDULER_BATCH timers wait in the queue or are
+ * held armed in this process, so claimed timers do not wait longer than their lease, and timers due now
+ * are not held up behind many armed ones.
  */
 @Injectable()
 export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
@@ -27,6 +30,7 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     private readonly dueIndex: DueIndex,
     private readonly deliveryQueue: TimerDeliveryQueue,
+    private readonly clock: DeliveryClock,
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
   ) {}
 
@@ -45,9 +49,13 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   async moveDueTimers(now = Date.now()): Promise<number> {
     const batch = this.config.TIMERS_DELIVERY_BATCH;
     const queued = (await this.deliveryQueue.waitingBatches()) * batch;
-    const limit = this.config.TIMERS_SCHEDULER_BATCH - queued;
+    const limit = this.config.TIMERS_SCHEDULER_BATCH - queued - this.clock.size;
     if (limit <= 0) return 0;
-    const due = await this.dueIndex.claimDue(now, limit);
+    const due = await this.dueIndex.claimDue(
+      now,
+      limit,
+      now + this.config.TIMERS_SCHEDULER_LOOKAHEAD_MS,
+    );
     if (!due.length) return 0;
     try {
       await this.deliveryQueue.enqueue(due);
