@@ -103,7 +103,7 @@ export class DeliveryClock {
     const due: ArmedEntry[] = [];
     while (this.runAts.length && this.runAts[0] <= now) {
       const runAt = heapPop(this.runAts);
-      due.push(...this.byRunAt.get(runAt)!);
+      for (const entry of this.byRunAt.get(runAt)!) due.push(entry);
       this.byRunAt.delete(runAt);
     }
     if (!due.length) return this.schedule();
