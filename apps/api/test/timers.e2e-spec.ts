@@ -77,6 +77,24 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
     expect((await get(`/timers/${id}`)).json()).toMatchObject({ time_left: 0, attempts: 1 });
   });
 
+  it('exports the schedule as Prometheus gauges on /metrics', async () => {
+    const gauge = async (name: string) => {
+      const text = (await get('/metrics')).body;
+      const line = text.split('\n').find((l) => l.startsWith(`${name} `));
+      return line === undefined ? undefined : Number(line.split(' ')[1]);
+    };
+    const before = await gauge('timers_scheduled');
+    expect(before).toEqual(expect.any(Number));
+    for (let i = 0; i < 3; i++)
+      expect((await post({ hours: 1, url: `${receiver.url}/later` })).statusCode).toBe(201);
+    expect(await gauge('timers_scheduled')).toBe(before! + 3);
+    // A running worker claims due timers at once: none waits unclaimed.
+    expect(await gauge('timers_overdue')).toBe(0);
+    expect(await gauge('timers_overdue_oldest_seconds')).toBe(0);
+    expect(await gauge('timers_claimed')).toEqual(expect.any(Number));
+    expect(await gauge('timers_armed')).toEqual(expect.any(Number));
+  });
+
   it('answers 404 for an unknown or malformed id', async () => {
     expect((await get('/timers/0123456789abcdef01234567')).statusCode).toBe(404);
     expect((await get('/timers/not-an-id')).statusCode).toBe(404);

@@ -15,6 +15,20 @@ export interface StagedDelivery {
   attempts: number;
 }
 
+/** What the schedule holds right now (see DueIndex.stats). */
+export interface ScheduleStats {
+  /** Timers waiting in the due index (not claimed by a worker). */
+  scheduled: number;
+  /** Of those, timers already due: claimed by no worker yet. */
+  overdue: number;
+  /** How long the most overdue of them has been due (0 when none is). */
+  oldestOverdueMs: number;
+  /** Timers claimed by a worker: being sent, their outcome being recorded, or armed. */
+  claimed: number;
+  /** Claimed timers held for their run time (armed) and not fired yet. */
+  armed: number;
+}
+
 /** A timer attempt to schedule: the timer id, when the attempt should run (ms), and maybe its delivery. */
 export interface DueTimer {
   id: string;
@@ -170,6 +184,33 @@ export class DueIndex {
   /** Pending timers in the due index (claimed ones excluded). */
   size(): Promise<number> {
     return this.redis.zcard(this.key);
+  }
+
+  /** How many timers wait, are overdue, claimed and armed, read in one round trip. */
+  async stats(now = Date.now()): Promise<ScheduleStats> {
+    const [due, leased, , , armed] = this.keys;
+    const replies = await this.redis
+      .multi()
+      .zcard(due)
+      .zcount(due, '-inf', now)
+      .zrange(due, 0, 0, 'WITHSCORES')
+      .zcard(leased)
+      .zcard(armed)
+      .exec();
+    const [scheduled, overdue, earliest, claimed, armedCount] = (replies ?? []).map(
+      ([error, value]) => {
+        if (error) throw error;
+        return value;
+      },
+    ) as [number, number, string[], number, number];
+    const earliestRunAt = earliest.length ? Number(earliest[1]) : now;
+    return {
+      scheduled,
+      overdue,
+      oldestOverdueMs: Math.max(0, now - earliestRunAt),
+      claimed,
+      armed: armedCount,
+    };
   }
 }
 
