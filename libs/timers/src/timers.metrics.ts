@@ -6,9 +6,15 @@ type StatsSource = () => Promise<ScheduleStats>;
 let statsSource: StatsSource | undefined;
 let scrape: Promise<ScheduleStats> | undefined;
 
-/** The schedule's stats for this scrape: the gauges collect together, one Redis round trip serves all. */
+/**
+ * The schedule's stats for this scrape: prom-client calls every gauge's `collect` in one synchronous pass,
+ * so the gauges share one Redis round trip; the next scrape reads again.
+ */
 function currentStats(): Promise<ScheduleStats> {
-  scrape ??= statsSource!().finally(() => setImmediate(() => (scrape = undefined)));
+  if (!scrape) {
+    scrape = statsSource!();
+    queueMicrotask(() => (scrape = undefined));
+  }
   return scrape;
 }
 
@@ -54,7 +60,9 @@ export function registerTimersMetrics(stats: StatsSource): void {
       name: gauge.name,
       help: gauge.help,
       async collect() {
-        if (statsSource) this.set(gauge.value(await currentStats()));
+        if (!statsSource) return;
+        // Redis unreachable: the scrape still answers, with NaN (unknown) rather than a stale number.
+        this.set(await currentStats().then(gauge.value, () => NaN));
       },
     });
   }

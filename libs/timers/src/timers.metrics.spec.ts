@@ -1,0 +1,28 @@
+import { register } from 'prom-client';
+import type { ScheduleStats } from './scheduling/due-index';
+import { registerTimersMetrics } from './timers.metrics';
+
+describe('timers metrics', () => {
+  it('serves the five schedule gauges from one read per scrape', async () => {
+    let reads = 0;
+    registerTimersMetrics(async (): Promise<ScheduleStats> => {
+      reads++;
+      return { scheduled: 4, overdue: 1, oldestOverdueMs: 2_500, claimed: 2, armed: 1 };
+    });
+    const text = await register.metrics();
+    expect(reads).toBe(1);
+    expect(text).toMatch(/^timers_scheduled 4$/m);
+    expect(text).toMatch(/^timers_overdue 1$/m);
+    expect(text).toMatch(/^timers_overdue_oldest_seconds 2.5$/m);
+    expect(text).toMatch(/^timers_claimed 2$/m);
+    expect(text).toMatch(/^timers_armed 1$/m);
+  });
+
+  // prom-client writes NaN as `Nan`; Prometheus parses it either way.
+  it('answers the scrape with NaN (unknown) while the schedule cannot be read', async () => {
+    registerTimersMetrics(() => Promise.reject(new Error('connect ECONNREFUSED')));
+    const text = await register.metrics();
+    expect(text).toMatch(/^timers_scheduled NaN$/im);
+    expect(text).toMatch(/^timers_overdue NaN$/im);
+  });
+});
