@@ -60,7 +60,6 @@ export function registerTimersMetrics(stats: StatsSource): void {
       name: gauge.name,
       help: gauge.help,
       async collect() {
-        if (!statsSource) return;
         // Redis unreachable: the scrape still answers, with NaN (unknown) rather than a stale number.
         this.set(await currentStats().then(gauge.value, () => NaN));
       },

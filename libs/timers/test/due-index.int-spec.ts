@@ -46,4 +46,21 @@ describe('DueIndex (real Redis)', () => {
       armed: 1,
     });
   });
+
+  it('fires thousands of armed timers in one take, answering in order (a cancelled one: false)', async () => {
+    const dueIndex = new DueIndex(
+      redis,
+      fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('ttake') }),
+    );
+    const now = Date.now();
+    const ids = Array.from({ length: 2_500 }, (_, i) => `timer-${String(i).padStart(4, '0')}`);
+    await dueIndex.add(ids.map((id) => ({ id, runAt: now + 60_000 })));
+    expect(await dueIndex.claimDue(now, 3_000, now + 60_000)).toHaveLength(2_500);
+    expect(await dueIndex.cancel('timer-1700', now)).toBe('cancelled');
+
+    const fire = await dueIndex.takeArmed(ids);
+    expect(fire).toEqual(ids.map((id) => id !== 'timer-1700'));
+    // Taken once: a second take finds none of them armed.
+    expect((await dueIndex.takeArmed(ids)).some(Boolean)).toBe(false);
+  });
 });

@@ -64,8 +64,8 @@ export class TimerDeliveryService {
       );
     const armed = new Map<string, TimerToSend & { runAt: number }>();
     for (const timer of toSend) {
-      if (timer.runAt === undefined) send(timer);
-      else armed.set(timer.id, { ...timer, runAt: timer.runAt });
+      if (isArmed(timer)) armed.set(timer.id, timer);
+      else send(timer);
     }
     const notFired = await this.clock.whenDue([...armed.values()], (id) => send(armed.get(id)!));
     for (const id of notFired) this.leases.release(id);
@@ -132,4 +132,8 @@ export class TimerDeliveryService {
     result.skipped += finished.length + notDue.length;
     return toSend;
   }
+}
+
+function isArmed(timer: TimerToSend): timer is TimerToSend & { runAt: number } {
+  return timer.runAt !== undefined;
 }

@@ -150,11 +150,13 @@ export class DueIndex {
    * not any more) or not (cancelled, or re-claimed after its lease lapsed, since it was claimed).
    */
   async takeArmed(ids: string[]): Promise<boolean[]> {
-    const fire: boolean[] = [];
-    for (let i = 0; i < ids.length; i += 1_000)
-      for (const flag of await this.redis.takeArmedTimers(...this.keys, ...ids.slice(i, i + 1_000)))
-        fire.push(flag === 1);
-    return fire;
+    // Chunks bound each script's run; sent together they travel in one round trip, answers in order.
+    const chunks: string[][] = [];
+    for (let i = 0; i < ids.length; i += 1_000) chunks.push(ids.slice(i, i + 1_000));
+    const answers = await Promise.all(
+      chunks.map((chunk) => this.redis.takeArmedTimers(...this.keys, ...chunk)),
+    );
+    return answers.flat().map((flag) => flag === 1);
   }
 
   /** Extends the leases of timers this process still holds (only those still leased). */
