@@ -1,7 +1,9 @@
 import { createHmac } from 'node:crypto';
 import { ObjectId } from 'mongodb';
 import { eventually, sleep, testServices, uniqueName } from '@bufferq/testing';
+import { Job, UnrecoverableError } from 'bullmq';
 import { TIMERS_COLLECTION } from '@bufferq/timers';
+import { TimerDeliveryProcessor } from '../src/delivery/timer-delivery.processor';
 import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './timers-harness';
 
 describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)', () => {
@@ -230,6 +232,14 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     expect(receiver.requestsFor(`/disarmed/${id}`)).toHaveLength(0);
     expect(await statusOf(id)).toBe('cancelled');
     expect(await ctx.redis.zscore(`${config.TIMERS_REDIS_PREFIX}:leased`, id)).toBeNull();
+  });
+
+  it('drops a malformed delivery job (no id, or a run time that is not a number) without retrying it', () => {
+    const processor = ctx.app.get(TimerDeliveryProcessor);
+    for (const timers of [[{ runAt: 1 }], [{ id: 'a', runAt: 'soon' }], 'not a list'])
+      expect(() => processor.process({ id: 'bad', data: { timers } } as unknown as Job)).toThrow(
+        UnrecoverableError,
+      );
   });
 
   it('does not fire a cancelled timer', async () => {
