@@ -159,11 +159,21 @@ function scratchDir(name) {
   return fs.mkdtempSync(path.join(os.tmpdir(), `bufferq-${name}-`));
 }
 
+// 'always' makes every acknowledged write survive a kill; 'everysec' (Redis' default) may lose the last second.
+const APPEND_FSYNC_POLICIES = ['always', 'everysec', 'no'];
+
+function appendFsync(options) {
+  const policy = options.appendFsync || 'everysec';
+  if (!APPEND_FSYNC_POLICIES.includes(policy)) throw new Error(`appendFsync must be one of ${APPEND_FSYNC_POLICIES.join(', ')}, got ${policy}`);
+  return policy;
+}
+
+/** A Redis on a free loopback port; appendOnly keeps an AOF in dataDir, fsynced per appendFsync (default everysec). */
 async function startRedis(options = {}) {
   const bin = ensureRedisServer();
   const port = options.port || (await freePort());
   const dataDir = options.dataDir || scratchDir('redis');
-  const persistence = options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', 'everysec'] : ['--appendonly', 'no'];
+  const persistence = options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', appendFsync(options)] : ['--appendonly', 'no'];
   const args = (p, dir) => ['--port', String(p), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir, '--daemonize', 'no'];
   return new LocalServer('redis', port, args, bin, dataDir, `redis://127.0.0.1:${port}`).start();
 }

@@ -30,7 +30,9 @@ export function uniqueName(prefix: string): string {
 }
 
 /** A private Redis server the test may stop or kill (keeps nothing on disk unless appendOnly). */
-export function startPrivateRedis(options: { appendOnly?: boolean; port?: number; dataDir?: string } = {}): Promise<LocalServer> {
+export function startPrivateRedis(
+  options: { appendOnly?: boolean; appendFsync?: 'always' | 'everysec' | 'no'; port?: number; dataDir?: string } = {},
+): Promise<LocalServer> {
   return localServices.startRedis(options);
 }
 
