@@ -8,6 +8,8 @@ export interface LocalServer {
   url: string;
   port: number;
   kind?: string;
+  /** Where the server keeps its files; start() after stop() or kill() reuses it. */
+  dataDir: string;
   start(): Promise<LocalServer>;
   stop(): Promise<void>;
   kill(): Promise<void>;
@@ -29,11 +31,54 @@ export function uniqueName(prefix: string): string {
   return `${prefix}_${Date.now().toString(36)}_${randomBytes(4).toString('hex')}`;
 }
 
-/** A private Redis server the test may stop or kill (keeps nothing on disk unless appendOnly). */
-export function startPrivateRedis(
-  options: { appendOnly?: boolean; appendFsync?: 'always' | 'everysec' | 'no'; port?: number; dataDir?: string } = {},
-): Promise<LocalServer> {
+/** The Redis-protocol servers the tests run on: Redis itself, and Valkey when one is available. */
+export type RedisServerKind = 'redis' | 'valkey';
+
+export interface PrivateRedisOptions {
+  /** Which server to start; 'redis' unless told. */
+  server?: RedisServerKind;
+  /** Keep an append-only file in dataDir, so the data survives stop/kill and start. */
+  appendOnly?: boolean;
+  /** When the AOF is fsynced; only 'always' keeps every acknowledged write through a kill. Default 'everysec'. */
+  appendFsync?: 'always' | 'everysec' | 'no';
+  /** Start as a replica of the server on this loopback port. */
+  replicaOf?: number;
+  /** Further server arguments (`['--maxmemory', '10mb']`), passed last so they win. */
+  extraArgs?: string[];
+  port?: number;
+  dataDir?: string;
+}
+
+/** A private Redis (or Valkey) server the test may stop or kill (keeps nothing on disk unless appendOnly). */
+export function startPrivateRedis(options: PrivateRedisOptions = {}): Promise<LocalServer> {
   return localServices.startRedis(options);
+}
+
+/**
+ * The shared servers `npm test` started, one per kind: REDIS_URL always, VALKEY_URL when Valkey could be had.
+ * For `describe.each(redisServersUnderTest())('on $name', ({ url }) => ...)`, so Redis-facing specs run on both.
+ */
+export function redisServersUnderTest(): Array<{ name: RedisServerKind; url: string }> {
+  const redisUrl = process.env.REDIS_URL;
+  if (!redisUrl) throw new Error('REDIS_URL is not set: run the tests with `npm test`, which starts it');
+  const servers: Array<{ name: RedisServerKind; url: string }> = [{ name: 'redis', url: redisUrl }];
+  if (process.env.VALKEY_URL) servers.push({ name: 'valkey', url: process.env.VALKEY_URL });
+  return servers;
+}
+
+/**
+ * A private primary and a replica following it, resolved once the replica reports `master_link_status:up`.
+ * Both may be stopped, killed and started again; the replica keeps following the primary's port.
+ */
+export function startPrivateReplicaPair(
+  options: Pick<PrivateRedisOptions, 'server' | 'appendOnly' | 'appendFsync' | 'extraArgs'> = {},
+): Promise<{ primary: LocalServer; replica: LocalServer }> {
+  return localServices.startRedisReplicaPair(options);
+}
+
+/** Resolves once the replica's link to its primary is up again, e.g. after restarting either of them. */
+export function waitForReplicaLink(replica: LocalServer, timeoutMs = 15_000): Promise<LocalServer> {
+  return localServices.waitForReplicaLink(replica, timeoutMs);
 }
 
 /** A private three-master Redis Cluster (nothing on disk). */
