@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ChaosResult } from '../tools/chaos/chaos-run';
+import type { ChaosResult } from '../tools/chaos/report';
 
 // The whole system under faults for 30 s: its own Redis and MongoDB-wire server, 4 producers and 3 flush
 // workers in their own processes, connections cut and replies dropped by a proxy, workers SIGKILLed,
