@@ -8,9 +8,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { BufferedMongoIncrements } from '@bufferq/buffered-increments';
+import { BufferedMongoIncrements, FLUSH_QUEUE } from '@bufferq/buffered-increments';
+import { bullmqConnection } from '@bufferq/datastores';
 import { sleep } from '@bufferq/testing';
 import { ChaosChild } from './child-process';
 import { ChaosSystem } from './chaos-system';
@@ -80,8 +82,10 @@ async function main(): Promise<number> {
     faults.workerBootFailures = system.workerBootFailures;
 
     const deadLetters = await readDeadLetters(redis);
+    const flushFailures = await readFlushFailures(system.redis.url);
     const audit = auditLedger(ledger, await readDocuments(mongo), deadLetters.documents);
-    const result = chaosResult({ seed: SEED, durationS: DURATION_MS / 1000, documents: DOCUMENTS, logDir }, ledger, audit, drain, deadLetters.count, faults);
+    const run = { seed: SEED, durationS: DURATION_MS / 1000, documents: DOCUMENTS, logDir };
+    const result = chaosResult(run, ledger, audit, drain, deadLetters.count, faults, flushFailures);
     process.stdout.write(formatReport(result));
     if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
     return result.ok ? 0 : 1;
@@ -179,6 +183,24 @@ async function readDeadLetters(redis: Redis): Promise<{ count: number; documents
     for (const letter of letters) documents.add(`${target.collection}|${String((JSON.parse(letter) as { documentId: unknown }).documentId)}`);
   }
   return { count, documents };
+}
+
+/**
+ * Why flush jobs failed, from the jobs BullMQ keeps (the last 500 failed): a flush that fails throws in
+ * the worker, so without this a run that stopped flushing would not say why.
+ */
+async function readFlushFailures(redisUrl: string): Promise<Record<string, number>> {
+  const queue = new Queue(FLUSH_QUEUE, { connection: bullmqConnection(redisUrl) });
+  try {
+    const reasons: Record<string, number> = {};
+    for (const job of await queue.getFailed(0, -1)) {
+      const reason = (job?.failedReason ?? 'unknown').slice(0, 200);
+      reasons[reason] = (reasons[reason] ?? 0) + 1;
+    }
+    return reasons;
+  } finally {
+    await queue.close();
+  }
 }
 
 async function readDocuments(mongo: MongoClient): Promise<Map<string, StoredDocument[]>> {

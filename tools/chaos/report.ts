@@ -28,6 +28,8 @@ export interface ChaosResult {
   /** $max / $set fields holding a value no acknowledged or ambiguous update sent, plus unexpected fields. */
   wrong: number;
   deadLetters: number;
+  /** Failed flush jobs BullMQ kept, per failure reason. */
+  flushFailures: Record<string, number>;
   drained: boolean;
   undrainedFields: Record<string, number>;
   drainMs: number;
@@ -45,6 +47,7 @@ export function chaosResult(
   drain: DrainOutcome,
   deadLetters: number,
   faults: FaultCounts,
+  flushFailures: Record<string, number>,
 ): ChaosResult {
   const total = (outcome: 'acked' | 'ambiguous' | 'refused') => ledger.counts.inc[outcome] + ledger.counts.max[outcome] + ledger.counts.set[outcome];
   const lost = audit.inc.lost + audit.max.lost + audit.set.lost;
@@ -66,6 +69,7 @@ export function chaosResult(
     doubled,
     wrong,
     deadLetters,
+    flushFailures,
     drained: drain.drained,
     undrainedFields: drain.undrained,
     drainMs: drain.ms,
@@ -107,6 +111,7 @@ export function formatReport(result: ChaosResult): string {
     '',
     `dead letters: ${result.deadLetters}; unexpected fields: ${result.unexpectedFields}; ` +
       (result.drained ? `drained in ${(result.drainMs / 1000).toFixed(1)} s` : `NOT drained, still buffered: ${JSON.stringify(result.undrainedFields)}`),
+    ...failureLines(result.flushFailures),
     ...(result.problems.length ? ['', 'first discrepancies:', ...result.problems.map((line) => `- ${line}`)] : []),
     '',
     result.ok
@@ -115,4 +120,12 @@ export function formatReport(result: ChaosResult): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/** Failed flush jobs, most frequent reason first: expected under faults, telling when flushing stopped. */
+function failureLines(failures: Record<string, number>): string[] {
+  const reasons = Object.entries(failures).sort(([, a], [, b]) => b - a);
+  if (reasons.length === 0) return [];
+  const total = reasons.reduce((sum, [, count]) => sum + count, 0);
+  return ['', `failed flush jobs: ${total}`, ...reasons.slice(0, 5).map(([reason, count]) => `- ${count} x ${reason}`)];
 }
