@@ -19,7 +19,7 @@ import { ChaosSystem } from './chaos-system';
 import { FaultCounts, FaultPlan, FaultTimeline, noFaults, planFaults } from './fault-plan';
 import { auditLedger, StoredDocument } from './ledger';
 import { SeededRandom } from './random';
-import { chaosResult, DrainOutcome, formatReport } from './report';
+import { chaosResult, DrainOutcome, FlushQueueReport, formatReport } from './report';
 import { BUFFERS, COLLECTIONS } from './topology';
 
 const { values: args } = parseArgs({
@@ -78,14 +78,15 @@ async function main(): Promise<number> {
     const redis = system.directRedis();
     const mongo = system.directMongo();
     const drain = await drainBuffers(redis, mongo, system.workers);
+    const flushQueue = await readFlushQueue(system.redis.url);
+    if (!drain.drained) log(`flush queue: ${JSON.stringify(flushQueue.state)}`);
     await system.stopWorkers();
     faults.workerBootFailures = system.workerBootFailures;
 
     const deadLetters = await readDeadLetters(redis);
-    const flushFailures = await readFlushFailures(system.redis.url);
     const audit = auditLedger(ledger, await readDocuments(mongo), deadLetters.documents);
     const run = { seed: SEED, durationS: DURATION_MS / 1000, documents: DOCUMENTS, logDir };
-    const result = chaosResult(run, ledger, audit, drain, deadLetters.count, faults, flushFailures);
+    const result = chaosResult(run, ledger, audit, drain, deadLetters.count, faults, flushQueue);
     process.stdout.write(formatReport(result));
     if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
     return result.ok ? 0 : 1;
@@ -186,18 +187,27 @@ async function readDeadLetters(redis: Redis): Promise<{ count: number; documents
 }
 
 /**
- * Why flush jobs failed, from the jobs BullMQ keeps (the last 500 failed): a flush that fails throws in
- * the worker, so without this a run that stopped flushing would not say why.
+ * The flush queue as BullMQ holds it after the drain: why jobs failed (the last 500 failed jobs are
+ * kept) and where jobs wait. A flush that fails throws inside a worker, and a queue that stopped
+ * handing out jobs shows nothing anywhere else, so without this a run that stopped flushing would not
+ * say why. Read right after the drain, while the workers still run.
  */
-async function readFlushFailures(redisUrl: string): Promise<Record<string, number>> {
+async function readFlushQueue(redisUrl: string): Promise<FlushQueueReport> {
   const queue = new Queue(FLUSH_QUEUE, { connection: bullmqConnection(redisUrl) });
   try {
-    const reasons: Record<string, number> = {};
+    const failures: Record<string, number> = {};
     for (const job of await queue.getFailed(0, -1)) {
       const reason = (job?.failedReason ?? 'unknown').slice(0, 200);
-      reasons[reason] = (reasons[reason] ?? 0) + 1;
+      failures[reason] = (failures[reason] ?? 0) + 1;
     }
-    return reasons;
+    const counts = await queue.getJobCounts('active', 'waiting', 'prioritized', 'delayed', 'completed', 'failed');
+    const active = (await queue.getActive()).map((job) => ({
+      id: job.id,
+      collection: (job.data as { collection?: string })?.collection,
+      attemptsMade: job.attemptsMade,
+      activeForMs: job.processedOn ? Date.now() - job.processedOn : undefined,
+    }));
+    return { failures, state: { counts, globalConcurrency: await queue.getGlobalConcurrency(), active, schedulers: await queue.getJobSchedulersCount() } };
   } finally {
     await queue.close();
   }

@@ -9,6 +9,13 @@ export interface DrainOutcome {
   ms: number;
 }
 
+export interface FlushQueueReport {
+  /** Failed flush jobs BullMQ kept, per failure reason. */
+  failures: Record<string, number>;
+  /** Job counts, global concurrency, jobs still active and job schedulers, after the drain. */
+  state: Record<string, unknown>;
+}
+
 export interface ChaosResult {
   seed: number;
   durationS: number;
@@ -28,8 +35,7 @@ export interface ChaosResult {
   /** $max / $set fields holding a value no acknowledged or ambiguous update sent, plus unexpected fields. */
   wrong: number;
   deadLetters: number;
-  /** Failed flush jobs BullMQ kept, per failure reason. */
-  flushFailures: Record<string, number>;
+  flushQueue: FlushQueueReport;
   drained: boolean;
   undrainedFields: Record<string, number>;
   drainMs: number;
@@ -47,7 +53,7 @@ export function chaosResult(
   drain: DrainOutcome,
   deadLetters: number,
   faults: FaultCounts,
-  flushFailures: Record<string, number>,
+  flushQueue: FlushQueueReport,
 ): ChaosResult {
   const total = (outcome: 'acked' | 'ambiguous' | 'refused') => ledger.counts.inc[outcome] + ledger.counts.max[outcome] + ledger.counts.set[outcome];
   const lost = audit.inc.lost + audit.max.lost + audit.set.lost;
@@ -69,7 +75,7 @@ export function chaosResult(
     doubled,
     wrong,
     deadLetters,
-    flushFailures,
+    flushQueue,
     drained: drain.drained,
     undrainedFields: drain.undrained,
     drainMs: drain.ms,
@@ -111,7 +117,8 @@ export function formatReport(result: ChaosResult): string {
     '',
     `dead letters: ${result.deadLetters}; unexpected fields: ${result.unexpectedFields}; ` +
       (result.drained ? `drained in ${(result.drainMs / 1000).toFixed(1)} s` : `NOT drained, still buffered: ${JSON.stringify(result.undrainedFields)}`),
-    ...failureLines(result.flushFailures),
+    ...failureLines(result.flushQueue.failures),
+    ...(result.drained ? [] : ['', `flush queue after the drain: ${JSON.stringify(result.flushQueue.state)}`]),
     ...(result.problems.length ? ['', 'first discrepancies:', ...result.problems.map((line) => `- ${line}`)] : []),
     '',
     result.ok
