@@ -4,7 +4,7 @@
 // own MongoDB-wire server, 4 producer and 3 worker processes, everything Redis-bound through a fault
 // proxy), injects faults for --duration seconds, drains, and checks MongoDB against what producers saw
 // acknowledged: exit code 0 only when nothing acknowledged was lost and nothing was applied twice.
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -89,6 +89,8 @@ async function main(): Promise<number> {
     const result = chaosResult(run, ledger, audit, drain, deadLetters.count, faults, flushQueue);
     process.stdout.write(formatReport(result));
     if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
+    // The processes' logs are kept only when they may explain a failure.
+    if (result.ok) rmSync(logDir, { recursive: true, force: true });
     return result.ok ? 0 : 1;
   } finally {
     await system.tearDown();
