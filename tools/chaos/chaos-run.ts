@@ -36,6 +36,9 @@ const SEED = args.seed !== undefined ? Number(args.seed) : Date.now() % 1_000_00
 const DOCUMENTS = Number(args.documents);
 /** Updates per second per producer: moderate, so FerretDB keeps up and the final drain takes seconds. */
 const UPDATES_PER_SECOND = Number(args.rate);
+for (const [flag, value] of Object.entries({ duration: DURATION_MS, seed: SEED, documents: DOCUMENTS, rate: UPDATES_PER_SECOND })) {
+  if (!Number.isFinite(value) || value < 0 || (flag !== 'seed' && value === 0)) throw new Error(`--${flag} must be a positive number`);
+}
 
 const PRODUCERS = 4;
 const WORKERS = 3;
