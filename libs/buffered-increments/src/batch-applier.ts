@@ -1,14 +1,31 @@
-import { AnyBulkWriteOperation, Collection, Document, MongoBulkWriteError } from 'mongodb';
-import { BufferedField, decodeField, DocumentId, OPERATOR } from './buffered-field';
-import { decodeComparable, decodeIncrement, decodeSetValue } from './buffered-value';
+import { AnyBulkWriteOperation, Collection, Document, MongoBulkWriteError, MongoServerError, WriteConcern } from 'mongodb';
+import { DocumentId } from './buffered-field';
+import { completeMarker, legacyCompleteMarker, ROUNDS_PER_BATCH } from './buffer-keys';
+import { DocumentBatch, groupByDocument } from './document-batch';
+import { isTransientMongoError } from './mongo-errors';
+import { planRounds, PlannedItem } from './update-rounds';
 
 export interface BatchApplierOptions {
   /** Create missing documents (default) or only update existing ones. */
   upsert: boolean;
-  /** Field holding the last applied batch marker in each touched document; false turns the marker off. */
+  /** Field holding, per buffer scope, the last applied batch round of each document; false turns markers off. */
   marker: string | false;
+  /** Field of the one-number-per-document marker older versions wrote; read for their batches only. */
+  legacyMarker: string;
   /** Upper bound on operations per bulkWrite call; when absent, chosen for the server (see below). */
   writeChunkSize?: number;
+  /** Write concern of every bulkWrite; default: the collection's. */
+  writeConcern?: WriteConcern;
+}
+
+/** A batch as the claim handed it over. */
+export interface ClaimedBatch {
+  id: string;
+  /** This buffer's name inside each document's markers. */
+  scope: string;
+  /** 2: markers scoped to the buffer; 1: cut by a version with one marker per document. */
+  format: number;
+  entries: Iterable<[string, string]>;
 }
 
 /** Operations per bulkWrite on MongoDB. */
@@ -19,11 +36,15 @@ export const DEFAULT_WRITE_CHUNK_SIZE = 1_000;
  * default stays well below that.
  */
 export const FERRETDB_WRITE_CHUNK_SIZE = 50;
+/** Times one update that fails on its own is tried before it is set aside. */
+const POISON_ATTEMPTS = 3;
 
 /** An update MongoDB refused for good (e.g. `$inc` on a string): set aside instead of blocking the buffer. */
 export interface DeadLetter {
   batchId: string;
-  documentId: DocumentId;
+  /** The document's id as text (an ObjectId as its hex string). */
+  documentId: string;
+  /** Buffered field names and values, as `replayDeadLetters` puts them back. */
   fields: Record<string, string>;
   error: string;
 }
@@ -34,38 +55,19 @@ export interface ApplyResult {
   deadLetters: DeadLetter[];
 }
 
-/** Phases of one document's updates when its operators touch overlapping paths; also the marker offset. */
-const PHASES = ['set', 'max', 'min', 'inc'] as const;
-type Phase = (typeof PHASES)[number];
-const PHASE_OF: Record<string, Phase> = {
-  [OPERATOR.set]: 'set',
-  [OPERATOR.max]: 'max',
-  [OPERATOR.min]: 'min',
-  [OPERATOR.incInteger]: 'inc',
-  [OPERATOR.incDecimal]: 'inc',
-};
-const MONGO_OPERATOR: Record<Phase, string> = { set: '$set', max: '$max', min: '$min', inc: '$inc' };
-const DUPLICATE_KEY = 11000;
-
-interface DocumentBatch {
-  documentId: DocumentId;
-  raw: Record<string, string>;
-  paths: Record<Phase, Map<string, unknown>>;
-  integerSums: Map<string, string>;
-  decimalSums: Map<string, string>;
-}
-
 interface PlannedUpdate {
   document: DocumentBatch;
+  marker: number;
+  fields: Record<string, string>;
   operation: AnyBulkWriteOperation<Document>;
 }
 
 /**
- * Writes one drained batch to MongoDB: one update per document (all its fields together), unordered
- * bulkWrites. With the marker on, each update only matches a document whose marker is below this
- * batch's, and sets it; re-applying a batch after a crash therefore changes nothing it already changed.
- * An upsert that finds the marker already set collides with the existing `_id` (E11000): that is the
- * "already applied" answer, not an error.
+ * Writes one drained batch to MongoDB: one update per document and round (a document needs more than
+ * one round only when its paths conflict), unordered bulkWrites. With markers on, each update only
+ * matches a document whose marker for this buffer is below the update's, and sets it; re-applying a
+ * batch after a crash therefore changes nothing it already changed, and other buffers writing the same
+ * document keep markers of their own.
  */
 export class BatchApplier {
   private writeChunkSize?: Promise<number>;
@@ -77,20 +79,44 @@ export class BatchApplier {
     if (options.writeChunkSize) this.writeChunkSize = Promise.resolve(options.writeChunkSize);
   }
 
-  async apply(batchId: string, entries: Iterable<[string, string]>, keepAlive: () => Promise<void>): Promise<ApplyResult> {
-    const documents = groupByDocument(entries);
-    const rounds = this.planRounds(BigInt(batchId), documents.values());
-    const deadLetters: DeadLetter[] = [];
+  /** Asks the server once which write chunk size suits it; a failure is asked again next time. */
+  chunkSize(): Promise<number> {
     this.writeChunkSize ??= this.chunkSizeForServer().catch((error) => {
       this.writeChunkSize = undefined; // ask again next flush (MongoDB may be down right now)
       throw error;
     });
-    const chunkSize = await this.writeChunkSize;
+    return this.writeChunkSize;
+  }
+
+  /**
+   * Applies the batch. `onDeadLetters` records refused updates as soon as their chunk is written, so
+   * a crash later in the batch cannot forget them.
+   */
+  async apply(
+    batch: ClaimedBatch,
+    keepAlive: () => Promise<void>,
+    onDeadLetters: (letters: DeadLetter[]) => Promise<void>,
+  ): Promise<ApplyResult> {
+    const documents = groupByDocument(batch.entries);
+    const rounds: PlannedUpdate[][] = [];
+    const deadLetters: DeadLetter[] = [];
+    for (const document of documents.values()) {
+      const planned = planRounds(document, ROUNDS_PER_BATCH - 1);
+      planned.rounds.forEach((items, round) => {
+        const last = round === planned.rounds.length - 1;
+        const marker = last ? completeMarker(batch.id) : Number(BigInt(batch.id) * BigInt(ROUNDS_PER_BATCH) + BigInt(round));
+        (rounds[round] ??= []).push(this.plan(batch, document, items, marker));
+      });
+      if (planned.overflow.length) deadLetters.push(letterOf(batch.id, document, planned.overflow.map((item) => fieldsOf(document, item)), 'too many conflicting paths in one document for one batch'));
+    }
+    if (deadLetters.length) await onDeadLetters(deadLetters);
+    const chunkSize = await this.chunkSize();
     for (const round of rounds) {
       for (let start = 0; start < round.length; start += chunkSize) {
         await keepAlive();
-        const chunk = round.slice(start, start + chunkSize);
-        deadLetters.push(...(await this.write(batchId, chunk)));
+        const refused = await this.write(batch, round.slice(start, start + chunkSize));
+        if (refused.length) await onDeadLetters(refused);
+        deadLetters.push(...refused);
       }
     }
     let fields = 0;
@@ -98,66 +124,79 @@ export class BatchApplier {
     return { documents: documents.size, fields, deadLetters };
   }
 
+  /**
+   * Creates the collection if it does not exist yet, so the first flush does not pay for it (creating
+   * a collection on first write takes tens of milliseconds). Another creator winning the race is fine.
+   */
+  async prepareCollection(): Promise<void> {
+    const { db, collectionName } = this.collection;
+    if (await db.listCollections({ name: collectionName }, { nameOnly: true }).hasNext()) return;
+    await db.createCollection(collectionName).catch((error: unknown) => {
+      if (!(error instanceof MongoServerError && error.code === NAMESPACE_EXISTS)) throw error;
+    });
+  }
+
   private async chunkSizeForServer(): Promise<number> {
     const info = await this.collection.db.admin().command({ buildInfo: 1 });
     return 'ferretdbVersion' in info ? FERRETDB_WRITE_CHUNK_SIZE : DEFAULT_WRITE_CHUNK_SIZE;
   }
 
-  /**
-   * Round r holds every document's r-th update. A document needs more than one update only when two
-   * operators touch the same or nested paths; then it gets one update per operator, in the order
-   * $set, $max, $min, $inc, each with a higher marker, and rounds run one after the other.
-   */
-  private planRounds(batchId: bigint, documents: Iterable<DocumentBatch>): PlannedUpdate[][] {
-    const rounds: PlannedUpdate[][] = [];
-    for (const document of documents) {
-      const phases = PHASES.filter((phase) => document.paths[phase].size > 0);
-      const groups = hasCrossOperatorConflict(document, phases) ? phases.map((phase) => [phase]) : [phases];
-      groups.forEach((group, index) => {
-        const marker = batchId * 4n + BigInt(PHASES.indexOf(group[group.length - 1]));
-        (rounds[index] ??= []).push({ document, operation: this.updateFor(document, group, Number(marker)) });
-      });
-    }
-    return rounds;
+  private markerPath(scope: string): string | undefined {
+    return this.options.marker ? `${this.options.marker}.${scope}` : undefined;
   }
 
-  private updateFor(document: DocumentBatch, phases: Phase[], marker: number): AnyBulkWriteOperation<Document> {
+  private plan(batch: ClaimedBatch, document: DocumentBatch, items: PlannedItem[], marker: number): PlannedUpdate {
     const update: Record<string, Record<string, unknown>> = {};
-    for (const phase of phases) update[MONGO_OPERATOR[phase]] = Object.fromEntries(document.paths[phase]);
-    const filter: Document = { _id: document.documentId };
-    if (this.options.marker) {
-      filter[this.options.marker] = { $not: { $gte: marker } };
-      update.$set = { ...update.$set, [this.options.marker]: marker };
+    const fields: Record<string, string> = {};
+    for (const item of items) {
+      (update[item.mongoOperator] ??= {})[item.path] = item.value;
+      Object.assign(fields, fieldsOf(document, item));
     }
-    return { updateOne: { filter, update, upsert: this.options.upsert } };
+    const filter: Document = { _id: document.documentId };
+    const markerPath = this.markerPath(batch.scope);
+    if (markerPath) {
+      filter[markerPath] = { $not: { $gte: marker } };
+      // A batch cut before markers were scoped: its updates the old marker shows as applied are skipped.
+      if (batch.format < 2) filter[this.options.legacyMarker] = { $not: { $gte: legacyCompleteMarker(batch.id) } };
+      update.$set = { ...update.$set, [markerPath]: marker };
+    }
+    return { document, marker, fields, operation: { updateOne: { filter, update, upsert: this.options.upsert } } };
   }
 
   /**
-   * One unordered bulkWrite. Updates MongoDB refuses for good become dead letters. Some servers
-   * (FerretDB) stop an unordered bulk at its first error, so with the marker on, the updates that did
-   * not fail are sent again until a round has no error: the marker turns those already applied into
-   * no-ops. Each round drops at least one failed update, so this ends.
+   * One unordered bulkWrite. Updates MongoDB refuses for good become dead letters; MongoDB being away
+   * throws (the batch stays in Redis). Some servers (FerretDB) stop an unordered bulk at its first
+   * error, so with markers on, the updates that did not fail are sent again until a round has no
+   * error: the marker turns those already applied into no-ops. Each round drops at least one failed
+   * update, so this ends.
    */
-  private async write(batchId: string, chunk: PlannedUpdate[]): Promise<DeadLetter[]> {
+  private async write(batch: ClaimedBatch, chunk: PlannedUpdate[]): Promise<DeadLetter[]> {
     const deadLetters: DeadLetter[] = [];
     let pending = chunk;
     while (pending.length > 0) {
       try {
         await this.collection.bulkWrite(
           pending.map((planned) => planned.operation),
-          { ordered: false },
+          { ordered: false, ...(this.options.writeConcern ? { writeConcern: this.options.writeConcern } : {}) },
         );
         return deadLetters;
       } catch (error) {
-        if (!(error instanceof MongoBulkWriteError) || error.writeConcernError) throw error;
-        const writeErrors = Array.isArray(error.writeErrors) ? error.writeErrors : [error.writeErrors];
-        if (writeErrors.length === 0) throw error;
+        if (isTransientMongoError(error)) throw error;
+        if (!(error instanceof MongoBulkWriteError) || bulkWriteErrors(error).length === 0) {
+          // Refused as a whole, with no word on which update (FerretDB does this for some errors): find
+          // the poison by writing each update alone, so it never blocks the others.
+          for (const planned of pending) deadLetters.push(...(await this.writeAlone(batch, planned)));
+          return deadLetters;
+        }
         const failed = new Set<number>();
-        for (const writeError of writeErrors) {
+        for (const writeError of bulkWriteErrors(error)) {
           failed.add(writeError.index);
-          if (writeError.code === DUPLICATE_KEY && this.options.marker && this.options.upsert) continue;
-          const { document } = pending[writeError.index];
-          deadLetters.push({ batchId, documentId: document.documentId, fields: document.raw, error: writeError.errmsg ?? String(writeError.code) });
+          const planned = pending[writeError.index];
+          if (writeError.code === DUPLICATE_KEY && this.options.marker && this.options.upsert) {
+            deadLetters.push(...(await this.settleDuplicateKey(batch, planned, writeError.errmsg ?? 'E11000 duplicate key')));
+          } else {
+            deadLetters.push(letterOf(batch.id, planned.document, [planned.fields], writeError.errmsg ?? String(writeError.code)));
+          }
         }
         const processed = error.result.matchedCount + error.result.upsertedCount + failed.size;
         if (!this.options.marker || processed >= pending.length) return deadLetters;
@@ -166,67 +205,71 @@ export class BatchApplier {
     }
     return deadLetters;
   }
-}
 
-function groupByDocument(entries: Iterable<[string, string]>): Map<string, DocumentBatch> {
-  const documents = new Map<string, DocumentBatch>();
-  for (const [name, value] of entries) {
-    if (name.startsWith('#')) continue;
-    const field: BufferedField = decodeField(name);
-    let document = documents.get(field.documentKey);
-    if (!document) {
-      document = {
-        documentId: field.documentId,
-        raw: {},
-        paths: { set: new Map(), max: new Map(), min: new Map(), inc: new Map() },
-        integerSums: new Map(),
-        decimalSums: new Map(),
-      };
-      documents.set(field.documentKey, document);
+  /**
+   * An upsert collided with an existing key. It is "already applied" only when the collision is on
+   * `_id` and the document shows this buffer's marker at or past the update's. A document another
+   * writer inserted between our match and our insert gets the update again (it matches now). Anything
+   * else (a secondary unique index) is refused for good.
+   */
+  private async settleDuplicateKey(batch: ClaimedBatch, planned: PlannedUpdate, reason: string): Promise<DeadLetter[]> {
+    const markerPath = this.markerPath(batch.scope)!;
+    for (let attempt = 1; attempt <= POISON_ATTEMPTS; attempt++) {
+      const existing = await this.collection.findOne({ _id: planned.document.documentId as never }, { projection: { [markerPath]: 1 } });
+      if (!existing) break; // not an _id collision: a secondary unique index refused the insert
+      if (markerOf(existing, markerPath) >= planned.marker) return [];
+      const outcome = await this.writeAlone(batch, planned, 1);
+      if (outcome.length === 0) return [];
+      reason = outcome[0].error;
     }
-    document.raw[name] = value;
-    switch (field.operator) {
-      case OPERATOR.incInteger:
-        document.integerSums.set(field.fieldPath, value);
-        break;
-      case OPERATOR.incDecimal:
-        document.decimalSums.set(field.fieldPath, value);
-        break;
-      case OPERATOR.max:
-      case OPERATOR.min:
-        document.paths[PHASE_OF[field.operator]].set(field.fieldPath, decodeComparable(value));
-        break;
-      case OPERATOR.set:
-        document.paths.set.set(field.fieldPath, decodeSetValue(value));
-        break;
-    }
+    return [letterOf(batch.id, planned.document, [planned.fields], reason)];
   }
-  for (const document of documents.values()) {
-    for (const path of new Set([...document.integerSums.keys(), ...document.decimalSums.keys()])) {
-      document.paths.inc.set(path, decodeIncrement(document.integerSums.get(path), document.decimalSums.get(path)));
-    }
-  }
-  return documents;
-}
 
-/** True when two different operators touch the same path, or one's path lies inside the other's. */
-function hasCrossOperatorConflict(document: DocumentBatch, phases: Phase[]): boolean {
-  if (phases.length < 2) return false;
-  const exact = new Map<string, Phase>();
-  const enclosing = new Map<string, Set<Phase>>();
-  for (const phase of phases) {
-    for (const path of document.paths[phase].keys()) {
-      const other = (owner: Phase | undefined) => owner !== undefined && owner !== phase;
-      if (other(exact.get(path))) return true;
-      if ([...(enclosing.get(path) ?? [])].some(other)) return true;
-      const segments = path.split('.');
-      for (let depth = 1; depth < segments.length; depth++) {
-        const prefix = segments.slice(0, depth).join('.');
-        if (other(exact.get(prefix))) return true;
-        enclosing.set(prefix, (enclosing.get(prefix) ?? new Set()).add(phase));
+  /** One update alone, tried a few times; what MongoDB still refuses becomes a dead letter. */
+  private async writeAlone(batch: ClaimedBatch, planned: PlannedUpdate, attempts = POISON_ATTEMPTS): Promise<DeadLetter[]> {
+    let reason = 'refused';
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        await this.collection.bulkWrite([planned.operation], {
+          ordered: true,
+          ...(this.options.writeConcern ? { writeConcern: this.options.writeConcern } : {}),
+        });
+        return [];
+      } catch (error) {
+        if (isTransientMongoError(error)) throw error;
+        const [writeError] = error instanceof MongoBulkWriteError ? bulkWriteErrors(error) : [];
+        reason = writeError?.errmsg ?? (error instanceof Error ? error.message : String(error));
+        const code = writeError?.code ?? (error instanceof MongoServerError ? error.code : undefined);
+        if (code === DUPLICATE_KEY && this.options.marker && this.options.upsert) {
+          const markerPath = this.markerPath(batch.scope)!;
+          const existing = await this.collection.findOne({ _id: planned.document.documentId as never }, { projection: { [markerPath]: 1 } });
+          if (existing && markerOf(existing, markerPath) >= planned.marker) return [];
+        }
       }
-      exact.set(path, phase);
     }
+    return [letterOf(batch.id, planned.document, [planned.fields], reason)];
   }
-  return false;
+}
+
+const DUPLICATE_KEY = 11000;
+const NAMESPACE_EXISTS = 48;
+
+function bulkWriteErrors(error: MongoBulkWriteError): Array<{ index: number; code: number; errmsg?: string }> {
+  const errors = error.writeErrors as unknown;
+  if (Array.isArray(errors)) return errors;
+  return errors ? [errors as { index: number; code: number; errmsg?: string }] : [];
+}
+
+function markerOf(document: Document, markerPath: string): number {
+  const [field, scope] = markerPath.split('.');
+  const value = (document[field] as Document | undefined)?.[scope];
+  return typeof value === 'number' ? value : Number(value ?? -1);
+}
+
+function fieldsOf(document: DocumentBatch, item: PlannedItem): Record<string, string> {
+  return Object.fromEntries(item.fields.map((name) => [name, document.raw[name]]));
+}
+
+function letterOf(batchId: string, document: DocumentBatch, fieldSets: Array<Record<string, string>>, error: string): DeadLetter {
+  return { batchId, documentId: String(document.documentId as DocumentId), fields: Object.assign({}, ...fieldSets), error };
 }

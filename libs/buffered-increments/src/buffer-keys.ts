@@ -6,9 +6,15 @@ export interface BufferKeys {
   live: string;
   draining: string;
   drainingBatchId: string;
+  /** '2' while the draining batch was cut by this version (markers scoped to the buffer). */
+  drainingFormat: string;
   batchSequence: string;
   lock: string;
   deadLetters: string;
+  /** This buffer's random name inside each document's markers; created by the first claim. */
+  scope: string;
+  /** A producer instance's last call number and recent refusals, so a re-sent call is a no-op. */
+  caller(callerId: string): string;
 }
 
 export function bufferKeys(keyPrefix: string, namespace: string): BufferKeys {
@@ -17,11 +23,26 @@ export function bufferKeys(keyPrefix: string, namespace: string): BufferKeys {
     live: `${base}:live`,
     draining: `${base}:draining`,
     drainingBatchId: `${base}:draining-id`,
+    drainingFormat: `${base}:draining-format`,
     batchSequence: `${base}:seq`,
     lock: `${base}:lock`,
     deadLetters: `${base}:dead-letters`,
+    scope: `${base}:scope`,
+    caller: (callerId) => `${base}:caller:${callerId}`,
   };
 }
 
 /** Field of the live and draining hashes that holds when the oldest pending update arrived (ms). */
 export const SINCE_FIELD = '#since';
+/** Field of the live and draining hashes that numbers `$set` calls, to fold parent and child paths. */
+export const SET_ORDER_FIELD = '#seq';
+
+/**
+ * Markers: each document holds, per buffer scope, the last applied round of that buffer's batches:
+ * `batchId * ROUNDS_PER_BATCH + round`. A document's last round of a batch is always
+ * `ROUNDS_PER_BATCH - 1`, so "batch B is fully in this document" is `marker >= completeMarker(B)`.
+ */
+export const ROUNDS_PER_BATCH = 256;
+export const completeMarker = (batchId: number | bigint | string): number => Number(BigInt(batchId) * BigInt(ROUNDS_PER_BATCH) + BigInt(ROUNDS_PER_BATCH - 1));
+/** Batches cut by versions with one marker per document (format 1) used `batchId * 4 + phase`, inc last. */
+export const legacyCompleteMarker = (batchId: number | bigint | string): number => Number(BigInt(batchId) * 4n + 3n);

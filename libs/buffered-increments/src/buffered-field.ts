@@ -69,7 +69,7 @@ function decodeId(idType: string, text: string): DocumentId {
 }
 
 /** Validates a dotted field path (`stats.totalCU`) for use in a MongoDB update. */
-export function assertFieldPath(fieldPath: unknown, reserved: string | false): asserts fieldPath is string {
+export function assertFieldPath(fieldPath: unknown, reserved: ReadonlyArray<string | false>): asserts fieldPath is string {
   if (typeof fieldPath !== 'string' || fieldPath.length === 0) {
     throw new InvalidUpdateError('fieldPath must be a non-empty string');
   }
@@ -86,7 +86,7 @@ export function assertFieldPath(fieldPath: unknown, reserved: string | false): a
     if (FORBIDDEN_SEGMENTS.has(segment)) throw new InvalidUpdateError(`fieldPath '${fieldPath}' uses the reserved name '${segment}'`);
   }
   if (segments[0] === '_id') throw new InvalidUpdateError('fieldPath must not update _id');
-  if (reserved && segments[0] === reserved) {
-    throw new InvalidUpdateError(`fieldPath must not touch '${reserved}', the idempotency marker field`);
+  if (reserved.includes(segments[0])) {
+    throw new InvalidUpdateError(`fieldPath must not touch '${segments[0]}', an idempotency marker field`);
   }
 }

@@ -67,3 +67,13 @@ export function decodeComparable(text: string): number | Date {
 export function decodeSetValue(text: string): unknown {
   return (BSON.EJSON.parse(text, { relaxed: false }) as { v: unknown }).v;
 }
+
+/**
+ * A buffered `$set` value: `<call order>|<EJSON>`, the order numbering the `$set`s of one batch (the
+ * buffer script adds it). Values buffered by versions without it have order 0.
+ */
+export function decodeOrderedSetValue(text: string): { order: number; value: unknown } {
+  const bar = text.indexOf('|');
+  if (text[0] === '{' || bar === -1) return { order: 0, value: decodeSetValue(text) };
+  return { order: Number(text.slice(0, bar)), value: decodeSetValue(text.slice(bar + 1)) };
+}

@@ -5,7 +5,7 @@ export class InvalidUpdateError extends TypeError {
 
 /** Redis is not connected or rejected the write: the update was not buffered. */
 export class BufferUnavailableError extends Error {
-  override readonly name = 'BufferUnavailableError';
+  override readonly name: string = 'BufferUnavailableError';
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
   }
@@ -14,4 +14,14 @@ export class BufferUnavailableError extends Error {
 /** The flush lost its lock (it ran past its lease); another flusher owns the batch now. */
 export class FlushLockLostError extends Error {
   override readonly name = 'FlushLockLostError';
+}
+
+/** The buffer holds its limit of fields (MongoDB has been away for long): the update was not buffered. */
+export class BufferFullError extends BufferUnavailableError {
+  override readonly name = 'BufferFullError';
+}
+
+/** Redis could not confirm a claimed batch as durable in time; nothing was written to MongoDB. */
+export class ClaimNotDurableError extends Error {
+  override readonly name = 'ClaimNotDurableError';
 }

@@ -19,6 +19,12 @@ export class RedisScript {
     this.sha = createHash('sha1').update(this.source).digest('hex');
   }
 
+  /** Loads the script into the server (every master of a Cluster) ahead of its first use. */
+  async load(redis: RedisLike): Promise<void> {
+    const servers = 'isCluster' in redis && redis.isCluster ? (redis as Cluster).nodes('master') : [redis as Redis];
+    await Promise.all(servers.map((server) => server.script('LOAD', this.source)));
+  }
+
   async run<T>(redis: RedisLike, keys: string[], args: Array<string | number>): Promise<T> {
     try {
       return (await redis.evalsha(this.sha, keys.length, ...keys, ...args)) as T;

@@ -19,7 +19,7 @@ async function isFerretDb(): Promise<boolean> {
   return 'ferretdbVersion' in info || 'ferretdb' in info;
 }
 
-const docOf = (collection: Collection<Document>, id: unknown) => collection.findOne({ _id: id as never }, { projection: { _bmi: 0 } });
+const docOf = (collection: Collection<Document>, id: unknown) => collection.findOne({ _id: id as never }, { projection: { _bmiMarkers: 0 } });
 
 describe('BufferedMongoIncrements', () => {
   it('leaves MongoDB untouched between ticks and holds the exact totals after each tick', async () => {
@@ -187,9 +187,9 @@ describe('BufferedMongoIncrements', () => {
     const liveKey = `bmi:{${buffer.namespace}}:live`;
     const calls: string[][] = [];
     const monitor = await context.redis.monitor(); // a connection of its own
-    // The buffering script is the one call with the live hash as its only key.
+    // The buffering script is the one call whose first key is the live hash and that names a caller.
     monitor.on('monitor', (_time: string, args: string[]) => {
-      if (args[0].toLowerCase().startsWith('eval') && args[2] === '1' && args[3] === liveKey) calls.push(args);
+      if (args[0].toLowerCase().startsWith('eval') && args[2] === '3' && args[3] === liveKey) calls.push(args);
     });
     // 50 callbacks of one turn, as a server runs one per request it read from a socket in that turn.
     const accepted = await new Promise<Array<Promise<void>>>((resolve) => {
@@ -262,7 +262,7 @@ describe('BufferedMongoIncrements', () => {
     await Promise.all(Array.from({ length: 600 }, (_, i) => buffer.increment(`d${i % 200}`, `f${i % 3}`, i)));
     const report = await buffer.flush();
     expect(report).toMatchObject({ fields: 600, documents: 200 });
-    const docs = await collection.find({}, { projection: { _bmi: 0 } }).toArray();
+    const docs = await collection.find({}, { projection: { _bmiMarkers: 0 } }).toArray();
     const total = docs.reduce((sum, doc) => sum + (doc.f0 ?? 0) + (doc.f1 ?? 0) + (doc.f2 ?? 0), 0);
     expect(total).toBe((599 * 600) / 2);
   });
@@ -391,7 +391,7 @@ describe('BufferedMongoIncrements crash safety', () => {
     const producer = buffered(collection, 60_000, { namespace, autoFlush: false, idempotencyMarker: false });
     await producer.increment('d', 'n', 1);
     expect(await runCrashingFlusher(collection, namespace, 'after-write')).toBeNull();
-    await collection.updateOne({ _id: 'd' as never }, { $unset: { _bmi: '' } }); // as if it had no marker
+    await collection.updateOne({ _id: 'd' as never }, { $unset: { _bmiMarkers: '' } }); // as if it had no marker
     const rescuer = buffered(collection, 60_000, { namespace, autoFlush: false, idempotencyMarker: false });
     await rescuer.flush();
     expect((await docOf(collection, 'd'))?.n).toBe(2);

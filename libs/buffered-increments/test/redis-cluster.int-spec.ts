@@ -43,7 +43,7 @@ describe('BufferedMongoIncrements on a Redis Cluster', () => {
       expect(stats.bufferedFields).toBe(21);
       const report = await buffer.flush();
       expect(report).toMatchObject({ documents: 20, fields: 21 });
-      const docs = (await buffer.collection.find({}, { projection: { _bmi: 0 } }).toArray()) as unknown as Array<{ _id: string; n: number }>;
+      const docs = (await buffer.collection.find({}, { projection: { _bmiMarkers: 0 } }).toArray()) as unknown as Array<{ _id: string; n: number }>;
       expect(docs.reduce((sum, doc) => sum + doc.n, 0)).toBe((59 * 60) / 2);
       expect(docs.find((doc) => doc._id === 'doc-0')).toMatchObject({ lastAt: new Date('2026-05-01T00:00:00Z') });
       buffer.destroy();

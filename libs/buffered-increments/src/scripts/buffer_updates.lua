@@ -1,15 +1,42 @@
--- Buffers a batch of field updates in the live hash, atomically, in one round trip. Producers send
--- every update made in the same event-loop turn together.
--- KEYS[1] live hash
--- ARGV[3k+1] operator: i (integer $inc), f (non-integer $inc), M ($max), m ($min), s ($set)
--- ARGV[3k+2] buffered field name (operator character + encoded document id + field path)
--- ARGV[3k+3] value (integer / decimal string for i and f; type-tagged for M and m; EJSON for s)
--- Returns {buffered field count, outcome of update 1, outcome of update 2, ...}: an outcome is 0 when
+-- Buffers a batch of field updates in the live hash, atomically, in one round trip, at most once per call.
+-- Producers send every update made in the same event-loop turn together.
+-- KEYS[1] live hash   KEYS[2] caller hash (the producer instance's last call number and recent refusals)
+-- KEYS[3] dead letters (read only when replaying them)
+-- ARGV[1] call number: grows with every call of one producer instance ('0' = no replay protection)
+-- ARGV[2] most buffered fields the live hash may hold; an update that would add a field past it is refused
+-- ARGV[3] 'updates' | 'replay': replay moves up to ARGV[4] dead letters back into the live hash
+-- ARGV[3k+2..3k+4] (updates) operator, buffered field name, value:
+--   operator i (integer $inc), f (non-integer $inc), M ($max), m ($min), s ($set)
+--   field: operator character + encoded document id + field path
+--   value: integer / decimal string for i and f; type-tagged for M and m; EJSON for s
+-- Returns {live hash length, outcome of update 1, outcome of update 2, ...}: an outcome is 0 when
 -- buffered, else an error text; a refused update changes nothing and does not stop the others.
+-- A call whose number the caller hash has seen already ran (its reply was lost and the client sent it
+-- again): it changes nothing and answers {length, 'replayed', <refusals of the first run as JSON or ''>}.
 local live = KEYS[1]
-local outcomes = {0}
+local caller = KEYS[2]
+local call = tonumber(ARGV[1])
+local limit = tonumber(ARGV[2])
+local CALLER_TTL_MS = 600000
+
+if call > 0 then
+  local last = tonumber(redis.call('HGET', caller, 'last') or '0')
+  if call <= last then
+    return {redis.call('HLEN', live), 'replayed', redis.call('HGET', caller, 'r' .. ARGV[1]) or ''}
+  end
+end
+
+-- Orders the $set calls of one batch: a parent path and a child path set in one interval are folded
+-- at flush time as the same calls in sequence would have left them.
+local function nextSetOrder()
+  return redis.call('HINCRBY', live, '#seq', 1)
+end
 
 local function apply(op, field, value)
+  -- The limit counts the hash's two bookkeeping fields too; close enough for a bound of millions.
+  if redis.call('HLEN', live) >= limit and redis.call('HEXISTS', live, field) == 0 then
+    return 'BMI_BUFFER_FULL'
+  end
   if op == 'i' or op == 'f' then
     local reply = redis.pcall(op == 'i' and 'HINCRBY' or 'HINCRBYFLOAT', live, field, value)
     if type(reply) == 'table' and reply.err then return reply.err end
@@ -32,15 +59,42 @@ local function apply(op, field, value)
     -- A $set replaces whatever was buffered for the field before it (last write wins).
     local rest = string.sub(field, 2)
     redis.call('HDEL', live, 'i' .. rest, 'f' .. rest, 'M' .. rest, 'm' .. rest)
-    redis.call('HSET', live, field, value)
+    -- A value that went through a dead letter keeps its EJSON; its old order number is replaced.
+    local ejson = string.match(value, '^%d+|(.*)$') or value
+    redis.call('HSET', live, field, nextSetOrder() .. '|' .. ejson)
   else
     return 'BMI_BAD_OPERATOR'
   end
   return 0
 end
 
-for k = 1, #ARGV, 3 do
-  outcomes[#outcomes + 1] = apply(ARGV[k], ARGV[k + 1], ARGV[k + 2])
+local outcomes = {0}
+local refused = false
+if ARGV[3] == 'replay' then
+  for _ = 1, tonumber(ARGV[4]) do
+    local text = redis.call('LPOP', KEYS[3])
+    if not text then break end
+    local letter = cjson.decode(text)
+    local kept = {}
+    for field, value in pairs(letter.fields) do
+      local outcome = apply(string.sub(field, 1, 1), field, value)
+      if outcome ~= 0 then kept[field] = value end
+    end
+    -- What cannot be buffered again (buffer full, type clash) stays a dead letter.
+    if next(kept) ~= nil then
+      letter.fields = kept
+      redis.call('RPUSH', KEYS[3], cjson.encode(letter))
+      outcomes[#outcomes + 1] = 1
+    else
+      outcomes[#outcomes + 1] = 0
+    end
+  end
+else
+  for k = 4, #ARGV, 3 do
+    local outcome = apply(ARGV[k], ARGV[k + 1], ARGV[k + 2])
+    if outcome ~= 0 then refused = true end
+    outcomes[#outcomes + 1] = outcome
+  end
 end
 
 -- Time of the oldest update still waiting for a flush (server clock, so all producers agree).
@@ -48,5 +102,21 @@ if redis.call('HEXISTS', live, '#since') == 0 and redis.call('EXISTS', live) == 
   local now = redis.call('TIME')
   redis.call('HSET', live, '#since', string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000)))
 end
-outcomes[1] = math.max(0, redis.call('HLEN', live) - 1)
+
+if call > 0 then
+  redis.call('HSET', caller, 'last', ARGV[1])
+  if refused then
+    -- Refusals are kept so a replayed call answers as the first run did; the hash stays small.
+    if redis.call('HLEN', caller) > 256 then
+      redis.call('DEL', caller)
+      redis.call('HSET', caller, 'last', ARGV[1])
+    end
+    local answer = {}
+    for i = 2, #outcomes do answer[i - 1] = outcomes[i] end
+    redis.call('HSET', caller, 'r' .. ARGV[1], cjson.encode(answer))
+  end
+  redis.call('PEXPIRE', caller, CALLER_TTL_MS)
+end
+
+outcomes[1] = redis.call('HLEN', live)
 return outcomes

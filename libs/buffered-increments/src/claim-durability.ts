@@ -1,0 +1,78 @@
+import type { Redis } from 'ioredis';
+import calculateSlot from 'cluster-key-slot';
+import { ClaimNotDurableError } from './errors';
+import type { RedisLike } from './redis-script';
+
+export interface ClaimDurabilityOptions {
+  /**
+   * Wait until the claim is fsynced to the Redis server's append-only file (`WAITAOF`, Redis >= 7.2 and
+   * Valkey) before writing to MongoDB. `auto` (default): when the server has AOF on and knows WAITAOF.
+   */
+  waitForAof: 'auto' | boolean;
+  /** Replicas that must have the claim (`WAIT` / `WAITAOF`) before MongoDB is written. Default 0. */
+  waitForReplicas: number;
+  /** How long to wait; a claim not durable by then fails the flush (the batch stays claimed). Default 5 s. */
+  timeoutMs: number;
+}
+
+/**
+ * Makes sure a claimed batch cannot come back from Redis after it was written to MongoDB: a Redis
+ * restarted from an AOF that lacks the claim, or a promoted replica that never saw it, would hand the
+ * same fields out again as a new batch. The wait runs on the connection that made the claim, so it
+ * covers it (WAIT and WAITAOF count that client's own writes).
+ */
+export class ClaimDurability {
+  private aof?: Promise<boolean>;
+
+  constructor(
+    private readonly redis: RedisLike,
+    private readonly options: ClaimDurabilityOptions,
+  ) {}
+
+  /** Learns what the server can do; called at start so the first flush does not pay for it. */
+  prepare(): Promise<boolean> {
+    if (this.aof) return this.aof;
+    if (this.options.waitForAof !== 'auto') return (this.aof = Promise.resolve(this.options.waitForAof));
+    this.aof = this.serverWaitsForAof().catch((error) => {
+      this.aof = undefined;
+      throw error;
+    });
+    return this.aof;
+  }
+
+  /** Resolves once the claim on `key`'s server is as durable as configured; throws if it is not. */
+  async confirm(key: string): Promise<void> {
+    const aof = await this.prepare();
+    const replicas = this.options.waitForReplicas;
+    if (!aof && replicas <= 0) return;
+    const server = serverOf(this.redis, key);
+    if (aof) {
+      const [local, copies] = (await server.call('WAITAOF', 1, replicas, this.options.timeoutMs)) as [number, number];
+      if (local < 1 || copies < replicas) {
+        throw new ClaimNotDurableError(`the claim reached ${local ? 'the' : 'no'} local AOF and ${copies} of ${replicas} replica AOFs within ${this.options.timeoutMs} ms`);
+      }
+      return;
+    }
+    const copies = Number(await server.call('WAIT', replicas, this.options.timeoutMs));
+    if (copies < replicas) throw new ClaimNotDurableError(`the claim reached ${copies} of ${replicas} replicas within ${this.options.timeoutMs} ms`);
+  }
+
+  private async serverWaitsForAof(): Promise<boolean> {
+    const server = serverOf(this.redis, '');
+    const persistence = String(await server.info('persistence'));
+    if (!/aof_enabled:1/.test(persistence)) return false;
+    const described = (await server.call('COMMAND', 'INFO', 'WAITAOF')) as unknown[];
+    return Array.isArray(described) && described[0] != null;
+  }
+}
+
+/** The connection that serves `key`: the client itself, or on a Cluster the master of the key's slot. */
+function serverOf(redis: RedisLike, key: string): Redis {
+  if (!('isCluster' in redis) || !redis.isCluster) return redis as Redis;
+  // ioredis keeps one connection per node; its slot table names the master serving a slot.
+  const cluster = redis as unknown as { slots: string[][]; connectionPool: { getInstanceByKey(key: string): Redis | undefined } };
+  const master = cluster.slots[calculateSlot(key)]?.[0];
+  const connection = master ? cluster.connectionPool.getInstanceByKey(master) : undefined;
+  if (!connection) throw new ClaimNotDurableError('the Redis Cluster slot table does not know the master of this buffer yet');
+  return connection;
+}

@@ -1,0 +1,51 @@
+import {
+  MongoError,
+  MongoNetworkError,
+  MongoNotConnectedError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+  MongoWriteConcernError,
+} from 'mongodb';
+
+/** Server codes that say "not now" (no primary, shutting down, write concern), never "not this update". */
+const TRANSIENT_CODES = new Set([
+  6, // HostUnreachable
+  7, // HostNotFound
+  89, // NetworkTimeout
+  91, // ShutdownInProgress
+  189, // PrimarySteppedDown
+  262, // ExceededTimeLimit
+  9001, // SocketException
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+  64, // WriteConcernFailed
+  50, // MaxTimeMSExpired
+]);
+
+const TRANSIENT_LABELS = ['RetryableWriteError', 'RetryableError', 'SystemOverloadedError', 'TransientTransactionError'];
+
+/**
+ * True when MongoDB could not take the write right now (away, failing over, write concern not met):
+ * the batch stays in Redis and is tried again. False for errors about the update itself.
+ */
+export function isTransientMongoError(error: unknown): boolean {
+  if (
+    error instanceof MongoNetworkError ||
+    error instanceof MongoServerSelectionError ||
+    error instanceof MongoNotConnectedError ||
+    error instanceof MongoTopologyClosedError ||
+    error instanceof MongoWriteConcernError
+  ) {
+    return true;
+  }
+  if (!(error instanceof MongoError)) return false;
+  // A bulkWrite that could not reach the server wraps the network error (driver 6+).
+  const wrapped = (error as { errorResponse?: unknown }).errorResponse ?? error.cause;
+  if (wrapped instanceof Error && wrapped !== error && isTransientMongoError(wrapped)) return true;
+  if (TRANSIENT_LABELS.some((label) => error.hasErrorLabel(label))) return true;
+  if ((error as { writeConcernError?: unknown }).writeConcernError) return true;
+  return typeof error.code === 'number' && TRANSIENT_CODES.has(error.code);
+}
