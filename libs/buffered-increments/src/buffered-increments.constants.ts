@@ -16,10 +16,13 @@ export const BUFFERED_INCREMENTS_REDIS = Symbol('BUFFERED_INCREMENTS_REDIS');
 export const BUFFERED_INCREMENTS_DB = Symbol('BUFFERED_INCREMENTS_DB');
 export const BUFFERED_INCREMENTS_FLUSHERS = Symbol('BUFFERED_INCREMENTS_FLUSHERS');
 
-export function bufferedIncrementsToken(collection: string): string {
-  return `BufferedMongoIncrements:${collection}`;
+/** Injection token of a producer: by collection, or by namespace when several buffers share a collection. */
+export function bufferedIncrementsToken(collectionOrNamespace: string): string {
+  return `BufferedMongoIncrements:${collectionOrNamespace}`;
 }
 
 export interface FlushJobData {
   collection: string;
+  /** Which buffer of the collection (its namespace); absent for a collection with one default buffer. */
+  buffer?: string;
 }

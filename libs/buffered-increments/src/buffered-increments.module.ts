@@ -23,6 +23,7 @@ import { BufferedMongoIncrements } from './buffered-mongo-increments';
 import { FLUSH_SCHEDULE_COLLECTIONS, FlushSchedule } from './flush-schedule';
 import { flushProcessorWithLock } from './flush.processor';
 import type { RedisLike } from './redis-script';
+import { assertDistinctBuffers, bufferKeyOf } from './buffer-identity';
 
 /** Connections this module opened itself (from URLs) and must close; given clients belong to the caller. */
 const OWNED_CONNECTIONS = Symbol('BUFFERED_INCREMENTS_OWNED_CONNECTIONS');
@@ -79,15 +80,16 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
 
   /** Injectable producers, one per collection: `@InjectBufferedIncrements('users')`. */
   static forFeature(collections: BufferedCollection[]): DynamicModule {
+    assertDistinctBuffers(collections);
     const providers: Provider[] = collections.map((feature) => ({
-      provide: bufferedIncrementsToken(feature.collection),
+      provide: bufferedIncrementsToken(bufferKeyOf(feature)),
       inject: [BUFFERED_INCREMENTS_ROOT, BUFFERED_INCREMENTS_REDIS, BUFFERED_INCREMENTS_DB, getQueueToken(FLUSH_QUEUE)],
       useFactory: (root: BufferedIncrementsRootOptions, redis: RedisLike, db: Db, queue: Queue) =>
         new BufferedMongoIncrements(db.collection(feature.collection), redis, feature.flushIntervalMs, {
           ...root.defaults,
           ...feature.options,
           autoFlush: false,
-          onBufferFull: () => requestEarlyFlush(queue, feature.collection),
+          onBufferFull: () => requestEarlyFlush(queue, feature),
         }),
     }));
     return { module: BufferedIncrementsFeatureModule, providers, exports: providers };
@@ -95,6 +97,7 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
 
   /** The flush processor and one job scheduler per collection; for the worker app only. */
   static forWorker(collections: BufferedCollection[], options: BufferedIncrementsWorkerOptions = {}): DynamicModule {
+    assertDistinctBuffers(collections);
     return {
       module: BufferedIncrementsWorkerModule,
       providers: [
@@ -105,7 +108,7 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
           useFactory: (root: BufferedIncrementsRootOptions, redis: RedisLike, db: Db) =>
             new Map(
               collections.map((feature) => [
-                feature.collection,
+                bufferKeyOf(feature),
                 new BufferedMongoIncrements(db.collection(feature.collection), redis, feature.flushIntervalMs, {
                   ...root.defaults,
                   ...feature.options,
@@ -133,6 +136,8 @@ class BufferedIncrementsFeatureModule {}
 class BufferedIncrementsWorkerModule {}
 
 /** Early flush from a producer: one pending job per collection, however many producers ask. */
-function requestEarlyFlush(queue: Queue, collection: string): Promise<unknown> {
-  return queue.add(FLUSH_JOB, { collection }, { jobId: `early-flush-${collection}`, removeOnComplete: true, removeOnFail: true });
+function requestEarlyFlush(queue: Queue, feature: BufferedCollection): Promise<unknown> {
+  const buffer = bufferKeyOf(feature);
+  const data = { collection: feature.collection, ...(buffer !== feature.collection ? { buffer } : {}) };
+  return queue.add(FLUSH_JOB, data, { jobId: `early-flush-${buffer}`, removeOnComplete: true, removeOnFail: true });
 }

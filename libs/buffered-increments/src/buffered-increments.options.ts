@@ -20,7 +20,11 @@ export interface BufferedIncrementsRootAsyncOptions {
   useFactory: (...args: never[]) => BufferedIncrementsRootOptions | Promise<BufferedIncrementsRootOptions>;
 }
 
-/** One buffered collection: its flush period and any per-collection overrides. */
+/**
+ * One buffered collection: its flush period and any per-collection overrides. Several buffers may write
+ * one collection (an "activity" and a "billing" buffer): give each an `options.namespace`; producers,
+ * flushers and schedules are then keyed by namespace.
+ */
 export interface BufferedCollection {
   collection: string;
   flushIntervalMs: number;

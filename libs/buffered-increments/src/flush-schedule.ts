@@ -3,12 +3,13 @@ import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { FLUSH_JOB, FLUSH_JOB_RETENTION, FLUSH_QUEUE } from './buffered-increments.constants';
 import type { BufferedCollection } from './buffered-increments.options';
+import { bufferKeyOf } from './buffer-identity';
 
 export const FLUSH_SCHEDULE_COLLECTIONS = Symbol('FLUSH_SCHEDULE_COLLECTIONS');
 
-/** The stable scheduler id of a collection: every worker replica upserts the same one. */
-export function flushSchedulerId(collection: string): string {
-  return `flush-${collection}`;
+/** The stable scheduler id of a buffer (its collection, or its namespace): every worker replica upserts the same one. */
+export function flushSchedulerId(collectionOrNamespace: string): string {
+  return `flush-${collectionOrNamespace}`;
 }
 
 /**
@@ -26,11 +27,12 @@ export class FlushSchedule implements OnApplicationBootstrap {
     // Across all replicas, one flush runs at a time: flushes of one collection would only queue on
     // its Redis lock anyway, and one at a time keeps MongoDB load flat.
     await this.queue.setGlobalConcurrency(1);
-    for (const { collection, flushIntervalMs } of this.collections) {
+    for (const feature of this.collections) {
+      const buffer = bufferKeyOf(feature);
       await this.queue.upsertJobScheduler(
-        flushSchedulerId(collection),
-        { every: flushIntervalMs },
-        { name: FLUSH_JOB, data: { collection }, opts: { ...FLUSH_JOB_RETENTION, attempts: 3, backoff: { type: 'exponential', delay: 500 } } },
+        flushSchedulerId(buffer),
+        { every: feature.flushIntervalMs },
+        { name: FLUSH_JOB, data: { collection: feature.collection, ...(buffer !== feature.collection ? { buffer } : {}) }, opts: { ...FLUSH_JOB_RETENTION, attempts: 3, backoff: { type: 'exponential', delay: 500 } } },
       );
     }
   }

@@ -16,10 +16,11 @@ export class FlushProcessor extends WorkerHost {
   }
 
   async process(job: Job<FlushJobData>): Promise<FlushReport> {
-    const flusher = this.flushers.get(job.data?.collection);
-    if (!flusher) throw new Error(`flush job for unknown collection '${job.data?.collection}'`);
+    const buffer = job.data?.buffer ?? job.data?.collection;
+    const flusher = this.flushers.get(buffer);
+    if (!flusher) throw new Error(`flush job for unknown buffer '${buffer}'`);
     const report = await flusher.flush();
-    if (report.deadLetters > 0) this.logger.warn(`${job.data.collection}: ${report.deadLetters} updates set aside as dead letters`);
+    if (report.deadLetters > 0) this.logger.warn(`${buffer}: ${report.deadLetters} updates set aside as dead letters`);
     return report;
   }
 }

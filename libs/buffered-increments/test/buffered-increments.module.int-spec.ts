@@ -141,6 +141,35 @@ describe('BufferedIncrementsModule', () => {
     apps.splice(apps.indexOf(finalWorker), 1);
   });
 
+  it('flushes every buffer of a collection written by two namespaces, each on its own schedule', async () => {
+    const prefix = uniqueName('bull');
+    const shared: BufferedCollection[] = [
+      { collection: 'accounts', flushIntervalMs: 200, options: { namespace: uniqueName('activity') } },
+      { collection: 'accounts', flushIntervalMs: 200, options: { namespace: uniqueName('billing') } },
+    ];
+    const worker = await startWorker({ collections: shared, prefix });
+    const [activity, billing] = shared.map((feature) => {
+      const client = new Redis(redisUrl);
+      producerClients.push(client);
+      return new BufferedMongoIncrements(mongo.db(dbName).collection('accounts'), client, 600_000, { ...feature.options, keyPrefix, autoFlush: false });
+    });
+    await activity.increment('acme', 'runs', 2);
+    await billing.increment('acme', 'credits', 7);
+    const accounts = mongo.db(dbName).collection('accounts');
+    expect(await eventually(async () => {
+      const doc = await accounts.findOne({ _id: 'acme' as never });
+      return doc?.runs === 2 && doc?.credits === 7;
+    }, 5_000)).toBe(true);
+    await stopApp(worker);
+  });
+
+  it('refuses at boot two buffers of one collection that would share a name', () => {
+    expect(() => BufferedIncrementsModule.forWorker([
+      { collection: 'accounts', flushIntervalMs: 200 },
+      { collection: 'accounts', flushIntervalMs: 500 },
+    ])).toThrow(/own options.namespace/);
+  });
+
   it('enqueues an early flush job when a producer buffer is full', async () => {
     @Module({
       imports: [...rootImports(), BufferedIncrementsModule.forFeature([{ collection: 'tiny', flushIntervalMs: 600_000, options: { maxBufferedFields: 5 } }])],
