@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
+import { ReplyError } from 'ioredis';
 import { Collection, Document, Long, WriteConcern, WriteConcernSettings } from 'mongodb';
 import { ApplyResult, BatchApplier, DeadLetter } from './batch-applier';
 import { assertFieldPath, documentKeyOf, DocumentId, encodeField, OPERATOR, OperatorCode } from './buffered-field';
@@ -379,7 +380,9 @@ export class BufferedMongoIncrements extends EventEmitter {
       outcomes = reply[1] === 'replayed' ? [reply[0], ...replayedOutcomes(reply[2], updates.length)] : reply;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      for (const update of updates) update.reject(new BufferUnavailableError(`Redis rejected the update; it was not buffered: ${message}`, { cause: error }));
+      // Redis answering with an error ran nothing; a lost connection may have lost only the reply.
+      const outcome = error instanceof ReplyError ? 'Redis rejected the update; it was not buffered' : 'Redis did not confirm the update; it may or may not be buffered';
+      for (const update of updates) update.reject(new BufferUnavailableError(`${outcome}: ${message}`, { cause: error }));
       return;
     }
     updates.forEach((update, index) => {
