@@ -36,9 +36,9 @@ async function flushAcrossFailover(server: RedisServerKind, options: BufferedMon
     const flusher = buffered(collection, 60_000, flushOptions, client);
     // A batch before the fault, so the buffer's scope and batch sequence exist on both servers.
     await producer.increment('warm', 'n', 1);
-    await flusher.flush();
+    await producer.flush();
     await Promise.all(Array.from({ length: 30 }, (_, i) => producer.increment(`d${i % 10}`, 'n', i + 1)));
-    expect(await client.wait(1, 5_000)).toBe(1); // the replica holds every buffered increment
+    expect(await client.wait(1, 5_000)).toBe(1); // the replica holds all of it
     pair.stopReplication();
     const bufferedBefore = (await flusher.stats()).bufferedFields;
     const firstFlush = await flusher.flush().then(
@@ -126,6 +126,18 @@ describe('Waiting for the AOF (WAITAOF)', () => {
       expect(await waitAofCalls(redis)).toBeGreaterThanOrEqual(1);
       expect(await appliedTotal(collection)).toEqual({ sum: 0, documents: 0 });
       expect((await buffer.stats()).bufferedFields).toBe(bufferedBefore);
+      // The batch stayed claimed: the next flush that may write takes it over, once.
+      const retry = buffered(collection, 60_000, { namespace: buffer.namespace, autoFlush: false, waitForAof: false }, redis);
+      expect(await retry.flush()).toMatchObject({ recoveredBatches: 1, fields: 10 });
+      expect(await appliedTotal(collection)).toEqual({ sum: BATCH_TOTAL, documents: 10 });
+    });
+
+    it('refuses a claim no replica AOF holds (WAITAOF numreplicas), and the promoted replica applies every increment once', async () => {
+      const outcome = await flushAcrossFailover('valkey', { waitForReplicas: 1, appendOnly: true });
+      expect(outcome.firstFlush.error).toBeInstanceOf(ClaimNotDurableError);
+      expect(String(outcome.firstFlush.error)).toMatch(/local AOF and 0 of 1 replica AOFs/);
+      expect(outcome.beforeFailover).toEqual({ sum: 0, documents: 0 });
+      expect(outcome.afterFailover).toEqual({ sum: BATCH_TOTAL + AFTER_FAILOVER, documents: 10 });
     });
   });
 
