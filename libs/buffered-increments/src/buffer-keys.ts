@@ -13,8 +13,10 @@ export interface BufferKeys {
   deadLetters: string;
   /** This buffer's random name inside each document's markers; created by the first claim. */
   scope: string;
-  /** A producer instance's last call number and recent refusals, so a re-sent call is a no-op. */
+  /** A producer instance's highest call number and recent refusals, so a re-sent call is a no-op. */
   caller(callerId: string): string;
+  /** The numbers of a producer instance's last calls that ran (a fixed-width ring in one string). */
+  callerRing(callerId: string): string;
 }
 
 export function bufferKeys(keyPrefix: string, namespace: string): BufferKeys {
@@ -29,6 +31,7 @@ export function bufferKeys(keyPrefix: string, namespace: string): BufferKeys {
     deadLetters: `${base}:dead-letters`,
     scope: `${base}:scope`,
     caller: (callerId) => `${base}:caller:${callerId}`,
+    callerRing: (callerId) => `${base}:caller:${callerId}:ring`,
   };
 }
 

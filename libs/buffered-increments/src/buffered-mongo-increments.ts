@@ -310,7 +310,7 @@ export class BufferedMongoIncrements extends EventEmitter {
   async replayDeadLetters(limit = 1_000): Promise<number> {
     const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(
       this.redis,
-      [this.keys.live, this.keys.caller(this.callerId), this.keys.deadLetters],
+      [this.keys.live, this.keys.caller(this.callerId), this.keys.deadLetters, this.keys.callerRing(this.callerId)],
       [0, this.settings.bufferLimitFields, 'replay', limit],
     );
     return reply.slice(1).filter((kept) => kept === 0).length;
@@ -376,7 +376,7 @@ export class BufferedMongoIncrements extends EventEmitter {
     try {
       // The call number makes the call run at most once, whatever the client re-sends after a lost reply.
       const args = [++this.calls, this.settings.bufferLimitFields, 'updates', ...updates.flatMap((update) => [update.operator, update.field, update.value])];
-      const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(this.redis, [this.keys.live, this.keys.caller(this.callerId), this.keys.deadLetters], args);
+      const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(this.redis, [this.keys.live, this.keys.caller(this.callerId), this.keys.deadLetters, this.keys.callerRing(this.callerId)], args);
       outcomes = reply[1] === 'replayed' ? [reply[0], ...replayedOutcomes(reply[2], updates.length)] : reply;
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);

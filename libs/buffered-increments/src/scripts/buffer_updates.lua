@@ -1,7 +1,8 @@
 -- Buffers a batch of field updates in the live hash, atomically, in one round trip, at most once per call.
 -- Producers send every update made in the same event-loop turn together.
--- KEYS[1] live hash   KEYS[2] caller hash (the producer instance's last call number and recent refusals)
+-- KEYS[1] live hash   KEYS[2] caller hash (the producer instance's highest call number, recent refusals)
 -- KEYS[3] dead letters (read only when replaying them)
+-- KEYS[4] caller ring: the numbers of the instance's last 1,024 calls that ran, one fixed-width slot each
 -- ARGV[1] call number: grows with every call of one producer instance ('0' = no replay protection)
 -- ARGV[2] most buffered fields the live hash may hold; an update that would add a field past it is refused
 -- ARGV[3] 'updates' | 'replay': replay moves up to ARGV[4] dead letters back into the live hash
@@ -11,17 +12,26 @@
 --   value: integer / decimal string for i and f; type-tagged for M and m; EJSON for s
 -- Returns {live hash length, outcome of update 1, outcome of update 2, ...}: an outcome is 0 when
 -- buffered, else an error text; a refused update changes nothing and does not stop the others.
--- A call whose number the caller hash has seen already ran (its reply was lost and the client sent it
--- again): it changes nothing and answers {length, 'replayed', <refusals of the first run as JSON or ''>}.
+-- A call that already ran (its reply was lost and the client sent it again) changes nothing and answers
+-- {length, 'replayed', <refusals of the first run as JSON or ''>}. Calls of one instance mostly run in
+-- the order they were made, but not always (a call that met NOSCRIPT after a Redis restart is sent
+-- again after later ones), so "ran" is looked up in the ring, not inferred from the highest number;
+-- only a call older than the whole ring is taken as run because a later one ran.
 local live = KEYS[1]
 local caller = KEYS[2]
 local call = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
+local ring = KEYS[4]
 local CALLER_TTL_MS = 600000
+local RING_SLOTS = 1024
+local SLOT_WIDTH = 15
+local slot = (call % RING_SLOTS) * SLOT_WIDTH
+local stamp = string.format('%015.0f', call)
 
 if call > 0 then
   local last = tonumber(redis.call('HGET', caller, 'last') or '0')
-  if call <= last then
+  local ran = redis.call('GETRANGE', ring, slot, slot + SLOT_WIDTH - 1) == stamp
+  if ran or call <= last - RING_SLOTS then
     return {redis.call('HLEN', live), 'replayed', redis.call('HGET', caller, 'r' .. ARGV[1]) or ''}
   end
 end
@@ -104,12 +114,16 @@ if redis.call('HEXISTS', live, '#since') == 0 and redis.call('EXISTS', live) == 
 end
 
 if call > 0 then
-  redis.call('HSET', caller, 'last', ARGV[1])
+  redis.call('SETRANGE', ring, slot, stamp)
+  redis.call('PEXPIRE', ring, CALLER_TTL_MS)
+  local last = tonumber(redis.call('HGET', caller, 'last') or '0')
+  if call > last then redis.call('HSET', caller, 'last', ARGV[1]) end
   if refused then
     -- Refusals are kept so a replayed call answers as the first run did; the hash stays small.
     if redis.call('HLEN', caller) > 256 then
+      local highest = redis.call('HGET', caller, 'last')
       redis.call('DEL', caller)
-      redis.call('HSET', caller, 'last', ARGV[1])
+      redis.call('HSET', caller, 'last', highest)
     end
     local answer = {}
     for i = 2, #outcomes do answer[i - 1] = outcomes[i] end
