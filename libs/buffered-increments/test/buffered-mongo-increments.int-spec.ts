@@ -190,7 +190,7 @@ describe.each(redisServersUnderTest())('on $name', ({ name, url }) => {
       const monitor = await context.redis.monitor(); // a connection of its own
       // The buffering script is the one call whose first key is the live hash and that names a caller.
       monitor.on('monitor', (_time: string, args: string[]) => {
-        if (args[0].toLowerCase().startsWith('eval') && args[2] === '3' && args[3] === liveKey) calls.push(args);
+        if (args[0].toLowerCase().startsWith('eval') && args[2] === '4' && args[3] === liveKey) calls.push(args);
       });
       // 50 callbacks of one turn, as a server runs one per request it read from a socket in that turn.
       const accepted = await new Promise<Array<Promise<void>>>((resolve) => {
