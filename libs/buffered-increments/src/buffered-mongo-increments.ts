@@ -165,6 +165,7 @@ export class BufferedMongoIncrements extends EventEmitter {
     this.retryDelayMs = this.settings.retryDelayMs;
     this.namespace = options.namespace ?? `${collection.dbName}.${collection.collectionName}`;
     this.keys = bufferKeys(this.settings.keyPrefix, this.namespace);
+    if (!(this.settings.durabilityTimeoutMs > 0)) throw new InvalidUpdateError('durabilityTimeoutMs must be a positive number of milliseconds (0 would make WAIT block forever)');
     if (this.marker !== false && this.marker === this.settings.legacyIdempotencyMarker) {
       throw new InvalidUpdateError('idempotencyMarker must differ from legacyIdempotencyMarker (scoped markers are objects)');
     }
@@ -486,7 +487,7 @@ export class BufferedMongoIncrements extends EventEmitter {
         }
         const [state, batchId, fieldCount, inline, scope, format, leftLive] = claim;
         // Nothing reaches MongoDB before Redis can no longer lose the claim (AOF, replicas as configured).
-        await this.durability.confirm(this.keys.lock);
+        await this.durability.confirm(this.keys.lock, this.durability.connectionOf(this.keys.lock));
         const entries = fieldCount === inline.length / 2 ? pairs(inline) : await this.readBatch(token);
         const applied: ApplyResult = await this.applier.apply(
           { id: batchId, scope, format: Number(format), entries },

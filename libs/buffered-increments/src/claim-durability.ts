@@ -40,20 +40,38 @@ export class ClaimDurability {
     return this.aof;
   }
 
-  /** Resolves once the claim on `key`'s server is as durable as configured; throws if it is not. */
-  async confirm(key: string): Promise<void> {
+  /**
+   * The connection a claim on `key` just ran on. Call it right after the claim's reply: WAIT and
+   * WAITAOF only cover writes made on the connection they are sent on.
+   */
+  connectionOf(key: string): unknown {
+    return serverOf(this.redis, key).stream;
+  }
+
+  /**
+   * Resolves once the claim on `key`'s server is as durable as configured; throws if it is not, also
+   * when the client reconnected since the claim (a WAIT on a connection that wrote nothing returns at
+   * once on some servers, whatever the replicas hold).
+   */
+  async confirm(key: string, claimConnection: unknown): Promise<void> {
     const aof = await this.prepare();
     const replicas = this.options.waitForReplicas;
     if (!aof && replicas <= 0) return;
     const server = serverOf(this.redis, key);
+    const sameConnection = () => {
+      if (server.stream !== claimConnection) throw new ClaimNotDurableError('the connection that made the claim was lost before Redis confirmed it durable');
+    };
+    sameConnection();
     if (aof) {
       const [local, copies] = (await server.call('WAITAOF', 1, replicas, this.options.timeoutMs)) as [number, number];
+      sameConnection();
       if (local < 1 || copies < replicas) {
         throw new ClaimNotDurableError(`the claim reached ${local ? 'the' : 'no'} local AOF and ${copies} of ${replicas} replica AOFs within ${this.options.timeoutMs} ms`);
       }
       return;
     }
     const copies = Number(await server.call('WAIT', replicas, this.options.timeoutMs));
+    sameConnection();
     if (copies < replicas) throw new ClaimNotDurableError(`the claim reached ${copies} of ${replicas} replicas within ${this.options.timeoutMs} ms`);
   }
 
