@@ -25,4 +25,6 @@ export interface FlushJobData {
   collection: string;
   /** Which buffer of the collection (its namespace); absent for a collection with one default buffer. */
   buffer?: string;
+  /** Which shard of a sharded buffer (shard 0 also drains retired shards); absent = every shard. */
+  shard?: number;
 }

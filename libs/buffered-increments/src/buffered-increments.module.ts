@@ -20,7 +20,7 @@ import {
   BufferedIncrementsWorkerOptions,
 } from './buffered-increments.options';
 import { BufferedMongoIncrements } from './buffered-mongo-increments';
-import { FLUSH_SCHEDULE_COLLECTIONS, FlushSchedule } from './flush-schedule';
+import { FLUSH_SCHEDULE_COLLECTIONS, flushConcurrency, FlushSchedule } from './flush-schedule';
 import { flushProcessorWithLock } from './flush.processor';
 import type { RedisLike } from './redis-script';
 import { assertDistinctBuffers, bufferKeyOf } from './buffer-identity';
@@ -117,7 +117,7 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
               ]),
             ),
         },
-        flushProcessorWithLock(options.flushJobLockMs ?? FLUSH_JOB_LOCK_MS),
+        flushProcessorWithLock(options.flushJobLockMs ?? FLUSH_JOB_LOCK_MS, flushConcurrency(collections)),
         FlushSchedule,
       ],
       exports: [BUFFERED_INCREMENTS_FLUSHERS],

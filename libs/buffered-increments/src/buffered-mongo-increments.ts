@@ -1,20 +1,32 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ReplyError } from 'ioredis';
-import { Collection, Document, Long, WriteConcern, WriteConcernSettings } from 'mongodb';
-import { ApplyResult, BatchApplier, DeadLetter } from './batch-applier';
+import { Collection, Document, WriteConcern, WriteConcernSettings } from 'mongodb';
+import { BatchApplier, DeadLetter } from './batch-applier';
 import { assertFieldPath, documentKeyOf, DocumentId, encodeField, OPERATOR, OperatorCode } from './buffered-field';
 import { encodeComparable, encodeDelta, encodeSetValue } from './buffered-value';
-import { BufferKeys, bufferKeys, completeMarker, legacyCompleteMarker, SET_ORDER_FIELD, SINCE_FIELD } from './buffer-keys';
+import { shardKeys, shardOf } from './buffer-keys';
+import { BufferShard, SCRIPTS, ShardReport } from './buffer-shard';
 import { ClaimDurability } from './claim-durability';
-import { BufferFullError, BufferUnavailableError, FlushLockLostError, InvalidUpdateError } from './errors';
-import { RedisLike, RedisScript } from './redis-script';
+import { BufferFullError, BufferUnavailableError, InvalidUpdateError } from './errors';
+import { RedisLike } from './redis-script';
 
 export interface BufferedMongoIncrementsOptions {
   /** Names this buffer's Redis keys; default `<database>.<collection>`. Producers and flushers must agree. */
   namespace?: string;
   /** Prefix of every Redis key; default `bmi`. */
   keyPrefix?: string;
+  /**
+   * Hash slots one buffer is spread over (default 1): on a Redis Cluster, shards land on different
+   * nodes and flush in parallel. A document always goes to the same shard. Producers and flushers of
+   * one buffer must agree; to change it on a live buffer see `retiredShardCounts`.
+   */
+  shards?: number;
+  /**
+   * Shard counts this buffer had before (e.g. `[1]` after going from 1 to 4 shards): producers no longer
+   * write there, flushers drain them until empty. Keep them until `stats()` shows nothing buffered.
+   */
+  retiredShardCounts?: number[];
   /** Create missing documents (default true) or only update documents that exist. */
   upsert?: boolean;
   /**
@@ -81,6 +93,7 @@ export interface BufferStats {
 
 interface OutgoingUpdate {
   operator: OperatorCode;
+  documentKey: string;
   field: string;
   value: string;
   fieldPath: string;
@@ -91,15 +104,6 @@ interface OutgoingUpdate {
 /** Most updates sent in one script call, to keep each call short on the Redis side. */
 const MAX_UPDATES_PER_CALL = 1_000;
 
-type ClaimReply = ['busy', number] | ['empty'] | ['recovered' | 'taken', string, number, string[], string, string, number];
-
-const SCRIPTS = {
-  bufferUpdates: new RedisScript('buffer_updates'),
-  claimBatch: new RedisScript('claim_batch'),
-  finishBatch: new RedisScript('finish_batch'),
-  extendLock: new RedisScript('extend_lock'),
-  releaseLock: new RedisScript('release_lock'),
-};
 const UNREACHABLE_STATUSES = new Set(['reconnecting', 'close', 'end']);
 
 /**
@@ -111,22 +115,24 @@ const UNREACHABLE_STATUSES = new Set(['reconnecting', 'close', 'end']);
  */
 export class BufferedMongoIncrements extends EventEmitter {
   readonly namespace: string;
-  private readonly keys: BufferKeys;
+  /** Where producers write: a document goes to `shards[shardOf(document)]`. */
+  private readonly shards: BufferShard[];
+  /** Shards of earlier shard counts, drained by flushes until empty. */
+  private readonly retiredShards: BufferShard[];
   private readonly applier: BatchApplier;
-  private readonly settings: Required<Omit<BufferedMongoIncrementsOptions, 'namespace' | 'onBufferFull' | 'writeChunkSize' | 'writeConcern'>>;
+  private readonly settings: Required<Omit<BufferedMongoIncrementsOptions, 'namespace' | 'onBufferFull' | 'writeChunkSize' | 'writeConcern' | 'retiredShardCounts'>>;
   private readonly durability: ClaimDurability;
   /** Names this instance's calls, so Redis can tell a call the client re-sent after a lost reply. */
   private readonly callerId = randomBytes(8).toString('hex');
   private calls = 0;
-  private lockRenewedAt = -Infinity;
   /** Scripts loaded, the server probed: the first flush is as fast as later ones. */
   private readonly warm: Promise<void>;
   private readonly marker: string | false;
   private tickTimer?: NodeJS.Timeout;
   private retryTimer?: NodeJS.Timeout;
   private retryDelayMs: number;
-  private running?: Promise<FlushReport>;
-  private queued?: Promise<FlushReport>;
+  /** Per flush target (all shards, or one): at most one flush running and one queued behind it. */
+  private readonly flushes = new Map<string, { running?: Promise<FlushReport>; queued?: Promise<FlushReport> }>();
   private earlyFlushRequested = false;
   private outbox: OutgoingUpdate[] = [];
   private outboxSend?: NodeJS.Immediate;
@@ -146,6 +152,7 @@ export class BufferedMongoIncrements extends EventEmitter {
     }
     this.settings = {
       keyPrefix: options.keyPrefix ?? 'bmi',
+      shards: options.shards ?? 1,
       upsert: options.upsert ?? true,
       idempotencyMarker: options.idempotencyMarker ?? '_bmiMarkers',
       legacyIdempotencyMarker: options.legacyIdempotencyMarker ?? '_bmi',
@@ -164,7 +171,9 @@ export class BufferedMongoIncrements extends EventEmitter {
     this.marker = this.settings.idempotencyMarker;
     this.retryDelayMs = this.settings.retryDelayMs;
     this.namespace = options.namespace ?? `${collection.dbName}.${collection.collectionName}`;
-    this.keys = bufferKeys(this.settings.keyPrefix, this.namespace);
+    if (!Number.isInteger(this.settings.shards) || this.settings.shards < 1 || this.settings.shards > 1024) {
+      throw new InvalidUpdateError('shards must be an integer from 1 to 1,024');
+    }
     if (!(this.settings.durabilityTimeoutMs > 0)) throw new InvalidUpdateError('durabilityTimeoutMs must be a positive number of milliseconds (0 would make WAIT block forever)');
     if (this.marker !== false && this.marker === this.settings.legacyIdempotencyMarker) {
       throw new InvalidUpdateError('idempotencyMarker must differ from legacyIdempotencyMarker (scoped markers are objects)');
@@ -181,6 +190,18 @@ export class BufferedMongoIncrements extends EventEmitter {
       waitForReplicas: this.settings.waitForReplicas,
       timeoutMs: this.settings.durabilityTimeoutMs,
     });
+    const context = {
+      redis,
+      applier: this.applier,
+      durability: this.durability,
+      collection: collection as Collection<Document>,
+      settings: { ...this.settings, marker: this.marker, legacyMarker: this.settings.legacyIdempotencyMarker },
+      onDeadLetter: (letter: DeadLetter) => this.emit('deadLetter', letter),
+    };
+    const shardsOf = (count: number) =>
+      Array.from({ length: count }, (_, index) => new BufferShard(shardKeys(this.settings.keyPrefix, this.namespace, count, index), context));
+    this.shards = shardsOf(this.settings.shards);
+    this.retiredShards = [...new Set(options.retiredShardCounts ?? [])].filter((count) => count !== this.settings.shards).flatMap(shardsOf);
     this.warm = this.warmUp();
     if (this.settings.autoFlush) this.scheduleTick();
   }
@@ -220,40 +241,40 @@ export class BufferedMongoIncrements extends EventEmitter {
   }
 
   /**
-   * Applies everything buffered before the call to MongoDB. Concurrent calls on one instance share
-   * work; calls from other instances wait for the flush lock (one flush long), never an interval.
+   * Applies everything buffered before the call to MongoDB, every shard in parallel; `{ shard }` flushes
+   * one shard (shard 0 also drains retired shards), as the worker's per-shard jobs do. Concurrent calls
+   * on one instance share work; calls from other instances wait for the shard's flush lock (one flush
+   * long), never an interval.
    */
-  flush(): Promise<FlushReport> {
-    if (!this.running) return this.startFlush();
-    this.queued ??= this.running
+  flush(target: { shard?: number } = {}): Promise<FlushReport> {
+    const shard = target.shard;
+    if (shard !== undefined && !(Number.isInteger(shard) && shard >= 0 && shard < this.shards.length)) {
+      return Promise.reject(new InvalidUpdateError(`shard must be an integer from 0 to ${this.shards.length - 1}`));
+    }
+    const key = shard === undefined ? 'all' : String(shard);
+    const slot = this.flushes.get(key) ?? {};
+    this.flushes.set(key, slot);
+    if (!slot.running) return this.startFlush(slot, shard);
+    slot.queued ??= slot.running
       .catch(() => undefined)
       .then(() => {
-        this.queued = undefined;
-        return this.startFlush();
+        slot.queued = undefined;
+        return this.startFlush(slot, shard);
       });
-    return this.queued;
+    return slot.queued;
   }
 
-  /** What waits in Redis for this namespace. */
+  /** How many shards producers write to. */
+  get shardCount(): number {
+    return this.shards.length;
+  }
+
+  /** What waits in Redis for this buffer, across its shards (retired ones included). */
   async stats(): Promise<BufferStats> {
-    const [[, live], [, draining], [, liveBookkeeping], [, drainingBookkeeping], [, time]] = (await this.redis
-      .multi()
-      .hlen(this.keys.live)
-      .hlen(this.keys.draining)
-      .hmget(this.keys.live, SINCE_FIELD, SET_ORDER_FIELD)
-      .hmget(this.keys.draining, SINCE_FIELD, SET_ORDER_FIELD)
-      .time()
-      .exec()) as Array<[Error | null, unknown]>;
-    const [seconds, micros] = time as [string, string];
-    const now = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
-    const liveSince = (liveBookkeeping as Array<string | null>)[0];
-    const drainingSince = (drainingBookkeeping as Array<string | null>)[0];
-    const since = [liveSince, drainingSince].filter((value): value is string => typeof value === 'string').map(Number);
-    const countOf = (fields: unknown, bookkeeping: unknown) =>
-      Math.max(0, Number(fields) - (bookkeeping as Array<string | null>).filter((value) => value !== null).length);
+    const all = await Promise.all([...this.shards, ...this.retiredShards].map((shard) => shard.stats()));
     return {
-      bufferedFields: countOf(live, liveBookkeeping) + countOf(draining, drainingBookkeeping),
-      oldestPendingAgeMs: since.length ? Math.max(0, now - Math.min(...since)) : 0,
+      bufferedFields: all.reduce((sum, shard) => sum + shard.bufferedFields, 0),
+      oldestPendingAgeMs: Math.max(0, ...all.map((shard) => shard.oldestPendingAgeMs)),
     };
   }
 
@@ -266,42 +287,27 @@ export class BufferedMongoIncrements extends EventEmitter {
   async readIncremented(documentId: DocumentId, fieldPath: string): Promise<number> {
     const documentKey = documentKeyOf(documentId);
     assertFieldPath(fieldPath, [this.marker, this.settings.legacyIdempotencyMarker]);
-    const integerField = encodeField(OPERATOR.incInteger, documentKey, fieldPath);
-    const decimalField = encodeField(OPERATOR.incDecimal, documentKey, fieldPath);
-    for (let attempt = 0; ; attempt++) {
-      const [[, sequence], [, drainingId], [, format], [, scope], [, live], [, draining]] = (await this.redis
-        .multi()
-        .get(this.keys.batchSequence)
-        .get(this.keys.drainingBatchId)
-        .get(this.keys.drainingFormat)
-        .get(this.keys.scope)
-        .hmget(this.keys.live, integerField, decimalField)
-        .hmget(this.keys.draining, integerField, decimalField)
-        .exec()) as Array<[Error | null, unknown]>;
-      const legacy = drainingId !== null && format === null;
-      const markerPath = this.marker ? (legacy ? this.settings.legacyIdempotencyMarker : `${this.marker}.${scope}`) : undefined;
-      const projection = { [fieldPath]: 1, ...(markerPath ? { [markerPath]: 1 } : {}) };
-      const document = await (this.collection as Collection<Document>).findOne({ _id: documentId as never }, { projection });
-      const sequenceAfter = await this.redis.get(this.keys.batchSequence);
-      // A batch claimed between the two Redis reads may be in MongoDB but not in what we read: read again.
-      if (sequenceAfter !== sequence && attempt < 10) continue;
-      const appliedMarker = markerPath ? numberAt(document, markerPath) : -1;
-      const complete = drainingId === null ? Infinity : legacy ? legacyCompleteMarker(drainingId as string) : completeMarker(drainingId as string);
-      const drainingApplied = document !== null && markerPath !== undefined && appliedMarker >= complete;
-      const pending = sumOf(live as Array<string | null>) + (drainingApplied ? 0 : sumOf(draining as Array<string | null>));
-      return numberAt(document, fieldPath) + pending;
-    }
+    const fields: [string, string] = [encodeField(OPERATOR.incInteger, documentKey, fieldPath), encodeField(OPERATOR.incDecimal, documentKey, fieldPath)];
+    const own = await this.shardFor(documentKey).readIncremented(documentId, fieldPath, fields);
+    // Retired shards may still hold this document's older increments.
+    const retired = await Promise.all(this.retiredShards.map((shard) => shard.readIncremented(documentId, fieldPath, fields)));
+    return own.stored + own.pending + retired.reduce((sum, read) => sum + read.pending, 0);
   }
 
-  /** Updates MongoDB refused for good, oldest first (at most `limit`). */
+  /** Updates MongoDB refused for good, oldest first per shard (at most `limit`). */
   async deadLetters(limit = 100): Promise<DeadLetter[]> {
-    const texts = await this.redis.lrange(this.keys.deadLetters, 0, limit - 1);
-    return texts.map((text) => JSON.parse(text) as DeadLetter);
+    const letters: DeadLetter[] = [];
+    for (const shard of [...this.shards, ...this.retiredShards]) {
+      if (letters.length >= limit) break;
+      letters.push(...(await shard.deadLetters(limit - letters.length)));
+    }
+    return letters;
   }
 
   /** How many dead letters wait. */
-  deadLetterCount(): Promise<number> {
-    return this.redis.llen(this.keys.deadLetters);
+  async deadLetterCount(): Promise<number> {
+    const counts = await Promise.all([...this.shards, ...this.retiredShards].map((shard) => shard.deadLetterCount()));
+    return counts.reduce((sum, count) => sum + count, 0);
   }
 
   /**
@@ -309,17 +315,14 @@ export class BufferedMongoIncrements extends EventEmitter {
    * after the cause was fixed (e.g. the document's field type). Returns how many were buffered again.
    */
   async replayDeadLetters(limit = 1_000): Promise<number> {
-    const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(
-      this.redis,
-      [this.keys.live, this.keys.caller(this.callerId), this.keys.deadLetters, this.keys.callerRing(this.callerId)],
-      [0, this.settings.bufferLimitFields, 'replay', limit],
-    );
-    return reply.slice(1).filter((kept) => kept === 0).length;
+    let replayed = 0;
+    for (const shard of [...this.shards, ...this.retiredShards]) replayed += await shard.replayDeadLetters(this.callerId, limit);
+    return replayed;
   }
 
   /** Drops every dead letter. */
   async dropDeadLetters(): Promise<void> {
-    await this.redis.del(this.keys.deadLetters);
+    await Promise.all([...this.shards, ...this.retiredShards].map((shard) => shard.dropDeadLetters()));
   }
 
   /** Stops the timers now. Never throws; whatever is buffered stays in Redis for the next flush. */
@@ -356,7 +359,7 @@ export class BufferedMongoIncrements extends EventEmitter {
     return new Promise<void>((resolve, reject) => {
       // Updates made in the same event-loop turn travel to Redis in one script call. setImmediate, not
       // nextTick: a server reads many requests in one turn, and they should share the call (and write).
-      if (this.outbox.push({ operator, field: encodeField(operator, documentKey, fieldPath), value, fieldPath, resolve, reject }) === 1) {
+      if (this.outbox.push({ operator, field: encodeField(operator, documentKey, fieldPath), value, fieldPath, documentKey, resolve, reject }) === 1) {
         this.outboxSend = setImmediate(() => this.sendOutbox());
       }
     });
@@ -367,18 +370,29 @@ export class BufferedMongoIncrements extends EventEmitter {
     this.outboxSend = undefined;
     const updates = this.outbox;
     this.outbox = [];
-    for (let start = 0; start < updates.length; start += MAX_UPDATES_PER_CALL) {
-      void this.sendUpdates(updates.slice(start, start + MAX_UPDATES_PER_CALL));
+    const byShard = new Map<BufferShard, OutgoingUpdate[]>();
+    for (const update of updates) {
+      const shard = this.shardFor(update.documentKey);
+      const list = byShard.get(shard);
+      if (list) list.push(update);
+      else byShard.set(shard, [update]);
+    }
+    for (const [shard, shardUpdates] of byShard) {
+      for (let start = 0; start < shardUpdates.length; start += MAX_UPDATES_PER_CALL) {
+        void this.sendUpdates(shard, shardUpdates.slice(start, start + MAX_UPDATES_PER_CALL));
+      }
     }
   }
 
-  private async sendUpdates(updates: OutgoingUpdate[]): Promise<void> {
+  private shardFor(documentKey: string): BufferShard {
+    return this.shards[shardOf(documentKey, this.shards.length)];
+  }
+
+  private async sendUpdates(shard: BufferShard, updates: OutgoingUpdate[]): Promise<void> {
     let outcomes: Array<number | string>;
     try {
       // The call number makes the call run at most once, whatever the client re-sends after a lost reply.
-      const args = [++this.calls, this.settings.bufferLimitFields, 'updates', ...updates.flatMap((update) => [update.operator, update.field, update.value])];
-      const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(this.redis, [this.keys.live, this.keys.caller(this.callerId), this.keys.deadLetters, this.keys.callerRing(this.callerId)], args);
-      outcomes = reply[1] === 'replayed' ? [reply[0], ...replayedOutcomes(reply[2], updates.length)] : reply;
+      outcomes = await shard.buffer(this.callerId, ++this.calls, updates.flatMap((update) => [update.operator, update.field, update.value]));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       // Redis answering with an error ran nothing; a lost connection may have lost only the reply.
@@ -446,129 +460,38 @@ export class BufferedMongoIncrements extends EventEmitter {
     else console.warn(`[BufferedMongoIncrements ${this.namespace}] flush failed, will retry:`, error instanceof Error ? error.message : error);
   }
 
-  private startFlush(): Promise<FlushReport> {
+  private startFlush(slot: { running?: Promise<FlushReport> }, shard: number | undefined): Promise<FlushReport> {
     // Updates still waiting for their script call go first (same connection, so in order): a flush
     // includes every update this instance was asked for before it.
     if (this.outbox.length) this.sendOutbox();
-    const flushing = this.drainAndApply().finally(() => {
-      if (this.running === flushing) this.running = undefined;
+    const shards = shard === undefined ? [...this.shards, ...this.retiredShards] : shard === 0 ? [this.shards[0], ...this.retiredShards] : [this.shards[shard]];
+    const flushing = this.drainShards(shards).finally(() => {
+      if (slot.running === flushing) slot.running = undefined;
     });
-    this.running = flushing;
+    slot.running = flushing;
     return flushing;
   }
 
-  private async drainAndApply(): Promise<FlushReport> {
+  private async drainShards(shards: BufferShard[]): Promise<FlushReport> {
     await this.warm;
     const startedAt = performance.now();
-    const token = randomUUID();
+    const reports: ShardReport[] = await Promise.all(shards.map((shard) => shard.drain()));
     const report: FlushReport = { batches: 0, recoveredBatches: 0, fields: 0, documents: 0, deadLetters: 0, durationMs: 0 };
-    let waitMs = 2;
-    const waitDeadline = Date.now() + 2 * this.settings.lockLeaseMs;
-    // A backlog comes out in batches of at most maxBatchFields; one flush takes what waited when it
-    // started (and one more batch), not what producers keep adding meanwhile.
-    let batchesLeft = Infinity;
-    try {
-      while (batchesLeft-- > 0) {
-        const claim = await SCRIPTS.claimBatch.run<ClaimReply>(
-          this.redis,
-          [this.keys.lock, this.keys.live, this.keys.draining, this.keys.drainingBatchId, this.keys.batchSequence, this.keys.scope, this.keys.drainingFormat],
-          [token, this.settings.lockLeaseMs, this.settings.readChunkSize, this.settings.maxBatchFields, randomBytes(6).toString('hex')],
-        );
-        if (claim[0] === 'empty') break;
-        if (claim[0] !== 'busy') this.lockRenewedAt = performance.now();
-        if (claim[0] === 'busy') {
-          // Another flusher holds the lock: wait for it (one flush, or the lease if it died), then take
-          // what arrived after its claim.
-          if (Date.now() > waitDeadline) throw new Error(`flush lock of ${this.namespace} stayed busy`);
-          await sleep(Math.min(waitMs, Math.max(1, claim[1])));
-          waitMs = Math.min(waitMs * 2, 50);
-          batchesLeft += 1;
-          continue;
-        }
-        const [state, batchId, fieldCount, inline, scope, format, leftLive] = claim;
-        // Nothing reaches MongoDB before Redis can no longer lose the claim (AOF, replicas as configured).
-        await this.durability.confirm(this.keys.lock, this.durability.connectionOf(this.keys.lock));
-        const entries = fieldCount === inline.length / 2 ? pairs(inline) : await this.readBatch(token);
-        const applied: ApplyResult = await this.applier.apply(
-          { id: batchId, scope, format: Number(format), entries },
-          () => this.keepLock(token),
-          (letters) => this.recordDeadLetters(letters),
-        );
-        const last = state === 'taken' && (leftLive === 0 || batchesLeft === 0);
-        await SCRIPTS.finishBatch.run(this.redis, [this.keys.lock, this.keys.draining, this.keys.drainingBatchId, this.keys.drainingFormat], [token, batchId, last ? 1 : 0]);
-        report.batches += 1;
-        report.recoveredBatches += state === 'recovered' ? 1 : 0;
-        report.fields += applied.fields;
-        report.documents += applied.documents;
-        report.deadLetters += applied.deadLetters.length;
-        if (last) break;
-        // A recovered batch came first, or a backlog is cut in parts: take the next.
-        if (state === 'taken' && batchesLeft === Infinity) batchesLeft = Math.ceil(leftLive / this.settings.maxBatchFields);
-      }
-    } finally {
-      await SCRIPTS.releaseLock.run(this.redis, [this.keys.lock], [token]).catch(() => undefined);
+    for (const part of reports) {
+      report.batches += part.batches;
+      report.recoveredBatches += part.recoveredBatches;
+      report.fields += part.fields;
+      report.documents += part.documents;
+      report.deadLetters += part.deadLetters;
     }
     report.durationMs = performance.now() - startedAt;
     this.retryDelayMs = this.settings.retryDelayMs;
     this.emit('flush', report);
     return report;
   }
-
-  /**
-   * Reads a large draining batch in HSCAN steps, so Redis is never blocked by one huge reply. Each step
-   * renews the flush lock: the lease only has to outlast one step or one bulkWrite, not the whole flush.
-   */
-  private async readBatch(token: string): Promise<Array<[string, string]>> {
-    const entries: Array<[string, string]> = [];
-    let cursor = '0';
-    do {
-      const [next, flat] = await this.redis.hscan(this.keys.draining, cursor, 'COUNT', this.settings.readChunkSize);
-      for (let i = 0; i < flat.length; i += 2) entries.push([flat[i], flat[i + 1]]);
-      cursor = next;
-      await this.keepLock(token);
-    } while (cursor !== '0');
-    return entries;
-  }
-
-  private async keepLock(token: string): Promise<void> {
-    // Renewed a moment ago (or just claimed): it cannot have lapsed, so save the round trip.
-    if (performance.now() - this.lockRenewedAt < this.settings.lockLeaseMs / 4) return;
-    this.lockRenewedAt = performance.now();
-    const kept = await SCRIPTS.extendLock.run<number>(this.redis, [this.keys.lock], [token, this.settings.lockLeaseMs]);
-    if (kept !== 1) throw new FlushLockLostError(`flush of ${this.namespace} lost its lock; another flusher took the batch over`);
-  }
-
-  private async recordDeadLetters(deadLetters: DeadLetter[]): Promise<void> {
-    if (deadLetters.length === 0) return;
-    await this.redis
-      .multi()
-      .rpush(this.keys.deadLetters, ...deadLetters.map((letter) => JSON.stringify(letter)))
-      .ltrim(this.keys.deadLetters, -this.settings.maxDeadLetters, -1)
-      .exec();
-    for (const letter of deadLetters) this.emit('deadLetter', letter);
-  }
 }
 
-/** Outcomes of a call that had run already: refusals as its first run answered them, else buffered. */
-function replayedOutcomes(firstRun: number | string | undefined, count: number): Array<number | string> {
-  if (typeof firstRun === 'string' && firstRun.length > 0) return JSON.parse(firstRun) as Array<number | string>;
-  return new Array<number>(count).fill(0);
-}
 
-function sumOf(sums: Array<string | null>): number {
-  return sums.reduce((total: number, sum) => total + (sum === null ? 0 : Number(sum)), 0);
-}
 
-function numberAt(document: Document | null, fieldPath: string): number {
-  let value: unknown = document;
-  for (const segment of fieldPath.split('.')) value = value && typeof value === 'object' ? (value as Document)[segment] : undefined;
-  return typeof value === 'number' ? value : value instanceof Long ? value.toNumber() : Number(value ?? 0);
-}
 
-function pairs(flat: string[]): Array<[string, string]> {
-  const result: Array<[string, string]> = [];
-  for (let i = 0; i < flat.length; i += 2) result.push([flat[i], flat[i + 1]]);
-  return result;
-}
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -7,9 +7,17 @@ import { bufferKeyOf } from './buffer-identity';
 
 export const FLUSH_SCHEDULE_COLLECTIONS = Symbol('FLUSH_SCHEDULE_COLLECTIONS');
 
-/** The stable scheduler id of a buffer (its collection, or its namespace): every worker replica upserts the same one. */
-export function flushSchedulerId(collectionOrNamespace: string): string {
-  return `flush-${collectionOrNamespace}`;
+/**
+ * The stable scheduler id of a buffer (its collection, or its namespace) and shard: every worker
+ * replica upserts the same one. Shard 0 keeps the unsharded id, so adding shards keeps its schedule.
+ */
+export function flushSchedulerId(collectionOrNamespace: string, shard = 0): string {
+  return shard === 0 ? `flush-${collectionOrNamespace}` : `flush-${collectionOrNamespace}:${shard}`;
+}
+
+/** Flushes that may run at once across all replicas: one per shard of the most sharded buffer. */
+export function flushConcurrency(collections: BufferedCollection[]): number {
+  return Math.max(1, ...collections.map((feature) => feature.options?.shards ?? 1));
 }
 
 /**
@@ -24,16 +32,21 @@ export class FlushSchedule implements OnApplicationBootstrap {
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
-    // Across all replicas, one flush runs at a time: flushes of one collection would only queue on
-    // its Redis lock anyway, and one at a time keeps MongoDB load flat.
-    await this.queue.setGlobalConcurrency(1);
+    // Across all replicas, as many flushes run at once as the most sharded buffer has shards (one when
+    // unsharded): a shard's flushes would only queue on its Redis lock anyway, and few at a time keep
+    // MongoDB load flat.
+    await this.queue.setGlobalConcurrency(flushConcurrency(this.collections));
     for (const feature of this.collections) {
       const buffer = bufferKeyOf(feature);
-      await this.queue.upsertJobScheduler(
-        flushSchedulerId(buffer),
-        { every: feature.flushIntervalMs },
-        { name: FLUSH_JOB, data: { collection: feature.collection, ...(buffer !== feature.collection ? { buffer } : {}) }, opts: { ...FLUSH_JOB_RETENTION, attempts: 3, backoff: { type: 'exponential', delay: 500 } } },
-      );
+      const shards = feature.options?.shards ?? 1;
+      for (let shard = 0; shard < shards; shard++) {
+        const data = { collection: feature.collection, ...(buffer !== feature.collection ? { buffer } : {}), ...(shards > 1 ? { shard } : {}) };
+        await this.queue.upsertJobScheduler(
+          flushSchedulerId(buffer, shard),
+          { every: feature.flushIntervalMs },
+          { name: FLUSH_JOB, data, opts: { ...FLUSH_JOB_RETENTION, attempts: 3, backoff: { type: 'exponential', delay: 500 } } },
+        );
+      }
     }
   }
 }

@@ -19,7 +19,7 @@ export class FlushProcessor extends WorkerHost {
     const buffer = job.data?.buffer ?? job.data?.collection;
     const flusher = this.flushers.get(buffer);
     if (!flusher) throw new Error(`flush job for unknown buffer '${buffer}'`);
-    const report = await flusher.flush();
+    const report = await flusher.flush({ shard: job.data?.shard });
     if (report.deadLetters > 0) this.logger.warn(`${buffer}: ${report.deadLetters} updates set aside as dead letters`);
     return report;
   }
@@ -31,8 +31,8 @@ export class FlushProcessor extends WorkerHost {
  * flush at a time) until its lock lapses and the stalled-job check, run at the same period, hands the
  * job to another replica: the lock bounds how long flushes stop after a crash.
  */
-export function flushProcessorWithLock(jobLockMs: number): Type<FlushProcessor> {
-  @Processor(FLUSH_QUEUE, { concurrency: 1, lockDuration: jobLockMs, stalledInterval: jobLockMs })
+export function flushProcessorWithLock(jobLockMs: number, concurrency = 1): Type<FlushProcessor> {
+  @Processor(FLUSH_QUEUE, { concurrency, lockDuration: jobLockMs, stalledInterval: jobLockMs })
   class LockedFlushProcessor extends FlushProcessor {}
   return LockedFlushProcessor;
 }

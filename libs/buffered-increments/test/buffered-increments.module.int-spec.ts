@@ -163,6 +163,23 @@ describe('BufferedIncrementsModule', () => {
     await stopApp(worker);
   });
 
+  it('runs one job scheduler per shard of a sharded buffer and flushes every shard', async () => {
+    const prefix = uniqueName('bull');
+    const sharded: BufferedCollection[] = [{ collection: 'events', flushIntervalMs: 200, options: { namespace: uniqueName('events'), shards: 3 } }];
+    const worker = await startWorker({ collections: sharded, prefix });
+    const schedulers = await worker.get<Queue>(getQueueToken(FLUSH_QUEUE)).getJobSchedulers();
+    expect(schedulers.map((scheduler) => scheduler.key).sort()).toEqual(
+      [0, 1, 2].map((shard) => (shard === 0 ? `flush-${sharded[0].options!.namespace}` : `flush-${sharded[0].options!.namespace}:${shard}`)).sort(),
+    );
+    const client = new Redis(redisUrl);
+    producerClients.push(client);
+    const producer = new BufferedMongoIncrements(mongo.db(dbName).collection('events'), client, 600_000, { ...sharded[0].options, keyPrefix, autoFlush: false });
+    await Promise.all(Array.from({ length: 30 }, (_, i) => producer.increment(`e${i}`, 'n', 1)));
+    const events = mongo.db(dbName).collection('events');
+    expect(await eventually(async () => (await events.countDocuments({ n: 1 })) === 30, 5_000)).toBe(true);
+    await stopApp(worker);
+  });
+
   it('refuses at boot two buffers of one collection that would share a name', () => {
     expect(() => BufferedIncrementsModule.forWorker([
       { collection: 'accounts', flushIntervalMs: 200 },

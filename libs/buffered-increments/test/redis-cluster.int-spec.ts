@@ -49,4 +49,45 @@ describe('BufferedMongoIncrements on a Redis Cluster', () => {
       buffer.destroy();
     }
   });
+
+  const ownersOf = async (namespaces: string[]) => {
+    const ranges = await redis.cluster('SLOTS');
+    const ownerOf = (slot: number) => ranges.find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1];
+    return new Set(await Promise.all(namespaces.map(async (tag) => ownerOf((await redis.cluster('KEYSLOT', `{${tag}}`)) as number))));
+  };
+
+  it('spreads a sharded buffer over the nodes and applies every update exactly once, shards flushing in parallel', async () => {
+    const collection = mongo.db(dbName).collection(uniqueName('sharded'));
+    const namespace = uniqueName('hot');
+    const producers = Array.from({ length: 4 }, () => new BufferedMongoIncrements(collection, redis, 60_000, { namespace, shards: 6, autoFlush: false }));
+    expect((await ownersOf(Array.from({ length: 6 }, (_, shard) => `${namespace}:${shard}`))).size).toBeGreaterThan(1);
+    await Promise.all(producers.flatMap((producer, p) => Array.from({ length: 300 }, (_, i) => producer.increment(`doc-${i % 100}`, 'n', p + 1))));
+    expect((await producers[0].stats()).bufferedFields).toBe(100);
+    expect(await producers[1].readIncremented('doc-7', 'n')).toBe(3 * (1 + 2 + 3 + 4));
+    // Every shard's job on its own (as the worker runs them), two of them at once on one shard.
+    const reports = await Promise.all([...Array.from({ length: 6 }, (_, shard) => producers[shard % 4].flush({ shard })), producers[3].flush({ shard: 2 })]);
+    expect(reports.reduce((sum, report) => sum + report.fields, 0)).toBe(100);
+    const docs = await collection.find().toArray();
+    expect(docs).toHaveLength(100);
+    expect(docs.every((doc) => doc.n === 3 * (1 + 2 + 3 + 4))).toBe(true);
+    expect(await producers[2].readIncremented('doc-7', 'n')).toBe(30);
+    for (const producer of producers) producer.destroy();
+  });
+
+  it('loses nothing when the shard count changes on a live buffer: the old shards are drained', async () => {
+    const collection = mongo.db(dbName).collection(uniqueName('resharded'));
+    const namespace = uniqueName('grow');
+    const before = new BufferedMongoIncrements(collection, redis, 60_000, { namespace, autoFlush: false });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => before.increment(`doc-${i % 10}`, 'n', 1)));
+    const after = new BufferedMongoIncrements(collection, redis, 60_000, { namespace, shards: 4, retiredShardCounts: [1], autoFlush: false });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => after.increment(`doc-${i % 10}`, 'n', 1)));
+    expect(await after.readIncremented('doc-3', 'n')).toBe(10);
+    expect((await after.stats()).bufferedFields).toBe(20);
+    await after.flush();
+    expect((await after.stats()).bufferedFields).toBe(0);
+    const docs = await collection.find().toArray();
+    expect(docs.reduce((sum, doc) => sum + doc.n, 0)).toBe(100);
+    before.destroy();
+    after.destroy();
+  });
 });
