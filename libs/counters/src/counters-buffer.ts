@@ -13,10 +13,17 @@ export function bufferedIncrementsRoot(): DynamicModule {
 }
 
 /**
- * The buffered collections. The flush interval only matters to the worker's job scheduler (producers
- * never flush), so it is read from the validated environment when the worker's modules are built.
+ * The buffered collections, from the validated environment when the modules are built. The flush
+ * interval only matters to the worker's job scheduler (producers never flush); the buffer limit only to
+ * producers (flushers never add fields).
  */
 export function countersCollections(env: NodeJS.ProcessEnv = process.env): BufferedCollection[] {
-  const { COUNTERS_FLUSH_INTERVAL_MS } = countersEnv.parse(env);
-  return [{ collection: COUNTERS_COLLECTION, flushIntervalMs: COUNTERS_FLUSH_INTERVAL_MS }];
+  const { COUNTERS_FLUSH_INTERVAL_MS, COUNTERS_BUFFER_LIMIT_FIELDS } = countersEnv.parse(env);
+  return [
+    {
+      collection: COUNTERS_COLLECTION,
+      flushIntervalMs: COUNTERS_FLUSH_INTERVAL_MS,
+      options: { bufferLimitFields: COUNTERS_BUFFER_LIMIT_FIELDS },
+    },
+  ];
 }

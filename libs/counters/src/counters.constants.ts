@@ -8,3 +8,5 @@ export const COUNTER_VALUE_FIELD = 'value';
 export const MAX_COUNTER_KEY_BYTES = MAX_ID_BYTES;
 /** Most increments in one batch request; larger batches are split by the client. */
 export const MAX_INCREMENTS_PER_BATCH = 1_000;
+/** `Retry-After` (seconds) of a 503 for a full buffer: room comes back only as flushes write MongoDB. */
+export const BUFFER_FULL_RETRY_AFTER_S = 5;

@@ -13,7 +13,7 @@ export interface CounterIncrement {
 /** Counters buffered in Redis by the core library and flushed to MongoDB by the worker's `flush` role. */
 @Injectable()
 export class CountersService {
-  private readonly metrics = counterMetrics(() => this.stats());
+  private readonly metrics = counterMetrics({ stats: () => this.stats(), deadLetterCount: () => this.counters.deadLetterCount() });
 
   constructor(
     @InjectBufferedIncrements(COUNTERS_COLLECTION) private readonly counters: BufferedMongoIncrements,
