@@ -1,17 +1,22 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
-import { mountOpenApiDocs, requestIdOf } from '@bufferq/operations';
+import { validatedEnv } from '@bufferq/datastores';
+import { mountOpenApiDocs, operationsEnv, requestIdOf } from '@bufferq/operations';
 import { AppModule } from './app.module';
+
+// The adapter exists before the config module does, so its one setting is read here, by the same schema.
+const trustProxyOf = validatedEnv(operationsEnv.pick({ TRUST_PROXY: true }));
 
 /**
  * Builds the api application exactly as production runs it; `main.ts` listens on it and the e2e tests
  * drive it in-process, so both see the same adapters, pipes and hooks.
  */
 export async function createApiApp(): Promise<NestFastifyApplication> {
+  const { TRUST_PROXY: trustProxy } = trustProxyOf(process.env);
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule,
-    new FastifyAdapter({ bodyLimit: 1024 * 1024, trustProxy: true, routerOptions: { maxParamLength: 4096 }, genReqId: requestIdOf }),
+    new FastifyAdapter({ bodyLimit: 1024 * 1024, trustProxy, routerOptions: { maxParamLength: 4096 }, genReqId: requestIdOf }),
     // A failed boot throws (main exits non-zero; a test fails) instead of calling process.exit.
     { bufferLogs: true, abortOnError: false },
   );

@@ -3,12 +3,23 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
 import { MongoClient } from 'mongodb';
 import request from 'supertest';
-import { eventually, sleep, testServices, uniqueName } from '@bufferq/testing';
+import { eventually, LocalServer, sleep, startPrivateMongo, startPrivateRedis, testServices, uniqueName } from '@bufferq/testing';
 import { startApi, startWorker } from './api-harness';
 
 const { redisUrl, mongoUrl } = testServices();
 const FLUSH_QUEUE = 'buffered-increments-flush';
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+const STRONG_SECRET = 'a-long-random-production-secret-0123456789';
+
+/** The value of one series on /metrics: `name` alone, or `name{label="value"}` exactly as exposed. */
+async function metricValue(http: () => request.Agent, series: string): Promise<number> {
+  const text = (await http().get('/metrics').expect(200)).text;
+  const line = text.split('\n').find((row) => row.startsWith(`${series} `) || (!series.includes('{') && row.startsWith(`${series}{`)));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
+
+/** A client address from the documentation ranges, different in every run. */
+const clientAddress = () => `198.18.${Math.floor(Math.random() * 256)}.${1 + Math.floor(Math.random() * 254)}`;
 
 describe('operations (e2e): health, metrics, docs, request ids', () => {
   const dbName = uniqueName('ops_e2e');
@@ -28,24 +39,31 @@ describe('operations (e2e): health, metrics, docs, request ids', () => {
     await mongo.close();
   });
 
-  it('GET /health answers without touching a datastore', async () => {
+  it('GET /health/live (and /health) answers without touching a datastore', async () => {
+    await http().get('/health/live').expect(200, { status: 'ok' });
     await http().get('/health').expect(200, { status: 'ok' });
   });
 
-  it('GET /health/ready reports Redis, MongoDB and the flush lag up', async () => {
+  it('GET /health/ready is decided by Redis and details Redis, MongoDB and the flush lag', async () => {
     const response = await http().get('/health/ready').expect(200);
     expect(response.body.status).toBe('ok');
-    expect(Object.keys(response.body.info).sort()).toEqual(['flush', 'mongodb', 'redis']);
+    expect(Object.keys(response.body.info)).toEqual(['redis']);
+    expect(Object.keys(response.body.details).sort()).toEqual(['flush', 'mongodb', 'redis']);
+    expect(response.body.details.mongodb.status).toBe('up');
   });
 
-  it('GET /health/ready turns 503 when increments wait longer than the bound, and 200 once a worker flushes', async () => {
+  it('GET /health/ready stays 200 while increments wait longer than the bound, showing the lag in its details and metrics until a worker flushes', async () => {
     await http().post('/api/v1/increment').send({ key: 'lagging', value: 1 }).expect(202);
     await sleep(500);
-    const response = await http().get('/health/ready').expect(503);
-    expect(response.body.error.flush.status).toBe('down');
-    expect(response.body.error.flush.oldestPendingAgeMs).toBeGreaterThan(400);
+    const response = await http().get('/health/ready').expect(200);
+    expect(response.body.status).toBe('ok');
+    expect(response.body.details.flush.status).toBe('down');
+    expect(response.body.details.flush.oldestPendingAgeMs).toBeGreaterThan(400);
+    expect(await metricValue(http, 'health_check_up{check="flush"}')).toBe(0);
+    expect(await metricValue(http, 'counters_oldest_pending_age_seconds')).toBeGreaterThan(0.4);
     worker = await startWorker(dbName, { COUNTERS_FLUSH_INTERVAL_MS: '200' });
-    expect(await eventually(async () => (await http().get('/health/ready')).status === 200, 10_000)).toBe(true);
+    expect(await eventually(async () => (await http().get('/health/ready')).body.details?.flush?.status === 'up', 10_000)).toBe(true);
+    expect(await metricValue(http, 'health_check_up{check="flush"}')).toBe(1);
   });
 
   it('GET /metrics serves increments, buffer, flush and HTTP latency metrics in Prometheus format', async () => {
@@ -54,20 +72,17 @@ describe('operations (e2e): health, metrics, docs, request ids', () => {
     const queue = new Queue(FLUSH_QUEUE, { connection: { url: redisUrl } });
     await queue.add('flush', { collection: 'no-such-collection' }, { removeOnComplete: true, removeOnFail: true });
     await queue.close();
-    const metricValue = async (name: string) => {
-      const text = (await http().get('/metrics').expect(200)).text;
-      const line = text.split('\n').find((row) => row.startsWith(`${name} `) || row.startsWith(`${name}{`));
-      return line ? Number(line.split(' ').pop()) : NaN;
-    };
-    expect(await eventually(async () => (await metricValue('flush_failures_total')) >= 1, 10_000)).toBe(true);
-    expect(await eventually(async () => (await metricValue('flush_fields_total')) >= 2, 10_000)).toBe(true);
+    expect(await eventually(async () => (await metricValue(http, 'flush_failures_total')) >= 1, 10_000)).toBe(true);
+    expect(await eventually(async () => (await metricValue(http, 'flush_fields_total')) >= 2, 10_000)).toBe(true);
     const response = await http().get('/metrics').expect(200);
     expect(response.headers['content-type']).toMatch(/^text\/plain/);
-    expect(await metricValue('counters_increments_accepted_total')).toBeGreaterThanOrEqual(3);
-    expect(await metricValue('flush_documents_total')).toBeGreaterThanOrEqual(2);
-    expect(await metricValue('flush_duration_seconds_count')).toBeGreaterThanOrEqual(1);
-    expect(await metricValue('counters_buffered_fields')).toBeGreaterThanOrEqual(0);
-    expect(await metricValue('counters_oldest_pending_age_seconds')).toBeGreaterThanOrEqual(0);
+    expect(await metricValue(http, 'counters_increments_accepted_total')).toBeGreaterThanOrEqual(3);
+    expect(await metricValue(http, 'flush_documents_total')).toBeGreaterThanOrEqual(2);
+    expect(await metricValue(http, 'flush_duration_seconds_count')).toBeGreaterThanOrEqual(1);
+    expect(await metricValue(http, 'counters_buffered_fields')).toBeGreaterThanOrEqual(0);
+    expect(await metricValue(http, 'counters_oldest_pending_age_seconds')).toBeGreaterThanOrEqual(0);
+    expect(await metricValue(http, 'health_check_up{check="redis"}')).toBe(1);
+    expect(await metricValue(http, 'health_check_up{check="mongodb"}')).toBe(1);
     expect(response.text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/api\/v1\/increment",status_code="202"\} \d+/);
   });
 
@@ -87,6 +102,48 @@ describe('operations (e2e): health, metrics, docs, request ids', () => {
     const replaced = await http().get('/health').set('x-request-id', 'bad id with spaces').expect(200);
     expect(replaced.headers['x-request-id']).not.toBe('bad id with spaces');
   });
+});
+
+describe('operations (e2e): liveness and readiness while a datastore is down', () => {
+  const dbName = uniqueName('ops_outage');
+  let privateRedis: LocalServer;
+  let privateMongo: LocalServer;
+  let api: NestFastifyApplication;
+  const http = () => request(api.getHttpServer());
+
+  beforeAll(async () => {
+    [privateRedis, privateMongo] = await Promise.all([startPrivateRedis({ appendOnly: true }), startPrivateMongo()]);
+    api = await startApi(dbName, { REDIS_URL: privateRedis.url, MONGO_URL: privateMongo.url });
+  }, 120_000);
+
+  afterAll(async () => {
+    await api?.close();
+    await Promise.all([privateRedis?.remove(), privateMongo?.remove()]);
+  });
+
+  it('keeps /health/ready 200 and increments accepted while MongoDB is down, showing MongoDB down in the details and metrics', async () => {
+    await privateMongo.stop();
+    const ready = await http().get('/health/ready').expect(200);
+    expect(ready.body.status).toBe('ok');
+    expect(ready.body.details.redis.status).toBe('up');
+    expect(ready.body.details.mongodb.status).toBe('down');
+    await http().post('/api/v1/increment').send({ key: 'during-mongo-outage', value: 1 }).expect(202);
+    expect(await metricValue(http, 'health_check_up{check="mongodb"}')).toBe(0);
+    expect(await metricValue(http, 'health_check_up{check="redis"}')).toBe(1);
+    await privateMongo.start();
+    expect(await eventually(async () => (await http().get('/health/ready')).body.details?.mongodb?.status === 'up', 30_000, 250)).toBe(true);
+  }, 90_000);
+
+  it('turns /health/ready 503 while Redis is unreachable, and /health/live stays 200', async () => {
+    await privateRedis.stop();
+    await http().get('/health/live').expect(200, { status: 'ok' });
+    const ready = await http().get('/health/ready').expect(503);
+    expect(ready.body.status).toBe('error');
+    expect(ready.body.error.redis.status).toBe('down');
+    expect(ready.body.details.mongodb.status).toBe('up');
+    await privateRedis.start();
+    expect(await eventually(async () => (await http().get('/health/ready')).status === 200, 15_000, 100)).toBe(true);
+  }, 60_000);
 });
 
 describe('operations (e2e): API keys and rate limits', () => {
@@ -142,6 +199,71 @@ describe('operations (e2e): API keys and rate limits', () => {
   });
 });
 
+describe('operations (e2e): client addresses behind proxies (TRUST_PROXY)', () => {
+  const dbName = uniqueName('ops_proxy');
+  let privateRedis: LocalServer;
+  const apps: NestFastifyApplication[] = [];
+
+  // A Redis of their own: every request here comes from loopback, whose count no other test may touch.
+  beforeAll(async () => {
+    privateRedis = await startPrivateRedis();
+  });
+
+  afterAll(async () => {
+    await Promise.all(apps.map((app) => app.close()));
+    await privateRedis?.remove();
+  });
+
+  async function api(env: Record<string, string>) {
+    const app = await startApi(dbName, { REDIS_URL: privateRedis.url, RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000', ...env });
+    apps.push(app);
+    return (forwardedFor: string) => request(app.getHttpServer()).post('/api/v1/increment').set('x-forwarded-for', forwardedFor).send({ key: 'proxied', value: 1 });
+  }
+
+  it('ignores X-Forwarded-For by default, and from an address that is not a listed proxy: a client cannot pick its rate-limit identity', async () => {
+    const byDefault = await api({});
+    await byDefault('203.0.113.1').expect(202);
+    await byDefault('203.0.113.2').expect(202);
+    const otherProxy = await api({ TRUST_PROXY: '10.1.2.3' });
+    await otherProxy('203.0.113.3').expect(202);
+    await byDefault('203.0.113.4').expect(429);
+    await otherProxy('203.0.113.5').expect(429);
+  });
+
+  it('takes the client address a listed proxy appended to X-Forwarded-For, and only that one', async () => {
+    const increment = await api({ TRUST_PROXY: '10.0.0.0/8, 127.0.0.1, ::1' });
+    const [client, neighbour] = [clientAddress(), clientAddress().replace(/^198\.18/, '198.19')];
+    for (let i = 0; i < 3; i++) await increment(client).expect(202);
+    await increment(client).expect(429);
+    await increment(neighbour).expect(202);
+    // What the client itself wrote comes before what the trusted proxy appended: it changes nothing.
+    await increment(`192.0.2.77, ${client}`).expect(429);
+  });
+});
+
+describe('operations (e2e): production refuses unsafe defaults', () => {
+  const dbName = uniqueName('ops_prod');
+  const apps: INestApplicationContext[] = [];
+
+  afterAll(async () => {
+    await Promise.all(apps.map((app) => app.close()));
+  });
+
+  it('refuses to boot the api in production with the published signing secret, or a board password that is short or a known default', async () => {
+    await expect(startApi(dbName, { NODE_ENV: 'production', BOARD_PASSWORD: STRONG_SECRET })).rejects.toThrow(/TIMERS_SIGNING_SECRET/);
+    const withSecret = { NODE_ENV: 'production', TIMERS_SIGNING_SECRET: STRONG_SECRET };
+    await expect(startApi(dbName, withSecret)).rejects.toThrow(/BOARD_PASSWORD/);
+    await expect(startApi(dbName, { ...withSecret, BOARD_PASSWORD: 'short-but-new' })).rejects.toThrow(/BOARD_PASSWORD.*16/);
+    await expect(startApi(dbName, { ...withSecret, BOARD_PASSWORD: 'change-me-please' })).rejects.toThrow(/BOARD_PASSWORD/);
+    apps.push(await startApi(dbName, { ...withSecret, BOARD_PASSWORD: STRONG_SECRET }));
+  });
+
+  it('refuses to boot the worker in production with the published signing secret', async () => {
+    await expect(startWorker(dbName, { NODE_ENV: 'production' })).rejects.toThrow(/TIMERS_SIGNING_SECRET/);
+    apps.push(await startWorker(dbName, { NODE_ENV: 'production', TIMERS_SIGNING_SECRET: STRONG_SECRET }));
+  });
+});
+
 describe('operations (e2e): Bull Board', () => {
   const dbName = uniqueName('ops_board');
   const apps: NestFastifyApplication[] = [];
@@ -173,10 +295,24 @@ describe('operations (e2e): Bull Board', () => {
     expect(queues.queues.every((queue: { readOnlyMode: boolean }) => queue.readOnlyMode === true)).toBe(true);
   });
 
-  it('refuses to start with the default board password in production', async () => {
-    await expect(startApi(dbName, { NODE_ENV: 'production' })).rejects.toThrow(/default password in production/);
-    const app = await startApi(dbName, { NODE_ENV: 'production', BOARD_ENABLED: 'false' });
+  it('refuses to start with the default board password in production, unless the board is off', async () => {
+    await expect(startApi(dbName, { NODE_ENV: 'production', TIMERS_SIGNING_SECRET: STRONG_SECRET })).rejects.toThrow(/BOARD_PASSWORD/);
+    const app = await startApi(dbName, { NODE_ENV: 'production', TIMERS_SIGNING_SECRET: STRONG_SECRET, BOARD_ENABLED: 'false' });
     apps.push(app);
     await request(app.getHttpServer()).get('/admin/queues').expect(404);
+  });
+
+  it('answers 429 to a client after 10 failed logins in a window, even with the right password, while other clients still log in', async () => {
+    const app = await startApi(dbName, { BOARD_USER: 'ops', BOARD_PASSWORD: 'board-secret', TRUST_PROXY: '127.0.0.1, ::1' });
+    apps.push(app);
+    const board = (client: string) => request(app.getHttpServer()).get('/admin/queues/api/queues').set('x-forwarded-for', client);
+    const [guesser, operator] = [clientAddress(), clientAddress().replace(/^198\.18/, '198.19')];
+    // Asking without credentials is the browser's first request, not a failed login.
+    for (let i = 0; i < 3; i++) await board(guesser).expect(401);
+    for (let i = 0; i < 10; i++) await board(guesser).set('authorization', basic('ops', `guess-${i}`)).expect(401);
+    const limited = await board(guesser).set('authorization', basic('ops', 'guess-10')).expect(429);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
+    await board(guesser).set('authorization', basic('ops', 'board-secret')).expect(429);
+    await board(operator).set('authorization', basic('ops', 'board-secret')).expect(200);
   });
 });

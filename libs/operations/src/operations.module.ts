@@ -9,6 +9,7 @@ import { ApiKeyGuard } from './access/api-key.guard';
 import { ClientThrottlerGuard } from './access/client-throttler.guard';
 import { FailOpenThrottlerStorage } from './access/fail-open-throttler-storage';
 import { RateLimitRedis, RateLimitRedisModule } from './access/rate-limit-redis';
+import { BoardLoginFailures } from './board/board-login-failures';
 import { QueueBoard } from './board/queue-board';
 import { HealthController } from './health/health.controller';
 import { ReadinessIndicators } from './health/readiness.indicators';
@@ -20,12 +21,15 @@ import type { OperationsEnv } from './operations.env';
 /**
  * Health, metrics, API keys, rate limits and the queue dashboard for the api app. Guards run in the
  * order listed: the API key is checked before the request counts against a client's rate limit.
+ * Rate limits and dashboard logins count per client address (`request.ip`): the socket's, or what a
+ * proxy listed in TRUST_PROXY says (the api builds its Fastify adapter with that setting).
  */
 @Module({
   imports: [
     DiscoveryModule,
     TerminusModule,
     CountersApiModule,
+    RateLimitRedisModule,
     ThrottlerModule.forRootAsync({
       imports: [RateLimitRedisModule],
       inject: [ConfigService, RateLimitRedis],
@@ -45,6 +49,7 @@ import type { OperationsEnv } from './operations.env';
     ReadinessIndicators,
     FlushMetricsListener,
     HttpHooks,
+    BoardLoginFailures,
     QueueBoard,
     { provide: APP_GUARD, useClass: ApiKeyGuard },
     { provide: APP_GUARD, useClass: ClientThrottlerGuard },

@@ -1,12 +1,15 @@
 import { z } from 'zod';
-import { datastoresEnv } from '@bufferq/datastores';
+import { datastoresEnv, refuseUnsafeSecretsInProduction } from '@bufferq/datastores';
 import { timersEnv } from '@bufferq/timers';
 import { royaltiesEnv } from '@bufferq/royalties';
 import { countersEnv } from '@bufferq/counters';
-import { operationsEnv } from '@bufferq/operations';
+import { BOARD_PASSWORD_SECRET, operationsEnv } from '@bufferq/operations';
 
-/** Every environment variable the api reads, validated once at boot (see the README's configuration table). */
-export const apiEnv = datastoresEnv.extend({
+/**
+ * Every environment variable the api reads, validated once at boot (see the README's configuration table).
+ * In production it refuses published secrets: the webhook signing key and the dashboard password.
+ */
+const apiSettings = datastoresEnv.extend({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   HOST: z.string().default('0.0.0.0'),
@@ -16,5 +19,6 @@ export const apiEnv = datastoresEnv.extend({
   ...countersEnv.shape,
   ...operationsEnv.shape,
 });
+export const apiEnv = refuseUnsafeSecretsInProduction(apiSettings, [{ name: 'TIMERS_SIGNING_SECRET' }, BOARD_PASSWORD_SECRET]);
 
 export type ApiEnv = z.infer<typeof apiEnv>;

@@ -1,11 +1,14 @@
 import { z } from 'zod';
-import { datastoresEnv } from '@bufferq/datastores';
+import { datastoresEnv, refuseUnsafeSecretsInProduction } from '@bufferq/datastores';
 import { timersEnv } from '@bufferq/timers';
 import { royaltiesEnv } from '@bufferq/royalties';
 import { countersEnv } from '@bufferq/counters';
 
-/** Every environment variable the worker reads, validated once at boot (see the README's configuration table). */
-export const workerEnv = datastoresEnv.extend({
+/**
+ * Every environment variable the worker reads, validated once at boot (see the README's configuration table).
+ * In production it refuses a published webhook signing key.
+ */
+const workerSettings = datastoresEnv.extend({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   WORKER_ROLES: z.string().min(1).default('all'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -13,5 +16,6 @@ export const workerEnv = datastoresEnv.extend({
   ...royaltiesEnv.shape,
   ...countersEnv.shape,
 });
+export const workerEnv = refuseUnsafeSecretsInProduction(workerSettings, [{ name: 'TIMERS_SIGNING_SECRET' }]);
 
 export type WorkerEnv = z.infer<typeof workerEnv>;

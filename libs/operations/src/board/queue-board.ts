@@ -7,7 +7,8 @@ import { FastifyAdapter as BoardFastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { DEFAULT_BOARD_PASSWORD, OperationsEnv } from '../operations.env';
+import type { OperationsEnv } from '../operations.env';
+import { BoardLoginFailures } from './board-login-failures';
 
 export const BOARD_PATH = '/admin/queues';
 
@@ -15,7 +16,9 @@ const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
  * Bull Board at /admin/queues behind HTTP basic auth, showing every BullMQ queue the api knows (found
- * among the app's providers, so a lib that registers a queue appears without touching this file).
+ * among the app's providers, so a lib that registers a queue appears without touching this file). A
+ * client address with too many failed logins gets 429 (BoardLoginFailures); production refuses a
+ * published password at boot (BOARD_PASSWORD_SECRET in the env schema).
  */
 @Injectable()
 export class QueueBoard implements OnModuleInit {
@@ -25,15 +28,13 @@ export class QueueBoard implements OnModuleInit {
     private readonly discovery: DiscoveryService,
     private readonly adapterHost: HttpAdapterHost,
     private readonly config: ConfigService<OperationsEnv, true>,
+    private readonly loginFailures: BoardLoginFailures,
   ) {}
 
   onModuleInit(): void {
     if (!this.config.get('BOARD_ENABLED', { infer: true })) return;
     const user = this.config.get('BOARD_USER', { infer: true });
     const password = this.config.get('BOARD_PASSWORD', { infer: true });
-    if (this.config.get('NODE_ENV', { infer: true }) === 'production' && password === DEFAULT_BOARD_PASSWORD) {
-      throw new Error('Refusing to start Bull Board with the default password in production: set BOARD_PASSWORD (or BOARD_ENABLED=false)');
-    }
     const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
     if (!fastify?.register) return;
     const readOnlyMode = this.config.get('BOARD_READ_ONLY', { infer: true });
@@ -45,7 +46,24 @@ export class QueueBoard implements OnModuleInit {
     const expected = digest(`${user}:${password}`);
     void fastify.register(async (scope) => {
       scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
-        if (timingSafeEqual(expected, digest(basicCredentials(request.headers.authorization)))) return;
+        // Refused before the password is compared, so a refused guess tells nothing, right or wrong; and
+        // refused while the count cannot be read (Redis away: the board has nothing to show then anyway).
+        const refusedForMs = await this.loginFailures.refusedForMs(request.ip).catch(() => undefined);
+        if (refusedForMs === undefined) {
+          await reply.header('retry-after', '1').code(503).send({ statusCode: 503, message: 'Login attempts cannot be counted while Redis is unreachable' });
+          return;
+        }
+        if (refusedForMs > 0) {
+          await reply
+            .header('retry-after', String(Math.ceil(refusedForMs / 1000)))
+            .code(429)
+            .send({ statusCode: 429, message: 'Too many failed logins; try again later' });
+          return;
+        }
+        const credentials = basicCredentials(request.headers.authorization);
+        if (timingSafeEqual(expected, digest(credentials))) return;
+        // A request without credentials is the browser asking for them, not a failed login.
+        if (credentials) await this.loginFailures.recordFailure(request.ip).catch(() => undefined);
         await reply.header('www-authenticate', 'Basic realm="queues", charset="UTF-8"').code(401).send({ statusCode: 401, message: 'Unauthorized' });
       });
       await scope.register(serverAdapter.registerPlugin() as never, { prefix: BOARD_PATH });

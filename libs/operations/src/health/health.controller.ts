@@ -1,28 +1,28 @@
-import { Controller, Get } from '@nestjs/common';
-import { ApiTags } from '@nestjs/swagger';
-import { HealthCheck, HealthCheckService } from '@nestjs/terminus';
+import { Controller, Get, ServiceUnavailableException } from '@nestjs/common';
+import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import { PublicEndpoint } from '../access/public-endpoint.decorator';
-import { ReadinessIndicators } from './readiness.indicators';
+import { ReadinessIndicators, ReadinessReport } from './readiness.indicators';
 
 @ApiTags('operations')
 @PublicEndpoint()
 @Controller('health')
 export class HealthController {
-  constructor(
-    private readonly health: HealthCheckService,
-    private readonly readiness: ReadinessIndicators,
-  ) {}
+  constructor(private readonly readiness: ReadinessIndicators) {}
 
-  /** Liveness: the process serves HTTP. Never touches a datastore, so an outage does not restart pods. */
-  @Get()
+  /** Liveness (`/health/live`, also `/health`): the process serves HTTP. Touches no datastore, so an outage restarts nothing. */
+  @Get(['live', ''])
+  @ApiOkResponse({ description: 'The process is up' })
   live(): { status: 'ok' } {
     return { status: 'ok' };
   }
 
-  /** Readiness: Redis and MongoDB answer and the flush lag is within bounds (503 otherwise). */
+  /** Readiness: the api can accept writes (Redis answers). MongoDB and the flush lag show in `details` only. */
   @Get('ready')
-  @HealthCheck()
-  ready() {
-    return this.health.check([() => this.readiness.redisAnswers(), () => this.readiness.mongoAnswers(), () => this.readiness.flushKeepsUp()]);
+  @ApiOkResponse({ description: 'Redis answers: increments are accepted; `details` also shows MongoDB and the flush lag' })
+  @ApiServiceUnavailableResponse({ description: 'Redis does not answer: take this replica out of rotation' })
+  async ready(): Promise<ReadinessReport> {
+    const report = await this.readiness.report();
+    if (report.status !== 'ok') throw new ServiceUnavailableException(report);
+    return report;
   }
 }
