@@ -361,7 +361,7 @@ async function main(): Promise<number> {
     const apiLog = system.api.log();
     for (const finding of observations.findings.values())
       finding.example.log = logLinesFor(apiLog, finding.example.requestId);
-    const workerErrors = errorLines(system.worker.log());
+    const logErrors = { api: errorLines(apiLog), worker: errorLines(system.worker.log()) };
 
     const result: FuzzResult = {
       ok: false,
@@ -398,7 +398,8 @@ async function main(): Promise<number> {
       },
       timers: { ...timers, webhooks: system.receiver.webhooks() },
       builds,
-      workerLogErrors: workerErrors,
+      logErrors,
+      credentialsInLogs: credentialsInLogs(system),
       problems: [],
       logDir: runDir,
     };
@@ -407,6 +408,8 @@ async function main(): Promise<number> {
     process.stdout.write(formatReport(result));
     if (args.json) writeFileSync(args.json, JSON.stringify(result, null, 2));
     if (result.ok && !args['keep-logs']) rmSync(runDir, { recursive: true, force: true });
+    // Its data has been read; the servers may be shared with other runs (npm test).
+    await db.dropDatabase().catch(() => undefined);
     return result.ok ? 0 : 1;
   } finally {
     for (const close of closers) await close().catch(() => undefined);
@@ -457,6 +460,10 @@ function problemsOf(result: FuzzResult): string[] {
   if (inc.wrongAnswers.length)
     problems.push(
       `${inc.wrongAnswers.length} accepted increment requests were answered with something else than what was sent`,
+    );
+  if (result.credentialsInLogs.length)
+    problems.push(
+      `the logs hold credentials the requests carried: ${result.credentialsInLogs.join(', ')}`,
     );
   if (result.timers.stuck.length)
     problems.push(
@@ -595,23 +602,44 @@ async function readBack(system: FuzzSystem, expected: Map<string, bigint>) {
   return { mismatches, checked };
 }
 
-/** Pino lines at level error (50) or fatal (60). */
-function errorLines(log: string): { count: number; samples: string[] } {
-  const samples: string[] = [];
+/** Pino lines at level error (50) or fatal (60), counted by message. */
+function errorLines(log: string): { count: number; byMessage: Record<string, number> } {
+  const byMessage: Record<string, number> = {};
   let count = 0;
   for (const line of log.split('\n')) {
     if (!/"level":(5|6)0/.test(line)) continue;
     count += 1;
-    if (samples.length < 5) {
-      try {
-        const entry = JSON.parse(line) as { msg?: string; err?: { message?: string } };
-        samples.push(`${entry.msg ?? ''} ${entry.err?.message ?? ''}`.trim().slice(0, 300));
-      } catch {
-        samples.push(line.slice(0, 300));
-      }
+    let message: string;
+    try {
+      const entry = JSON.parse(line) as {
+        msg?: string;
+        context?: string;
+        err?: { message?: string };
+      };
+      message = [entry.context, entry.err?.message ?? entry.msg]
+        .filter(Boolean)
+        .join(': ')
+        .slice(0, 200);
+    } catch {
+      message = line.slice(0, 200);
     }
+    byMessage[message] = (byMessage[message] ?? 0) + 1;
   }
-  return { count, samples };
+  return { count, byMessage };
+}
+
+/** Credentials the run sent that the processes wrote into their logs. */
+function credentialsInLogs(system: FuzzSystem): string[] {
+  const logs = `${system.api.log()}\n${system.worker.log()}`;
+  const secrets = {
+    'the API key (x-api-key)': system.apiKey,
+    'the dashboard password (authorization: Basic)': system.boardAuthorization.slice(
+      'Basic '.length,
+    ),
+  };
+  return Object.entries(secrets)
+    .filter(([, secret]) => logs.includes(secret))
+    .map(([name]) => name);
 }
 
 main().then(

@@ -30,6 +30,7 @@ export interface IncrementAudit {
     stored: string;
     acceptedPairs: number;
     rejectedPairs: number;
+    /** The key's accepted increments are large enough for a running sum to pass 2^53 in some order. */
     pastSafeIntegers: boolean;
   }>;
   /** Batches refused (400) because one of their increments would overflow the 64-bit buffered sum, while they named other keys too. */
@@ -44,6 +45,9 @@ export interface IncrementAudit {
 
 interface KeyEntry {
   expected: bigint;
+  /** Sums of the accepted positive and negative increments: bounds of every running sum, whatever the order. */
+  positive: bigint;
+  negative: bigint;
   /** Sums of the negative and positive parts of ambiguous increments: the stored value may be off by any subset. */
   ambiguousLow: bigint;
   ambiguousHigh: bigint;
@@ -114,6 +118,8 @@ export class IncrementLedger {
           continue;
         }
         entry.expected += amount;
+        if (amount > 0n) entry.positive += amount;
+        else entry.negative += amount;
         this.acceptedIncrements += 1;
         this.acceptedSum += amount;
       } else if (outcome === 'rejected') {
@@ -167,9 +173,9 @@ export class IncrementLedger {
       if (!entry.ambiguous) {
         exactKeys += 1;
         if (storedValue !== entry.expected) {
-          const pastSafeIntegers = [entry.expected, storedValue ?? 0n].some(
-            (sum) => sum > BigInt(Number.MAX_SAFE_INTEGER) || sum < BigInt(Number.MIN_SAFE_INTEGER),
-          );
+          const pastSafeIntegers =
+            entry.positive > BigInt(Number.MAX_SAFE_INTEGER) ||
+            entry.negative < BigInt(Number.MIN_SAFE_INTEGER);
           mismatches.push({
             key,
             expected: String(entry.expected),
@@ -246,6 +252,8 @@ export class IncrementLedger {
     if (!entry) {
       entry = {
         expected: 0n,
+        positive: 0n,
+        negative: 0n,
         ambiguousLow: 0n,
         ambiguousHigh: 0n,
         ambiguous: false,

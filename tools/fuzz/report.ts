@@ -22,7 +22,13 @@ export interface Finding {
   status?: number;
   message: string;
   count: number;
-  example: { index: number; request: string; response: string; requestId?: string; log: string[] };
+  example: {
+    index: number;
+    request: string;
+    response: string;
+    requestId?: string;
+    log: string[];
+  };
 }
 
 export interface MemoryFigures {
@@ -75,7 +81,10 @@ export interface FuzzResult {
     webhooks: { requests: number; timers: number; repeated: number };
   };
   builds: { created: number; byStatus: Record<string, number>; stuck: string[] };
-  workerLogErrors: { count: number; samples: string[] };
+  /** Error and fatal lines in each process's log, by message. */
+  logErrors: Record<'api' | 'worker', { count: number; byMessage: Record<string, number> }>;
+  /** Credentials the requests carried that a log holds in clear. */
+  credentialsInLogs: string[];
   problems: string[];
   logDir: string;
 }
@@ -98,7 +107,7 @@ export function describeRequest(request: FuzzRequest): string {
   return `${request.method} ${clip(request.target, 600)} [${headers}${request.headers['x-api-key']?.startsWith('fuzz-key-') ? '; x-api-key: <valid>' : ''}]${body}`;
 }
 
-/** The api's log lines for a request id, with an error's stack when pino logged one. */
+/** The api's log lines that carry a request's id, with the error's stack when pino logged one. */
 export function logLinesFor(log: string, requestId: string | undefined): string[] {
   if (!requestId) return [];
   const lines: string[] = [];
@@ -107,9 +116,9 @@ export function logLinesFor(log: string, requestId: string | undefined): string[
     try {
       const entry = JSON.parse(line) as {
         msg?: string;
-        err?: { stack?: string; message?: string };
-        stack?: string;
         context?: string;
+        err?: { stack?: string };
+        stack?: string;
       };
       lines.push(
         [entry.context, entry.msg, entry.err?.stack ?? entry.stack].filter(Boolean).join(' | '),
@@ -168,6 +177,7 @@ export function formatReport(result: FuzzResult): string {
     lines.push(`  - response: ${finding.example.response}`);
     for (const line of finding.example.log)
       lines.push(`  - api log: ${line.split('\n').slice(0, 8).join(' ⏎ ')}`);
+    if (!finding.example.log.length) lines.push('  - api log: no line carries its request id');
   }
   lines.push('');
   lines.push('### Processes and memory');
@@ -205,7 +215,7 @@ export function formatReport(result: FuzzResult): string {
   if (inc.mismatches.length) {
     const past = inc.mismatches.filter((mismatch) => mismatch.pastSafeIntegers).length;
     lines.push(
-      `- of the ${inc.mismatches.length} keys that differ, ${past} hold sums past 2^53; ${inc.overflowRefusedMixedBatches} batches naming several keys were refused because one increment would overflow 64 bits`,
+      `- of the ${inc.mismatches.length} keys that differ, ${past} took increments large enough for a running sum to pass 2^53; ${inc.overflowRefusedMixedBatches} batches naming several keys were refused because one increment would overflow 64 bits`,
     );
   }
   for (const mismatch of inc.mismatches.slice(0, 10))
@@ -237,9 +247,18 @@ export function formatReport(result: FuzzResult): string {
   lines.push(
     `Royalties builds: ${n(result.builds.created)} accepted, by status ${JSON.stringify(result.builds.byStatus)}, ${result.builds.stuck.length} not finished.`,
   );
-  lines.push(
-    `Worker log: ${result.workerLogErrors.count} error lines${result.workerLogErrors.samples.length ? `, e.g. ${result.workerLogErrors.samples.slice(0, 3).join(' / ')}` : ''}.`,
-  );
+  for (const name of ['api', 'worker'] as const) {
+    const errors = result.logErrors[name];
+    const top = Object.entries(errors.byMessage)
+      .sort(([, a], [, b]) => b - a)
+      .slice(0, 4)
+      .map(([message, count]) => `${count} x ${message}`);
+    lines.push(
+      `${name} log: ${errors.count} error lines${top.length ? ` (${top.join('; ')})` : ''}.`,
+    );
+  }
+  if (result.credentialsInLogs.length)
+    lines.push(`Credentials written into the logs: ${result.credentialsInLogs.join(', ')}.`);
   lines.push('');
   if (result.problems.length) {
     lines.push('### Problems');
