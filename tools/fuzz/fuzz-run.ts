@@ -534,7 +534,7 @@ async function settleTimers(db: import('mongodb').Db, dueBy: Date, created: numb
 
 /** Polls GET /royalties/builds/:id until every accepted build finished (or the settle time is over). */
 async function settleBuilds(system: FuzzSystem, buildIds: string[]) {
-  const statuses = new Map<string, string>();
+  const builds = new Map<string, { status: string; error?: string }>();
   const began = Date.now();
   let open = buildIds;
   while (open.length && Date.now() - began < SETTLE_TIMEOUT_MS) {
@@ -543,25 +543,37 @@ async function settleBuilds(system: FuzzSystem, buildIds: string[]) {
         const response = await fetch(`${system.origin}/royalties/builds/${id}`, {
           headers: { 'x-api-key': system.apiKey },
         });
-        statuses.set(
+        builds.set(
           id,
           response.ok
-            ? ((await response.json()) as { status: string }).status
-            : `HTTP ${response.status}`,
+            ? ((await response.json()) as { status: string; error?: string })
+            : { status: `HTTP ${response.status}` },
         );
       } catch (error) {
-        statuses.set(id, `unreachable: ${(error as Error).message}`);
+        builds.set(id, { status: `unreachable: ${(error as Error).message}` });
       }
     }
-    open = open.filter((id) => !TERMINAL_BUILD.has(statuses.get(id) ?? ''));
+    open = open.filter((id) => !TERMINAL_BUILD.has(builds.get(id)?.status ?? ''));
     if (open.length) await sleep(1_000);
   }
   const byStatus: Record<string, number> = {};
-  for (const status of statuses.values()) byStatus[status] = (byStatus[status] ?? 0) + 1;
+  const failures: Record<string, number> = {};
+  for (const { status, error } of builds.values()) {
+    byStatus[status] = (byStatus[status] ?? 0) + 1;
+    // Ids, paths and numbers vary from build to build; the kind of failure does not.
+    const reason = String(error ?? '')
+      .replaceAll(system.inputRoot, '<input root>')
+      .replace(/<input root>\/.*?: (E[A-Z_]+|not a regular file)/g, '<input root>/<name>: $1')
+      .replace(/[0-9a-f]{24}/g, '<id>')
+      .replace(/\d+/g, 'N')
+      .slice(0, 120);
+    if (status === 'failed') failures[reason] = (failures[reason] ?? 0) + 1;
+  }
   return {
     created: buildIds.length,
     byStatus,
-    stuck: open.map((id) => `${id} (${statuses.get(id)})`),
+    failures,
+    stuck: open.map((id) => `${id} (${builds.get(id)?.status})`),
   };
 }
 

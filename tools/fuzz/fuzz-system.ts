@@ -166,6 +166,8 @@ export class FuzzSystem {
   readonly boardUser = 'admin';
   readonly boardPassword = 'admin';
   origin = '';
+  /** ROYALTIES_INPUT_ROOT of the run: the inputs that builds may name as paths. */
+  readonly inputRoot: string;
   env: NodeJS.ProcessEnv = {};
 
   constructor(private readonly settings: FuzzSystemSettings) {
@@ -175,6 +177,7 @@ export class FuzzSystem {
     this.api = new FuzzApp('api', join(settings.runDir, 'api.log'));
     this.worker = new FuzzApp('worker', join(settings.runDir, 'worker.log'));
     this.receiver = new LocalReceiver(settings.seed);
+    this.inputRoot = join(settings.runDir, 'royalties-inputs');
   }
 
   get boardAuthorization(): string {
@@ -185,7 +188,7 @@ export class FuzzSystem {
   async start(): Promise<void> {
     const { settings } = this;
     await this.receiver.start();
-    const inputRoot = join(settings.runDir, 'royalties-inputs');
+    const inputRoot = this.inputRoot;
     mkdirSync(inputRoot, { recursive: true });
     writeInputRoot(inputRoot, settings.seed);
     const port = await freePort();

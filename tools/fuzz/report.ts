@@ -80,7 +80,13 @@ export interface FuzzResult {
     stuck: Array<Record<string, unknown>>;
     webhooks: { requests: number; timers: number; repeated: number };
   };
-  builds: { created: number; byStatus: Record<string, number>; stuck: string[] };
+  builds: {
+    created: number;
+    byStatus: Record<string, number>;
+    /** Why builds failed, by message (ids and numbers masked). */
+    failures: Record<string, number>;
+    stuck: string[];
+  };
   /** Error and fatal lines in each process's log, by message. */
   logErrors: Record<'api' | 'worker', { count: number; byMessage: Record<string, number> }>;
   /** Credentials the requests carried that a log holds in clear. */
@@ -247,6 +253,10 @@ export function formatReport(result: FuzzResult): string {
   lines.push(
     `Royalties builds: ${n(result.builds.created)} accepted, by status ${JSON.stringify(result.builds.byStatus)}, ${result.builds.stuck.length} not finished.`,
   );
+  for (const [reason, count] of Object.entries(result.builds.failures).sort(
+    ([, a], [, b]) => b - a,
+  ))
+    lines.push(`- ${count} builds failed: ${reason}`);
   for (const name of ['api', 'worker'] as const) {
     const errors = result.logErrors[name];
     const top = Object.entries(errors.byMessage)
