@@ -287,6 +287,18 @@ describe('operations (e2e): Bull Board', () => {
     expect(queues.queues.every((queue: { readOnlyMode: boolean }) => queue.readOnlyMode === false)).toBe(true);
   });
 
+  it('answers a request Bull Board cannot parse with 400 and no stack trace (found by npm run fuzz)', async () => {
+    const app = await startApi(dbName, { BOARD_USER: 'ops', BOARD_PASSWORD: 'board-secret' });
+    apps.push(app);
+    const response = await request(app.getHttpServer())
+      .put('/admin/queues/api/queues/no-such-queue/obliterate')
+      .set('authorization', basic('ops', 'board-secret'))
+      .set('content-type', 'application/json')
+      .send(JSON.stringify('a\u0000b'));
+    expect(response.status).toBe(400);
+    expect(JSON.stringify(response.body)).not.toMatch(/at .*\.js|node_modules|stack/i);
+  });
+
   it('shows queues read-only when BOARD_READ_ONLY is set', async () => {
     const app = await startApi(dbName, { BOARD_PASSWORD: 'board-secret', BOARD_READ_ONLY: 'true' });
     apps.push(app);

@@ -43,6 +43,14 @@ export class QueueBoard implements OnModuleInit {
     serverAdapter.setBasePath(BOARD_PATH);
     // @bull-board/fastify 9.10.1 pins its own @bull-board/api copy; the adapter contract is the same across 9.10.x.
     createBullBoard({ queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode })), serverAdapter: serverAdapter as never });
+    // Bull Board answers 500 with the error's message and stack for what is the client's fault (it
+    // JSON-parses text a request sent after a NUL): a bad request is a 400, and no answer shows a stack.
+    serverAdapter.setErrorHandler((error: Error) => {
+      const declared = (error as Error & { statusCode?: number }).statusCode;
+      const status = error instanceof SyntaxError || error instanceof TypeError ? 400 : declared && declared < 500 ? declared : 500;
+      if (status >= 500) this.logger.error(`Bull Board request failed: ${error.message}`, error.stack);
+      return { status, body: { statusCode: status, message: status >= 500 ? 'Internal server error' : 'Bad request' } } as never;
+    });
     const expected = digest(`${user}:${password}`);
     void fastify.register(async (scope) => {
       scope.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
