@@ -4,6 +4,8 @@ import { OPERATOR } from './buffered-field';
 
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
+const INT32_MIN = -(2n ** 31n);
+const INT32_MAX = 2n ** 31n - 1n;
 /** Largest `$set` value accepted, as EJSON bytes; documented in the README. */
 export const MAX_SET_VALUE_BYTES = 64 * 1024;
 
@@ -55,8 +57,9 @@ export function encodeSetValue(value: unknown): string {
 export function decodeIncrement(integerSum: string | undefined, decimalSum: string | undefined): number | Long {
   if (decimalSum !== undefined) return Number(integerSum ?? 0) + Number(decimalSum);
   const exact = BigInt(integerSum as string);
-  // Past 2^53 a double would round; MongoDB gets an Int64 instead.
-  if (exact > BigInt(Number.MAX_SAFE_INTEGER) || exact < BigInt(Number.MIN_SAFE_INTEGER)) return Long.fromBigInt(exact);
+  // The driver writes a JS number outside 32 bits as a double, which turns the counter into a double
+  // that rounds past 2^53 from then on; such sums go as Int64, so the field stays an exact integer.
+  if (exact > INT32_MAX || exact < INT32_MIN) return Long.fromBigInt(exact);
   return Number(exact);
 }
 

@@ -156,6 +156,17 @@ describe.each(redisServersUnderTest())('on $name', ({ name, url }) => {
       expect(stored?.edge).toEqual(Long.fromBigInt(2n ** 63n - 1n));
     });
 
+    it('keeps a counter an exact integer across flushes once its sum passes 32 bits (found by npm run fuzz)', async () => {
+      const collection = freshCollection();
+      const buffer = buffered(collection);
+      await buffer.increment('p', 'n', Number.MAX_SAFE_INTEGER);
+      await buffer.flush();
+      await buffer.increment('p', 'n', 2);
+      await buffer.flush();
+      const raw = await collection.findOne({ _id: 'p' as never }, { useBigInt64: true });
+      expect(raw?.n).toBe(BigInt(Number.MAX_SAFE_INTEGER) + 2n);
+    });
+
     it('sends increments that arrive during a flush to the next flush and loses none', async () => {
       const collection = freshCollection();
       const buffer = buffered(collection);
