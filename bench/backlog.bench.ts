@@ -2,8 +2,9 @@
 // A backlog of `fields` buffered increments drained by one flush() in a flusher process of its own, cut
 // in batches of `batch` fields, against the naive baseline of the same backlog claimed as ONE batch
 // (maxBatchFields above the field count); each with V8's default heap and with a heap limit, as a
-// flusher with a memory limit runs. Reports batches, MongoDB update statements, drain time and the
-// flusher's peak RSS (VmHWM).
+// flusher with a memory limit runs. Reports batches, MongoDB update statements, drain time, the
+// flusher's peak RSS (VmHWM) and the longest Redis command while draining (SLOWLOG), which is how long
+// one claim keeps every producer of the Redis server waiting.
 //
 // Without --land the flusher runs with upsert off against an empty collection: every update is sent but
 // matches nothing, so this times the drain (claims, HSCAN reads, grouping, bulkWrites) and measures its
@@ -76,6 +77,9 @@ async function main(): Promise<void> {
     const fillSeconds = (performance.now() - filledAt) / 1000;
     process.stderr.write(`[bench:backlog] ${run.name}, ${run.heapMb ? `${run.heapMb} MB heap` : 'default heap'}: ${fmt(run.fields)} fields filled in ${fillSeconds.toFixed(1)} s, draining\n`);
     const heap = run.heapMb ? `--max-old-space-size=${run.heapMb}` : 'V8 default';
+    await redis.config('SET', 'slowlog-log-slower-than', '1000');
+    await redis.config('SET', 'slowlog-max-len', '10000');
+    await redis.slowlog('RESET');
     try {
       const result = await runBacklogFlusher(
         urls,
@@ -85,6 +89,7 @@ async function main(): Promise<void> {
         { maxBatchFields: run.maxBatchFields, upsert: LAND, lockLeaseMs: 300_000 },
         { heapMb: run.heapMb },
       );
+      const longest = await longestRedisCommand(redis);
       const check = await checkRun(redis, collection, namespace, runShape, result);
       if (check !== 'exact') failed = true;
       const seconds = result.report.durationMs / 1000;
@@ -97,13 +102,15 @@ async function main(): Promise<void> {
         seconds.toFixed(1),
         run.fields ? fmt(run.fields / seconds) : '-',
         mb(result.peakRssBytes),
+        longest,
         check,
       ]);
     } catch (error) {
       const wallMs = (error as { wallMs?: number }).wallMs ?? 0;
       const died = /heap out of memory/.test((error as Error).message) ? 'out of heap (V8 FATAL ERROR)' : (error as Error).message;
-      rows.push([run.name, heap, fmt(run.fields), '-', '-', (wallMs / 1000).toFixed(1), '-', '-', `died after ${(wallMs / 1000).toFixed(1)} s: ${died}`]);
+      rows.push([run.name, heap, fmt(run.fields), '-', '-', (wallMs / 1000).toFixed(1), '-', '-', '-', `died after ${(wallMs / 1000).toFixed(1)} s: ${died}`]);
     }
+    await redis.config('SET', 'slowlog-log-slower-than', '10000');
     await dropBacklog(redis, namespace);
     await collection.drop().catch(() => undefined);
   }
@@ -117,8 +124,8 @@ async function main(): Promise<void> {
       `${LAND ? 'values land (upsert)' : 'updates match nothing (upsert off)'}, Node ${process.version}, ` +
       `load average ${loadBefore} before, ${loadAverage()} after\n`,
   );
-  console.log('| flusher | heap | fields | batches | MongoDB update statements | drain s | fields/s | flusher peak RSS (VmHWM) | check |');
-  console.log('|---|---|---:|---:|---:|---:|---:|---:|---|');
+  console.log('| flusher | heap | fields | batches | MongoDB update statements | drain s | fields/s | flusher peak RSS (VmHWM) | longest Redis command | check |');
+  console.log('|---|---|---:|---:|---:|---:|---:|---:|---|---|');
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);
   if (failed) process.exitCode = 1;
 }
@@ -141,6 +148,17 @@ async function checkRun(
   const expected = { paths: runShape.fields, sum: backlogTotal(runShape) };
   const sent = result.incSent;
   return sent.paths === expected.paths && sent.sum === expected.sum ? 'exact' : `WRONG: sent ${sent.paths} paths summing ${sent.sum}, expected ${expected.paths} / ${expected.sum}`;
+}
+
+/** The slowest command SLOWLOG holds (those over 1 ms), named by what it did; scripts by their keys. */
+async function longestRedisCommand(redis: Redis): Promise<string> {
+  const entries = (await redis.slowlog('GET', 10_000)) as Array<[number, number, number, string[]]>;
+  const slowest = entries.reduce<[number, number, number, string[]] | undefined>((max, entry) => (!max || entry[2] > max[2] ? entry : max), undefined);
+  if (!slowest) return 'under 1 ms';
+  const [name, , , ...keys] = slowest[3];
+  // claim_batch takes [lock, live, draining, ...]; finish_batch [lock, draining, ...]; buffer_updates [live, ...].
+  const script = name.toLowerCase() === 'evalsha' ? (keys[1]?.endsWith(':live') ? ' (claim_batch)' : keys[0]?.endsWith(':live') ? ' (buffer_updates)' : ' (script)') : '';
+  return `${(slowest[2] / 1000).toFixed(1)} ms, ${name.toLowerCase()}${script}; ${entries.length} over 1 ms`;
 }
 
 function loadAverage(): string {
