@@ -1,5 +1,6 @@
-// npm run bench:increments [-- --seconds 3 --big 10000000 --drain 1000000]
-// Naive ($inc per call) vs buffered ingest, the 10M exactness run, and the 1M-field drain, in one run.
+// npm run bench:increments [-- --seconds 3 --big 10000000 --drain 1000000 --ticks 100 --interval 200]
+// Naive ($inc per call) vs buffered ingest, the 10M exactness run, the 1M-field drain, and the
+// tick-to-visible latency of an instance flushing on its own timer, in one run.
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
@@ -13,15 +14,24 @@ const { values: args } = parseArgs({
     drain: { type: 'string', default: '1000000' },
     keys: { type: 'string', default: '1000' },
     'fields-per-doc': { type: 'string', default: '100' },
+    ticks: { type: 'string', default: '100' },
+    interval: { type: 'string', default: '200' },
+    'latency-keys': { type: 'string', default: '50' },
   },
 });
 const SECONDS = Number(args.seconds);
 const BIG = Number(args.big);
 const DRAIN_FIELDS = Number(args.drain);
 const KEYS = Number(args.keys);
+const TICKS = Number(args.ticks);
+const INTERVAL_MS = Number(args.interval);
+const LATENCY_KEYS = Number(args['latency-keys']);
+/** How long before a tick the probe update is made: "just before", yet surely in that tick's batch. */
+const PROBE_LEAD_MS = 30;
 
 const { redisUrl, mongoUrl } = testServices();
 const rows: string[][] = [];
+const latencyRows: string[][] = [];
 let peakRss = 0;
 const rssSampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 50);
 const mb = (bytes: number) => `${Math.round(bytes / 1024 / 1024)} MB`;
@@ -129,6 +139,25 @@ async function main(): Promise<void> {
     await admin.quit();
   }
 
+  // Tick-to-visible latency: an instance flushing on its own timer; an update made just before each
+  // tick, then MongoDB polled until it shows it. Idle, and with producers keeping LATENCY_KEYS other
+  // documents busy, so every tick also writes a batch of that many documents.
+  for (const loadKeys of TICKS > 0 ? [0, LATENCY_KEYS] : []) {
+    writeCommands = writeStatements = 0;
+    const { latencies, missed } = await tickToVisible(db.collection(`latency_${loadKeys}`), redis, loadKeys);
+    const sorted = [...latencies].sort((a, b) => a - b);
+    latencyRows.push([
+      loadKeys ? `10 producers over ${fmt(loadKeys)} other keys` : 'idle (the probe only)',
+      fmt(INTERVAL_MS),
+      fmt(sorted.length),
+      percentile(sorted, 0.5).toFixed(0),
+      percentile(sorted, 0.99).toFixed(0),
+      sorted[sorted.length - 1].toFixed(0),
+      `${fmt(writeCommands)} / ${fmt(writeStatements)}`,
+      fmt(missed),
+    ]);
+  }
+
   clearInterval(rssSampler);
   await db.dropDatabase();
   await mongo.close();
@@ -138,6 +167,57 @@ async function main(): Promise<void> {
   console.log('| scenario | increments/s | MongoDB write commands | MongoDB update statements / notes |');
   console.log('|---|---|---|---|');
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+  if (latencyRows.length === 0) return;
+  console.log(`\nTick-to-visible latency: update made ${PROBE_LEAD_MS} ms before a tick, time from the tick until findOne (polled every ms) shows it\n`);
+  console.log('| load | flushIntervalMs | ticks | p50 ms | p99 ms | max ms | MongoDB write commands / statements | probes that missed their tick |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
+  for (const row of latencyRows) console.log(`| ${row.join(' | ')} |`);
+}
+
+/**
+ * Measures TICKS ticks of an instance with autoFlush on. Its ticks fall at construction + k * interval
+ * (the schedule never drifts), so the tick times are known here without reaching into the instance.
+ */
+async function tickToVisible(
+  collection: ReturnType<ReturnType<MongoClient['db']>['collection']>,
+  redis: Redis,
+  loadKeys: number,
+): Promise<{ latencies: number[]; missed: number }> {
+  const constructedAt = Date.now();
+  const buffered = new BufferedMongoIncrements(collection, redis, INTERVAL_MS, { namespace: uniqueName('latency') });
+  let loading = loadKeys > 0;
+  const load = Promise.all(
+    Array.from({ length: loading ? 10 : 0 }, async (_, caller) => {
+      for (let i = caller; loading; i += 10) await buffered.increment(`load${i % loadKeys}`, 'n', 1);
+    }),
+  );
+  const latencies: number[] = [];
+  let missed = 0;
+  let expected = 0;
+  // Two ticks of warm-up (scripts loaded, collection and probe document created).
+  for (let tick = 2; latencies.length < TICKS; tick++) {
+    const tickAt = constructedAt + tick * INTERVAL_MS;
+    if (Date.now() > tickAt - PROBE_LEAD_MS) continue; // the last probe took past this tick's lead
+    await sleep(tickAt - PROBE_LEAD_MS - Date.now());
+    await buffered.increment('probe', 'n', 1);
+    expected += 1;
+    const inTime = Date.now() < tickAt;
+    while (((await collection.findOne({ _id: 'probe' as never }, { projection: { n: 1 } }))?.n ?? 0) < expected) await sleep(1);
+    if (inTime) latencies.push(Date.now() - tickAt);
+    else missed += 1; // buffered after the tick had fired: not a measure of this tick
+  }
+  loading = false;
+  await load;
+  await buffered.close();
+  return { latencies, missed };
+}
+
+function percentile(sorted: number[], fraction: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1)];
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
 async function runFor(seconds: number, callers: number, call: (i: number) => Promise<void>): Promise<number> {
