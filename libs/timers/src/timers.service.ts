@@ -31,7 +31,8 @@ export interface TimerPage {
 
 /**
  * Creating, reading, cancelling and retrying timers. A timer is written to MongoDB first and then
- * indexed in Redis; if the index write fails the timer still exists and the reconciler indexes it.
+ * indexed in Redis; if the index write fails the timer still exists and the reconciler indexes it. The
+ * index write leaves alone a timer cancelled (or indexed by the reconciler and claimed) in between.
  * A timer due within two reconciler periods is also staged (url, attempts) so its delivery needs no
  * MongoDB read; later ones are staged by the reconciler as they come near.
  */
@@ -55,7 +56,7 @@ export class TimersService {
     if (idempotencyKey !== undefined) timer.idempotencyKey = idempotencyKey;
     const { timer: stored, inserted } = await this.timers.insertOnce(timer);
     // A replayed key whose first request did not reach Redis is indexed by the reconciler.
-    if (inserted) await this.index([stored]);
+    if (inserted) await this.index([stored], 'created');
     return { id: stored._id.toHexString(), created: inserted };
   }
 
@@ -64,7 +65,7 @@ export class TimersService {
     const now = Date.now();
     const timers = inputs.map((input) => this.newTimer(input, now));
     await this.timers.insertMany(timers);
-    await this.index(timers);
+    await this.index(timers, 'created');
     return timers.map((timer) => timer._id.toHexString());
   }
 
@@ -117,7 +118,7 @@ export class TimersService {
     const timerId = this.idOrThrow(id);
     const retried = await this.timers.retryFailed(timerId, new Date());
     if (retried) {
-      await this.index([retried]);
+      await this.index([retried], 'retried');
       return toTimerView(retried);
     }
     const timer = await this.findOrThrow(id);
@@ -174,19 +175,23 @@ export class TimersService {
     if (issues.length) throw new ZodValidationException(new z.ZodError(issues));
   }
 
-  private async index(timers: TimerDocument[]): Promise<void> {
+  /**
+   * Indexes timers MongoDB just recorded: new ones (`created`: unless a cancel or a worker got to them
+   * first, since this write may come late) or failed ones sent again (`retried`).
+   */
+  private async index(timers: TimerDocument[], why: 'created' | 'retried'): Promise<void> {
     const stageUntil = Date.now() + 2 * this.config.TIMERS_RECONCILE_INTERVAL_MS;
+    const due = timers.map((timer) => ({
+      id: timer._id.toHexString(),
+      runAt: timer.runAt.getTime(),
+      staged:
+        timer.runAt.getTime() <= stageUntil
+          ? { url: timer.url, attempts: timer.attempts }
+          : undefined,
+    }));
     try {
-      await this.dueIndex.add(
-        timers.map((timer) => ({
-          id: timer._id.toHexString(),
-          runAt: timer.runAt.getTime(),
-          staged:
-            timer.runAt.getTime() <= stageUntil
-              ? { url: timer.url, attempts: timer.attempts }
-              : undefined,
-        })),
-      );
+      if (why === 'created') await this.dueIndex.schedule(due);
+      else await this.dueIndex.reschedule(due);
     } catch (error) {
       this.logger.warn(
         `timers stored but not indexed in Redis (${(error as Error).message}); the reconciler will add them`,

@@ -13,12 +13,16 @@ async function armTimers(dueIndex: DueIndex, offsets: number[]) {
     runAt: now + offset,
     staged: { url: 'http://receiver.test/hook', attempts: 0 },
   }));
-  await dueIndex.add(timers);
+  await dueIndex.schedule(timers);
   const claimed = await dueIndex.claimDue(Date.now(), 100, now + 10_000);
   expect(claimed.map((timer) => [timer.id, timer.runAt])).toEqual(
     [...timers].sort((a, b) => a.runAt - b.runAt).map((timer) => [timer.id, timer.runAt]),
   );
-  return timers;
+  return timers.map(({ id, runAt }) => ({
+    id,
+    runAt,
+    claim: claimed.find((timer) => timer.id === id)!.claim,
+  }));
 }
 
 describe('DeliveryClock (armed timers, real Redis)', () => {

@@ -13,7 +13,7 @@ describe('DueIndex (real Redis)', () => {
       fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tstats') }),
     );
     const now = Date.now();
-    await dueIndex.add(
+    await dueIndex.schedule(
       [-5_000, -1_000, 500, 3_600_000, 7_200_000].map((offset, i) => ({
         id: `timer-${i}`,
         runAt: now + offset,
@@ -54,13 +54,40 @@ describe('DueIndex (real Redis)', () => {
     );
     const now = Date.now();
     const ids = Array.from({ length: 2_500 }, (_, i) => `timer-${String(i).padStart(4, '0')}`);
-    await dueIndex.add(ids.map((id) => ({ id, runAt: now + 60_000 })));
-    expect(await dueIndex.claimDue(now, 3_000, now + 60_000)).toHaveLength(2_500);
+    await dueIndex.schedule(ids.map((id) => ({ id, runAt: now + 60_000 })));
+    const claimed = await dueIndex.claimDue(now, 3_000, now + 60_000);
+    expect(claimed.map((timer) => timer.id)).toEqual(ids);
     expect(await dueIndex.cancel('timer-1700', now)).toBe('cancelled');
 
-    const fire = await dueIndex.takeArmed(ids);
+    const fire = await dueIndex.take(claimed);
     expect(fire).toEqual(ids.map((id) => id !== 'timer-1700'));
-    // Taken once: a second take finds none of them armed.
-    expect((await dueIndex.takeArmed(ids)).some(Boolean)).toBe(false);
+    // Taken once: a second take (say, a second job with the same claim) sends none of them.
+    expect((await dueIndex.take(claimed)).some(Boolean)).toBe(false);
+  });
+
+  it('lets only the latest claim take a timer whose lease lapsed, and gives back only what a claim still holds', async () => {
+    const config = fastTimersConfig({
+      TIMERS_REDIS_PREFIX: uniqueName('tclaims'),
+      TIMERS_DELIVERY_LOCK_MS: '1000',
+    });
+    const dueIndex = new DueIndex(redis, config);
+    const now = Date.now();
+    await dueIndex.schedule(['a', 'b', 'c'].map((id) => ({ id, runAt: now })));
+    const first = await dueIndex.claimDue(now, 10);
+    // The first holder's batch waits past its lease; another scheduler re-claims all three.
+    const second = await dueIndex.claimDue(now + 1_001, 10);
+    expect(second.map((timer) => timer.id).sort()).toEqual(['a', 'b', 'c']);
+    expect(await dueIndex.take(first)).toEqual([false, false, false]);
+    expect(await dueIndex.giveBack(first.map((timer) => ({ ...timer, runAt: now })))).toBe(0);
+    expect(await dueIndex.size()).toBe(0);
+
+    const [a, b, c] = ['a', 'b', 'c'].map((id) => second.find((timer) => timer.id === id)!);
+    expect(await dueIndex.take([a])).toEqual([true]);
+    expect(await dueIndex.cancel('b', now)).toBe('delivering');
+    // Handed back at the run time given (an armed timer's own), not now.
+    expect(await dueIndex.giveBack([{ ...b, runAt: now + 5_000 }, { ...a, runAt: now }])).toBe(1);
+    expect(await redis.zscore(dueIndex.key, 'b')).toBe(String(now + 5_000));
+    expect(await redis.zscore(dueIndex.key, 'a')).toBeNull();
+    expect(await dueIndex.take([b, c])).toEqual([false, true]);
   });
 });

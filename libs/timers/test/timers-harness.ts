@@ -129,7 +129,9 @@ export interface TimersContext {
 
 /**
  * The timers library as a process runs it: `worker: true` adds the `timers` worker role (scheduler,
- * reconciler, delivery processor) with its lifecycle hooks started.
+ * reconciler, delivery processor) with its lifecycle hooks started. `queueRedisUrl` puts the delivery
+ * queue (BullMQ, which connects through REDIS_URL) on another server than the schedule, so a test can
+ * break the queue alone.
  */
 export async function startTimers(options: {
   redisUrl: string;
@@ -137,6 +139,7 @@ export async function startTimers(options: {
   mongoDb: string;
   config: TimersEnv;
   worker: boolean;
+  queueRedisUrl?: string;
 }): Promise<TimersContext> {
   const app = await Test.createTestingModule({
     imports: [
@@ -144,7 +147,7 @@ export async function startTimers(options: {
         isGlobal: true,
         ignoreEnvFile: true,
         skipProcessEnv: true,
-        load: [() => ({ REDIS_URL: options.redisUrl })],
+        load: [() => ({ REDIS_URL: options.queueRedisUrl ?? options.redisUrl })],
       }),
       DatastoresModule.forRoot({
         redisUrl: options.redisUrl,

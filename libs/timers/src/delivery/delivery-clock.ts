@@ -5,6 +5,8 @@ import { DueIndex } from '../scheduling/due-index';
 interface ArmedEntry {
   id: string;
   runAt: number;
+  /** The claim that armed it (see DueIndex.take). */
+  claim: string;
   /** Called once: `true` when it may be sent now, `false` when it was cancelled since its claim. */
   decide: (fire: boolean) => void;
 }
@@ -14,9 +16,10 @@ const CONFIRM_RETRY_MS = 250;
 
 /**
  * Holds the armed timers of this process (claimed ahead of their run time, see DueIndex.claimDue) and
- * fires each one at its run time: all timers that are due go to Redis in one `takeArmed` call, which says
- * which of them are still armed (not cancelled meanwhile), and those are handed back to be sent. One call
- * is in flight at a time, so timers falling due meanwhile share the next one.
+ * fires each one at its run time: all timers that are due go to Redis in one `take` call, which says
+ * which of them this process still holds (not cancelled, nor re-claimed by another worker after a lapsed
+ * lease), and those are handed back to be sent. One call is in flight at a time, so timers falling due
+ * meanwhile share the next one.
  *
  * Why: with the claiming, the queue job, the lease and the staged url all done before the due time, a
  * burst of timers falling due in the same second costs only the POSTs when it comes.
@@ -45,7 +48,7 @@ export class DeliveryClock {
    * ids that were not (cancelled since their claim) once every timer is decided.
    */
   whenDue(
-    timers: Array<{ id: string; runAt: number }>,
+    timers: Array<{ id: string; runAt: number; claim: string }>,
     onFire: (id: string) => void,
   ): Promise<string[]> {
     if (!timers.length) return Promise.resolve([]);
@@ -56,6 +59,7 @@ export class DeliveryClock {
         this.arm({
           id: timer.id,
           runAt: timer.runAt,
+          claim: timer.claim,
           decide: (fire) => {
             if (fire) onFire(timer.id);
             else notFired.push(timer.id);
@@ -110,7 +114,7 @@ export class DeliveryClock {
     this.confirming = true;
     let fire: boolean[] | undefined;
     try {
-      fire = await this.dueIndex.takeArmed(due.map((entry) => entry.id));
+      fire = await this.dueIndex.take(due);
     } catch (error) {
       this.logger.warn(
         `confirming ${due.length} due timers failed (${(error as Error).message})${this.closing ? '; giving them up' : '; trying again'}`,

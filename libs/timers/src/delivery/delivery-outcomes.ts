@@ -145,7 +145,7 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
         steps: [
           () => this.timers.recordRetry(timerId, new Date(runAt), outcome.error),
           () =>
-            this.dueIndex.add([
+            this.dueIndex.reschedule([
               { id: attempt.id, runAt, staged: { url: attempt.url, attempts: attemptsMade } },
             ]),
         ],

@@ -54,6 +54,7 @@ export class TimerDeliveryProcessor implements OnApplicationBootstrap, OnModuleD
       !timers.every(
         (timer) =>
           typeof timer?.id === 'string' &&
+          typeof timer.claim === 'string' &&
           (timer.runAt === undefined || Number.isFinite(timer.runAt)),
       )
     )

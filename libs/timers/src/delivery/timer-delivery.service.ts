@@ -1,6 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ObjectId } from 'mongodb';
-import { ClaimedTimer, DueTimer, DueIndex } from '../scheduling/due-index';
+import { ClaimedTimer, DueIndex, ReturnedTimer } from '../scheduling/due-index';
 import { TimersRepository } from '../storage/timers.repository';
 import { parseTimerId } from '../timer';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
@@ -9,12 +8,19 @@ import { DeliveryLeases } from './delivery-leases';
 import { DeliveryOutcomes, DeliveryResult } from './delivery-outcomes';
 import { WebhookSender } from './webhook-sender';
 
-/** What a batch came to, per timer result; `skipped`: finished, cancelled, unknown or not due yet. */
+/**
+ * What a batch came to, per timer result; `skipped`: finished, cancelled, unknown, not due yet, or taken
+ * over by another claim (its lease lapsed before this batch sent it).
+ */
 export type BatchResult = Record<DeliveryResult | 'skipped', number>;
 
-/** A claimed timer ready to send: its url and attempts; `runAt` when it is armed (sent at that time). */
+/**
+ * A claimed timer ready to send: its url and attempts, the claim that holds it; `runAt` when it is armed
+ * (sent at that time).
+ */
 interface TimerToSend {
   id: string;
+  claim: string;
   url: string;
   attempts: number;
   runAt?: number;
@@ -27,6 +33,11 @@ interface TimerToSend {
  * first (one read per batch), which also skips it when it finished or is not due any more. A timer that
  * is due is sent straight away; an armed one (claimed ahead of its run time) waits in DeliveryClock and
  * is sent when it falls due, unless it was cancelled meanwhile.
+ *
+ * Right before sending, the batch takes its timers (DueIndex.take: one Redis call for the due ones, one
+ * per group of armed ones falling due together) and sends only those its claim still holds. A batch can
+ * wait in the queue longer than its leases (every job slot busy with a slow receiver); a scheduler then
+ * re-claims its timers and their new holder sends them, so this one must not send its staged copies.
  */
 @Injectable()
 export class TimerDeliveryService {
@@ -63,9 +74,27 @@ export class TimerDeliveryService {
         }),
       );
     const armed = new Map<string, TimerToSend & { runAt: number }>();
+    const due: TimerToSend[] = [];
     for (const timer of toSend) {
       if (isArmed(timer)) armed.set(timer.id, timer);
-      else send(timer);
+      else due.push(timer);
+    }
+    if (due.length) {
+      let taken: boolean[];
+      try {
+        taken = await this.dueIndex.take(due);
+      } catch (error) {
+        // Not sent: the leases lapse and a scheduler claims these timers again.
+        for (const timer of [...due, ...armed.values()]) this.leases.release(timer.id);
+        throw error;
+      }
+      due.forEach((timer, i) => {
+        if (taken[i]) send(timer);
+        else {
+          this.leases.release(timer.id);
+          result.skipped++;
+        }
+      });
     }
     const notFired = await this.clock.whenDue([...armed.values()], (id) => send(armed.get(id)!));
     for (const id of notFired) this.leases.release(id);
@@ -80,35 +109,28 @@ export class TimerDeliveryService {
    */
   private async resolve(claimed: ClaimedTimer[], result: BatchResult): Promise<TimerToSend[]> {
     const toSend: TimerToSend[] = [];
-    const unstaged: ObjectId[] = [];
-    const armedFor = new Map<string, number>();
+    const unstaged = new Map<string, ClaimedTimer>();
     const finished: string[] = [];
     for (const timer of claimed) {
-      const timerId = parseTimerId(timer.id);
-      if (!timerId) finished.push(timer.id);
-      else if (timer.staged) toSend.push({ id: timer.id, ...timer.staged, runAt: timer.runAt });
-      else {
-        unstaged.push(timerId);
-        if (timer.runAt !== undefined) armedFor.set(timer.id, timer.runAt);
-      }
+      if (!parseTimerId(timer.id)) finished.push(timer.id);
+      else if (timer.staged)
+        toSend.push({ id: timer.id, claim: timer.claim, ...timer.staged, runAt: timer.runAt });
+      else unstaged.set(timer.id, timer);
     }
-    const notDue: DueTimer[] = [];
-    if (unstaged.length) {
+    const notDue: ReturnedTimer[] = [];
+    if (unstaged.size) {
       const now = Date.now();
       const found = new Map(
-        (await this.timers.findForDelivery(unstaged)).map((timer) => [
-          timer._id.toHexString(),
-          timer,
-        ]),
+        (
+          await this.timers.findForDelivery([...unstaged.keys()].map((id) => parseTimerId(id)!))
+        ).map((timer) => [timer._id.toHexString(), timer]),
       );
-      for (const timerId of unstaged) {
-        const id = timerId.toHexString();
+      for (const { id, claim, runAt: armedAt } of unstaged.values()) {
         const timer = found.get(id);
         if (!timer || !(timer.status === 'pending' || timer.status === 'delivering'))
           finished.push(id);
         else {
           const runAt = timer.runAt.getTime();
-          const armedAt = armedFor.get(id);
           // An index entry older than MongoDB's run time (a rescheduled timer): back to the index, unless
           // it was armed and MongoDB's time is still within the lookahead (then it waits for that time).
           if (
@@ -116,10 +138,11 @@ export class TimerDeliveryService {
               ? runAt > now
               : runAt > now + this.config.TIMERS_SCHEDULER_LOOKAHEAD_MS
           )
-            notDue.push({ id, runAt });
+            notDue.push({ id, claim, runAt });
           else
             toSend.push({
               id,
+              claim,
               url: timer.url,
               attempts: timer.attempts,
               ...(armedAt === undefined ? {} : { runAt: Math.max(armedAt, runAt) }),
@@ -128,7 +151,7 @@ export class TimerDeliveryService {
       }
     }
     if (finished.length) await this.dueIndex.settle(finished);
-    if (notDue.length) await this.dueIndex.add(notDue);
+    if (notDue.length) await this.dueIndex.giveBack(notDue);
     result.skipped += finished.length + notDue.length;
     return toSend;
   }

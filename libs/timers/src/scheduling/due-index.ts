@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
@@ -39,12 +40,25 @@ export interface DueTimer {
 /** A timer a scheduler claimed for delivery; `staged` is absent when it was not staged in Redis. */
 export interface ClaimedTimer {
   id: string;
+  /**
+   * The token of the claim that leased it. Its holder sends it only after `take` finds this token still
+   * there: a scheduler that re-claims the timer once its lease lapsed replaces it, and so does a cancel.
+   */
+  claim: string;
   staged?: StagedDelivery;
   /**
    * Set when the timer was claimed ahead of its run time (armed, see DueIndex.claimDue): it is sent at
-   * this time (ms) and only after DueIndex.takeArmed confirms it was not cancelled meanwhile.
+   * this time (ms), and only if DueIndex.take then finds it not cancelled meanwhile.
    */
   runAt?: number;
+}
+
+/** A claimed timer handed back to the due index (see DueIndex.giveBack). */
+export interface ReturnedTimer {
+  id: string;
+  claim: string;
+  /** When it should run: its run time for an armed one, else now or when MongoDB says. */
+  runAt: number;
 }
 
 type CancelResult = 'cancelled' | 'delivering';
@@ -53,30 +67,38 @@ const script = (name: string) => readFileSync(join(__dirname, `${name}.lua`), 'u
 
 type RedisWithTimerScripts = Redis & {
   claimDueTimers(...args: Array<string | number>): Promise<Array<string | null>>;
-  takeArmedTimers(...args: string[]): Promise<number[]>;
+  takeClaimedTimers(...args: Array<string | number>): Promise<number[]>;
+  returnClaimedTimers(...args: Array<string | number>): Promise<number>;
   indexTimers(...args: Array<string | number>): Promise<number>;
-  reconcileTimers(...args: Array<string | number>): Promise<number>;
+  scheduleTimers(...args: Array<string | number>): Promise<number>;
   settleTimers(...args: Array<string | number>): Promise<number>;
   cancelTimer(...args: Array<string | number>): Promise<CancelResult>;
 };
 
 const SCRIPTS: Record<string, string> = {
   claimDueTimers: 'claim-due-timers',
-  takeArmedTimers: 'take-armed-timers',
+  takeClaimedTimers: 'take-claimed-timers',
+  returnClaimedTimers: 'return-claimed-timers',
   indexTimers: 'index-timers',
-  reconcileTimers: 'reconcile-timers',
+  scheduleTimers: 'schedule-timers',
   settleTimers: 'settle-timers',
   cancelTimer: 'cancel-timer',
 };
 
+/** Ids per script call: bounds each script's run; calls sent together still travel in one round trip. */
+const CHUNK = 1_000;
+
 /**
- * The schedule in Redis, five keys under `<TIMERS_REDIS_PREFIX>:`:
+ * The schedule in Redis, six keys under `<TIMERS_REDIS_PREFIX>:`:
  * - `due`: sorted set, member = timer id (24 characters), score = next attempt time in ms;
  * - `leased`: sorted set of timers claimed for delivery, score = when the claim lapses unless renewed;
  * - `staged`: hash id -> JSON { url, attempts } for timers due soon, so delivery needs no MongoDB read;
  * - `settled`: sorted set of timers finished recently (score = when), which the reconciler must not re-add;
  * - `armed`: sorted set of leased timers claimed ahead of their run time (score = run time) and not fired
- *   yet: cancelling one disarms it, and its holder fires it only if it is still armed.
+ *   yet: cancelling one disarms it;
+ * - `claims`: hash id -> token of the claim that holds a leased timer, until its holder takes it to send
+ *   it. A holder sends only what it could take: a batch that waited past its lease, whose timers another
+ *   scheduler re-claimed, sends none of them.
  * It is an index only: MongoDB holds the timers, and the reconciler rebuilds `due` and `staged` from it.
  */
 @Injectable()
@@ -84,6 +106,9 @@ export class DueIndex {
   readonly key: string;
   private readonly keys: string[];
   private readonly redis: RedisWithTimerScripts;
+  /** Claim tokens: this instance's random prefix and a counter, so no two claims anywhere share one. */
+  private readonly claimPrefix = randomBytes(6).toString('base64url');
+  private claims = 0;
 
   constructor(
     @Inject(REDIS_CLIENT) redis: Redis,
@@ -97,15 +122,31 @@ export class DueIndex {
       `${prefix}:staged`,
       `${prefix}:settled`,
       `${prefix}:armed`,
+      `${prefix}:claims`,
     ];
     for (const [command, file] of Object.entries(SCRIPTS)) {
-      if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: 5, lua: script(file) });
+      if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: 6, lua: script(file) });
     }
     this.redis = redis as RedisWithTimerScripts;
   }
 
-  /** Schedules attempts at the given times (new timers, retries), staging deliveries that are given. */
-  async add(timers: DueTimer[]): Promise<void> {
+  /**
+   * Schedules new timers (already in MongoDB), staging deliveries that are given. A timer that was
+   * cancelled, or indexed and claimed by a worker (from a reconciler pass), since it was inserted is left
+   * as it is: this write may come late. Returns how many it added.
+   */
+  async schedule(timers: DueTimer[]): Promise<number> {
+    let added = 0;
+    for (let i = 0; i < timers.length; i += CHUNK)
+      added += await this.redis.scheduleTimers(...this.keys, '', ...timerArgs(timers.slice(i, i + CHUNK)));
+    return added;
+  }
+
+  /**
+   * Schedules another attempt of timers at the given times, unconditionally: a retry after a failed attempt
+   * (by the worker holding it), a failed timer sent again by API.
+   */
+  async reschedule(timers: DueTimer[]): Promise<void> {
     if (!timers.length) return;
     await this.redis.indexTimers(...this.keys, ...timerArgs(timers));
   }
@@ -115,7 +156,7 @@ export class DueIndex {
    * to an earlier time than the index already has. Forgets settled entries older than `forgetSettledBefore`.
    */
   reconcile(timers: DueTimer[], forgetSettledBefore: number): Promise<number> {
-    return this.redis.reconcileTimers(...this.keys, forgetSettledBefore, ...timerArgs(timers));
+    return this.redis.scheduleTimers(...this.keys, forgetSettledBefore, ...timerArgs(timers));
   }
 
   /**
@@ -125,12 +166,14 @@ export class DueIndex {
    * after `takeArmed`, so work that does not depend on the clock is done before the timer falls due.
    */
   async claimDue(now: number, limit: number, horizon = now): Promise<ClaimedTimer[]> {
+    const claim = `${this.claimPrefix}${(++this.claims).toString(36)}`;
     const flat = await this.redis.claimDueTimers(
       ...this.keys,
       now,
       Math.max(now, horizon),
       limit,
       this.config.TIMERS_DELIVERY_LOCK_MS,
+      claim,
     );
     const claimed: ClaimedTimer[] = [];
     for (let i = 0; i < flat.length; i += 3) {
@@ -138,6 +181,7 @@ export class DueIndex {
       const runAt = flat[i + 2];
       claimed.push({
         id: flat[i]!,
+        claim,
         staged: staged ? (JSON.parse(staged) as StagedDelivery) : undefined,
         ...(runAt ? { runAt: Number(runAt) } : {}),
       });
@@ -146,33 +190,51 @@ export class DueIndex {
   }
 
   /**
-   * Fires armed timers that are due: for each id, whether it may be sent now (it was still armed, and is
-   * not any more) or not (cancelled, or re-claimed after its lease lapsed, since it was claimed).
+   * Takes claimed timers right before sending them: for each, whether it may be sent now (its claim still
+   * holds it; taken, it is disarmed and its lease renewed) or not (cancelled, handed back, settled, or
+   * re-claimed by another scheduler after its lease lapsed). One round trip for the whole group.
    */
-  async takeArmed(ids: string[]): Promise<boolean[]> {
-    // Chunks bound each script's run; sent together they travel in one round trip, answers in order.
-    const chunks: string[][] = [];
-    for (let i = 0; i < ids.length; i += 1_000) chunks.push(ids.slice(i, i + 1_000));
-    const answers = await Promise.all(
-      chunks.map((chunk) => this.redis.takeArmedTimers(...this.keys, ...chunk)),
-    );
-    return answers.flat().map((flag) => flag === 1);
+  async take(timers: Array<Pick<ClaimedTimer, 'id' | 'claim'>>): Promise<boolean[]> {
+    const now = Date.now();
+    const calls: Array<Promise<number[]>> = [];
+    for (let i = 0; i < timers.length; i += CHUNK) {
+      const args: string[] = [];
+      for (const timer of timers.slice(i, i + CHUNK)) args.push(timer.id, timer.claim);
+      calls.push(
+        this.redis.takeClaimedTimers(...this.keys, now, this.config.TIMERS_DELIVERY_LOCK_MS, ...args),
+      );
+    }
+    return (await Promise.all(calls)).flat().map((flag) => flag === 1);
+  }
+
+  /**
+   * Hands claimed timers back to the due index at their run times (a claim that is not carried out),
+   * except those cancelled or re-claimed since. Returns how many it handed back.
+   */
+  async giveBack(timers: ReturnedTimer[]): Promise<number> {
+    let returned = 0;
+    for (let i = 0; i < timers.length; i += CHUNK) {
+      const args: Array<string | number> = [];
+      for (const timer of timers.slice(i, i + CHUNK)) args.push(timer.runAt, timer.id, timer.claim);
+      returned += await this.redis.returnClaimedTimers(...this.keys, ...args);
+    }
+    return returned;
   }
 
   /** Extends the leases of timers this process still holds (only those still leased). */
   async renewLeases(ids: string[], now = Date.now()): Promise<void> {
     const until = now + this.config.TIMERS_DELIVERY_LOCK_MS;
-    for (let i = 0; i < ids.length; i += 1_000) {
+    for (let i = 0; i < ids.length; i += CHUNK) {
       const args: Array<string | number> = [];
-      for (const id of ids.slice(i, i + 1_000)) args.push(until, id);
+      for (const id of ids.slice(i, i + CHUNK)) args.push(until, id);
       await this.redis.zadd(this.keys[1], 'XX', 'GT', ...(args as [number, string]));
     }
   }
 
   /** Takes finished timers out of the schedule (after MongoDB recorded why they finished). */
   async settle(ids: string[], now = Date.now()): Promise<void> {
-    for (let i = 0; i < ids.length; i += 1_000)
-      await this.redis.settleTimers(...this.keys, now, ...ids.slice(i, i + 1_000));
+    for (let i = 0; i < ids.length; i += CHUNK)
+      await this.redis.settleTimers(...this.keys, now, ...ids.slice(i, i + CHUNK));
   }
 
   /**

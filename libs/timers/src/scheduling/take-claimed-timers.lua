@@ -1,11 +1,27 @@
--- Fires armed timers: called by the worker holding them once they are due. Each id that is still armed
--- is disarmed and may be sent; one that is not was cancelled (or re-claimed after its lease lapsed) since
--- its claim and must not be. Atomic with respect to cancel-timer.lua, so a timer is either cancelled or
--- sent, never both.
--- KEYS[1] due index, KEYS[2] leases, KEYS[3] staged deliveries, KEYS[4] settled (unused), KEYS[5] armed.
--- ARGV: ids. Returns 1 (send) or 0 (do not) per id, in order.
-local fire = {}
-for i = 1, #ARGV do
-  fire[i] = redis.call('ZREM', KEYS[5], ARGV[i])
+-- Takes claimed timers for sending: called by the worker holding them right before it POSTs them (the due
+-- timers of a batch when the batch starts sending, an armed timer at its run time), one call per group.
+-- A timer may be sent only while the claim that handed it to this worker still holds it: its token is
+-- still the one in `claims`. It is not when the timer was cancelled (armed), handed back, settled, or
+-- re-claimed by a scheduler after its lease lapsed (the batch waited in the queue, or its holder stalled,
+-- longer than the lease: the new holder sends it, this one must not). Taking drops the token, so a second
+-- job carrying the same claim (an enqueue sent twice) cannot send it too; it also disarms the timer and
+-- renews its lease. Atomic with respect to cancel-timer.lua and claim-due-timers.lua: a timer is either
+-- cancelled or sent, and sent by one holder at a time.
+-- KEYS[1] due index, KEYS[2] leases, KEYS[3] staged deliveries (unused), KEYS[4] settled (unused),
+-- KEYS[5] armed, KEYS[6] claims.
+-- ARGV[1] now (ms), ARGV[2] lease (ms), then id1, token1, id2, token2, ...
+-- Returns 1 (send) or 0 (do not) per id, in order.
+local leasedUntil = tonumber(ARGV[1]) + tonumber(ARGV[2])
+local take = {}
+for i = 3, #ARGV, 2 do
+  local id = ARGV[i]
+  if redis.call('HGET', KEYS[6], id) == ARGV[i + 1] then
+    redis.call('HDEL', KEYS[6], id)
+    redis.call('ZREM', KEYS[5], id)
+    redis.call('ZADD', KEYS[2], leasedUntil, id)
+    take[#take + 1] = 1
+  else
+    take[#take + 1] = 0
+  end
 end
-return fire
+return take

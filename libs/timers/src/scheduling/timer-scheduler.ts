@@ -16,7 +16,7 @@ import { DueIndex } from './due-index';
  * see DeliveryClock), from the Redis due index to the delivery queue, in jobs of TIMERS_DELIVERY_BATCH.
  * Every worker replica runs one; the claim script hands each timer to exactly one of them, leased (see
  * DeliveryLeases). A crash between claim and enqueue loses nothing: the leases lapse and the timers are
- * claimed again. It claims only while fewer than TIMERS_SCHEDULER_BATCH timers wait in the queue or are
+ * claimed again; a failed enqueue hands them back at once. It claims only while fewer than TIMERS_SCHEDULER_BATCH timers wait in the queue or are
  * held armed in this process, so claimed timers do not wait longer than their lease, and timers due now
  * are not held up behind many armed ones.
  */
@@ -60,9 +60,12 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     try {
       await this.deliveryQueue.enqueue(due);
     } catch (error) {
-      // Give them back now rather than when their leases lapse.
+      // Give them back now rather than when their leases lapse, each at its own run time: an armed one
+      // handed back as due would be claimed again as due and sent up to the lookahead early. A timer
+      // cancelled meanwhile stays out (the script gives back only what this claim still holds); if the
+      // jobs were added after all (a reply lost), their claim is gone and they send nothing.
       await this.dueIndex
-        .add(due.map((timer) => ({ id: timer.id, runAt: now })))
+        .giveBack(due.map((timer) => ({ id: timer.id, claim: timer.claim, runAt: timer.runAt ?? now })))
         .catch(() => undefined);
       throw error;
     }
