@@ -1,6 +1,7 @@
+import { createHash } from 'node:crypto';
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { Db, MongoClient } from 'mongodb';
+import { Db, MongoClient, ObjectId } from 'mongodb';
 import { eventually, sleep, testServices, uniqueName } from '@bufferq/testing';
 import { startApi, startWorker } from './api-harness';
 import { WebhookReceiver } from '../../../libs/timers/test/timers-harness';
@@ -227,5 +228,104 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
   it('retries only failed timers: 409 for a pending one', async () => {
     const { id } = (await post({ hours: 1, url: 'https://example.com/retry' })).json();
     expect((await api.inject({ method: 'POST', url: `/timers/${id}/retry` })).statusCode).toBe(409);
+  });
+
+  describe('with API keys: each key is a tenant', () => {
+    const keyA = 'tenant-a-key-6f1d2c93';
+    const keyB = 'tenant-b-key-0a7e44b5';
+    /** The tenant id the api stores for a key: the first 32 hex digits of its SHA-256. */
+    const tenantOf = (key: string) => createHash('sha256').update(key).digest('hex').slice(0, 32);
+    let keyed: NestFastifyApplication;
+    beforeAll(async () => {
+      keyed = await startApi(dbName, { ...env, API_KEYS: `${keyA},${keyB}` });
+    });
+    afterAll(() => keyed.close());
+
+    const as = (key: string) => ({
+      post: (payload: object, headers: Record<string, string> = {}) =>
+        keyed.inject({
+          method: 'POST',
+          url: '/timers',
+          payload,
+          headers: { 'content-type': 'application/json', 'x-api-key': key, ...headers },
+        }),
+      request: (method: 'GET' | 'DELETE' | 'POST', url: string) =>
+        keyed.inject({ method, url, headers: { 'x-api-key': key } }),
+    });
+    const listIds = async (key: string, query = '') =>
+      (await as(key).request('GET', `/timers?limit=500${query}`))
+        .json()
+        .items.map((item: { id: string }) => item.id);
+
+    it("answers 404 for another key's timer on read, cancel and retry, and lists only the key's own", async () => {
+      const { id } = (await as(keyA).post({ hours: 1, url: 'https://example.com/tenant-a' })).json();
+      expect((await as(keyA).request('GET', `/timers/${id}`)).statusCode).toBe(200);
+      for (const [method, url] of [
+        ['GET', `/timers/${id}`],
+        ['DELETE', `/timers/${id}`],
+        ['POST', `/timers/${id}/retry`],
+      ] as const)
+        expect((await as(keyB).request(method, url)).statusCode).toBe(404);
+      expect(await listIds(keyA)).toContain(id);
+      expect(await listIds(keyB)).not.toContain(id);
+      expect(await listIds(keyB, '&status=pending')).not.toContain(id);
+      // B's refused cancel changed nothing: A still cancels it.
+      expect((await as(keyA).request('DELETE', `/timers/${id}`)).json()).toMatchObject({
+        id,
+        status: 'cancelled',
+      });
+    });
+
+    it('keeps Idempotency-Keys apart per key: the same header from two keys makes two timers', async () => {
+      const idempotencyKey = uniqueName('shared');
+      const headers = { 'idempotency-key': idempotencyKey };
+      const first = await as(keyA).post({ hours: 1, url: 'https://example.com/idem' }, headers);
+      const other = await as(keyB).post({ hours: 1, url: 'https://example.com/idem' }, headers);
+      expect([first.statusCode, other.statusCode]).toEqual([201, 201]);
+      expect(other.headers['idempotent-replayed']).toBeUndefined();
+      expect(other.json().id).not.toBe(first.json().id);
+      const replay = await as(keyB).post({ hours: 1, url: 'https://example.com/idem' }, headers);
+      expect(replay.json().id).toBe(other.json().id);
+      expect(replay.headers['idempotent-replayed']).toBe('true');
+      expect((await as(keyA).request('GET', `/timers/${other.json().id}`)).statusCode).toBe(404);
+    });
+
+    it("stores the key's digest as the timer's tenant, never the key itself", async () => {
+      const { id } = (
+        await as(keyA).post(
+          { hours: 1, url: 'https://example.com/digest' },
+          { 'idempotency-key': uniqueName('digest') },
+        )
+      ).json();
+      const stored = await db.collection('timers').findOne({ _id: ObjectId.createFromHexString(id) });
+      expect(stored).toMatchObject({ tenant: tenantOf(keyA) });
+      expect(JSON.stringify(stored)).not.toContain(keyA);
+    });
+
+    it('shows timers created without API keys (no tenant stored) to the default tenant only', async () => {
+      const keyless = (await post({ hours: 1, url: 'https://example.com/keyless' })).json().id;
+      // A timer as the version before tenants stored it: no tenant field.
+      const legacy = new ObjectId();
+      const dueAt = new Date(Date.now() + 3_600_000);
+      await db.collection('timers').insertOne({
+        _id: legacy,
+        url: 'https://example.com/legacy',
+        dueAt,
+        runAt: dueAt,
+        status: 'pending',
+        attempts: 0,
+        lastError: null,
+        createdAt: new Date(),
+        updatedAt: new Date(),
+      });
+      for (const id of [keyless, legacy.toHexString()]) {
+        expect((await get(`/timers/${id}`)).statusCode).toBe(200);
+        for (const key of [keyA, keyB])
+          expect((await as(key).request('GET', `/timers/${id}`)).statusCode).toBe(404);
+      }
+      const defaultList = (await get('/timers?limit=500')).json().items.map((item: { id: string }) => item.id);
+      expect(defaultList).toEqual(expect.arrayContaining([keyless, legacy.toHexString()]));
+      expect(await listIds(keyA)).not.toContain(legacy.toHexString());
+    });
   });
 });

@@ -9,10 +9,21 @@ export const TIMER_STATUSES = [
 ] as const;
 export type TimerStatus = (typeof TIMER_STATUSES)[number];
 
+/**
+ * Who a timer belongs to: the tenant id the api derived from the caller's API key (a digest of the key,
+ * never the key), or `undefined` for the default tenant (an api without API keys, and library callers).
+ */
+export type TenantId = string | undefined;
+
 /** A timer as MongoDB (the source of truth) stores it. */
 export interface TimerDocument {
   /** An ObjectId: 12 bytes in MongoDB, 24 hex characters in Redis and the API, sortable by creation. */
   _id: ObjectId;
+  /**
+   * The tenant that created it. Absent for the default tenant: timers created without API keys, and every
+   * timer stored before tenants existed, are the default tenant's.
+   */
+  tenant?: string;
   url: string;
   /** When the timer fires; `time_left` counts down to it. */
   dueAt: Date;
@@ -26,7 +37,10 @@ export interface TimerDocument {
   /** Attempts whose outcome was recorded (one cut short by a worker's death is not counted). */
   attempts: number;
   lastError: string | null;
-  /** Absent unless the creator sent an Idempotency-Key (sparse unique index). */
+  /**
+   * Absent unless the creator sent an Idempotency-Key (sparse unique index); scoped to the tenant, see
+   * `storedIdempotencyKey`.
+   */
   idempotencyKey?: string;
   createdAt: Date;
   updatedAt: Date;
@@ -73,6 +87,15 @@ export function toTimerView(timer: TimerDocument, now = Date.now()): TimerView {
     delivered_at: timer.deliveredAt ? timer.deliveredAt.toISOString() : null,
     next_attempt_at: waiting ? timer.runAt.toISOString() : null,
   };
+}
+
+/**
+ * The Idempotency-Key as stored: the header itself for the default tenant (as before tenants existed), else
+ * `<tenant> <key>`. A header cannot contain a space, so two tenants' keys never collide, and neither does
+ * a default-tenant key with a tenant's.
+ */
+export function storedIdempotencyKey(tenant: TenantId, key: string): string {
+  return tenant === undefined ? key : `${tenant} ${key}`;
 }
 
 /** Parses an API or Redis timer id; `undefined` for anything that is not one (the API answers 404). */

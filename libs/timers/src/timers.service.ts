@@ -8,6 +8,8 @@ import { TimersRepository } from './storage/timers.repository';
 import {
   parseTimerId,
   shownStatus,
+  storedIdempotencyKey,
+  TenantId,
   TimerDocument,
   TimerStatus,
   TimerView,
@@ -35,6 +37,10 @@ export interface TimerPage {
  * index write leaves alone a timer cancelled (or indexed by the reconciler and claimed) in between.
  * A timer due within two reconciler periods is also staged (url, attempts) so its delivery needs no
  * MongoDB read; later ones are staged by the reconciler as they come near.
+ *
+ * Every timer belongs to a tenant (`TenantId`: a digest of the API key that created it, or the default
+ * tenant): reads, lists, cancels, retries and Idempotency-Keys see only the caller's tenant's timers, and
+ * another tenant's timer is "not found". The schedule in Redis and delivery do not need to know tenants.
  */
 @Injectable()
 export class TimersService {
@@ -50,10 +56,11 @@ export class TimersService {
 
   async create(
     input: CreateTimerInput,
-    idempotencyKey?: string,
+    options: { tenant?: TenantId; idempotencyKey?: string } = {},
   ): Promise<{ id: string; created: boolean }> {
-    const timer = this.newTimer(input, Date.now());
-    if (idempotencyKey !== undefined) timer.idempotencyKey = idempotencyKey;
+    const timer = this.newTimer(input, options.tenant, Date.now());
+    if (options.idempotencyKey !== undefined)
+      timer.idempotencyKey = storedIdempotencyKey(options.tenant, options.idempotencyKey);
     const { timer: stored, inserted } = await this.timers.insertOnce(timer);
     // A replayed key whose first request did not reach Redis is indexed by the reconciler.
     if (inserted) await this.index([stored], 'created');
@@ -61,25 +68,27 @@ export class TimersService {
   }
 
   /** Creates many timers with one MongoDB round trip and one Redis round trip (bulk loads, benchmark). */
-  async createMany(inputs: CreateTimerInput[]): Promise<string[]> {
+  async createMany(inputs: CreateTimerInput[], tenant?: TenantId): Promise<string[]> {
     const now = Date.now();
-    const timers = inputs.map((input) => this.newTimer(input, now));
+    const timers = inputs.map((input) => this.newTimer(input, tenant, now));
     await this.timers.insertMany(timers);
     await this.index(timers, 'created');
     return timers.map((timer) => timer._id.toHexString());
   }
 
-  async get(id: string): Promise<TimerView> {
-    return toTimerView(await this.findOrThrow(id));
+  async get(id: string, tenant?: TenantId): Promise<TimerView> {
+    return toTimerView(await this.findOrThrow(id, tenant));
   }
 
   async list(options: {
+    tenant?: TenantId;
     status?: TimerStatus;
     cursor?: string;
     limit: number;
   }): Promise<TimerPage> {
     const after = options.cursor ? parseTimerId(options.cursor) : undefined;
     const page = await this.timers.list({
+      tenant: options.tenant,
       status: options.status,
       after,
       limit: options.limit + 1,
@@ -94,17 +103,17 @@ export class TimersService {
    * schedulers' claims (so a cancelled timer never fires), then MongoDB records it; if Redis is
    * unreachable the cancel fails rather than report a timer cancelled that may still fire.
    */
-  async cancel(id: string): Promise<TimerView> {
-    const timer = await this.findOrThrow(id);
+  async cancel(id: string, tenant?: TenantId): Promise<TimerView> {
+    const timer = await this.findOrThrow(id, tenant);
     const now = new Date();
     if (shownStatus(timer, now.getTime()) !== 'pending') throw this.notCancellable(timer, now);
     if ((await this.dueIndex.cancel(id, now.getTime())) === 'delivering')
       throw new ConflictException(
         `timer ${id} is being delivered; only a pending timer can be cancelled`,
       );
-    const cancelled = await this.timers.cancelPending(timer._id, now);
+    const cancelled = await this.timers.cancelPending(timer._id, tenant, now);
     if (cancelled) return toTimerView(cancelled);
-    throw this.notCancellable(await this.findOrThrow(id), now);
+    throw this.notCancellable(await this.findOrThrow(id, tenant), now);
   }
 
   private notCancellable(timer: TimerDocument, now: Date): ConflictException {
@@ -114,25 +123,27 @@ export class TimersService {
   }
 
   /** Sends a failed (dead-lettered) timer again now, with a fresh attempt budget. */
-  async retry(id: string): Promise<TimerView> {
+  async retry(id: string, tenant?: TenantId): Promise<TimerView> {
     const timerId = this.idOrThrow(id);
-    const retried = await this.timers.retryFailed(timerId, new Date());
+    const retried = await this.timers.retryFailed(timerId, tenant, new Date());
     if (retried) {
       await this.index([retried], 'retried');
       return toTimerView(retried);
     }
-    const timer = await this.findOrThrow(id);
+    const timer = await this.findOrThrow(id, tenant);
     throw new ConflictException(
       `timer ${id} is ${timer.status}; only a failed timer can be retried`,
     );
   }
 
-  private newTimer(input: CreateTimerInput, now: number): TimerDocument {
+  private newTimer(input: CreateTimerInput, tenant: TenantId, now: number): TimerDocument {
     this.checkLimits(input);
     const delaySeconds = input.hours * 3600 + input.minutes * 60 + input.seconds;
     const dueAt = new Date(now + delaySeconds * 1000);
     return {
       _id: new ObjectId(),
+      // The default tenant stores no field, as every timer did before tenants existed.
+      ...(tenant === undefined ? {} : { tenant }),
       url: input.url,
       dueAt,
       runAt: dueAt,
@@ -205,8 +216,8 @@ export class TimersService {
     return timerId;
   }
 
-  private async findOrThrow(id: string): Promise<TimerDocument> {
-    const timer = await this.timers.findById(this.idOrThrow(id));
+  private async findOrThrow(id: string, tenant: TenantId): Promise<TimerDocument> {
+    const timer = await this.timers.findById(this.idOrThrow(id), tenant);
     if (!timer) throw new NotFoundException(`timer ${id} not found`);
     return timer;
   }

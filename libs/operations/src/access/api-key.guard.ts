@@ -4,10 +4,15 @@ import { Reflector } from '@nestjs/core';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { OperationsEnv } from '../operations.env';
 import { PUBLIC_ENDPOINT } from './public-endpoint.decorator';
+import type { TenantRequest } from './tenant.decorator';
 
 const digest = (key: string) => createHash('sha256').update(key).digest();
 
-/** With API_KEYS set, every route not marked @PublicEndpoint() needs a configured `x-api-key` (401 otherwise). */
+/**
+ * With API_KEYS set, every route not marked @PublicEndpoint() needs a configured `x-api-key` (401 otherwise).
+ * A request it lets through carries the key's tenant (`@Tenant()`) and, for rate limits, its client name:
+ * both derived from the key's SHA-256 digest, the only form of a key this process keeps.
+ */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   private readonly keyDigests: Buffer[];
@@ -22,12 +27,14 @@ export class ApiKeyGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (this.keyDigests.length === 0) return true;
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ENDPOINT, [context.getHandler(), context.getClass()])) return true;
-    const request = context.switchToHttp().getRequest<{ headers: Record<string, unknown>; apiClient?: string }>();
+    const request = context.switchToHttp().getRequest<TenantRequest & { headers: Record<string, unknown>; apiClient?: string }>();
     const given = request.headers['x-api-key'];
     // Compare digests in constant time, so response timing tells nothing about a key's characters.
     const matched = typeof given === 'string' ? this.keyDigests.find((key) => timingSafeEqual(key, digest(given))) : undefined;
     if (matched) {
-      request.apiClient = `key:${matched.toString('hex').slice(0, 32)}`;
+      // 128 bits of the digest: a stable id per key that reveals nothing about the key.
+      request.tenant = matched.toString('hex').slice(0, 32);
+      request.apiClient = `key:${request.tenant}`;
       return true;
     }
     throw new UnauthorizedException('a valid x-api-key header is required');

@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
-import { Collection, Db, MongoServerError, ObjectId } from 'mongodb';
+import { Collection, Db, Filter, MongoServerError, ObjectId } from 'mongodb';
 import { MONGO_DB } from '@bufferq/datastores';
-import { TimerDocument, TimerStatus } from '../timer';
+import { TenantId, TimerDocument, TimerStatus } from '../timer';
 import { MicroBatcher } from './micro-batcher';
 
 export const TIMERS_COLLECTION = 'timers';
@@ -20,6 +20,14 @@ export type DeliverableTimer = Pick<TimerDocument, '_id' | 'url' | 'status' | 'r
 /** Statuses of a timer that still needs an attempt. */
 const UNFINISHED: TimerStatus[] = ['pending', 'delivering'];
 
+/**
+ * The timers a tenant may see. The default tenant's have no `tenant` field (`null` matches a missing
+ * field), so timers stored before tenants existed stay the default tenant's without a migration.
+ */
+function ownedBy(tenant: TenantId): Filter<TimerDocument> {
+  return { tenant: tenant ?? null } as Filter<TimerDocument>;
+}
+
 @Injectable()
 export class TimersRepository implements OnModuleInit {
   private readonly timers: Collection<TimerDocument>;
@@ -34,13 +42,16 @@ export class TimersRepository implements OnModuleInit {
   async onModuleInit(): Promise<void> {
     // One index per call: FerretDB 1.24 drops the connection when a multi-index createIndexes repeats
     // indexes that already exist (every process start after the first); single ones are idempotent.
-    // Sparse: only timers created with an Idempotency-Key carry one (FerretDB lacks partial indexes).
+    // Sparse: only timers created with an Idempotency-Key carry one (FerretDB lacks partial indexes). The
+    // stored key carries its tenant (storedIdempotencyKey), so one unique index serves every tenant.
     await this.timers.createIndex(
       { idempotencyKey: 1 },
       { name: 'idempotencyKey_unique', unique: true, sparse: true },
     );
     await this.timers.createIndex({ status: 1, runAt: 1 }, { name: 'status_runAt' });
-    await this.timers.createIndex({ status: 1, _id: -1 }, { name: 'status_id' });
+    // A tenant's list, newest first, with and without a status filter.
+    await this.timers.createIndex({ tenant: 1, _id: -1 }, { name: 'tenant_id' });
+    await this.timers.createIndex({ tenant: 1, status: 1, _id: -1 }, { name: 'tenant_status_id' });
   }
 
   /** Inserts the timer, or returns the existing one when its idempotency key was used before. */
@@ -65,19 +76,24 @@ export class TimersRepository implements OnModuleInit {
     await this.timers.insertMany(timers, { ordered: false });
   }
 
-  findById(id: ObjectId): Promise<TimerDocument | null> {
-    return this.timers.findOne({ _id: id });
+  /** The tenant's timer with this id; `null` when there is none (also when another tenant owns it). */
+  findById(id: ObjectId, tenant: TenantId): Promise<TimerDocument | null> {
+    return this.timers.findOne({ _id: id, ...ownedBy(tenant) });
   }
 
-  /** Newest first; `after` is the last id of the previous page. Status as the API shows it (`shownStatus`). */
+  /**
+   * The tenant's timers, newest first; `after` is the last id of the previous page. Status as the API
+   * shows it (`shownStatus`).
+   */
   list(options: {
+    tenant: TenantId;
     status?: TimerStatus;
     after?: ObjectId;
     limit: number;
     now?: Date;
   }): Promise<TimerDocument[]> {
     const now = options.now ?? new Date();
-    const filter: Record<string, unknown> = {};
+    const filter: Record<string, unknown> = { ...ownedBy(options.tenant) };
     if (options.status === 'pending')
       Object.assign(filter, { status: 'pending', runAt: { $gt: now } });
     else if (options.status === 'delivering')
@@ -87,19 +103,19 @@ export class TimersRepository implements OnModuleInit {
     return this.timers.find(filter).sort({ _id: -1 }).limit(options.limit).toArray();
   }
 
-  /** Cancels a timer that is pending and not yet due at `now`; `null` otherwise (or unknown). */
-  cancelPending(id: ObjectId, now: Date): Promise<TimerDocument | null> {
+  /** Cancels the tenant's timer if it is pending and not yet due at `now`; `null` otherwise (or unknown). */
+  cancelPending(id: ObjectId, tenant: TenantId, now: Date): Promise<TimerDocument | null> {
     return this.timers.findOneAndUpdate(
-      { _id: id, status: 'pending', runAt: { $gt: now } },
+      { _id: id, ...ownedBy(tenant), status: 'pending', runAt: { $gt: now } },
       { $set: { status: 'cancelled', updatedAt: new Date() } },
       { returnDocument: 'after' },
     );
   }
 
-  /** Puts a failed timer back in the schedule for an immediate attempt with a fresh attempt budget. */
-  retryFailed(id: ObjectId, runAt: Date): Promise<TimerDocument | null> {
+  /** Puts the tenant's failed timer back in the schedule for an attempt now with a fresh attempt budget. */
+  retryFailed(id: ObjectId, tenant: TenantId, runAt: Date): Promise<TimerDocument | null> {
     return this.timers.findOneAndUpdate(
-      { _id: id, status: 'failed' },
+      { _id: id, ...ownedBy(tenant), status: 'failed' },
       { $set: { status: 'pending', runAt, attempts: 0, updatedAt: new Date() } },
       { returnDocument: 'after' },
     );
