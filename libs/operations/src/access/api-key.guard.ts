@@ -4,14 +4,15 @@ import { Reflector } from '@nestjs/core';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { OperationsEnv } from '../operations.env';
 import { PUBLIC_ENDPOINT } from './public-endpoint.decorator';
-import type { TenantRequest } from './tenant.decorator';
 
 const digest = (key: string) => createHash('sha256').update(key).digest();
 
 /**
  * With API_KEYS set, every route not marked @PublicEndpoint() needs a configured `x-api-key` (401 otherwise).
- * A request it lets through carries the key's tenant (`@Tenant()`) and, for rate limits, its client name:
- * both derived from the key's SHA-256 digest, the only form of a key this process keeps.
+ * A request it lets through carries `request.tenant`, the key's tenant id (the first 32 hex digits of its
+ * SHA-256: data a key creates belongs to it, e.g. timers), and `request.apiClient`, its rate-limit client
+ * name; both come from the digest, the only form of a key this process keeps. Without API_KEYS neither is
+ * set: every caller is the default tenant.
  */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
@@ -27,7 +28,7 @@ export class ApiKeyGuard implements CanActivate {
   canActivate(context: ExecutionContext): boolean {
     if (this.keyDigests.length === 0) return true;
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ENDPOINT, [context.getHandler(), context.getClass()])) return true;
-    const request = context.switchToHttp().getRequest<TenantRequest & { headers: Record<string, unknown>; apiClient?: string }>();
+    const request = context.switchToHttp().getRequest<{ headers: Record<string, unknown>; apiClient?: string; tenant?: string }>();
     const given = request.headers['x-api-key'];
     // Compare digests in constant time, so response timing tells nothing about a key's characters.
     const matched = typeof given === 'string' ? this.keyDigests.find((key) => timingSafeEqual(key, digest(given))) : undefined;

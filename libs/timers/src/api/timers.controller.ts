@@ -11,9 +11,9 @@ import {
   Res,
 } from '@nestjs/common';
 import { ZodValidationException } from 'nestjs-zod';
-import { Tenant } from '@bufferq/operations';
 import { TenantId } from '../timer';
 import { TimersService } from '../timers.service';
+import { Tenant } from './tenant.decorator';
 import { CreateTimerDto, idempotencyKeySchema, ListTimersQueryDto } from './timers.dto';
 
 /**
