@@ -43,8 +43,8 @@ local function nextSetOrder()
 end
 
 local function apply(op, field, value)
-  -- The limit counts the hash's two bookkeeping fields too; close enough for a bound of millions.
-  if redis.call('HLEN', live) >= limit and redis.call('HEXISTS', live, field) == 0 then
+  if redis.call('HLEN', live) >= limit and redis.call('HEXISTS', live, field) == 0
+      and redis.call('HLEN', live) - redis.call('HEXISTS', live, '#since') - redis.call('HEXISTS', live, '#seq') >= limit then
     return 'BMI_BUFFER_FULL'
   end
   if op == 'i' or op == 'f' then

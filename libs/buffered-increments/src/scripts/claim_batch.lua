@@ -52,23 +52,30 @@ if not batchId or redis.call('EXISTS', KEYS[3]) == 0 then
   if waiting <= limit then
     redis.call('RENAME', KEYS[2], KEYS[3])
   else
-    -- A backlog is cut into batches of at most `limit` fields, so a flusher's memory is bounded
+    -- A backlog is cut into batches of about `limit` fields, so a flusher's memory is bounded
     -- whatever waits. HSCAN keeps its cursor within this call; fields it moved are gone from live.
+    -- All operators of one path move together (a `$set` and a later `$inc` of a field must share a
+    -- batch to keep their order); see the README for what a cut backlog does not keep.
     local moved = 0
     local cursor = '0'
     repeat
       local step = redis.call('HSCAN', KEYS[2], cursor, 'COUNT', 1000)
       cursor = step[1]
       local flat = step[2]
-      local taken = {}
       for i = 1, #flat, 2 do
         if moved < limit and not isBookkeeping(flat[i]) then
-          redis.call('HSET', KEYS[3], flat[i], flat[i + 1])
-          taken[#taken + 1] = flat[i]
-          moved = moved + 1
+          local path = string.sub(flat[i], 2)
+          for _, operator in ipairs({'s', 'i', 'f', 'M', 'm'}) do
+            local field = operator .. path
+            local value = redis.call('HGET', KEYS[2], field)
+            if value then
+              redis.call('HSET', KEYS[3], field, value)
+              redis.call('HDEL', KEYS[2], field)
+              moved = moved + 1
+            end
+          end
         end
       end
-      if #taken > 0 then redis.call('HDEL', KEYS[2], unpack(taken)) end
     until cursor == '0' or moved >= limit
     local since = redis.call('HGET', KEYS[2], '#since')
     if since then redis.call('HSET', KEYS[3], '#since', since) end
