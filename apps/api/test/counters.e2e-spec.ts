@@ -66,6 +66,18 @@ describe('counters HTTP api (e2e, real Redis and MongoDB)', () => {
       await http().get(`/api/v1/increment/${b}`).expect(200, { key: b, value: 10 });
     });
 
+    it('records a batch whole or not at all: one overflowing increment refuses it, and nothing of it is recorded (found by npm run fuzz)', async () => {
+      const [full, other] = [uniqueName('full'), uniqueName('other')];
+      const big = (count: number) => Array.from({ length: count }, () => ({ key: full, value: Number.MAX_SAFE_INTEGER }));
+      await http().post('/api/v1/increment').send({ increments: big(100) }).expect(202);
+      const before = (await http().get(`/api/v1/increment/${full}`).expect(200)).body;
+      // 100 + 999 times 2^53 passes 2^63: the last ones overflow, after `other` and the first ones were buffered.
+      const refused = await http().post('/api/v1/increment').send({ increments: [{ key: other, value: 5 }, ...big(999)] }).expect(400);
+      expect(JSON.stringify(refused.body)).toMatch(/overflow/);
+      await http().get(`/api/v1/increment/${other}`).expect(200, { key: other, value: 0 });
+      await http().get(`/api/v1/increment/${full}`).expect(200, before);
+    });
+
     it('keeps keys with slashes, spaces, quotes and non-ASCII characters apart', async () => {
       const key = `${uniqueName('k')}/ä "x" :1`;
       await http().post('/api/v1/increment').send({ key, value: 7 }).expect(202);

@@ -60,13 +60,14 @@ export class BufferShard {
 
   /**
    * Runs one buffer call: `updates` as operator, field, value triples, numbered `call` by the producer
-   * instance `callerId` so a re-sent call is a no-op. Returns {live length, outcome per update}.
+   * instance `callerId` so a re-sent call is a no-op; `atomic` buffers all of them or none. Returns
+   * {live length, outcome per update}.
    */
-  async buffer(callerId: string, call: number, updates: Array<string | number>): Promise<Array<number | string>> {
+  async buffer(callerId: string, call: number, updates: Array<string | number>, mode: 'updates' | 'atomic' = 'updates'): Promise<Array<number | string>> {
     const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(
       this.context.redis,
       [this.keys.live, this.keys.caller(callerId), this.keys.deadLetters, this.keys.callerRing(callerId)],
-      [call, this.context.settings.bufferLimitFields, 'updates', ...updates],
+      [call, this.context.settings.bufferLimitFields, mode, ...updates],
     );
     return reply[1] === 'replayed' ? [reply[0], ...replayedOutcomes(reply[2], updates.length / 3)] : reply;
   }

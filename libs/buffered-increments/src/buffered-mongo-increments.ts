@@ -225,6 +225,39 @@ export class BufferedMongoIncrements extends EventEmitter {
     return this.buffer(documentId, fieldPath, () => encodeDelta(delta));
   }
 
+  /**
+   * Buffers every increment or none, in one script call: if one is refused (e.g. its sum would
+   * overflow), the others are undone and the call rejects with that refusal. For a request that must
+   * not be half recorded (the counters API's batch form). All documents must live in one shard.
+   */
+  async incrementAll(increments: Array<{ documentId: DocumentId; fieldPath: string; delta: number | bigint }>): Promise<void> {
+    if (this.destroyed) throw new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered');
+    if (increments.length === 0) return;
+    const encoded = increments.map(({ documentId, fieldPath, delta }) => {
+      const documentKey = documentKeyOf(documentId);
+      assertFieldPath(fieldPath, [this.marker, this.settings.legacyIdempotencyMarker]);
+      const { operator, value } = encodeDelta(delta);
+      return { documentKey, fieldPath, args: [operator, encodeField(operator, documentKey, fieldPath), value] };
+    });
+    const shards = new Set(encoded.map((increment) => this.shardFor(increment.documentKey)));
+    if (shards.size > 1) throw new InvalidUpdateError('incrementAll: the documents live in different shards, so they cannot be buffered together');
+    if (UNREACHABLE_STATUSES.has(this.redis.status)) {
+      throw new BufferUnavailableError(`Redis is not connected (${this.redis.status}); the update was not buffered`);
+    }
+    const [shard] = shards;
+    let outcomes: Array<number | string>;
+    try {
+      outcomes = await shard.buffer(this.callerId, ++this.calls, encoded.flatMap((increment) => increment.args), 'atomic');
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const outcome = error instanceof ReplyError ? 'Redis rejected the updates; none was buffered' : 'Redis did not confirm the updates; they may or may not be buffered';
+      throw new BufferUnavailableError(`${outcome}: ${message}`, { cause: error });
+    }
+    const refused = outcomes.slice(1).findIndex((outcome) => outcome !== 0 && outcome !== 'BMI_NOT_APPLIED');
+    if (refused >= 0) throw this.refusal(outcomes[refused + 1], encoded[refused].fieldPath);
+    if (Number(outcomes[0]) >= this.settings.maxBufferedFields) this.requestEarlyFlush();
+  }
+
   /** Raises `fieldPath` to `value` if larger (numbers or Dates, e.g. `lastItemScrapedAt`). */
   max(documentId: DocumentId, fieldPath: string, value: number | Date): Promise<void> {
     return this.buffer(documentId, fieldPath, () => ({ operator: OPERATOR.max, value: encodeComparable(value) }));
@@ -403,15 +436,19 @@ export class BufferedMongoIncrements extends EventEmitter {
     updates.forEach((update, index) => {
       const outcome = outcomes[index + 1];
       if (outcome === 0) update.resolve();
-      else if (outcome === 'BMI_BUFFER_FULL') {
-        update.reject(new BufferFullError(`the buffer of ${this.namespace} holds its limit of ${this.settings.bufferLimitFields} fields; the update was not buffered, retry later`));
-      } else if (String(outcome).includes('BMI_TYPE_MISMATCH')) {
-        update.reject(new InvalidUpdateError(`${update.fieldPath}: a pending max/min for this field holds another type (number vs Date)`));
-      } else if (String(outcome).includes('overflow')) {
-        update.reject(new InvalidUpdateError(`${update.fieldPath}: the buffered sum would overflow a signed 64-bit integer`));
-      } else update.reject(new BufferUnavailableError(`Redis refused the update; it was not buffered: ${outcome}`));
+      else update.reject(this.refusal(outcome, update.fieldPath));
     });
     if (Number(outcomes[0]) >= this.settings.maxBufferedFields) this.requestEarlyFlush();
+  }
+
+  /** The error for an update the buffer script refused (nothing of it was buffered). */
+  private refusal(outcome: number | string, fieldPath: string): Error {
+    if (outcome === 'BMI_BUFFER_FULL') {
+      return new BufferFullError(`the buffer of ${this.namespace} holds its limit of ${this.settings.bufferLimitFields} fields; the update was not buffered, retry later`);
+    }
+    if (String(outcome).includes('BMI_TYPE_MISMATCH')) return new InvalidUpdateError(`${fieldPath}: a pending max/min for this field holds another type (number vs Date)`);
+    if (String(outcome).includes('overflow')) return new InvalidUpdateError(`${fieldPath}: the buffered sum would overflow a signed 64-bit integer`);
+    return new BufferUnavailableError(`Redis refused the update; it was not buffered: ${outcome}`);
   }
 
   private requestEarlyFlush(): void {

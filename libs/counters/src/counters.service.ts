@@ -21,11 +21,12 @@ export class CountersService {
   ) {}
 
   /**
-   * Resolves once every increment is durable in Redis. Increments of one call are buffered
-   * concurrently; if Redis fails midway some may be buffered and the call rejects (see the README).
+   * Resolves once every increment is durable in Redis. A batch is buffered whole or not at all: one
+   * refused increment (e.g. an overflowing sum) refuses the request, and nothing of it is recorded.
    */
   async increment(increments: CounterIncrement[]): Promise<void> {
-    await Promise.all(increments.map(({ key, value }) => this.counters.increment(key, COUNTER_VALUE_FIELD, value)));
+    if (increments.length === 1) await this.counters.increment(increments[0].key, COUNTER_VALUE_FIELD, increments[0].value);
+    else await this.counters.incrementAll(increments.map(({ key, value }) => ({ documentId: key, fieldPath: COUNTER_VALUE_FIELD, delta: value })));
     this.metrics.incrementsAccepted.inc(increments.length);
   }
 

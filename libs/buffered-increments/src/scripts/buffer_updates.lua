@@ -5,7 +5,8 @@
 -- KEYS[4] caller ring: the numbers of the instance's last 1,024 calls that ran, one fixed-width slot each
 -- ARGV[1] call number: grows with every call of one producer instance ('0' = no replay protection)
 -- ARGV[2] most buffered fields the live hash may hold; an update that would add a field past it is refused
--- ARGV[3] 'updates' | 'replay': replay moves up to ARGV[4] dead letters back into the live hash
+-- ARGV[3] 'updates' | 'atomic' | 'replay': atomic buffers every update of the call or none (a refusal
+--   undoes the others, which answer BMI_NOT_APPLIED); replay moves up to ARGV[4] dead letters back
 -- ARGV[3k+2..3k+4] (updates) operator, buffered field name, value:
 --   operator i (integer $inc), f (non-integer $inc), M ($max), m ($min), s ($set)
 --   field: operator character + encoded document id + field path
@@ -98,6 +99,29 @@ if ARGV[3] == 'replay' then
     else
       outcomes[#outcomes + 1] = 0
     end
+  end
+elseif ARGV[3] == 'atomic' then
+  -- Every field an update may change is remembered first, so a refusal puts each back exactly.
+  local saved = {}
+  for k = 4, #ARGV, 3 do
+    local field = ARGV[k + 1]
+    local touched = {field}
+    if ARGV[k] == 's' then
+      local rest = string.sub(field, 2)
+      touched = {field, 'i' .. rest, 'f' .. rest, 'M' .. rest, 'm' .. rest}
+    end
+    for _, name in ipairs(touched) do saved[#saved + 1] = {name, redis.call('HGET', live, name)} end
+    local outcome = apply(ARGV[k], field, ARGV[k + 2])
+    if outcome ~= 0 then
+      for i = #saved, 1, -1 do
+        if saved[i][2] then redis.call('HSET', live, saved[i][1], saved[i][2]) else redis.call('HDEL', live, saved[i][1]) end
+      end
+      refused = true
+      outcomes = {0}
+      for j = 4, #ARGV, 3 do outcomes[#outcomes + 1] = (j == k) and outcome or 'BMI_NOT_APPLIED' end
+      break
+    end
+    outcomes[#outcomes + 1] = 0
   end
 else
   for k = 4, #ARGV, 3 do
