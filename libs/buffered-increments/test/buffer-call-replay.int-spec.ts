@@ -40,3 +40,26 @@ describe('buffer_updates.lua call numbers', () => {
     expect((await call(keys, 5_000 - 1_025, 1))[1]).toBe('replayed');
   });
 });
+
+describe('incrementAll', () => {
+  it('buffers every increment or none: an overflow puts back every field the call had changed', async () => {
+    const collection = context.freshCollection();
+    const buffer = context.buffered(collection, 60_000, { autoFlush: false });
+    await buffer.increment('a', 'n', 2n ** 62n);
+    await buffer.set('b', 'n', 7);
+    const attempt = buffer.incrementAll([
+      { documentId: 'b', fieldPath: 'n', delta: 1 },
+      { documentId: 'c', fieldPath: 'n', delta: 1 },
+      { documentId: 'a', fieldPath: 'n', delta: 2n ** 62n },
+    ]);
+    await expect(attempt).rejects.toThrow(/overflow a signed 64-bit integer/);
+    expect((await buffer.stats()).bufferedFields).toBe(2);
+    await buffer.incrementAll([
+      { documentId: 'b', fieldPath: 'n', delta: 1 },
+      { documentId: 'c', fieldPath: 'n', delta: 1 },
+    ]);
+    await buffer.flush();
+    const docs = await collection.find({}, { projection: { _bmiMarkers: 0 } }).sort({ _id: 1 }).toArray();
+    expect(docs.map((doc) => [doc._id, Number(doc.n)])).toEqual([['a', 2 ** 62], ['b', 8], ['c', 1]]);
+  });
+});
