@@ -258,7 +258,9 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
         .items.map((item: { id: string }) => item.id);
 
     it("answers 404 for another key's timer on read, cancel and retry, and lists only the key's own", async () => {
-      const { id } = (await as(keyA).post({ hours: 1, url: 'https://example.com/tenant-a' })).json();
+      const { id } = (
+        await as(keyA).post({ hours: 1, url: 'https://example.com/tenant-a' })
+      ).json();
       expect((await as(keyA).request('GET', `/timers/${id}`)).statusCode).toBe(200);
       for (const [method, url] of [
         ['GET', `/timers/${id}`],
@@ -297,7 +299,9 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
           { 'idempotency-key': uniqueName('digest') },
         )
       ).json();
-      const stored = await db.collection('timers').findOne({ _id: ObjectId.createFromHexString(id) });
+      const stored = await db
+        .collection('timers')
+        .findOne({ _id: ObjectId.createFromHexString(id) });
       expect(stored).toMatchObject({ tenant: tenantOf(keyA) });
       expect(JSON.stringify(stored)).not.toContain(keyA);
     });
@@ -323,7 +327,9 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
         for (const key of [keyA, keyB])
           expect((await as(key).request('GET', `/timers/${id}`)).statusCode).toBe(404);
       }
-      const defaultList = (await get('/timers?limit=500')).json().items.map((item: { id: string }) => item.id);
+      const defaultList = (await get('/timers?limit=500'))
+        .json()
+        .items.map((item: { id: string }) => item.id);
       expect(defaultList).toEqual(expect.arrayContaining([keyless, legacy.toHexString()]));
       expect(await listIds(keyA)).not.toContain(legacy.toHexString());
     });

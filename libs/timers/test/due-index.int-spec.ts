@@ -85,7 +85,12 @@ describe('DueIndex (real Redis)', () => {
     expect(await dueIndex.take([a])).toEqual([true]);
     expect(await dueIndex.cancel('b', now)).toBe('delivering');
     // Handed back at the run time given (an armed timer's own), not now.
-    expect(await dueIndex.giveBack([{ ...b, runAt: now + 5_000 }, { ...a, runAt: now }])).toBe(1);
+    expect(
+      await dueIndex.giveBack([
+        { ...b, runAt: now + 5_000 },
+        { ...a, runAt: now },
+      ]),
+    ).toBe(1);
     expect(await redis.zscore(dueIndex.key, 'b')).toBe(String(now + 5_000));
     expect(await redis.zscore(dueIndex.key, 'a')).toBeNull();
     expect(await dueIndex.take([b, c])).toEqual([false, true]);

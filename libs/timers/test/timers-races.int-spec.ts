@@ -70,9 +70,9 @@ describe('timers under races between claim, queue, send, create and cancel', () 
     ]);
     const [slow, fast] = [ids.slice(0, 4), ids.slice(4)];
 
-    expect(
-      await eventually(() => postsTo('fast', fast).every((count) => count >= 1), 15_000),
-    ).toBe(true);
+    expect(await eventually(() => postsTo('fast', fast).every((count) => count >= 1), 15_000)).toBe(
+      true,
+    );
     // Late duplicates would come from the stale jobs and from the re-claims' jobs: let both run out.
     expect(
       await eventually(
@@ -105,7 +105,13 @@ describe('timers under races between claim, queue, send, create and cancel', () 
         TIMERS_RECONCILE_INTERVAL_MS: String(reconcileIntervalMs),
       });
       const mongoDb = uniqueName(`timers_${name}`);
-      const creator = await start({ redisUrl: proxy.url, mongoUrl, mongoDb, config, worker: false });
+      const creator = await start({
+        redisUrl: proxy.url,
+        mongoUrl,
+        mongoDb,
+        config,
+        worker: false,
+      });
       const worker = await start({ redisUrl, mongoUrl, mongoDb, config, worker: true });
       return { creator, worker };
     };
@@ -132,7 +138,9 @@ describe('timers under races between claim, queue, send, create and cancel', () 
       expect(await creating).toEqual({ id, created: true });
 
       await sleep(2_000);
-      expect(receiver.requests.filter((request) => request.path.startsWith(new URL(url).pathname))).toEqual([]);
+      expect(
+        receiver.requests.filter((request) => request.path.startsWith(new URL(url).pathname)),
+      ).toEqual([]);
       expect((await worker.timers.get(id)).status).toBe('cancelled');
     });
 
@@ -192,7 +200,9 @@ describe('timers under races between claim, queue, send, create and cancel', () 
         Array.from({ length: 5 }, () => ({ ...inSeconds(2), url: `${receiver.url}/handed-back` })),
       );
       const dueAt = new Map(
-        await Promise.all(ids.map(async (id) => [id, Date.parse((await api.timers.get(id)).due_at)] as const)),
+        await Promise.all(
+          ids.map(async (id) => [id, Date.parse((await api.timers.get(id)).due_at)] as const),
+        ),
       );
       // Claimed ahead (armed), refused by the queue, handed back, claimed again... for most of a second.
       await sleep(800);

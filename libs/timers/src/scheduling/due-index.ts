@@ -138,7 +138,11 @@ export class DueIndex {
   async schedule(timers: DueTimer[]): Promise<number> {
     let added = 0;
     for (let i = 0; i < timers.length; i += CHUNK)
-      added += await this.redis.scheduleTimers(...this.keys, '', ...timerArgs(timers.slice(i, i + CHUNK)));
+      added += await this.redis.scheduleTimers(
+        ...this.keys,
+        '',
+        ...timerArgs(timers.slice(i, i + CHUNK)),
+      );
     return added;
   }
 
@@ -201,7 +205,12 @@ export class DueIndex {
       const args: string[] = [];
       for (const timer of timers.slice(i, i + CHUNK)) args.push(timer.id, timer.claim);
       calls.push(
-        this.redis.takeClaimedTimers(...this.keys, now, this.config.TIMERS_DELIVERY_LOCK_MS, ...args),
+        this.redis.takeClaimedTimers(
+          ...this.keys,
+          now,
+          this.config.TIMERS_DELIVERY_LOCK_MS,
+          ...args,
+        ),
       );
     }
     return (await Promise.all(calls)).flat().map((flag) => flag === 1);

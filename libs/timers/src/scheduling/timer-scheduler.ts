@@ -65,7 +65,9 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
       // cancelled meanwhile stays out (the script gives back only what this claim still holds); if the
       // jobs were added after all (a reply lost), their claim is gone and they send nothing.
       await this.dueIndex
-        .giveBack(due.map((timer) => ({ id: timer.id, claim: timer.claim, runAt: timer.runAt ?? now })))
+        .giveBack(
+          due.map((timer) => ({ id: timer.id, claim: timer.claim, runAt: timer.runAt ?? now })),
+        )
         .catch(() => undefined);
       throw error;
     }
