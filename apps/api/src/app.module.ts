@@ -9,7 +9,7 @@ import { apiEnv, ApiEnv } from './config/api.env';
 import { TimersApiModule } from '@bufferq/timers';
 import { RoyaltiesApiModule } from '@bufferq/royalties';
 import { CountersApiModule } from '@bufferq/counters';
-import { OperationsModule, requestIdOf } from '@bufferq/operations';
+import { LOG_REDACTION, OperationsModule, requestIdOf } from '@bufferq/operations';
 
 @Module({
   imports: [
@@ -17,7 +17,7 @@ import { OperationsModule, requestIdOf } from '@bufferq/operations';
     LoggerModule.forRootAsync({
       inject: [ConfigService],
       useFactory: (config: ConfigService<ApiEnv, true>) => ({
-        pinoHttp: { level: config.get('LOG_LEVEL', { infer: true }), autoLogging: false, genReqId: requestIdOf },
+        pinoHttp: { level: config.get('LOG_LEVEL', { infer: true }), autoLogging: false, genReqId: requestIdOf, redact: LOG_REDACTION },
       }),
     }),
     BullModule.forRootAsync({

@@ -78,6 +78,20 @@ describe('counters HTTP api (e2e, real Redis and MongoDB)', () => {
       await http().get(`/api/v1/increment/${full}`).expect(200, before);
     });
 
+    it('reads a counter past 2^53 exactly, as the digits of a JSON number (found by npm run fuzz)', async () => {
+      const key = uniqueName('big');
+      const increments = Array.from({ length: 3 }, () => ({ key, value: Number.MAX_SAFE_INTEGER }));
+      await http().post('/api/v1/increment').send({ increments }).expect(202);
+      const before = await http().get(`/api/v1/increment/${key}`).expect(200);
+      expect(before.text).toBe(`{"key":"${key}","value":${3n * BigInt(Number.MAX_SAFE_INTEGER)}}`);
+      expect(before.headers['content-type']).toMatch(/^application\/json/);
+      await startWorker();
+      expect(await eventually(async () => (await mongo.db(dbName).collection('counters').countDocuments({ _id: key as never })) === 1, 5_000)).toBe(true);
+      await worker?.close();
+      worker = undefined;
+      await http().get(`/api/v1/increment/${key}`).expect(200).expect((response) => expect(response.text).toBe(before.text));
+    });
+
     it('keeps keys with slashes, spaces, quotes and non-ASCII characters apart', async () => {
       const key = `${uniqueName('k')}/ä "x" :1`;
       await http().post('/api/v1/increment').send({ key, value: 7 }).expect(202);

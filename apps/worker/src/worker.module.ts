@@ -3,6 +3,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { BullModule } from '@nestjs/bullmq';
 import { LoggerModule } from 'nestjs-pino';
 import { bullmqConnection, DatastoresModule, validatedEnv } from '@bufferq/datastores';
+import { LOG_REDACTION } from '@bufferq/operations';
 import { workerEnv, WorkerEnv } from './config/worker.env';
 import { modulesForRoles } from './worker-roles';
 
@@ -12,7 +13,7 @@ import { modulesForRoles } from './worker-roles';
     LoggerModule.forRootAsync({
       inject: [ConfigService],
       useFactory: (config: ConfigService<WorkerEnv, true>) => ({
-        pinoHttp: { level: config.get('LOG_LEVEL', { infer: true }) },
+        pinoHttp: { level: config.get('LOG_LEVEL', { infer: true }), redact: LOG_REDACTION },
       }),
     }),
     BullModule.forRootAsync({

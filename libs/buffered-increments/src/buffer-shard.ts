@@ -150,7 +150,11 @@ export class BufferShard {
   }
 
   /** MongoDB's value at `fieldPath` and what this shard still buffers for it (see the buffer's readIncremented). */
-  async readIncremented(documentId: DocumentId, fieldPath: string, bufferedFields: [string, string]): Promise<{ stored: number; pending: number }> {
+  async readIncremented(
+    documentId: DocumentId,
+    fieldPath: string,
+    bufferedFields: [integerField: string, decimalField: string],
+  ): Promise<{ stored: number | bigint; pendingIntegers: bigint; pendingDecimals: number }> {
     const { redis, collection, settings } = this.context;
     for (let attempt = 0; ; attempt++) {
       const [[, sequence], [, drainingId], [, format], [, scope], [, live], [, draining]] = (await redis
@@ -172,8 +176,12 @@ export class BufferShard {
       const appliedMarker = markerPath ? numberAt(document, markerPath) : -1;
       const complete = drainingId === null ? Infinity : legacy ? legacyCompleteMarker(drainingId as string) : completeMarker(drainingId as string);
       const drainingApplied = document !== null && markerPath !== undefined && appliedMarker >= complete;
-      const pending = sumOf(live as Array<string | null>) + (drainingApplied ? 0 : sumOf(draining as Array<string | null>));
-      return { stored: numberAt(document, fieldPath), pending };
+      const buffered = [live, ...(drainingApplied ? [] : [draining])] as Array<Array<string | null>>;
+      return {
+        stored: exactAt(document, fieldPath),
+        pendingIntegers: buffered.reduce((sum, [integer]) => sum + (integer === null ? 0n : BigInt(integer)), 0n),
+        pendingDecimals: buffered.reduce((sum, [, decimal]) => sum + (decimal === null ? 0 : Number(decimal)), 0),
+      };
     }
   }
 
@@ -242,14 +250,17 @@ function replayedOutcomes(firstRun: number | string | undefined, count: number):
   return new Array<number>(count).fill(0);
 }
 
-function sumOf(sums: Array<string | null>): number {
-  return sums.reduce((total: number, sum) => total + (sum === null ? 0 : Number(sum)), 0);
+function numberAt(document: Document | null, fieldPath: string): number {
+  return Number(exactAt(document, fieldPath));
 }
 
-function numberAt(document: Document | null, fieldPath: string): number {
+/** The number at `fieldPath`: an Int64 as a bigint (exact), anything else as a number. */
+function exactAt(document: Document | null, fieldPath: string): number | bigint {
   let value: unknown = document;
   for (const segment of fieldPath.split('.')) value = value && typeof value === 'object' ? (value as Document)[segment] : undefined;
-  return typeof value === 'number' ? value : value instanceof Long ? value.toNumber() : Number(value ?? 0);
+  if (value instanceof Long) return value.toBigInt();
+  if (typeof value === 'bigint') return value;
+  return typeof value === 'number' ? value : Number(value ?? 0);
 }
 
 function pairs(flat: string[]): Array<[string, string]> {

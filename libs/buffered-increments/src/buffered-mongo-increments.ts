@@ -318,14 +318,28 @@ export class BufferedMongoIncrements extends EventEmitter {
    * applied but not yet acknowledged may be counted twice for that instant.)
    */
   async readIncremented(documentId: DocumentId, fieldPath: string): Promise<number> {
+    return Number(await this.readIncrementedExact(documentId, fieldPath));
+  }
+
+  /**
+   * `readIncremented`, exact past 2^53: a bigint when the field holds an integer (Int64 in MongoDB, or
+   * integer increments only) beyond the safe range, else a number.
+   */
+  async readIncrementedExact(documentId: DocumentId, fieldPath: string): Promise<number | bigint> {
     const documentKey = documentKeyOf(documentId);
     assertFieldPath(fieldPath, [this.marker, this.settings.legacyIdempotencyMarker]);
     const fields: [string, string] = [encodeField(OPERATOR.incInteger, documentKey, fieldPath), encodeField(OPERATOR.incDecimal, documentKey, fieldPath)];
     const own = await this.shardFor(documentKey).readIncremented(documentId, fieldPath, fields);
     // Retired shards may still hold this document's older increments.
     const retired = await Promise.all(this.retiredShards.map((shard) => shard.readIncremented(documentId, fieldPath, fields)));
-    return own.stored + own.pending + retired.reduce((sum, read) => sum + read.pending, 0);
+    const integers = retired.reduce((sum, read) => sum + read.pendingIntegers, own.pendingIntegers);
+    const decimals = retired.reduce((sum, read) => sum + read.pendingDecimals, own.pendingDecimals);
+    const stored = own.stored;
+    if (decimals !== 0 || (typeof stored === 'number' && !Number.isInteger(stored))) return Number(stored) + Number(integers) + decimals;
+    const total = BigInt(stored) + integers;
+    return total >= BigInt(Number.MIN_SAFE_INTEGER) && total <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(total) : total;
   }
+
 
   /** Updates MongoDB refused for good, oldest first per shard (at most `limit`). */
   async deadLetters(limit = 100): Promise<DeadLetter[]> {

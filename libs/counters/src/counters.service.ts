@@ -31,9 +31,10 @@ export class CountersService {
   }
 
   /** MongoDB's value plus what is still buffered: a client reads its own writes at once. Unknown key: 0. */
-  async read(key: string): Promise<number> {
+  async read(key: string): Promise<number | bigint> {
     try {
-      return await this.counters.readIncremented(key, COUNTER_VALUE_FIELD);
+      // Exact past 2^53 (a bigint then): counters are Int64 in MongoDB.
+      return await this.counters.readIncrementedExact(key, COUNTER_VALUE_FIELD);
     } catch (error) {
       // The buffered part cannot be read while Redis is away: say so (503), never answer a partial sum.
       if (this.redis.status !== 'ready') throw new BufferUnavailableError(`Redis is not connected (${this.redis.status})`, { cause: error });

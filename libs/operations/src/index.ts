@@ -5,3 +5,4 @@ export { PublicEndpoint } from './access/public-endpoint.decorator';
 export { mountOpenApiDocs, DOCS_PATH } from './docs/openapi';
 export { BOARD_PATH } from './board/queue-board';
 export { requestIdOf } from './request-id';
+export { LOG_REDACTION } from './log-redaction';

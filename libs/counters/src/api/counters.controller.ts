@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Param, Post, UseFilters } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBadRequestResponse, ApiBody, ApiExtraModels, ApiOkResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
 import { CountersService } from '../counters.service';
 import { BufferErrorsFilter } from './buffer-errors.filter';
@@ -24,8 +24,11 @@ export class CountersController {
   }
 
   @Get(':key')
-  @ApiOkResponse({ description: '`{ key, value }`: MongoDB value plus still-buffered increments; 0 for an unknown key' })
-  async read(@Param() { key }: CounterKeyParamsDto): Promise<{ key: string; value: number }> {
-    return { key, value: await this.counters.read(key) };
+  @Header('content-type', 'application/json; charset=utf-8')
+  @ApiOkResponse({ description: '`{ key, value }`: MongoDB value plus still-buffered increments; 0 for an unknown key. `value` is exact to 64 bits (its JSON digits; JavaScript clients round past 2^53)' })
+  async read(@Param() { key }: CounterKeyParamsDto): Promise<string> {
+    const value = await this.counters.read(key);
+    // Written by hand: JSON.stringify knows no bigint, and a number would round a counter past 2^53.
+    return `{"key":${JSON.stringify(key)},"value":${value.toString()}}`;
   }
 }
