@@ -10,6 +10,11 @@ import type { FuzzRequest } from './request-generator';
 export interface StoredCounters {
   /** MongoDB's value per key (Int64 read as bigint), after the buffer drained. */
   values: Map<string, bigint | number>;
+  /**
+   * Amounts set aside as dead letters per key: accepted, refused by MongoDB (a sum past Int64), kept
+   * for replay. Accounted, not lost: stored + dead-lettered must equal what was accepted.
+   */
+  deadLettered?: Map<string, bigint>;
 }
 
 export interface IncrementAudit {
@@ -162,7 +167,8 @@ export class IncrementLedger {
     let exactKeys = 0;
     for (const [key, entry] of this.keys) {
       const value = stored.values.get(key);
-      const storedValue =
+      const asideValue = stored.deadLettered?.get(key) ?? 0n;
+      const mongoValue =
         value === undefined
           ? 0n
           : typeof value === 'bigint'
@@ -170,6 +176,7 @@ export class IncrementLedger {
             : Number.isInteger(value)
               ? BigInt(value)
               : undefined;
+      const storedValue = mongoValue === undefined ? undefined : mongoValue + asideValue;
       if (!entry.ambiguous) {
         exactKeys += 1;
         if (storedValue !== entry.expected) {

@@ -164,90 +164,62 @@ export class BatchApplier {
   }
 
   /**
-   * One unordered bulkWrite. Updates MongoDB refuses for good become dead letters; MongoDB being away
-   * throws (the batch stays in Redis). Some servers (FerretDB) stop an unordered bulk at its first
-   * error, so with markers on, the updates that did not fail are sent again until a round has no
-   * error: the marker turns those already applied into no-ops. Each round drops at least one failed
-   * update, so this ends.
+   * One unordered bulkWrite. MongoDB being away throws (the batch stays in Redis). When some updates
+   * fail, each update of the chunk is written alone: which ones failed is then beyond doubt (FerretDB
+   * stops an unordered bulk at its first error and reports it at the wrong index), and with markers the
+   * updates that were applied already are no-ops. What MongoDB refuses for good becomes a dead letter.
    */
   private async write(batch: ClaimedBatch, chunk: PlannedUpdate[]): Promise<DeadLetter[]> {
-    const deadLetters: DeadLetter[] = [];
-    let pending = chunk;
-    while (pending.length > 0) {
-      try {
-        await this.collection.bulkWrite(
-          pending.map((planned) => planned.operation),
-          { ordered: false, ...(this.options.writeConcern ? { writeConcern: this.options.writeConcern } : {}) },
-        );
-        return deadLetters;
-      } catch (error) {
-        if (isTransientMongoError(error)) throw error;
-        if (!(error instanceof MongoBulkWriteError) || bulkWriteErrors(error).length === 0) {
-          // Refused as a whole, with no word on which update (FerretDB does this for some errors): find
-          // the poison by writing each update alone, so it never blocks the others.
-          for (const planned of pending) deadLetters.push(...(await this.writeAlone(batch, planned)));
-          return deadLetters;
-        }
-        const failed = new Set<number>();
-        for (const writeError of bulkWriteErrors(error)) {
-          failed.add(writeError.index);
-          const planned = pending[writeError.index];
-          if (writeError.code === DUPLICATE_KEY && this.options.marker && this.options.upsert) {
-            deadLetters.push(...(await this.settleDuplicateKey(batch, planned, writeError.errmsg ?? 'E11000 duplicate key')));
-          } else {
-            deadLetters.push(letterOf(batch.id, planned.document, [planned.fields], writeError.errmsg ?? String(writeError.code)));
-          }
-        }
-        const processed = error.result.matchedCount + error.result.upsertedCount + failed.size;
-        if (!this.options.marker || processed >= pending.length) return deadLetters;
-        pending = pending.filter((_, index) => !failed.has(index));
+    try {
+      await this.collection.bulkWrite(
+        chunk.map((planned) => planned.operation),
+        { ordered: false, ...this.writeOptions() },
+      );
+      return [];
+    } catch (error) {
+      if (isTransientMongoError(error)) throw error;
+      if (!this.options.marker) {
+        // Without markers an update cannot be sent twice safely: trust the server's report as it is.
+        const writeErrors = error instanceof MongoBulkWriteError ? bulkWriteErrors(error) : [];
+        if (writeErrors.length === 0) throw error;
+        return writeErrors.map(({ index, errmsg, code }) => letterOf(batch.id, chunk[index].document, [chunk[index].fields], errmsg ?? String(code)));
       }
+      const deadLetters: DeadLetter[] = [];
+      for (const planned of chunk) deadLetters.push(...(await this.writeAlone(batch, planned)));
+      return deadLetters;
     }
-    return deadLetters;
   }
 
   /**
-   * An upsert collided with an existing key. It is "already applied" only when the collision is on
-   * `_id` and the document shows this buffer's marker at or past the update's. A document another
-   * writer inserted between our match and our insert gets the update again (it matches now). Anything
-   * else (a secondary unique index) is refused for good.
+   * One update alone, tried a few times; what MongoDB still refuses becomes a dead letter. A duplicate
+   * key counts as "already applied" only when the collision is on `_id` and that document shows this
+   * buffer's marker at or past the update's; a document another writer inserted between our match and
+   * our insert gets the update again (it matches now); a secondary unique index refuses for good.
    */
-  private async settleDuplicateKey(batch: ClaimedBatch, planned: PlannedUpdate, reason: string): Promise<DeadLetter[]> {
-    const markerPath = this.markerPath(batch.scope)!;
-    for (let attempt = 1; attempt <= POISON_ATTEMPTS; attempt++) {
-      const existing = await this.collection.findOne({ _id: planned.document.documentId as never }, { projection: { [markerPath]: 1 } });
-      if (!existing) break; // not an _id collision: a secondary unique index refused the insert
-      if (markerOf(existing, markerPath) >= planned.marker) return [];
-      const outcome = await this.writeAlone(batch, planned, 1);
-      if (outcome.length === 0) return [];
-      reason = outcome[0].error;
-    }
-    return [letterOf(batch.id, planned.document, [planned.fields], reason)];
-  }
-
-  /** One update alone, tried a few times; what MongoDB still refuses becomes a dead letter. */
-  private async writeAlone(batch: ClaimedBatch, planned: PlannedUpdate, attempts = POISON_ATTEMPTS): Promise<DeadLetter[]> {
+  private async writeAlone(batch: ClaimedBatch, planned: PlannedUpdate): Promise<DeadLetter[]> {
     let reason = 'refused';
-    for (let attempt = 1; attempt <= attempts; attempt++) {
+    for (let attempt = 1; attempt <= POISON_ATTEMPTS; attempt++) {
       try {
-        await this.collection.bulkWrite([planned.operation], {
-          ordered: true,
-          ...(this.options.writeConcern ? { writeConcern: this.options.writeConcern } : {}),
-        });
+        await this.collection.bulkWrite([planned.operation], { ordered: true, ...this.writeOptions() });
         return [];
       } catch (error) {
         if (isTransientMongoError(error)) throw error;
         const [writeError] = error instanceof MongoBulkWriteError ? bulkWriteErrors(error) : [];
         reason = writeError?.errmsg ?? (error instanceof Error ? error.message : String(error));
         const code = writeError?.code ?? (error instanceof MongoServerError ? error.code : undefined);
-        if (code === DUPLICATE_KEY && this.options.marker && this.options.upsert) {
+        if (code === DUPLICATE_KEY && this.options.upsert) {
           const markerPath = this.markerPath(batch.scope)!;
           const existing = await this.collection.findOne({ _id: planned.document.documentId as never }, { projection: { [markerPath]: 1 } });
           if (existing && markerOf(existing, markerPath) >= planned.marker) return [];
+          if (!existing) break; // not an _id collision: a secondary unique index refused the insert
         }
       }
     }
     return [letterOf(batch.id, planned.document, [planned.fields], reason)];
+  }
+
+  private writeOptions(): { writeConcern?: WriteConcern } {
+    return this.options.writeConcern ? { writeConcern: this.options.writeConcern } : {};
   }
 }
 

@@ -1,3 +1,4 @@
+import { Long } from 'mongodb';
 import { bufferTestContext } from './fixtures/buffer-test-context';
 
 // Updates MongoDB refuses for good are set aside, kept in a bounded list, and can be put back.
@@ -22,6 +23,17 @@ describe('Dead letters', () => {
     await buffer.flush();
     expect((await collection.findOne({ _id: 'text' as never }))?.n).toBe(15);
     expect((await collection.findOne({ _id: 'fine' as never }))?.n).toBe(1);
+  });
+
+  it('letters only the refused update of a bulk, whichever index the server reports (FerretDB reports 0)', async () => {
+    const collection = context.freshCollection();
+    await collection.insertOne({ _id: 'huge' as never, n: Long.fromBigInt(-(2n ** 63n) + 5n) });
+    const buffer = context.buffered(collection);
+    for (const id of ['a', 'b', 'huge', 'c']) await buffer.increment(id, 'n', id === 'huge' ? -(2n ** 62n) : 1);
+    expect((await buffer.flush()).deadLetters).toBe(1);
+    expect((await buffer.deadLetters()).map((letter) => letter.documentId)).toEqual(['huge']);
+    const docs = await collection.find({ _id: { $in: ['a', 'b', 'c'] as never[] } }).toArray();
+    expect(docs.map((doc) => doc.n)).toEqual([1, 1, 1]);
   });
 
   it('keeps a letter that cannot be buffered again, and keeps only the newest maxDeadLetters', async () => {
