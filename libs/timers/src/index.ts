@@ -22,4 +22,5 @@ export { TimerReconciler } from './scheduling/timer-reconciler';
 export { TimerDeliveryService } from './delivery/timer-delivery.service';
 export { webhookSignatureHeaders } from './delivery/webhook-signature';
 export { isPublicAddress } from './delivery/target-guard';
+export { ForbiddenTargetError, forbiddenTargetReason, publicOnlyLookup } from './delivery/target-guard';
 export { TIMERS_COLLECTION } from './storage/timers.repository';
