@@ -10,3 +10,14 @@ export class BuildCancelledError extends Error {
     super('build cancelled on request');
   }
 }
+
+/** A line of an input is longer than ROYALTIES_MAX_LINE_BYTES; `line` and `startByte` count from where reading began. */
+export class LineTooLongError extends BuildInputError {
+  constructor(
+    readonly line: number,
+    readonly startByte: number,
+    readonly maxLineBytes: number,
+  ) {
+    super(`line ${line} is longer than ${maxLineBytes} bytes (ROYALTIES_MAX_LINE_BYTES)`);
+  }
+}

@@ -1,8 +1,9 @@
-import { stat } from 'node:fs/promises';
+import { BuildInputError, LineTooLongError } from './build-errors';
 import { dayMonthYearToIso } from './consolidation';
 import { isBlankLine, lineBytes, readCsvLines } from './csv-lines';
 import { readStreamLine } from './stream-tally';
-import { isUrlLocation, openInput } from './input-source';
+import type { InputPolicy } from './input-policy';
+import { openInput } from './input-source';
 import type { BuildDocument, RoyaltiesRepository } from './royalties.repository';
 import { centsToNumber } from './money';
 
@@ -53,25 +54,31 @@ const encodeCursor = (cursor: Cursor) => Buffer.from(JSON.stringify(cursor)).toS
  * Entries are not stored (ten million documents would cost more than the whole consolidation); each
  * page reads the next lines of the build's streams file from a byte-offset cursor and joins them
  * with the build's stored users and tracks. Malformed lines are skipped (the build reported them).
+ * The cursor comes from the client: the file is opened through the same policy as the build's (a URL
+ * is checked again on every hop and connection), and an offset past the end the build saw is refused.
  */
-export async function readConsolidatedPage(repository: RoyaltiesRepository, build: BuildDocument, cursorText: string | undefined, limit: number): Promise<ConsolidatedPage> {
+export async function readConsolidatedPage(
+  repository: RoyaltiesRepository,
+  build: BuildDocument,
+  cursorText: string | undefined,
+  limit: number,
+  policy: InputPolicy,
+): Promise<ConsolidatedPage> {
   const cursor = decodeCursor(cursorText);
-  if (!cursor) throw new RangeError('cursor is not one this endpoint returned');
-  const location = build.inputs.streamsCsv;
   const seen = build.result?.streamsInput;
-  if (!isUrlLocation(location) && seen?.modifiedMs != null) {
-    const now = await stat(location).catch(() => null);
-    if (!now || now.size !== seen.sizeBytes || now.mtimeMs !== seen.modifiedMs) {
-      throw new InputChangedError(`the streams file ${location} changed or disappeared since build ${build._id} read it`);
-    }
+  if (!cursor || (seen?.sizeBytes != null && cursor.offset > seen.sizeBytes)) throw new RangeError('cursor is not one this endpoint returned');
+  const location = build.inputs.streamsCsv;
+  const input = await openInput(location, policy, { startByte: cursor.offset, what: 'streams CSV' });
+  if (seen?.modifiedMs != null && (input.sizeBytes !== seen.sizeBytes || input.modifiedMs !== seen.modifiedMs)) {
+    input.stream.destroy();
+    throw new InputChangedError(`the streams file ${location} changed since build ${build._id} read it`);
   }
-  const input = await openInput(location, { startByte: cursor.offset, what: 'streams CSV' });
   const lines: Array<NonNullable<Exclude<ReturnType<typeof readStreamLine>, string>>> = [];
   let next: Cursor | null = null;
   let line = cursor.line;
   let offset = cursor.offset;
   try {
-    read: for await (const { rows } of readCsvLines(input.stream)) {
+    read: for await (const { rows } of readCsvLines(input.stream, policy.maxLineBytes)) {
       for (const record of rows) {
         line++;
         offset += lineBytes(record);
@@ -84,6 +91,11 @@ export async function readConsolidatedPage(repository: RoyaltiesRepository, buil
         }
       }
     }
+  } catch (error) {
+    if (error instanceof LineTooLongError) {
+      throw new BuildInputError(`streams CSV: line ${cursor.line + error.line} is longer than ${error.maxLineBytes} bytes (ROYALTIES_MAX_LINE_BYTES)`);
+    }
+    throw error;
   } finally {
     input.stream.destroy();
   }

@@ -1,11 +1,12 @@
 import { createReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BuildCancelledError, BuildInputError } from './build-errors';
+import { BuildCancelledError, BuildInputError, LineTooLongError } from './build-errors';
 import { isBlankLine, readCsvLines } from './csv-lines';
-import { isUrlLocation, openInput } from './input-source';
+import { InputPolicy, isUrlLocation, STRICT_INPUT_POLICY } from './input-policy';
+import { openInput } from './input-source';
 import { formatMinorUnits, ORIGIN_REVENUE_PERCENT, Origin, parseFeeCents, splitByLargestRemainder, unitsToCents } from './money';
 import { readTrackMetadata, TrackRecord } from './track-metadata';
-import { clip, dayMonthYear, RangeUsers, SAMPLE_SIZE, StreamLineCounts, StreamTally, StreamTallyResult, TallyContext } from './stream-tally';
+import { dayMonthYear, RangeUsers, SAMPLE_SIZE, StreamLineCounts, StreamTally, StreamTallyResult, TallyContext } from './stream-tally';
 import { SharedUserIndex } from './shared-user-index';
 import { lineAlignedRanges, tallyRange, tallyRangesInThreads } from './streams-ranges';
 import { UserLedger } from './user-ledger';
@@ -97,6 +98,8 @@ export interface ConsolidationOptions {
   streamThreads?: number;
   /** Smallest range worth a thread (default 16 MiB): a thread costs a start-up, and the shared index of the users file is built for the threads. */
   minBytesPerThread?: number;
+  /** Where the inputs may come from and how long a line may be (default: no local paths, public URLs only). */
+  inputPolicy?: InputPolicy;
 }
 
 const USERS_HEADER = ['user_id', 'product_type', 'fee', 'origin'];
@@ -116,10 +119,11 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
     if (problems.length < maxReported) problems.push(problem);
   };
   const watch = new ProgressWatch(options);
+  const policy = options.inputPolicy ?? STRICT_INPUT_POLICY;
 
   watch.startPhase('tracks', null);
   await watch.checkpoint(true);
-  const metadata = await readTrackMetadata(inputs.tracks);
+  const metadata = await readTrackMetadata(inputs.tracks, policy);
   const labelIndex = new Map<string, number>();
   const labelNames: string[] = [];
   const trackLabel = new Map<string, number>();
@@ -129,7 +133,7 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
   metadata.tracks.forEach((track) => {
     if (trackLabel.has(track.trackId)) {
       badTracks++;
-      return report({ source: 'tracks', reason: `track id ${clip(track.trackId)} listed twice (the first is kept)` });
+      return report({ source: 'tracks', reason: 'track id listed twice (the first is kept)' });
     }
     let label = labelIndex.get(track.label);
     if (label === undefined) label = labelIndex.set(track.label, labelNames.push(track.label) - 1).get(track.label)!;
@@ -143,6 +147,7 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
   const feesCents: Record<Origin, number> = { app_store: 0, web: 0 };
   const originUsers: Record<Origin, number> = { app_store: 0, web: 0 };
   const users = { lines: 0, listed: 0, bad: 0 };
+  // Reasons name the field, never its content (see readStreamFields).
   const addUserLine = (fields: string[]): string | null => {
     if (fields.length !== 4) return `expected 4 fields separated by ';', found ${fields.length}`;
     const userId = fields[0].trim();
@@ -151,16 +156,16 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
     const origin = fields[3].trim();
     if (!userId) return 'user_id is empty';
     if (!productType) return 'product_type is empty';
-    if (fee === null) return `fee ${clip(fields[2])} is not an amount with a decimal comma like 7,99`;
-    if (origin !== 'app_store' && origin !== 'web') return `origin ${clip(origin)} is neither app_store nor web`;
-    if (!ledger.addListed(userId, productType, fee, origin)) return `user ${clip(userId)} is listed twice (the first listing counts)`;
+    if (fee === null) return 'fee is not an amount with a decimal comma like 7,99';
+    if (origin !== 'app_store' && origin !== 'web') return 'origin is neither app_store nor web';
+    if (!ledger.addListed(userId, productType, fee, origin)) return 'user_id is listed on an earlier line too (the first listing counts)';
     users.listed++;
     originUsers[origin]++;
     feesCents[origin] += fee;
     feesUnits[origin] += BigInt(fee * ORIGIN_REVENUE_PERCENT[origin]);
     return null;
   };
-  await streamCsv(inputs.usersCsv, 'users', 'users CSV', USERS_HEADER, watch, (rows, firstLine, skip) => {
+  await streamCsv(inputs.usersCsv, policy, 'users', 'users CSV', USERS_HEADER, watch, (rows, firstLine, skip) => {
     for (let r = skip; r < rows.length; r++) {
       const fields = rows[r];
       if (isBlankLine(fields)) continue;
@@ -186,8 +191,9 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
     trackLabels: Int32Array.from(labelTracks, ([, label]) => label),
     labelCount: labelNames.length,
     maxReportedProblems: Math.max(0, maxReported - problems.length),
+    maxLineBytes: policy.maxLineBytes,
   };
-  const { tallies, streamsInput } = await tallyStreamsInput(inputs.streamsCsv, context, ledger, watch, options);
+  const { tallies, streamsInput } = await tallyStreamsInput(inputs.streamsCsv, policy, context, ledger, watch, options);
   // Tallies in file order: first appearances, samples and problems come out as one pass would give them.
   let lineOffset = 0;
   for (const tally of tallies) {
@@ -247,40 +253,52 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
   };
 }
 
-/** Streams a CSV input in batches of parsed lines, after checking its header line; between batches, reports progress and honours cancellation. */
+/**
+ * Streams a CSV input in batches of parsed lines, after checking its header line; between batches, reports
+ * progress and honours cancellation. Returns what the input looked like: its size (the bytes read when
+ * the input did not say), and a local file's modification time.
+ */
 async function streamCsv(
   location: string,
+  policy: InputPolicy,
   phase: 'users' | 'streams',
   what: string,
   header: string[],
   watch: ProgressWatch,
   onRows: (rows: string[][], firstLine: number, skip: number) => void,
 ): Promise<{ sizeBytes: number | null; modifiedMs: number | null }> {
-  const input = await openInput(location, { what });
+  const input = await openInput(location, policy, { what });
   watch.startPhase(phase, input.sizeBytes);
   let line = 0;
+  let bytesRead = 0;
   try {
-    for await (const { rows, bytes } of readCsvLines(input.stream)) {
+    for await (const { rows, bytes } of readCsvLines(input.stream, policy.maxLineBytes)) {
       watch.rowsRead += rows.length;
       const skip = line === 0 && rows.length > 0 ? 1 : 0;
       if (skip) checkHeader(rows[0], header, what);
       onRows(rows, line + 1, skip);
       line += rows.length;
+      bytesRead += bytes;
       watch.addBytes(bytes);
       await watch.checkpoint(false);
     }
+  } catch (error) {
+    if (error instanceof LineTooLongError) throw new BuildInputError(`${what}: ${error.message}`);
+    throw error;
   } finally {
     input.stream.destroy();
   }
   await watch.checkpoint(true);
-  return { sizeBytes: input.sizeBytes, modifiedMs: input.modifiedMs };
+  return { sizeBytes: input.sizeBytes ?? bytesRead, modifiedMs: input.modifiedMs };
 }
 
 function checkHeader(fields: string[], header: string[], what: string): void {
   // trim() also drops a UTF-8 byte order mark, which stays at the start of the first field.
   const found = fields.map((field) => field.trim().toLowerCase());
   if (found.length !== header.length || found.some((name, i) => name !== header[i])) {
-    throw new BuildInputError(`${what}: the first line must be the header \`${header.join(';')}\`, found \`${clip(fields.join(';'), 80)}\``);
+    // What the line holds is not shown: the input may not be what it claims to be (see readStreamFields).
+    const shape = found.length === header.length ? 'other names' : `${found.length} field${found.length === 1 ? '' : 's'}`;
+    throw new BuildInputError(`${what}: the first line must be the header \`${header.join(';')}\` (found ${shape})`);
   }
 }
 
@@ -293,35 +311,38 @@ function checkHeader(fields: string[], header: string[], what: string): void {
  */
 async function tallyStreamsInput(
   location: string,
+  policy: InputPolicy,
   context: TallyContext,
   ledger: UserLedger,
   watch: ProgressWatch,
   options: ConsolidationOptions,
 ): Promise<{ tallies: StreamTallyResult[]; streamsInput: { sizeBytes: number | null; modifiedMs: number | null } }> {
   const what = 'streams CSV';
-  const threads = Math.max(1, Math.min(options.streamThreads ?? 1, Math.floor((await fileSize(location)) / (options.minBytesPerThread ?? 16 * 1024 * 1024))));
+  const threads = Math.max(1, Math.min(options.streamThreads ?? 1, Math.floor((await fileSize(location, policy)) / (options.minBytesPerThread ?? 16 * 1024 * 1024))));
   if (threads < 2) {
     const tally = new StreamTally(context, ledger);
-    const streamsInput = await streamCsv(location, 'streams', what, STREAMS_HEADER, watch, (rows, _firstLine, skip) => tally.addRows(rows, skip));
+    const streamsInput = await streamCsv(location, policy, 'streams', what, STREAMS_HEADER, watch, (rows, _firstLine, skip) => tally.addRows(rows, skip));
     return { tallies: [tally.result()], streamsInput };
   }
-  const input = await openInput(location, { what });
+  const input = await openInput(location, policy, { what });
   input.stream.destroy();
+  // The file the policy allowed, symlinks resolved: the ranges and threads read that one.
+  const path = input.path!;
   watch.startPhase('streams', input.sizeBytes);
-  checkHeader(await readFirstLine(location), STREAMS_HEADER, what);
-  const [first, ...rest] = await lineAlignedRanges(location, input.sizeBytes!, threads);
+  checkHeader(await readFirstLine(path, policy.maxLineBytes, what), STREAMS_HEADER, what);
+  const [first, ...rest] = await lineAlignedRanges(path, input.sizeBytes!, threads);
   const countChunk = (bytes: number, lines: number) => {
     watch.rowsRead += lines;
     watch.addBytes(bytes);
   };
   // The ledger holds the users file's users only (positions 0 to size - 1): unlisted ones are added by the merge.
   const listed = SharedUserIndex.build(ledger.ids());
-  const others = tallyRangesInThreads(location, rest, context, listed, countChunk);
+  const others = tallyRangesInThreads(path, rest, context, listed, countChunk);
   others.results.catch(() => undefined); // awaited below; a failure also ends this thread's reading
   try {
     // This thread reads the first range while the others run, through the same shared index (a lookup
     // there costs about a third of a `Map` lookup of a freshly parsed id); merged like the others.
-    const firstTally = await tallyRange({ path: location, range: first, skipLines: 1, context }, async (bytes, lines) => {
+    const firstTally = await tallyRange({ path, range: first, skipLines: 1, context }, async (bytes, lines) => {
       countChunk(bytes, lines);
       await watch.checkpoint(false);
     }, new RangeUsers(listed));
@@ -345,17 +366,21 @@ async function tallyStreamsInput(
 }
 
 /** Size of a local file; 0 for a URL or a file that cannot be read (opening it reports why). */
-async function fileSize(location: string): Promise<number> {
+async function fileSize(location: string, policy: InputPolicy): Promise<number> {
   if (isUrlLocation(location)) return 0;
-  const input = await openInput(location).catch(() => null);
+  const input = await openInput(location, policy).catch(() => null);
   input?.stream.destroy();
   return input?.sizeBytes ?? 0;
 }
 
-async function readFirstLine(path: string): Promise<string[]> {
-  const head = createReadStream(path, { end: 64 * 1024 - 1 });
+/** The header line of a local file; at most `maxLineBytes` + 1 bytes are read, so only its own length is checked. */
+async function readFirstLine(path: string, maxLineBytes: number, what: string): Promise<string[]> {
+  const head = createReadStream(path, { end: maxLineBytes, highWaterMark: Math.min(maxLineBytes + 1, 64 * 1024) });
   try {
-    for await (const { rows } of readCsvLines(head)) if (rows.length > 0) return rows[0];
+    for await (const { rows } of readCsvLines(head, maxLineBytes)) if (rows.length > 0) return rows[0];
+  } catch (error) {
+    if (error instanceof LineTooLongError) throw new BuildInputError(`${what}: ${error.message}`);
+    throw error;
   } finally {
     head.destroy();
   }

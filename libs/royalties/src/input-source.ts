@@ -1,9 +1,16 @@
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { isAbsolute, relative, resolve } from 'node:path';
-import { Readable, Transform } from 'node:stream';
-import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import { pipeline, Readable, Transform } from 'node:stream';
+import { Agent, Dispatcher, request } from 'undici';
 import { READ_CHUNK_BYTES } from './csv-lines';
+import {
+  InputPolicy,
+  InputRefusedError,
+  inputLookup,
+  isUrlLocation,
+  realLocalPath,
+  urlRefusal,
+} from './input-policy';
 
 /** An input the royalties build reads: a local path or an http(s) URL. */
 export interface OpenedInput {
@@ -12,6 +19,8 @@ export interface OpenedInput {
   sizeBytes: number | null;
   /** Last modification of a local file, so readers can tell the file changed since a build. */
   modifiedMs: number | null;
+  /** The file read, symlinks resolved (local inputs only): later reads of the same input open this one. */
+  path: string | null;
 }
 
 /** The input could not be opened or read: a clear message naming it, not a stack from deep inside a stream. */
@@ -19,64 +28,155 @@ export class InputUnavailableError extends Error {
   override readonly name = 'InputUnavailableError';
 }
 
-export function isUrlLocation(location: string): boolean {
-  return /^https?:\/\//i.test(location);
+export interface OpenInputOptions {
+  /** Start reading here (pages of a streams file). */
+  startByte?: number;
+  /** How the input is named in errors, e.g. `streams CSV`. */
+  what?: string;
+  /** How long a URL may take to answer (its headers; a big body may take as long as it needs). */
+  responseTimeoutMs?: number;
 }
 
-/** Whether a local path stays inside `root` (always true for URLs or without a root). */
-export function isAllowedLocation(location: string, root: string | undefined): boolean {
-  if (!root || isUrlLocation(location)) return true;
-  const rel = relative(resolve(root), resolve(root, location));
-  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
-}
+const MAX_REDIRECTS = 5;
+const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 
-/** The location a build stores: URLs as given, local paths absolute (against the root when set), so the worker's cwd does not matter. */
-export function resolveLocation(location: string, root: string | undefined): string {
-  return isUrlLocation(location) ? location : resolve(root ?? process.cwd(), location);
+/**
+ * Opens an input for streaming, optionally from a byte offset (used to page through a streams file),
+ * if the policy allows it: a local path must lie inside the input root (symlinks followed), a URL must
+ * reach a public address (or an allow-listed host) on every hop. Refusals throw InputRefusedError.
+ */
+export async function openInput(
+  location: string,
+  policy: InputPolicy,
+  options: OpenInputOptions = {},
+): Promise<OpenedInput> {
+  const what = options.what ?? 'input';
+  if (isUrlLocation(location)) return fetchInput(location, policy, what, options);
+  let real: Awaited<ReturnType<typeof realLocalPath>>;
+  try {
+    real = await realLocalPath(location, policy);
+    if ('path' in real) {
+      const info = await stat(real.path);
+      if (!info.isFile()) throw new Error('not a regular file');
+      const stream = createReadStream(real.path, {
+        start: options.startByte ?? 0,
+        highWaterMark: READ_CHUNK_BYTES,
+      });
+      return { stream, sizeBytes: info.size, modifiedMs: info.mtimeMs, path: real.path };
+    }
+  } catch (error) {
+    const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+    throw new InputUnavailableError(`${what}: cannot read ${location}: ${reason}`);
+  }
+  throw new InputRefusedError(`${what}: ${real.refused}`);
 }
 
 /**
- * Opens an input for streaming, optionally from a byte offset (used to page through a streams file).
- * URLs are fetched with a Range header; a server that ignores it gets its first bytes skipped here.
+ * GETs a URL through the policy: every hop's URL is checked before it is requested and every connection's
+ * addresses when it is made; redirects are followed by hand (at most MAX_REDIRECTS) so each is checked
+ * the same way. A Range header asks for the bytes from `startByte`; a server that ignores it has the
+ * first bytes skipped here. Errors name the input and the URL the client gave, never response bytes.
  */
-export async function openInput(location: string, options: { startByte?: number; what?: string; responseTimeoutMs?: number } = {}): Promise<OpenedInput> {
+async function fetchInput(
+  location: string,
+  policy: InputPolicy,
+  what: string,
+  options: OpenInputOptions,
+): Promise<OpenedInput> {
   const startByte = options.startByte ?? 0;
-  const what = options.what ?? 'input';
-  if (isUrlLocation(location)) {
-    let response: Response;
-    // Bounds the wait for the response head only: a big body may take as long as it needs.
-    const controller = new AbortController();
-    const timeoutMs = options.responseTimeoutMs ?? 30_000;
-    const timer = setTimeout(() => controller.abort(new Error(`no response within ${timeoutMs} ms`)), timeoutMs);
-    try {
-      response = await fetch(location, { headers: startByte > 0 ? { range: `bytes=${startByte}-` } : {}, signal: controller.signal });
-    } catch (error) {
-      const reason = controller.signal.aborted ? (controller.signal.reason as Error).message : ((error as Error).cause ?? (error as Error).message);
-      throw new InputUnavailableError(`${what}: cannot fetch ${location}: ${reason}`);
-    } finally {
-      clearTimeout(timer);
-    }
-    if (!response.ok || !response.body) {
-      await response.body?.cancel();
-      throw new InputUnavailableError(`${what}: GET ${location} answered ${response.status}`);
-    }
-    const length = Number(response.headers.get('content-length') ?? NaN);
-    let stream = Readable.fromWeb(response.body as unknown as WebReadableStream<Uint8Array>);
-    let sizeBytes = Number.isFinite(length) ? length : null;
-    if (response.status === 206) {
-      sizeBytes = sizeBytes === null ? null : sizeBytes + startByte;
-    } else if (startByte > 0) {
-      stream = stream.pipe(skipBytes(startByte));
-    }
-    return { stream, sizeBytes, modifiedMs: null };
-  }
+  const timeoutMs = options.responseTimeoutMs ?? 30_000;
+  // One agent per input: its connections close with the input (no pool outlives a build or a page).
+  const agent = new Agent({
+    connect: { lookup: inputLookup(policy) as never, timeout: timeoutMs },
+    bodyTimeout: 0,
+  });
+  const controller = new AbortController();
+  const timer = setTimeout(
+    () => controller.abort(new Error(`no response within ${timeoutMs} ms`)),
+    timeoutMs,
+  );
+  const fail = (error: Error): never => {
+    void agent.destroy();
+    throw error;
+  };
+  let url = location;
+  let response: Dispatcher.ResponseData | undefined;
   try {
-    const info = await stat(location);
-    if (!info.isFile()) throw new Error('not a regular file');
-    return { stream: createReadStream(location, { start: startByte, highWaterMark: READ_CHUNK_BYTES }), sizeBytes: info.size, modifiedMs: info.mtimeMs };
-  } catch (error) {
-    throw new InputUnavailableError(`${what}: cannot read ${location}: ${(error as Error).message}`);
+    for (let redirects = 0; ; redirects++) {
+      const refusal = urlRefusal(url, policy);
+      if (refusal)
+        fail(
+          new InputRefusedError(
+            `${what}: cannot fetch ${location}: ${url === location ? '' : `redirected to ${new URL(url).origin}: `}${refusal}`,
+          ),
+        );
+      try {
+        response = await request(url, {
+          dispatcher: agent,
+          headers: startByte > 0 ? { range: `bytes=${startByte}-` } : {},
+          signal: controller.signal,
+        });
+      } catch (error) {
+        const forbidden = forbiddenCause(error as Error);
+        if (forbidden)
+          fail(new InputRefusedError(`${what}: cannot fetch ${location}: ${forbidden}`));
+        const reason = controller.signal.aborted
+          ? (controller.signal.reason as Error).message
+          : ((error as NodeJS.ErrnoException).code ?? (error as Error).message);
+        fail(new InputUnavailableError(`${what}: cannot fetch ${location}: ${reason}`));
+      }
+      const { statusCode, headers, body } = response!;
+      // undici reports a body destroyed before its end as an error; readers that stop early (a page, a
+      // failed header) destroy it on purpose. Their own reads still see real errors.
+      body.on('error', () => undefined);
+      if (!REDIRECT_STATUSES.has(statusCode) || headers.location === undefined) break;
+      body.destroy();
+      if (redirects === MAX_REDIRECTS)
+        fail(
+          new InputUnavailableError(
+            `${what}: cannot fetch ${location}: more than ${MAX_REDIRECTS} redirects`,
+          ),
+        );
+      const next = new URL(String(headers.location), url);
+      if (next.protocol !== 'http:' && next.protocol !== 'https:')
+        fail(
+          new InputRefusedError(
+            `${what}: cannot fetch ${location}: redirect to a location that is not an http(s) URL`,
+          ),
+        );
+      url = next.href;
+    }
+  } finally {
+    clearTimeout(timer);
   }
+  const { statusCode, headers, body } = response!;
+  if (statusCode < 200 || statusCode > 299) {
+    body.destroy();
+    fail(
+      new InputUnavailableError(
+        `${what}: GET ${location} answered ${statusCode}${REDIRECT_STATUSES.has(statusCode) ? ' without a Location' : ''}`,
+      ),
+    );
+  }
+  body.once('close', () => void agent.destroy());
+  const length = Number(headers['content-length'] ?? NaN);
+  let sizeBytes = Number.isFinite(length) ? length : null;
+  let stream: Readable = body;
+  if (statusCode === 206) {
+    sizeBytes = sizeBytes === null ? null : sizeBytes + startByte;
+  } else if (startByte > 0) {
+    // pipeline: destroying the page reader's stream also ends the response.
+    stream = pipeline(body, skipBytes(startByte), () => undefined);
+  }
+  return { stream, sizeBytes, modifiedMs: null, path: null };
+}
+
+/** The refusal of the connect-time address check, wherever undici wrapped it. */
+function forbiddenCause(error: Error): string | undefined {
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    if (cause.name === 'ForbiddenTargetError') return cause.message;
+  }
+  return undefined;
 }
 
 function skipBytes(count: number): Transform {

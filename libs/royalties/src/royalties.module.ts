@@ -43,7 +43,8 @@ export class RoyaltiesApiModule {}
     {
       provide: RunRoyaltiesBuild,
       inject: [RoyaltiesRepository, ROYALTIES_SETTINGS],
-      useFactory: (repository: RoyaltiesRepository, settings: RoyaltiesSettings) => new RunRoyaltiesBuild(repository, { maxBadLineShare: settings.maxBadLineShare, streamThreads: settings.streamThreads }),
+      useFactory: (repository: RoyaltiesRepository, settings: RoyaltiesSettings) =>
+        new RunRoyaltiesBuild(repository, { maxBadLineShare: settings.maxBadLineShare, streamThreads: settings.streamThreads, inputPolicy: settings.inputPolicy }),
     },
     RoyaltiesBuildWorker,
   ],

@@ -1,9 +1,11 @@
-import { BadRequestException, ConflictException, Inject, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
+import { BadGatewayException, BadRequestException, ConflictException, Inject, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
 import { InputChangedError, readConsolidatedPage, ConsolidatedPage } from './consolidated-entries';
+import { BuildInputError } from './build-errors';
 import type { BuildInputs } from './consolidation';
-import { isAllowedLocation, resolveLocation } from './input-source';
+import { InputRefusedError, isUrlLocation, locationRefusal, realLocalPath, resolveLocation } from './input-policy';
+import { InputUnavailableError } from './input-source';
 import { centsToNumber } from './money';
 import type { RoyaltiesSettings } from './royalties.env';
 import { BuildDocument, RoyaltiesRepository } from './royalties.repository';
@@ -31,9 +33,8 @@ export class RoyaltiesService implements OnModuleDestroy {
     };
     const missing = Object.entries(inputs).filter(([, value]) => !value).map(([name]) => name);
     if (missing.length) throw new BadRequestException(`missing ${missing.join(', ')}: give them in the body or configure ROYALTIES_USERS_CSV / ROYALTIES_STREAMS_CSV / ROYALTIES_TRACKS`);
-    const outside = Object.entries(inputs).filter(([, value]) => !isAllowedLocation(value!, this.settings.inputRoot)).map(([name]) => name);
-    if (outside.length) throw new BadRequestException(`${outside.join(', ')} must be inside ROYALTIES_INPUT_ROOT or an http(s) URL`);
-    const root = this.settings.inputRoot;
+    await this.refuseForbiddenInputs(inputs as BuildInputs);
+    const root = this.settings.inputPolicy.root;
     const resolved: BuildInputs = {
       usersCsv: resolveLocation(inputs.usersCsv!, root),
       streamsCsv: resolveLocation(inputs.streamsCsv!, root),
@@ -44,6 +45,25 @@ export class RoyaltiesService implements OnModuleDestroy {
     // The job id is the build id: a duplicate add is a no-op and Bull Board shows the same id.
     await this.queue.add(BUILD_JOB, { buildId }, { jobId: buildId, attempts: 2, backoff: { type: 'exponential', delay: 5_000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } });
     return { buildId };
+  }
+
+  /**
+   * 400 for inputs the policy refuses, grouped by reason. What needs no network is checked here, local
+   * symlinks included; a URL's host name is checked by the worker when it connects.
+   */
+  private async refuseForbiddenInputs(inputs: BuildInputs): Promise<void> {
+    const policy = this.settings.inputPolicy;
+    const refused = new Map<string, string[]>();
+    for (const [name, location] of Object.entries(inputs)) {
+      let reason = locationRefusal(location, policy);
+      if (!reason && !isUrlLocation(location)) {
+        // A file that cannot be resolved (missing) is the worker's to report, with the build.
+        const real = await realLocalPath(location, policy).catch(() => null);
+        if (real && 'refused' in real) reason = real.refused;
+      }
+      if (reason) refused.set(reason, [...(refused.get(reason) ?? []), name]);
+    }
+    if (refused.size) throw new BadRequestException([...refused].map(([reason, names]) => `${names.join(', ')}: ${reason}`).join('; '));
   }
 
   async buildStatus(buildId: string) {
@@ -120,10 +140,12 @@ export class RoyaltiesService implements OnModuleDestroy {
   async consolidated(query: { buildId?: string; cursor?: string; limit: number }): Promise<ConsolidatedPage & { buildId: string }> {
     const build = await this.succeededBuild(query.buildId);
     try {
-      return { buildId: build._id, ...(await readConsolidatedPage(this.repository, build, query.cursor, query.limit)) };
+      return { buildId: build._id, ...(await readConsolidatedPage(this.repository, build, query.cursor, query.limit, this.settings.inputPolicy)) };
     } catch (error) {
       if (error instanceof RangeError) throw new BadRequestException(error.message);
       if (error instanceof InputChangedError) throw new ConflictException(error.message);
+      // The streams input cannot be read now, or no longer may be: the page's source failed, not the request.
+      if (error instanceof InputUnavailableError || error instanceof InputRefusedError || error instanceof BuildInputError) throw new BadGatewayException(error.message);
       throw error;
     }
   }

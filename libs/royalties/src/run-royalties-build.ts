@@ -1,6 +1,7 @@
 import { UnrecoverableError } from 'bullmq';
 import { BuildCancelledError, BuildInputError } from './build-errors';
 import { BuildProgress, consolidateRoyalties, ConsolidationOptions } from './consolidation';
+import { InputRefusedError } from './input-policy';
 import { InputUnavailableError } from './input-source';
 import { RoyaltiesRepository } from './royalties.repository';
 
@@ -14,7 +15,8 @@ export type BuildOutcome = 'succeeded' | 'cancelled' | 'already finished';
 export class RunRoyaltiesBuild {
   constructor(
     private readonly repository: RoyaltiesRepository,
-    private readonly options: Pick<ConsolidationOptions, 'maxBadLineShare' | 'checkIntervalMs' | 'streamThreads' | 'minBytesPerThread'>,
+    private readonly options: Pick<ConsolidationOptions, 'maxBadLineShare' | 'checkIntervalMs' | 'streamThreads' | 'minBytesPerThread'> &
+      Required<Pick<ConsolidationOptions, 'inputPolicy'>>,
   ) {}
 
   /**
@@ -43,6 +45,7 @@ export class RunRoyaltiesBuild {
         checkIntervalMs: this.options.checkIntervalMs,
         streamThreads: this.options.streamThreads,
         minBytesPerThread: this.options.minBytesPerThread,
+        inputPolicy: this.options.inputPolicy,
         isCancelled: () => this.repository.isCancelRequested(buildId),
         onProgress: progress,
       });
@@ -67,7 +70,7 @@ export class RunRoyaltiesBuild {
         return 'cancelled';
       }
       const message = (error as Error).message;
-      const permanent = error instanceof BuildInputError || error instanceof InputUnavailableError;
+      const permanent = error instanceof BuildInputError || error instanceof InputUnavailableError || error instanceof InputRefusedError;
       if (permanent || !retriesLeft) await this.repository.markFinished(buildId, 'failed', message).catch(() => undefined);
       else await this.repository.markRetrying(buildId, message).catch(() => undefined);
       if (permanent) throw new UnrecoverableError(message);

@@ -18,6 +18,8 @@ export interface TallyContext {
   trackLabels: Int32Array;
   labelCount: number;
   maxReportedProblems: number;
+  /** Longest line allowed, in bytes (ROYALTIES_MAX_LINE_BYTES). */
+  maxLineBytes: number;
 }
 
 /**
@@ -212,7 +214,7 @@ export async function tallyStreams(
 ): Promise<StreamTallyResult> {
   const tally = new StreamTally(context, users);
   let skip = skipLines;
-  for await (const { rows, bytes } of readCsvLines(input)) {
+  for await (const { rows, bytes } of readCsvLines(input, context.maxLineBytes)) {
     const skipped = Math.min(skip, rows.length);
     skip -= skipped;
     tally.addRows(rows, skipped);
@@ -227,12 +229,16 @@ export function readStreamLine(fields: string[]): StreamLine | string {
   return readStreamFields(fields, stream) ?? stream;
 }
 
-/** Validates a streams CSV data line into `into` (reused across lines); the reason it is malformed, or null. */
+/**
+ * Validates a streams CSV data line into `into` (reused across lines); the reason it is malformed, or null.
+ * Reasons name the field, never its content: they reach the build's status and error, and an input
+ * that is not what it claims to be (another file, an internal page) must not come back through them.
+ */
 function readStreamFields(fields: string[], into: StreamLine): string | null {
   if (fields.length !== 5) return `expected 5 fields separated by ';', found ${fields.length}`;
   // trim() returns the field itself when there is nothing to trim, so clean lines allocate nothing here.
   const date = fields[0].trim();
-  if (dayMonthYear(date) < 0) return `date ${clip(fields[0])} is not a day/month/year date`;
+  if (dayMonthYear(date) < 0) return 'date is not a day/month/year date';
   const userId = fields[1].trim();
   if (!userId) return 'user_id is empty';
   const region = fields[2].trim();
@@ -240,7 +246,7 @@ function readStreamFields(fields: string[], into: StreamLine): string | null {
   const trackId = fields[3].trim();
   if (!trackId) return 'track id is empty';
   const seconds = parseSeconds(fields[4]);
-  if (seconds < 0) return `seconds ${clip(fields[4].trim())} is not a non-negative integer`;
+  if (seconds < 0) return 'seconds is not a non-negative integer';
   into.date = date;
   into.userId = userId;
   into.region = region;
@@ -307,8 +313,4 @@ function digitsValue(text: string, start: number, end: number): number {
     value = value * 10 + digit;
   }
   return value;
-}
-
-export function clip(text: string, max = 40): string {
-  return JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);
 }

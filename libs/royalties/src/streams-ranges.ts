@@ -2,6 +2,7 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
+import { BuildInputError, LineTooLongError } from './build-errors';
 import { READ_CHUNK_BYTES } from './csv-lines';
 import { SharedUserIndex, SharedUserIndexBuffers } from './shared-user-index';
 import { RangeUsers, StreamTallyResult, tallyStreams, TallyContext, TallyUsers } from './stream-tally';
@@ -56,9 +57,15 @@ interface RangeJob {
 }
 
 type RangeMessage =
-  { type: 'progress'; bytes: number; lines: number } | { type: 'done'; result: StreamTallyResult };
+  | { type: 'progress'; bytes: number; lines: number }
+  | { type: 'done'; result: StreamTallyResult }
+  | { type: 'failed'; message: string; inputError: boolean };
 
-/** Tallies one range of the streams file in this thread, into `users` when given (else the range's own index). */
+/**
+ * Tallies one range of the streams file in this thread, into `users` when given (else the range's own
+ * index). A line longer than the cap fails it with the line's byte offset in the file (its number in
+ * the file is not known inside a range).
+ */
 export function tallyRange(
   job: RangeJob,
   onChunk: (bytes: number, lines: number) => void | Promise<void>,
@@ -74,9 +81,14 @@ export function tallyRange(
           highWaterMark: READ_CHUNK_BYTES,
         })
       : Readable.from([]);
-  return tallyStreams(input, job.context, job.skipLines, onChunk, users).finally(() =>
-    input.destroy(),
-  );
+  return tallyStreams(input, job.context, job.skipLines, onChunk, users)
+    .catch((error: Error) => {
+      if (!(error instanceof LineTooLongError)) throw error;
+      throw new BuildInputError(
+        `streams CSV: the line at byte ${range.start + error.startByte} is longer than ${error.maxLineBytes} bytes (ROYALTIES_MAX_LINE_BYTES)`,
+      );
+    })
+    .finally(() => input.destroy());
 }
 
 /**
@@ -113,7 +125,9 @@ export function tallyRangesInThreads(
         });
         thread.on('message', (message: RangeMessage) => {
           if (message.type === 'progress') onProgress(message.bytes, message.lines);
-          else settle(null, message.result);
+          else if (message.type === 'done') settle(null, message.result);
+          // An error's class does not cross the thread boundary: a bad input stays a BuildInputError.
+          else settle(message.inputError ? new BuildInputError(message.message) : new Error(message.message));
         });
         thread.once('error', (error) => settle(error));
         thread.once('exit', (code) =>
@@ -164,6 +178,8 @@ function runRangeThread(job: RangeJob): void {
       result.labelSeconds.buffer,
     ] as ArrayBuffer[];
     port.postMessage({ type: 'done', result } satisfies RangeMessage, transfer);
+  }, (error: Error) => {
+    port.postMessage({ type: 'failed', message: error.message, inputError: error instanceof BuildInputError } satisfies RangeMessage);
   });
 }
 

@@ -1,6 +1,7 @@
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { parser as jsonTokens } from 'stream-json';
+import { InputPolicy, InputRefusedError, STRICT_INPUT_POLICY } from './input-policy';
 import { InputUnavailableError, openInput } from './input-source';
 import { BuildInputError } from './build-errors';
 
@@ -21,17 +22,22 @@ export interface TrackMetadata {
 const EXPECTED_KEYS = ['track_id', 'track_name', 'label'];
 
 /**
- * Reads the track metadata JSON (a local file or an http(s) URL): an array of objects whose values are,
- * by position, track id, track name and label. Values are read in document order from a token stream,
- * because a plain JSON.parse reorders integer-like keys and would scramble a mangled file's positions.
+ * Reads the track metadata JSON (a local file or an http(s) URL, as the policy allows): an array of
+ * objects whose values are, by position, track id, track name and label. Values are read in document
+ * order from a token stream, because a plain JSON.parse reorders integer-like keys and would scramble a
+ * mangled file's positions. Keys and values arrive in chunks and are assembled here, so one longer than
+ * the policy's `maxLineBytes` fails the read before it is held whole.
  */
-export async function readTrackMetadata(location: string): Promise<TrackMetadata> {
-  const { stream } = await openInput(location, { what: 'track metadata' });
+export async function readTrackMetadata(location: string, policy: InputPolicy = STRICT_INPUT_POLICY): Promise<TrackMetadata> {
+  const { stream } = await openInput(location, policy, { what: 'track metadata' });
+  const maxBytes = policy.maxLineBytes;
   const objects: Array<{ keys: string[]; values: Array<string | null> } | { invalid: string }> = [];
   let depth = 0;
   let current: { keys: string[]; values: Array<string | null> } | null = null;
   let invalid: string | null = null;
   let sawTopArray = false;
+  let text = '';
+  let textBytes = 0;
   const scalar = (value: string | null) => {
     if (depth === 2 && current) current.values.push(value);
     else if (depth === 1) objects.push({ invalid: 'not an object' });
@@ -40,6 +46,18 @@ export async function readTrackMetadata(location: string): Promise<TrackMetadata
     objectMode: true,
     write(token: { name: string; value?: string }, _encoding, callback) {
       switch (token.name) {
+        case 'startKey':
+        case 'startString':
+        case 'startNumber':
+          text = '';
+          textBytes = 0;
+          break;
+        case 'stringChunk':
+        case 'numberChunk':
+          textBytes += Buffer.byteLength(token.value!);
+          if (textBytes > maxBytes) return callback(new BuildInputError(`track metadata: a key or value is longer than ${maxBytes} bytes (ROYALTIES_MAX_LINE_BYTES)`));
+          text += token.value;
+          break;
         case 'startArray':
         case 'startObject':
           if (depth === 0) {
@@ -60,12 +78,12 @@ export async function readTrackMetadata(location: string): Promise<TrackMetadata
             invalid = null;
           }
           break;
-        case 'keyValue':
-          if (depth === 2 && current) current.keys.push(token.value ?? '');
+        case 'endKey':
+          if (depth === 2 && current) current.keys.push(text);
           break;
-        case 'stringValue':
-        case 'numberValue':
-          scalar(token.value ?? '');
+        case 'endString':
+        case 'endNumber':
+          scalar(text);
           break;
         case 'nullValue':
           scalar(null);
@@ -79,9 +97,9 @@ export async function readTrackMetadata(location: string): Promise<TrackMetadata
     },
   });
   try {
-    await pipeline(stream, jsonTokens({ streamValues: false }), assembler);
+    await pipeline(stream, jsonTokens({ packValues: false, streamValues: true }), assembler);
   } catch (error) {
-    if (error instanceof BuildInputError || error instanceof InputUnavailableError) throw error;
+    if (error instanceof BuildInputError || error instanceof InputUnavailableError || error instanceof InputRefusedError) throw error;
     throw new BuildInputError(`track metadata: not valid JSON (${(error as Error).message})`);
   }
   if (!sawTopArray) throw new BuildInputError('track metadata: expected a JSON array of track objects');

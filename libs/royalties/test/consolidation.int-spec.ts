@@ -4,7 +4,7 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BuildCancelledError, BuildInputError, consolidateRoyalties, InputUnavailableError, readTrackMetadata, writeSyntheticInputs } from '@bufferq/royalties';
+import { BuildCancelledError, BuildInputError, consolidateRoyalties, InputPolicy, InputUnavailableError, readTrackMetadata, writeSyntheticInputs } from '@bufferq/royalties';
 
 const fixtures = join(__dirname, 'fixtures');
 const fixture = {
@@ -12,7 +12,10 @@ const fixture = {
   streamsCsv: join(fixtures, 'streams.csv'),
   tracks: join(fixtures, 'tracks.json'),
 };
-const lenient = { maxBadLineShare: 1 };
+// The inputs here are the test's own files (in the repository and a temporary directory) and its own
+// loopback HTTP server.
+const inputPolicy: InputPolicy = { root: '/', privateHosts: ['127.0.0.1'], maxLineBytes: 64 * 1024 };
+const lenient = { maxBadLineShare: 1, inputPolicy };
 
 describe('consolidateRoyalties', () => {
   let dir: string;
@@ -55,7 +58,7 @@ describe('consolidateRoyalties', () => {
   });
 
   it('recovers the first track of a mangled metadata file from its keys and gets the same payouts', async () => {
-    const metadata = await readTrackMetadata(join(fixtures, 'tracks-mangled.json'));
+    const metadata = await readTrackMetadata(join(fixtures, 'tracks-mangled.json'), inputPolicy);
     expect(metadata.recoveredFromKeys).toBe(true);
     expect(metadata.tracks).toEqual([
       { trackId: 't1', trackName: 'First Song', label: 'label A' },
@@ -69,7 +72,7 @@ describe('consolidateRoyalties', () => {
 
   it('reads mangled values in document order even when the keys look like integers (JSON.parse would reorder them)', async () => {
     const path = await file('numeric.json', '[{"300":"301","20":"21","label 9":"label 8"}]');
-    const metadata = await readTrackMetadata(path);
+    const metadata = await readTrackMetadata(path, inputPolicy);
     expect(metadata.tracks).toEqual([
       { trackId: '300', trackName: '20', label: 'label 9' },
       { trackId: '301', trackName: '21', label: 'label 8' },
@@ -87,13 +90,13 @@ describe('consolidateRoyalties', () => {
     );
     const result = await consolidateRoyalties({ usersCsv, streamsCsv, tracks: fixture.tracks }, lenient);
     expect(result.problems).toEqual([
-      { source: 'users', line: 2, reason: 'fee "7.99" is not an amount with a decimal comma like 7,99' },
-      { source: 'users', line: 3, reason: 'origin "play_store" is neither app_store nor web' },
+      { source: 'users', line: 2, reason: 'fee is not an amount with a decimal comma like 7,99' },
+      { source: 'users', line: 3, reason: 'origin is neither app_store nor web' },
       { source: 'users', line: 4, reason: "expected 4 fields separated by ';', found 3" },
-      { source: 'users', line: 6, reason: 'user "u4" is listed twice (the first listing counts)' },
-      { source: 'streams', line: 2, reason: 'date "31/02/2019" is not a day/month/year date' },
-      { source: 'streams', line: 3, reason: 'seconds "-5" is not a non-negative integer' },
-      { source: 'streams', line: 4, reason: 'seconds "abc" is not a non-negative integer' },
+      { source: 'users', line: 6, reason: 'user_id is listed on an earlier line too (the first listing counts)' },
+      { source: 'streams', line: 2, reason: 'date is not a day/month/year date' },
+      { source: 'streams', line: 3, reason: 'seconds is not a non-negative integer' },
+      { source: 'streams', line: 4, reason: 'seconds is not a non-negative integer' },
       { source: 'streams', line: 5, reason: 'user_id is empty' },
       { source: 'streams', line: 6, reason: "expected 5 fields separated by ';', found 4" },
     ]);
@@ -107,25 +110,27 @@ describe('consolidateRoyalties', () => {
 
   it('fails with a clear message naming the share and the first bad line when too many lines are malformed', async () => {
     const streamsCsv = await file('streams-mostly-bad.csv', 'date;user_id;region;track id;seconds\n01/03/2019;u1;NL;t1;x\n01/03/2019;u1;NL;t1;5\n');
-    await expect(consolidateRoyalties({ ...fixture, streamsCsv }, { maxBadLineShare: 0.1 })).rejects.toThrow(
+    await expect(consolidateRoyalties({ ...fixture, streamsCsv }, { maxBadLineShare: 0.1, inputPolicy })).rejects.toThrow(
       new BuildInputError(
-        '1 of 2 streams CSV lines (50.00%) are malformed, more than the allowed 10.00% (ROYALTIES_MAX_BAD_LINE_SHARE). First: line 2: seconds "x" is not a non-negative integer.',
+        '1 of 2 streams CSV lines (50.00%) are malformed, more than the allowed 10.00% (ROYALTIES_MAX_BAD_LINE_SHARE). First: line 2: seconds is not a non-negative integer.',
       ),
     );
   });
 
   it('rejects a file whose first line is not the expected header', async () => {
     const streamsCsv = await file('streams-no-header.csv', '01/03/2019;u1;NL;t1;5\n');
-    await expect(consolidateRoyalties({ ...fixture, streamsCsv }, lenient)).rejects.toThrow(/streams CSV: the first line must be the header `date;user_id;region;track id;seconds`/);
+    await expect(consolidateRoyalties({ ...fixture, streamsCsv }, lenient)).rejects.toThrow(
+      new BuildInputError('streams CSV: the first line must be the header `date;user_id;region;track id;seconds` (found other names)'),
+    );
   });
 
   it('names the input it cannot open, and rejects metadata that is not a JSON array', async () => {
     await expect(consolidateRoyalties({ ...fixture, usersCsv: join(dir, 'missing.csv') }, lenient)).rejects.toThrow(InputUnavailableError);
-    await expect(consolidateRoyalties({ ...fixture, usersCsv: join(dir, 'missing.csv') }, lenient)).rejects.toThrow(/users CSV: cannot read .*missing\.csv/);
+    await expect(consolidateRoyalties({ ...fixture, usersCsv: join(dir, 'missing.csv') }, lenient)).rejects.toThrow(/users CSV: cannot read .*missing\.csv: ENOENT$/);
     const notArray = await file('object.json', '{"track_id":"t1"}');
-    await expect(readTrackMetadata(notArray)).rejects.toThrow('track metadata: expected a JSON array of track objects');
+    await expect(readTrackMetadata(notArray, inputPolicy)).rejects.toThrow('track metadata: expected a JSON array of track objects');
     const broken = await file('broken.json', '[{"track_id": "t1",');
-    await expect(readTrackMetadata(broken)).rejects.toThrow(/track metadata: not valid JSON/);
+    await expect(readTrackMetadata(broken, inputPolicy)).rejects.toThrow(/track metadata: not valid JSON/);
   });
 
   it('reports progress with rows and bytes, and stops between chunks when cancelled', async () => {
@@ -133,6 +138,7 @@ describe('consolidateRoyalties', () => {
     const progress: Array<{ phase: string; rowsRead: number; percent: number | null }> = [];
     const cancelled = consolidateRoyalties(files, {
       maxBadLineShare: 0.01,
+      inputPolicy,
       checkIntervalMs: 0,
       onProgress: (p) => void progress.push(p),
       isCancelled: () => progress.filter((p) => p.phase === 'streams').length >= 3,
@@ -144,7 +150,7 @@ describe('consolidateRoyalties', () => {
     expect(streaming[streaming.length - 1].percent).toBeLessThan(100);
 
     const complete: number[] = [];
-    const result = await consolidateRoyalties(files, { maxBadLineShare: 0.01, onProgress: (p) => void (p.phase === 'streams' && complete.push(p.percent ?? -1)) });
+    const result = await consolidateRoyalties(files, { maxBadLineShare: 0.01, inputPolicy, onProgress: (p) => void (p.phase === 'streams' && complete.push(p.percent ?? -1)) });
     expect(complete[complete.length - 1]).toBe(100);
     expect(result.counts.streams.lines).toBe(60_000);
     expect(result.labels.reduce((sum, label) => sum + label.payoutCents, 0) + result.unallocatedCents).toBe(result.revenue.totalCents);
@@ -162,7 +168,7 @@ describe('consolidateRoyalties', () => {
     expect(streams).toMatch(/^\d\d\/\d\d\/2019;/m);
     expect(streams).toMatch(/;nl;/);
     expect(streams).toMatch(/;NL;/);
-    const result = await consolidateRoyalties(files, { maxBadLineShare: 0 });
+    const result = await consolidateRoyalties(files, { maxBadLineShare: 0, inputPolicy });
     expect(result.counts.tracks).toEqual({ count: 50, bad: 0, recoveredFromKeys: true });
     expect(result.counts.users).toEqual({ lines: 300, listed: 300, bad: 0 });
     expect(result.counts.streams).toMatchObject({ lines: 3_000, valid: 3_000, bad: 0 });
@@ -198,7 +204,7 @@ describe('consolidateRoyalties', () => {
     });
 
     it('fails clearly when the server answers 404', async () => {
-      await expect(readTrackMetadata(`${base}/nope.json`)).rejects.toThrow(`track metadata: GET ${base}/nope.json answered 404`);
+      await expect(readTrackMetadata(`${base}/nope.json`, inputPolicy)).rejects.toThrow(`track metadata: GET ${base}/nope.json answered 404`);
     });
   });
 });

@@ -3,11 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { Db, MongoClient, ObjectId } from 'mongodb';
-import { readConsolidatedPage, RoyaltiesRepository, RunRoyaltiesBuild, writeSyntheticInputs } from '@bufferq/royalties';
+import { InputPolicy, readConsolidatedPage, RoyaltiesRepository, RunRoyaltiesBuild, writeSyntheticInputs } from '@bufferq/royalties';
 import { eventually, testServices, uniqueName } from '@bufferq/testing';
 
 const fixtures = join(__dirname, 'fixtures');
 const fixture = { usersCsv: join(fixtures, 'users.csv'), streamsCsv: join(fixtures, 'streams.csv'), tracks: join(fixtures, 'tracks.json') };
+// The inputs here are the test's own files, in the repository and in a temporary directory.
+const inputPolicy: InputPolicy = { root: '/', privateHosts: [], maxLineBytes: 64 * 1024 };
 
 describe('RunRoyaltiesBuild with MongoDB', () => {
   let client: MongoClient;
@@ -36,7 +38,7 @@ describe('RunRoyaltiesBuild with MongoDB', () => {
   it('persists per-user seconds, per-label payouts and totals, and only then marks the build succeeded', async () => {
     const id = await newBuild();
     const progress: string[] = [];
-    await expect(new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id, async (p) => void progress.push(p.phase))).resolves.toBe('succeeded');
+    await expect(new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, inputPolicy }).execute(id, async (p) => void progress.push(p.phase))).resolves.toBe('succeeded');
     const build = await repository.findBuild(id);
     expect(build?.status).toBe('succeeded');
     expect(build?.result?.labels).toEqual([
@@ -61,7 +63,7 @@ describe('RunRoyaltiesBuild with MongoDB', () => {
   it('pages through every user exactly once across buckets, and finds users and tracks in any bucket', async () => {
     const files = await writeSyntheticInputs(join(dir, 'paging'), { users: 1_000, streams: 5_000, tracks: 600, unknownUserShare: 0.02 });
     const id = await newBuild(files);
-    await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id);
+    await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, inputPolicy }).execute(id);
     const build = (await repository.findBuild(id))!;
     expect(build.result?.userBuckets).toBeGreaterThan(3);
     const seen: string[] = [];
@@ -83,47 +85,56 @@ describe('RunRoyaltiesBuild with MongoDB', () => {
 
   it('pages consolidated entries from the streams file by cursor, joined with users and tracks', async () => {
     const id = await newBuild();
-    await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id);
+    await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, inputPolicy }).execute(id);
     const build = (await repository.findBuild(id))!;
-    const first = await readConsolidatedPage(repository, build, undefined, 4);
+    const first = await readConsolidatedPage(repository, build, undefined, 4, inputPolicy);
     expect(first.items[0]).toEqual({
       date: '2019-03-01', user_id: 'u1', product_type: 'premium', fee: 10, origin: 'web',
       region: 'NL', track_id: 't1', track_name: 'First Song', track_label: 'label A', seconds: 100,
     });
     expect(first.items[1]).toMatchObject({ region: 'NL', user_id: 'u2', fee: 7.99, origin: 'app_store' });
-    const second = await readConsolidatedPage(repository, build, first.next!, 4);
+    const second = await readConsolidatedPage(repository, build, first.next!, 4, inputPolicy);
     expect(second.next).toBeNull();
     expect(second.items).toEqual([
       { date: '2019-03-03', user_id: 'ghost', product_type: null, fee: null, origin: null, region: 'NL', track_id: 't1', track_name: 'First Song', track_label: 'label A', seconds: 50 },
       { date: '2019-03-04', user_id: 'u2', product_type: 'platinum', fee: 7.99, origin: 'app_store', region: 'NL', track_id: 't9', track_name: null, track_label: null, seconds: 70 },
     ]);
-    await expect(readConsolidatedPage(repository, build, 'not-a-cursor', 4)).rejects.toThrow(RangeError);
+    await expect(readConsolidatedPage(repository, build, 'not-a-cursor', 4, inputPolicy)).rejects.toThrow(RangeError);
   });
 
   it('refuses consolidated pages once the streams file changed after the build', async () => {
     const streamsCsv = join(dir, 'changing.csv');
     await writeFile(streamsCsv, 'date;user_id;region;track id;seconds\n01/03/2019;u1;NL;t1;100\n');
     const id = await newBuild({ ...fixture, streamsCsv });
-    await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id);
+    await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, inputPolicy }).execute(id);
     await appendFile(streamsCsv, '01/03/2019;u1;NL;t1;100\n');
-    await expect(readConsolidatedPage(repository, (await repository.findBuild(id))!, undefined, 10)).rejects.toThrow(/changed or disappeared since build/);
+    await expect(readConsolidatedPage(repository, (await repository.findBuild(id))!, undefined, 10, inputPolicy)).rejects.toThrow(/changed since build/);
   });
 
   it('fails the build for good, with the message, when too many lines are malformed', async () => {
     const streamsCsv = join(dir, 'bad.csv');
     await writeFile(streamsCsv, 'date;user_id;region;track id;seconds\n01/03/2019;u1;NL;t1;oops\n');
     const id = await newBuild({ ...fixture, streamsCsv });
-    const run = new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id);
+    const run = new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, inputPolicy }).execute(id);
     await expect(run).rejects.toThrow(UnrecoverableError);
     await expect(run).rejects.toThrow(/1 of 1 streams CSV lines \(100.00%\) are malformed/);
-    expect(await repository.findBuild(id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/line 2: seconds "oops"/) });
+    expect(await repository.findBuild(id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/First: line 2: seconds is not a non-negative integer\.$/) });
     expect(await repository.users.countDocuments({ _id: { $gt: `${id}/`, $lt: `${id}0` } })).toBe(0);
+  });
+
+  it('refuses, for good, a stored input the worker\'s policy does not allow (defaults, documents not written by the api)', async () => {
+    const id = await newBuild();
+    const rooted = new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, inputPolicy: { ...inputPolicy, root: dir } });
+    const run = rooted.execute(id);
+    await expect(run).rejects.toThrow(UnrecoverableError);
+    await expect(run).rejects.toThrow(`track metadata: ${fixture.tracks} is outside ROYALTIES_INPUT_ROOT`);
+    expect(await repository.findBuild(id)).toMatchObject({ status: 'failed', error: `track metadata: ${fixture.tracks} is outside ROYALTIES_INPUT_ROOT` });
   });
 
   it('stops a running build when cancellation is requested and keeps none of its results', async () => {
     const files = await writeSyntheticInputs(join(dir, 'big'), { users: 20_000, streams: 1_000_000 });
     const id = await newBuild(files);
-    const run = new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, checkIntervalMs: 20 }).execute(id);
+    const run = new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, checkIntervalMs: 20, inputPolicy }).execute(id);
     expect(await eventually(async () => (await repository.findBuild(id))?.progress?.phase === 'streams', 20_000)).toBe(true);
     const progress = (await repository.findBuild(id))?.progress;
     expect(await repository.requestCancel(id)).toBe(true);
@@ -146,7 +157,7 @@ describe('RunRoyaltiesBuild with MongoDB', () => {
     }
     const flaky = new FlakyRepository(db);
     const id = await newBuild();
-    const run = new RunRoyaltiesBuild(flaky, { maxBadLineShare: 0.01 });
+    const run = new RunRoyaltiesBuild(flaky, { maxBadLineShare: 0.01, inputPolicy });
     await expect(run.execute(id, undefined, true)).rejects.toThrow('connection reset');
     expect(await repository.findBuild(id)).toMatchObject({ status: 'queued', error: 'attempt failed, retrying: connection reset' });
     await expect(run.execute(id, undefined, true)).resolves.toBe('succeeded');
@@ -159,16 +170,16 @@ describe('RunRoyaltiesBuild with MongoDB', () => {
 
   it('reruns a build that a crashed worker left half-persisted, and keeps only the latest build\'s rows', async () => {
     const older = await newBuild();
-    await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(older);
+    await new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, inputPolicy }).execute(older);
     const id = await newBuild();
     await repository.markRunning(id);
     // The bucket the rerun writes first: without clearing, its insert would fail on the duplicate _id.
     await repository.users.insertOne({ _id: `${id}/0`, entries: 1, columns: JSON.stringify({ ids: ['leftover'], seconds: [1], listed: [false], productType: [null], feeCents: [null], origin: [null] }) });
-    await expect(new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id)).resolves.toBe('succeeded');
+    await expect(new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, inputPolicy }).execute(id)).resolves.toBe('succeeded');
     const build = (await repository.findBuild(id))!;
     expect(await repository.findUser(build, 'leftover')).toBeNull();
     expect(await repository.findUser(build, 'u1')).not.toBeNull();
     expect(await repository.findUser((await repository.findBuild(older))!, 'u1')).toBeNull();
-    await expect(new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01 }).execute(id)).resolves.toBe('already finished');
+    await expect(new RunRoyaltiesBuild(repository, { maxBadLineShare: 0.01, inputPolicy }).execute(id)).resolves.toBe('already finished');
   });
 });

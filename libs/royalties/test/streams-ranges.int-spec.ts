@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BuildCancelledError, consolidateRoyalties } from '@bufferq/royalties';
+import { BuildCancelledError, consolidateRoyalties, InputPolicy } from '@bufferq/royalties';
 import { lineAlignedRanges, tallyRange } from '../src/streams-ranges';
 import { SharedUserIndex } from '../src/shared-user-index';
 import { RangeUsers, StreamTallyResult, TallyContext } from '../src/stream-tally';
@@ -13,7 +13,10 @@ const context: TallyContext = {
   trackLabels: Int32Array.from([0, 1, 1]),
   labelCount: 2,
   maxReportedProblems: 100,
+  maxLineBytes: 64 * 1024,
 };
+// The test's own files, in the repository and a temporary directory.
+const inputPolicy: InputPolicy = { root: '/', privateHosts: [], maxLineBytes: 64 * 1024 };
 const header = 'date;user_id;region;track id;seconds';
 
 describe('streams file in byte ranges of whole lines', () => {
@@ -158,9 +161,10 @@ describe('streams file in byte ranges of whole lines', () => {
       streamsCsv: await file('many.csv', text),
       tracks: join(fixtures, 'tracks.json'),
     };
-    const onePass = await consolidateRoyalties(inputs, { maxBadLineShare: 1 });
+    const onePass = await consolidateRoyalties(inputs, { maxBadLineShare: 1, inputPolicy });
     const threaded = await consolidateRoyalties(inputs, {
       maxBadLineShare: 1,
+      inputPolicy,
       streamThreads: 3,
       minBytesPerThread: 1_000,
     });
@@ -183,7 +187,7 @@ describe('streams file in byte ranges of whole lines', () => {
       tracks: join(fixtures, 'tracks.json'),
     };
     const progress: Array<{ phase: string; rowsRead: number; percent: number | null }> = [];
-    const threaded = { streamThreads: 2, minBytesPerThread: 100_000, checkIntervalMs: 20 };
+    const threaded = { streamThreads: 2, minBytesPerThread: 100_000, checkIntervalMs: 20, inputPolicy };
     const cancelled = consolidateRoyalties(inputs, {
       maxBadLineShare: 0,
       ...threaded,
