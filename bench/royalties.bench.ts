@@ -161,6 +161,8 @@ async function main(): Promise<void> {
       ROYALTIES_QUEUE: `royalties-bench-${Date.now().toString(36)}`,
       WORKER_ROLES: 'royalties',
       LOG_LEVEL: 'warn',
+      // Builds read local inputs only inside the input root.
+      ROYALTIES_INPUT_ROOT: dir,
     };
     const apps = appEntryPoints(options.tsNode);
     const api = forkNode(apps.api, [], env, [...apps.execArgv, '-r', probe]);
@@ -212,7 +214,7 @@ async function main(): Promise<void> {
     await Promise.all(children.splice(0).map(stop));
 
     process.stdout.write('streaming consolidation alone (same inputs, own process) ...\n');
-    const compiledLib = options.tsNode ? {} : { ROYALTIES_BENCH_LIB: join(root, 'dist', 'libs', 'royalties', 'src') };
+    const compiledLib = { ROYALTIES_INPUT_ROOT: dir, ...(options.tsNode ? {} : { ROYALTIES_BENCH_LIB: join(root, 'dist', 'libs', 'royalties', 'src') }) };
     const streamingAlone = await runMeasured(join(__dirname, 'royalties', 'streaming-consolidation.ts'), [inputs.usersCsv, inputs.streamsCsv, inputs.tracks], compiledLib);
 
     const naiveSize = Math.min(options.naiveStreams, options.streams);

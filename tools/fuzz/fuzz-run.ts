@@ -319,6 +319,12 @@ async function main(): Promise<number> {
     closers.unshift(() => mongo.close());
     const redis = new Redis(redisUrl);
     closers.unshift(() => redis.quit());
+    // The fuzzer's wrong dashboard passwords count as failed logins of 127.0.0.1 in the shared Redis;
+    // forget them, so whatever runs next from this address is not turned away with 429.
+    closers.unshift(async () => {
+      const keys = await redis.keys('board-login-failures:*');
+      if (keys.length) await redis.del(...keys);
+    });
     const db = mongo.db(system.dbName);
     const buffer = new BufferedMongoIncrements(db.collection(COUNTERS_COLLECTION), redis, 1_000, {
       autoFlush: false,
