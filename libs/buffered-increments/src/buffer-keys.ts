@@ -9,6 +9,8 @@ export interface BufferKeys {
   /** '2' while the draining batch was cut by this version (markers scoped to the buffer). */
   drainingFormat: string;
   batchSequence: string;
+  /** Where the last cut of a backlog stopped scanning the live hash. */
+  cutCursor: string;
   lock: string;
   deadLetters: string;
   /** This buffer's random name inside each document's markers; created by the first claim. */
@@ -27,6 +29,7 @@ export function bufferKeys(keyPrefix: string, namespace: string): BufferKeys {
     drainingBatchId: `${base}:draining-id`,
     drainingFormat: `${base}:draining-format`,
     batchSequence: `${base}:seq`,
+    cutCursor: `${base}:cut-cursor`,
     lock: `${base}:lock`,
     deadLetters: `${base}:dead-letters`,
     scope: `${base}:scope`,

@@ -86,7 +86,7 @@ export class BufferShard {
       while (batchesLeft-- > 0) {
         const claim = await SCRIPTS.claimBatch.run<ClaimReply>(
           redis,
-          [this.keys.lock, this.keys.live, this.keys.draining, this.keys.drainingBatchId, this.keys.batchSequence, this.keys.scope, this.keys.drainingFormat],
+          [this.keys.lock, this.keys.live, this.keys.draining, this.keys.drainingBatchId, this.keys.batchSequence, this.keys.scope, this.keys.drainingFormat, this.keys.cutCursor],
           [token, settings.lockLeaseMs, settings.readChunkSize, settings.maxBatchFields, randomBytes(6).toString('hex')],
         );
         if (claim[0] === 'empty') break;

@@ -1,6 +1,7 @@
 -- Takes the flush lock and hands the caller the one batch to apply next, in one round trip.
 -- KEYS[1] lock   KEYS[2] live hash   KEYS[3] draining hash   KEYS[4] draining batch id   KEYS[5] batch sequence
 -- KEYS[6] scope (this buffer's name inside each document's markers)   KEYS[7] draining batch format
+-- KEYS[8] cut cursor: where the last cut of a backlog stopped its HSCAN of the live hash
 -- ARGV[1] lock token   ARGV[2] lock lease (ms)   ARGV[3] inline limit (fields returned with the claim)
 -- ARGV[4] most fields one batch takes   ARGV[5] a new random scope, used if this buffer has none yet
 -- Returns {'busy', pttl} | {'empty'} |
@@ -56,27 +57,45 @@ if not batchId or redis.call('EXISTS', KEYS[3]) == 0 then
     -- whatever waits. HSCAN keeps its cursor within this call; fields it moved are gone from live.
     -- All operators of one path move together (a `$set` and a later `$inc` of a field must share a
     -- batch to keep their order); see the README for what a cut backlog does not keep.
+    -- Each cut resumes the scan where the previous one stopped: restarting at 0 would walk again
+    -- every bucket earlier cuts emptied, which makes draining a large backlog quadratic.
     local moved = 0
-    local cursor = '0'
+    local cursor = redis.call('GET', KEYS[8]) or '0'
+    -- A scan resumed mid-way goes on past the end of its pass into a new one, so a cut is never short.
+    local passesLeft = cursor == '0' and 1 or 2
+    local OPERATORS = {'s', 'i', 'f', 'M', 'm'}
     repeat
       local step = redis.call('HSCAN', KEYS[2], cursor, 'COUNT', 1000)
       cursor = step[1]
       local flat = step[2]
+      -- One HMGET per path, one HSET and one HDEL per step: few calls keep a cut short.
+      local copied = {}
+      local deleted = {}
+      local seen = {}
       for i = 1, #flat, 2 do
-        if moved < limit and not isBookkeeping(flat[i]) then
-          local path = string.sub(flat[i], 2)
-          for _, operator in ipairs({'s', 'i', 'f', 'M', 'm'}) do
-            local field = operator .. path
-            local value = redis.call('HGET', KEYS[2], field)
-            if value then
-              redis.call('HSET', KEYS[3], field, value)
-              redis.call('HDEL', KEYS[2], field)
+        local path = string.sub(flat[i], 2)
+        if moved < limit and not isBookkeeping(flat[i]) and not seen[path] then
+          seen[path] = true
+          local fields = {}
+          for k, operator in ipairs(OPERATORS) do fields[k] = operator .. path end
+          local values = redis.call('HMGET', KEYS[2], unpack(fields))
+          for k = 1, #fields do
+            if values[k] then
+              copied[#copied + 1] = fields[k]
+              copied[#copied + 1] = values[k]
+              deleted[#deleted + 1] = fields[k]
               moved = moved + 1
             end
           end
         end
       end
-    until cursor == '0' or moved >= limit
+      if #deleted > 0 then
+        redis.call('HSET', KEYS[3], unpack(copied))
+        redis.call('HDEL', KEYS[2], unpack(deleted))
+      end
+      if cursor == '0' then passesLeft = passesLeft - 1 end
+    until passesLeft == 0 or moved >= limit
+    redis.call('SET', KEYS[8], cursor)
     local since = redis.call('HGET', KEYS[2], '#since')
     if since then redis.call('HSET', KEYS[3], '#since', since) end
   end
