@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runTsScript } from '@bufferq/testing';
 import type { ChaosResult } from '../tools/chaos/report';
 
 // The whole system under faults for 30 s: its own Redis and MongoDB-wire server, 4 producers and 3 flush
@@ -11,18 +11,7 @@ const SEED = 20261201;
 const DURATION_S = 30;
 
 function runChaos(jsonFile: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', 'tools/chaos/chaos-run.ts', '--duration', String(DURATION_S), '--seed', String(SEED), '--json', jsonFile],
-      { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-  });
+  return runTsScript('tools/chaos/chaos-run.ts', ['--duration', String(DURATION_S), '--seed', String(SEED), '--json', jsonFile]);
 }
 
 describe('chaos run', () => {

@@ -1,7 +1,7 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { runTsScript } from '@bufferq/testing';
 import type { FuzzResult } from '../tools/fuzz/report';
 
 // The api and the worker as processes, 1,000 generated requests against every route (`npm run fuzz` runs
@@ -12,30 +12,7 @@ const SEED = 20261201;
 const REQUESTS = 1_000;
 
 function runFuzz(jsonFile: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [
-        '-r',
-        'ts-node/register/transpile-only',
-        '-r',
-        'tsconfig-paths/register',
-        'tools/fuzz/fuzz-run.ts',
-        '--requests',
-        String(REQUESTS),
-        '--seed',
-        String(SEED),
-        '--json',
-        jsonFile,
-      ],
-      { cwd: join(__dirname, '..'), stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    child.once('error', reject);
-    child.once('close', (code) => resolve({ code, output }));
-  });
+  return runTsScript('tools/fuzz/fuzz-run.ts', ['--requests', String(REQUESTS), '--seed', String(SEED), '--json', jsonFile]);
 }
 
 describe('fuzzing the api and the worker', () => {

@@ -2,6 +2,7 @@ import { AnyBulkWriteOperation, Collection, Document, MongoBulkWriteError, Mongo
 import { DocumentId } from './buffered-field';
 import { completeMarker, legacyCompleteMarker, ROUNDS_PER_BATCH } from './buffer-keys';
 import { DocumentBatch, groupByDocument } from './document-batch';
+import { numberAtPath } from './document-path';
 import { isTransientMongoError } from './mongo-errors';
 import { planRounds, PlannedItem } from './update-rounds';
 
@@ -210,7 +211,7 @@ export class BatchApplier {
         if (code === DUPLICATE_KEY && this.options.upsert) {
           const markerPath = this.markerPath(batch.scope)!;
           const existing = await this.collection.findOne({ _id: planned.document.documentId as never }, { projection: { [markerPath]: 1 } });
-          if (existing && markerOf(existing, markerPath) >= planned.marker) return [];
+          if (existing && Number(numberAtPath(existing, markerPath)) >= planned.marker) return [];
           if (!existing) break; // not an _id collision: a secondary unique index refused the insert
         }
       }
@@ -232,11 +233,6 @@ function bulkWriteErrors(error: MongoBulkWriteError): Array<{ index: number; cod
   return errors ? [errors as { index: number; code: number; errmsg?: string }] : [];
 }
 
-function markerOf(document: Document, markerPath: string): number {
-  const [field, scope] = markerPath.split('.');
-  const value = (document[field] as Document | undefined)?.[scope];
-  return typeof value === 'number' ? value : Number(value ?? -1);
-}
 
 function fieldsOf(document: DocumentBatch, item: PlannedItem): Record<string, string> {
   return Object.fromEntries(item.fields.map((name) => [name, document.raw[name]]));

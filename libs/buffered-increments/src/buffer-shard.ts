@@ -1,7 +1,8 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import { Collection, Document, Long } from 'mongodb';
+import { Collection, Document } from 'mongodb';
 import { ApplyResult, BatchApplier, DeadLetter } from './batch-applier';
 import { DocumentId } from './buffered-field';
+import { numberAtPath } from './document-path';
 import { BufferKeys, completeMarker, legacyCompleteMarker, SET_ORDER_FIELD, SINCE_FIELD } from './buffer-keys';
 import { ClaimDurability } from './claim-durability';
 import { FlushLockLostError } from './errors';
@@ -173,12 +174,12 @@ export class BufferShard {
       const sequenceAfter = await redis.get(this.keys.batchSequence);
       // A batch claimed between the two Redis reads may be in MongoDB but not in what we read: read again.
       if (sequenceAfter !== sequence && attempt < 10) continue;
-      const appliedMarker = markerPath ? numberAt(document, markerPath) : -1;
+      const appliedMarker = markerPath ? Number(numberAtPath(document, markerPath)) : -1;
       const complete = drainingId === null ? Infinity : legacy ? legacyCompleteMarker(drainingId as string) : completeMarker(drainingId as string);
       const drainingApplied = document !== null && markerPath !== undefined && appliedMarker >= complete;
       const buffered = [live, ...(drainingApplied ? [] : [draining])] as Array<Array<string | null>>;
       return {
-        stored: exactAt(document, fieldPath),
+        stored: numberAtPath(document, fieldPath),
         pendingIntegers: buffered.reduce((sum, [integer]) => sum + (integer === null ? 0n : BigInt(integer)), 0n),
         pendingDecimals: buffered.reduce((sum, [, decimal]) => sum + (decimal === null ? 0 : Number(decimal)), 0),
       };
@@ -248,19 +249,6 @@ export class BufferShard {
 function replayedOutcomes(firstRun: number | string | undefined, count: number): Array<number | string> {
   if (typeof firstRun === 'string' && firstRun.length > 0) return JSON.parse(firstRun) as Array<number | string>;
   return new Array<number>(count).fill(0);
-}
-
-function numberAt(document: Document | null, fieldPath: string): number {
-  return Number(exactAt(document, fieldPath));
-}
-
-/** The number at `fieldPath`: an Int64 as a bigint (exact), anything else as a number. */
-function exactAt(document: Document | null, fieldPath: string): number | bigint {
-  let value: unknown = document;
-  for (const segment of fieldPath.split('.')) value = value && typeof value === 'object' ? (value as Document)[segment] : undefined;
-  if (value instanceof Long) return value.toBigInt();
-  if (typeof value === 'bigint') return value;
-  return typeof value === 'number' ? value : Number(value ?? 0);
 }
 
 function pairs(flat: string[]): Array<[string, string]> {

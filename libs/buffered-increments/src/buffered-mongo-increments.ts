@@ -119,6 +119,10 @@ export class BufferedMongoIncrements extends EventEmitter {
   private readonly shards: BufferShard[];
   /** Shards of earlier shard counts, drained by flushes until empty. */
   private readonly retiredShards: BufferShard[];
+  /** Every shard that may hold something: where flushes, stats and dead letters look. */
+  private readonly allShards: BufferShard[];
+  /** Top-level fields no update may touch: the marker fields. */
+  private readonly reservedFields: Array<string | false>;
   private readonly applier: BatchApplier;
   private readonly settings: Required<Omit<BufferedMongoIncrementsOptions, 'namespace' | 'onBufferFull' | 'writeChunkSize' | 'writeConcern' | 'retiredShardCounts'>>;
   private readonly durability: ClaimDurability;
@@ -202,6 +206,8 @@ export class BufferedMongoIncrements extends EventEmitter {
       Array.from({ length: count }, (_, index) => new BufferShard(shardKeys(this.settings.keyPrefix, this.namespace, count, index), context));
     this.shards = shardsOf(this.settings.shards);
     this.retiredShards = [...new Set(options.retiredShardCounts ?? [])].filter((count) => count !== this.settings.shards).flatMap(shardsOf);
+    this.allShards = [...this.shards, ...this.retiredShards];
+    this.reservedFields = [this.marker, this.settings.legacyIdempotencyMarker];
     this.warm = this.warmUp();
     if (this.settings.autoFlush) this.scheduleTick();
   }
@@ -235,23 +241,19 @@ export class BufferedMongoIncrements extends EventEmitter {
     if (increments.length === 0) return;
     const encoded = increments.map(({ documentId, fieldPath, delta }) => {
       const documentKey = documentKeyOf(documentId);
-      assertFieldPath(fieldPath, [this.marker, this.settings.legacyIdempotencyMarker]);
+      assertFieldPath(fieldPath, this.reservedFields);
       const { operator, value } = encodeDelta(delta);
       return { documentKey, fieldPath, args: [operator, encodeField(operator, documentKey, fieldPath), value] };
     });
     const shards = new Set(encoded.map((increment) => this.shardFor(increment.documentKey)));
     if (shards.size > 1) throw new InvalidUpdateError('incrementAll: the documents live in different shards, so they cannot be buffered together');
-    if (UNREACHABLE_STATUSES.has(this.redis.status)) {
-      throw new BufferUnavailableError(`Redis is not connected (${this.redis.status}); the update was not buffered`);
-    }
+    this.assertRedisReachable();
     const [shard] = shards;
     let outcomes: Array<number | string>;
     try {
       outcomes = await shard.buffer(this.callerId, ++this.calls, encoded.flatMap((increment) => increment.args), 'atomic');
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      const outcome = error instanceof ReplyError ? 'Redis rejected the updates; none was buffered' : 'Redis did not confirm the updates; they may or may not be buffered';
-      throw new BufferUnavailableError(`${outcome}: ${message}`, { cause: error });
+      throw callFailure(error);
     }
     const refused = outcomes.slice(1).findIndex((outcome) => outcome !== 0 && outcome !== 'BMI_NOT_APPLIED');
     if (refused >= 0) throw this.refusal(outcomes[refused + 1], encoded[refused].fieldPath);
@@ -297,14 +299,9 @@ export class BufferedMongoIncrements extends EventEmitter {
     return slot.queued;
   }
 
-  /** How many shards producers write to. */
-  get shardCount(): number {
-    return this.shards.length;
-  }
-
   /** What waits in Redis for this buffer, across its shards (retired ones included). */
   async stats(): Promise<BufferStats> {
-    const all = await Promise.all([...this.shards, ...this.retiredShards].map((shard) => shard.stats()));
+    const all = await Promise.all(this.allShards.map((shard) => shard.stats()));
     return {
       bufferedFields: all.reduce((sum, shard) => sum + shard.bufferedFields, 0),
       oldestPendingAgeMs: Math.max(0, ...all.map((shard) => shard.oldestPendingAgeMs)),
@@ -327,7 +324,7 @@ export class BufferedMongoIncrements extends EventEmitter {
    */
   async readIncrementedExact(documentId: DocumentId, fieldPath: string): Promise<number | bigint> {
     const documentKey = documentKeyOf(documentId);
-    assertFieldPath(fieldPath, [this.marker, this.settings.legacyIdempotencyMarker]);
+    assertFieldPath(fieldPath, this.reservedFields);
     const fields: [string, string] = [encodeField(OPERATOR.incInteger, documentKey, fieldPath), encodeField(OPERATOR.incDecimal, documentKey, fieldPath)];
     const own = await this.shardFor(documentKey).readIncremented(documentId, fieldPath, fields);
     // Retired shards may still hold this document's older increments.
@@ -340,11 +337,10 @@ export class BufferedMongoIncrements extends EventEmitter {
     return total >= BigInt(Number.MIN_SAFE_INTEGER) && total <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(total) : total;
   }
 
-
   /** Updates MongoDB refused for good, oldest first per shard (at most `limit`). */
   async deadLetters(limit = 100): Promise<DeadLetter[]> {
     const letters: DeadLetter[] = [];
-    for (const shard of [...this.shards, ...this.retiredShards]) {
+    for (const shard of this.allShards) {
       if (letters.length >= limit) break;
       letters.push(...(await shard.deadLetters(limit - letters.length)));
     }
@@ -353,7 +349,7 @@ export class BufferedMongoIncrements extends EventEmitter {
 
   /** How many dead letters wait. */
   async deadLetterCount(): Promise<number> {
-    const counts = await Promise.all([...this.shards, ...this.retiredShards].map((shard) => shard.deadLetterCount()));
+    const counts = await Promise.all(this.allShards.map((shard) => shard.deadLetterCount()));
     return counts.reduce((sum, count) => sum + count, 0);
   }
 
@@ -363,13 +359,13 @@ export class BufferedMongoIncrements extends EventEmitter {
    */
   async replayDeadLetters(limit = 1_000): Promise<number> {
     let replayed = 0;
-    for (const shard of [...this.shards, ...this.retiredShards]) replayed += await shard.replayDeadLetters(this.callerId, limit);
+    for (const shard of this.allShards) replayed += await shard.replayDeadLetters(this.callerId, limit);
     return replayed;
   }
 
   /** Drops every dead letter. */
   async dropDeadLetters(): Promise<void> {
-    await Promise.all([...this.shards, ...this.retiredShards].map((shard) => shard.dropDeadLetters()));
+    await Promise.all(this.allShards.map((shard) => shard.dropDeadLetters()));
   }
 
   /** Stops the timers now. Never throws; whatever is buffered stays in Redis for the next flush. */
@@ -398,11 +394,9 @@ export class BufferedMongoIncrements extends EventEmitter {
   ): Promise<void> {
     if (this.destroyed) throw new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered');
     const documentKey = documentKeyOf(documentId);
-    assertFieldPath(fieldPath, [this.marker, this.settings.legacyIdempotencyMarker]);
+    assertFieldPath(fieldPath, this.reservedFields);
     const { operator, value } = encode();
-    if (UNREACHABLE_STATUSES.has(this.redis.status)) {
-      throw new BufferUnavailableError(`Redis is not connected (${this.redis.status}); the update was not buffered`);
-    }
+    this.assertRedisReachable();
     return new Promise<void>((resolve, reject) => {
       // Updates made in the same event-loop turn travel to Redis in one script call. setImmediate, not
       // nextTick: a server reads many requests in one turn, and they should share the call (and write).
@@ -441,10 +435,8 @@ export class BufferedMongoIncrements extends EventEmitter {
       // The call number makes the call run at most once, whatever the client re-sends after a lost reply.
       outcomes = await shard.buffer(this.callerId, ++this.calls, updates.flatMap((update) => [update.operator, update.field, update.value]));
     } catch (error) {
-      const message = error instanceof Error ? error.message : String(error);
-      // Redis answering with an error ran nothing; a lost connection may have lost only the reply.
-      const outcome = error instanceof ReplyError ? 'Redis rejected the update; it was not buffered' : 'Redis did not confirm the update; it may or may not be buffered';
-      for (const update of updates) update.reject(new BufferUnavailableError(`${outcome}: ${message}`, { cause: error }));
+      const failure = callFailure(error);
+      for (const update of updates) update.reject(failure);
       return;
     }
     updates.forEach((update, index) => {
@@ -453,6 +445,13 @@ export class BufferedMongoIncrements extends EventEmitter {
       else update.reject(this.refusal(outcome, update.fieldPath));
     });
     if (Number(outcomes[0]) >= this.settings.maxBufferedFields) this.requestEarlyFlush();
+  }
+
+  /** Fails fast while Redis is away: nothing is sent, so nothing was buffered. */
+  private assertRedisReachable(): void {
+    if (UNREACHABLE_STATUSES.has(this.redis.status)) {
+      throw new BufferUnavailableError(`Redis is not connected (${this.redis.status}); the update was not buffered`);
+    }
   }
 
   /** The error for an update the buffer script refused (nothing of it was buffered). */
@@ -515,7 +514,7 @@ export class BufferedMongoIncrements extends EventEmitter {
     // Updates still waiting for their script call go first (same connection, so in order): a flush
     // includes every update this instance was asked for before it.
     if (this.outbox.length) this.sendOutbox();
-    const shards = shard === undefined ? [...this.shards, ...this.retiredShards] : shard === 0 ? [this.shards[0], ...this.retiredShards] : [this.shards[shard]];
+    const shards = shard === undefined ? this.allShards : shard === 0 ? [this.shards[0], ...this.retiredShards] : [this.shards[shard]];
     const flushing = this.drainShards(shards).finally(() => {
       if (slot.running === flushing) slot.running = undefined;
     });
@@ -542,7 +541,12 @@ export class BufferedMongoIncrements extends EventEmitter {
   }
 }
 
-
-
-
-
+/**
+ * A buffer call that failed on the way: Redis answering with an error ran nothing; a lost connection may
+ * have lost only the reply (the call may have run).
+ */
+function callFailure(error: unknown): BufferUnavailableError {
+  const message = error instanceof Error ? error.message : String(error);
+  const outcome = error instanceof ReplyError ? 'Redis rejected the update; it was not buffered' : 'Redis did not confirm the update; it may or may not be buffered';
+  return new BufferUnavailableError(`${outcome}: ${message}`, { cause: error });
+}

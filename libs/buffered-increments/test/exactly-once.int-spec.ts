@@ -19,6 +19,19 @@ describe.each(redisServersUnderTest())('on $name', ({ url }) => {
       mongoProxy = await new FaultProxy(Number(new URL(context.mongoUrl).port)).start();
       heldClient = await new MongoClient(`mongodb://127.0.0.1:${mongoProxy.port}`, { directConnection: true }).connect();
     });
+    /**
+     * `older` claims its batch, then its MongoDB write is held on the wire while `writeNewer` claims and
+     * writes a newer batch; then the older write goes through.
+     */
+    async function flushOlderBatchLast(older: BufferedMongoIncrements, writeNewer: () => Promise<unknown>) {
+      mongoProxy.hold();
+      const held = older.flush();
+      await sleep(50);
+      await writeNewer();
+      mongoProxy.release();
+      return held;
+    }
+
     afterAll(async () => {
       mongoProxy.release();
       await heldClient.close();
@@ -34,15 +47,10 @@ describe.each(redisServersUnderTest())('on $name', ({ url }) => {
       await billing.increment('user-1', 'credits', 10);
       await activity.flush(); // warm: this instance's first flush probes MongoDB
       await activity.increment('user-1', 'runs', 1);
-      // activity claims its batch first, then its MongoDB write is held on the wire while billing,
-      // whose batch is newer, claims and writes.
-      mongoProxy.hold();
-      const activityFlush = activity.flush();
-      await sleep(50);
-      await billing.increment('user-1', 'credits', 5);
-      await billing.flush();
-      mongoProxy.release();
-      const report = await activityFlush;
+      const report = await flushOlderBatchLast(activity, async () => {
+        await billing.increment('user-1', 'credits', 5);
+        await billing.flush();
+      });
       expect(report.deadLetters).toBe(0);
       expect(await valueAt(collection, 'user-1')).toMatchObject({ runs: 2, credits: 15 });
     });
@@ -56,13 +64,10 @@ describe.each(redisServersUnderTest())('on $name', ({ url }) => {
       await first.increment('doc', 'a', 1);
       await first.flush();
       await first.increment('doc', 'a', 1);
-      mongoProxy.hold();
-      const held = first.flush();
-      await sleep(50);
-      await second.increment('doc', 'b', 1);
-      await second.flush();
-      mongoProxy.release();
-      await held;
+      await flushOlderBatchLast(first, async () => {
+        await second.increment('doc', 'b', 1);
+        await second.flush();
+      });
       expect(await valueAt(collection, 'doc')).toMatchObject({ a: 2, b: 1 });
     });
   });

@@ -109,3 +109,4 @@ export async function eventually(probe: () => boolean | Promise<boolean>, timeou
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 export { FaultProxy } from './fault-proxy';
+export { runTsScript } from './ts-script';
