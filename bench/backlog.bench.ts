@@ -39,7 +39,12 @@ const shape = { fields: Number(args.fields), documents: Number(args.documents) }
 const BATCH = Number(args.batch);
 const HEAP_MB = Number(args['heap-mb']);
 const LAND = args.land;
-for (const [flag, value] of Object.entries({ fields: shape.fields, documents: shape.documents, batch: BATCH, 'heap-mb': HEAP_MB })) {
+for (const [flag, value] of Object.entries({
+  fields: shape.fields,
+  documents: shape.documents,
+  batch: BATCH,
+  'heap-mb': HEAP_MB,
+})) {
   if (!Number.isInteger(value) || value <= 0) throw new Error(`--${flag} must be a positive integer`);
 }
 
@@ -75,7 +80,9 @@ async function main(): Promise<void> {
     const filledAt = performance.now();
     await fillBacklog(redis, namespace, runShape);
     const fillSeconds = (performance.now() - filledAt) / 1000;
-    process.stderr.write(`[bench:backlog] ${run.name}, ${run.heapMb ? `${run.heapMb} MB heap` : 'default heap'}: ${fmt(run.fields)} fields filled in ${fillSeconds.toFixed(1)} s, draining\n`);
+    process.stderr.write(
+      `[bench:backlog] ${run.name}, ${run.heapMb ? `${run.heapMb} MB heap` : 'default heap'}: ${fmt(run.fields)} fields filled in ${fillSeconds.toFixed(1)} s, draining\n`,
+    );
     const heap = run.heapMb ? `--max-old-space-size=${run.heapMb}` : 'V8 default';
     await redis.config('SET', 'slowlog-log-slower-than', '1000');
     await redis.config('SET', 'slowlog-max-len', '10000');
@@ -107,14 +114,29 @@ async function main(): Promise<void> {
       ]);
     } catch (error) {
       const wallMs = (error as { wallMs?: number }).wallMs ?? 0;
-      const died = /heap out of memory/.test((error as Error).message) ? 'out of heap (V8 FATAL ERROR)' : (error as Error).message;
-      rows.push([run.name, heap, fmt(run.fields), '-', '-', (wallMs / 1000).toFixed(1), '-', '-', '-', `died after ${(wallMs / 1000).toFixed(1)} s: ${died}`]);
+      const died = /heap out of memory/.test((error as Error).message)
+        ? 'out of heap (V8 FATAL ERROR)'
+        : (error as Error).message;
+      rows.push([
+        run.name,
+        heap,
+        fmt(run.fields),
+        '-',
+        '-',
+        (wallMs / 1000).toFixed(1),
+        '-',
+        '-',
+        '-',
+        `died after ${(wallMs / 1000).toFixed(1)} s: ${died}`,
+      ]);
     }
     await redis.config('SET', 'slowlog-log-slower-than', '10000');
     await dropBacklog(redis, namespace);
     await collection.drop().catch(() => undefined);
   }
-  const mongoKind = (await mongo.db('admin').command({ buildInfo: 1 })).ferretdbVersion ? 'FerretDB (SQLite)' : 'MongoDB';
+  const mongoKind = (await mongo.db('admin').command({ buildInfo: 1 })).ferretdbVersion
+    ? 'FerretDB (SQLite)'
+    : 'MongoDB';
   await db.dropDatabase();
   await mongo.close();
   await redis.quit();
@@ -124,7 +146,9 @@ async function main(): Promise<void> {
       `${LAND ? 'values land (upsert)' : 'updates match nothing (upsert off)'}, Node ${process.version}, ` +
       `load average ${loadBefore} before, ${loadAverage()} after\n`,
   );
-  console.log('| flusher | heap | fields | batches | MongoDB update statements | drain s | fields/s | flusher peak RSS (VmHWM) | longest Redis command | check |');
+  console.log(
+    '| flusher | heap | fields | batches | MongoDB update statements | drain s | fields/s | flusher peak RSS (VmHWM) | longest Redis command | check |',
+  );
   console.log('|---|---|---:|---:|---:|---:|---:|---:|---|---|');
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);
   if (failed) process.exitCode = 1;
@@ -147,17 +171,29 @@ async function checkRun(
   }
   const expected = { paths: runShape.fields, sum: backlogTotal(runShape) };
   const sent = result.incSent;
-  return sent.paths === expected.paths && sent.sum === expected.sum ? 'exact' : `WRONG: sent ${sent.paths} paths summing ${sent.sum}, expected ${expected.paths} / ${expected.sum}`;
+  return sent.paths === expected.paths && sent.sum === expected.sum
+    ? 'exact'
+    : `WRONG: sent ${sent.paths} paths summing ${sent.sum}, expected ${expected.paths} / ${expected.sum}`;
 }
 
 /** The slowest command SLOWLOG holds (those over 1 ms), named by what it did; scripts by their keys. */
 async function longestRedisCommand(redis: Redis): Promise<string> {
   const entries = (await redis.slowlog('GET', 10_000)) as Array<[number, number, number, string[]]>;
-  const slowest = entries.reduce<[number, number, number, string[]] | undefined>((max, entry) => (!max || entry[2] > max[2] ? entry : max), undefined);
+  const slowest = entries.reduce<[number, number, number, string[]] | undefined>(
+    (max, entry) => (!max || entry[2] > max[2] ? entry : max),
+    undefined,
+  );
   if (!slowest) return 'under 1 ms';
   const [name, , , ...keys] = slowest[3];
   // claim_batch takes [lock, live, draining, ...]; finish_batch [lock, draining, ...]; buffer_updates [live, ...].
-  const script = name.toLowerCase() === 'evalsha' ? (keys[1]?.endsWith(':live') ? ' (claim_batch)' : keys[0]?.endsWith(':live') ? ' (buffer_updates)' : ' (script)') : '';
+  const script =
+    name.toLowerCase() === 'evalsha'
+      ? keys[1]?.endsWith(':live')
+        ? ' (claim_batch)'
+        : keys[0]?.endsWith(':live')
+          ? ' (buffer_updates)'
+          : ' (script)'
+      : '';
   return `${(slowest[2] / 1000).toFixed(1)} ms, ${name.toLowerCase()}${script}; ${entries.length} over 1 ms`;
 }
 

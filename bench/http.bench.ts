@@ -29,11 +29,14 @@ interface Row {
   non2xx: number;
 }
 
-
 async function waitFor(url: string, child: ChildProcess): Promise<void> {
   for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
     if (child.exitCode !== null) throw new Error(`server for ${url} exited with ${child.exitCode}`);
-    const answered = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"key":"warm","value":1}' }).then(
+    const answered = await fetch(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"key":"warm","value":1}',
+    }).then(
       (response) => response.status === 202,
       () => false,
     );
@@ -47,7 +50,15 @@ async function start(args: string[], env: Record<string, string>): Promise<{ url
   const child = spawn(process.execPath, args, {
     cwd: root,
     stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, LOG_LEVEL: 'warn', NODE_ENV: 'development', ...env, PORT: String(port), HOST: '127.0.0.1', TS_NODE_PROJECT: join(root, 'tsconfig.json') },
+    env: {
+      ...process.env,
+      LOG_LEVEL: 'warn',
+      NODE_ENV: 'development',
+      ...env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      TS_NODE_PROJECT: join(root, 'tsconfig.json'),
+    },
   });
   const url = `http://127.0.0.1:${port}/api/v1/increment`;
   await waitFor(url, child);
@@ -65,11 +76,26 @@ async function measure(name: string, url: string, method: 'POST' | 'GET' = 'POST
       headers: { 'content-type': 'application/json' },
       // 1,000 keys, as many clients counting different things would send.
       requests:
-        method === 'POST' ? [{ setupRequest: (request) => ({ ...request, body: JSON.stringify({ key: `key-${n++ % 1000}`, value: 1 }) }) }] : undefined,
+        method === 'POST'
+          ? [
+              {
+                setupRequest: (request) => ({
+                  ...request,
+                  body: JSON.stringify({ key: `key-${n++ % 1000}`, value: 1 }),
+                }),
+              },
+            ]
+          : undefined,
     });
   await run(2); // warm-up: JIT, connection pools, Redis script cache
   const result = await run(durationS);
-  return { name, rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, non2xx: result.non2xx };
+  return {
+    name,
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    non2xx: result.non2xx,
+  };
 }
 
 async function main(): Promise<void> {
@@ -91,7 +117,13 @@ async function main(): Promise<void> {
     servers.push(api.child);
     rows.push(await measure('POST /api/v1/increment (durable in Redis)', api.url));
     // Where the time goes: the same app on a route that touches no datastore (guards, hooks, logger).
-    rows.push(await measure('GET /health on the same app (no datastore)', api.url.replace('/api/v1/increment', '/health'), 'GET'));
+    rows.push(
+      await measure(
+        'GET /health on the same app (no datastore)',
+        api.url.replace('/api/v1/increment', '/health'),
+        'GET',
+      ),
+    );
     api.child.kill('SIGTERM');
 
     const limited = await start([...tsNode, 'apps/api/src/main.ts'], { MONGO_DB: db, RATE_LIMIT_MAX: '1000000000' });
@@ -104,11 +136,15 @@ async function main(): Promise<void> {
 
   const [bareFastify, bareNest] = rows.map((row) => row.rps);
   const share = (rps: number, of: number) => `${Math.round((rps / of) * 100)}%`;
-  console.log(`\nHTTP increments, ${connections} connections, ${durationS} s each, loopback, ${cpus().length} CPU cores, load average ${loadavg()[0].toFixed(2)}\n`);
+  console.log(
+    `\nHTTP increments, ${connections} connections, ${durationS} s each, loopback, ${cpus().length} CPU cores, load average ${loadavg()[0].toFixed(2)}\n`,
+  );
   console.log('| endpoint | requests/s | p50 ms | p99 ms | vs bare NestJS | vs bare Fastify | non-2xx |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const row of rows) {
-    console.log(`| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${share(row.rps, bareNest)} | ${share(row.rps, bareFastify)} | ${row.non2xx} |`);
+    console.log(
+      `| ${row.name} | ${Math.round(row.rps)} | ${row.p50} | ${row.p99} | ${share(row.rps, bareNest)} | ${share(row.rps, bareFastify)} | ${row.non2xx} |`,
+    );
   }
 }
 

@@ -61,7 +61,9 @@ async function main(): Promise<void> {
     );
     rows.push([`naive $inc, ${callers} callers`, fmt(naiveCount / SECONDS), fmt(writeCommands), fmt(writeStatements)]);
 
-    const buffered = new BufferedMongoIncrements(db.collection(`buffered_${callers}`), redis, 1_000, { namespace: uniqueName('b') });
+    const buffered = new BufferedMongoIncrements(db.collection(`buffered_${callers}`), redis, 1_000, {
+      namespace: uniqueName('b'),
+    });
     writeCommands = writeStatements = 0;
     const bufferedCount = await runFor(SECONDS, callers, (i) => buffered.increment(`k${i % KEYS}`, 'n', 1));
     await buffered.close();
@@ -107,12 +109,17 @@ async function main(): Promise<void> {
   {
     const collection = db.collection('drain');
     const namespace = uniqueName('drain');
-    const filler = new BufferedMongoIncrements(collection, redis, 1_000, { namespace, autoFlush: false, maxBufferedFields: Number.MAX_SAFE_INTEGER });
+    const filler = new BufferedMongoIncrements(collection, redis, 1_000, {
+      namespace,
+      autoFlush: false,
+      maxBufferedFields: Number.MAX_SAFE_INTEGER,
+    });
     const fieldsPerDoc = Number(args['fields-per-doc']);
     let next = 0;
     await Promise.all(
       Array.from({ length: 200 }, async () => {
-        for (let i = next++; i < DRAIN_FIELDS; i = next++) await filler.increment(`d${Math.floor(i / fieldsPerDoc)}`, `f${i % fieldsPerDoc}`, 1);
+        for (let i = next++; i < DRAIN_FIELDS; i = next++)
+          await filler.increment(`d${Math.floor(i / fieldsPerDoc)}`, `f${i % fieldsPerDoc}`, 1);
       }),
     );
     const admin = new Redis(redisUrl);
@@ -121,7 +128,12 @@ async function main(): Promise<void> {
     peakRss = process.memoryUsage().rss;
     writeCommands = writeStatements = 0;
     // FerretDB takes seconds per bulkWrite of large documents: the lease must outlast one.
-    const flusher = new BufferedMongoIncrements(collection, redis, 60_000, { namespace, autoFlush: false, upsert: false, lockLeaseMs: 120_000 });
+    const flusher = new BufferedMongoIncrements(collection, redis, 60_000, {
+      namespace,
+      autoFlush: false,
+      upsert: false,
+      lockLeaseMs: 120_000,
+    });
     const started = performance.now();
     const report = await flusher.flush();
     const seconds = (performance.now() - started) / 1000;
@@ -163,13 +175,19 @@ async function main(): Promise<void> {
   await mongo.close();
   await redis.quit();
   const mongoKind = (await isFerret(mongoUrl)) ? 'FerretDB 1.24 (SQLite)' : 'MongoDB';
-  console.log(`\nbench:increments — ${SECONDS}s per ingest run, ${mongoKind}, Redis ${redisUrl}, Node ${process.version}\n`);
+  console.log(
+    `\nbench:increments — ${SECONDS}s per ingest run, ${mongoKind}, Redis ${redisUrl}, Node ${process.version}\n`,
+  );
   console.log('| scenario | increments/s | MongoDB write commands | MongoDB update statements / notes |');
   console.log('|---|---|---|---|');
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);
   if (latencyRows.length === 0) return;
-  console.log(`\nTick-to-visible latency: update made ${PROBE_LEAD_MS} ms before a tick, time from the tick until findOne (polled every ms) shows it\n`);
-  console.log('| load | flushIntervalMs | ticks | p50 ms | p99 ms | max ms | MongoDB write commands / statements | probes that missed their tick |');
+  console.log(
+    `\nTick-to-visible latency: update made ${PROBE_LEAD_MS} ms before a tick, time from the tick until findOne (polled every ms) shows it\n`,
+  );
+  console.log(
+    '| load | flushIntervalMs | ticks | p50 ms | p99 ms | max ms | MongoDB write commands / statements | probes that missed their tick |',
+  );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const row of latencyRows) console.log(`| ${row.join(' | ')} |`);
 }
@@ -202,7 +220,8 @@ async function tickToVisible(
     await buffered.increment('probe', 'n', 1);
     expected += 1;
     const inTime = Date.now() < tickAt;
-    while (((await collection.findOne({ _id: 'probe' as never }, { projection: { n: 1 } }))?.n ?? 0) < expected) await sleep(1);
+    while (((await collection.findOne({ _id: 'probe' as never }, { projection: { n: 1 } }))?.n ?? 0) < expected)
+      await sleep(1);
     if (inTime) latencies.push(Date.now() - tickAt);
     else missed += 1; // buffered after the tick had fired: not a measure of this tick
   }
@@ -231,7 +250,10 @@ async function runFor(seconds: number, callers: number, call: (i: number) => Pro
   return count;
 }
 
-async function assertTotal(collection: ReturnType<ReturnType<MongoClient['db']>['collection']>, expected: number): Promise<void> {
+async function assertTotal(
+  collection: ReturnType<ReturnType<MongoClient['db']>['collection']>,
+  expected: number,
+): Promise<void> {
   const docs = await collection.find().toArray();
   const total = docs.reduce((sum, doc) => sum + doc.n, 0);
   if (total !== expected) {

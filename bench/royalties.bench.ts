@@ -40,9 +40,15 @@ function flags() {
     },
   });
   const int = (text: string) => Number(text.replace(/_/g, ''));
-  return { streams: int(values.streams!), users: int(values.users!), tracks: int(values.tracks!), naiveStreams: int(values['naive-streams']!), keep: values.keep!, tsNode: !values.compiled! };
+  return {
+    streams: int(values.streams!),
+    users: int(values.users!),
+    tracks: int(values.tracks!),
+    naiveStreams: int(values['naive-streams']!),
+    keep: values.keep!,
+    tsNode: !values.compiled!,
+  };
 }
-
 
 /** Peak and current resident set of a process, from /proc (Linux). */
 function memoryOf(pid: number): { peakMb: number; rssMb: number } {
@@ -56,7 +62,12 @@ function forkTs(script: string, args: string[], env: NodeJS.ProcessEnv, withProb
 }
 
 function forkNode(script: string, args: string[], env: NodeJS.ProcessEnv, execArgv: string[]): ChildProcess {
-  return fork(script, args, { cwd: root, env: { ...process.env, ...env }, execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return fork(script, args, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    execArgv,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
 }
 
 /** The api and worker entry points: the compiled build as production runs it, or the TypeScript sources. */
@@ -85,7 +96,8 @@ function nextMessage<T>(child: ChildProcess, type: string): Promise<T> {
       child.off('exit', onExit);
       resolveMessage(message as T);
     };
-    const onExit = (code: number | null, signal: string | null) => reject(new Error(`child exited (${code ?? signal}) before sending ${type}`));
+    const onExit = (code: number | null, signal: string | null) =>
+      reject(new Error(`child exited (${code ?? signal}) before sending ${type}`));
     child.on('message', onMessage);
     child.once('exit', onExit);
   });
@@ -105,7 +117,12 @@ async function stop(child: ChildProcess): Promise<void> {
   clearTimeout(timer);
 }
 
-async function http<T = unknown>(port: number, method: string, path: string, body?: object): Promise<{ status: number; json: T; ms: number }> {
+async function http<T = unknown>(
+  port: number,
+  method: string,
+  path: string,
+  body?: object,
+): Promise<{ status: number; json: T; ms: number }> {
   const started = performance.now();
   const response = await fetch(`http://127.0.0.1:${port}${path}`, {
     method,
@@ -124,7 +141,11 @@ const percentile = (values: number[], p: number) => {
 const fmt = (n: number) => n.toLocaleString('en-US', { maximumFractionDigits: 1 });
 
 /** Runs a forked measurement script (`ready` -> go -> `done`) and returns its result, peak RSS and loop stall. */
-async function runMeasured(script: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ lines: number; ms: number; peakMb: number; loop: LoopStats; streamThreads?: number } | { error: string }> {
+async function runMeasured(
+  script: string,
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ lines: number; ms: number; peakMb: number; loop: LoopStats; streamThreads?: number } | { error: string }> {
   const child = forkTs(script, args, env, true);
   try {
     await nextMessage(child, 'ready');
@@ -133,7 +154,13 @@ async function runMeasured(script: string, args: string[], env: NodeJS.ProcessEn
     child.send('go');
     const done = await nextMessage<{ lines: number; ms: number; streamThreads?: number }>(child, 'done');
     const loop = await loopStats(child);
-    return { lines: done.lines, ms: done.ms, peakMb: memoryOf(child.pid!).peakMb, loop, streamThreads: done.streamThreads };
+    return {
+      lines: done.lines,
+      ms: done.ms,
+      peakMb: memoryOf(child.pid!).peakMb,
+      loop,
+      streamThreads: done.streamThreads,
+    };
   } catch (error) {
     return { error: (error as Error).message };
   } finally {
@@ -143,14 +170,24 @@ async function runMeasured(script: string, args: string[], env: NodeJS.ProcessEn
 
 async function main(): Promise<void> {
   const options = flags();
-  const loadAverage = () => os.loadavg().map((load) => load.toFixed(2)).join(' ');
+  const loadAverage = () =>
+    os
+      .loadavg()
+      .map((load) => load.toFixed(2))
+      .join(' ');
   const loadAtStart = loadAverage();
   const dir = await mkdtemp(join(tmpdir(), 'royalties-bench-'));
   const children: ChildProcess[] = [];
   try {
-    process.stdout.write(`generating ${fmt(options.streams)} stream lines, ${fmt(options.users)} users, ${fmt(options.tracks)} tracks in ${dir} ...\n`);
+    process.stdout.write(
+      `generating ${fmt(options.streams)} stream lines, ${fmt(options.users)} users, ${fmt(options.tracks)} tracks in ${dir} ...\n`,
+    );
     let started = Date.now();
-    const inputs = await writeSyntheticInputs(join(dir, 'full'), { users: options.users, streams: options.streams, tracks: options.tracks });
+    const inputs = await writeSyntheticInputs(join(dir, 'full'), {
+      users: options.users,
+      streams: options.streams,
+      tracks: options.tracks,
+    });
     process.stdout.write(`  generated in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
 
     const port = await freePort();
@@ -170,7 +207,13 @@ async function main(): Promise<void> {
     children.push(api, worker);
     for (let i = 0; ; i++) {
       if (i > 600) throw new Error('the api did not start within 60 s');
-      if (await http(port, 'GET', '/report').then(() => true, () => false)) break;
+      if (
+        await http(port, 'GET', '/report').then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       await sleep(100);
     }
     await sleep(2_000); // let the worker finish booting too
@@ -179,7 +222,8 @@ async function main(): Promise<void> {
     // The api's event loop with the same polling load and no build, for reference.
     api.send('loop:reset');
     const idleLatencies: number[] = [];
-    for (const end = Date.now() + 3_000; Date.now() < end; await sleep(50)) idleLatencies.push((await http(port, 'GET', '/royalties/builds/000000000000000000000000')).ms);
+    for (const end = Date.now() + 3_000; Date.now() < end; await sleep(50))
+      idleLatencies.push((await http(port, 'GET', '/royalties/builds/000000000000000000000000')).ms);
     const idleLoop = await loopStats(api);
 
     api.send('loop:reset');
@@ -206,7 +250,14 @@ async function main(): Promise<void> {
     const userProbe = await http(port, 'GET', '/users/u0');
     // Read endpoints on the finished build (one request each, after a warm-up of the same request).
     const reads: string[][] = [];
-    for (const path of ['/report', '/revenue', '/users/u123456', '/users?limit=100', '/users?after=u5&limit=100', '/consolidated?limit=100']) {
+    for (const path of [
+      '/report',
+      '/revenue',
+      '/users/u123456',
+      '/users?limit=100',
+      '/users?after=u5&limit=100',
+      '/consolidated?limit=100',
+    ]) {
       await http(port, 'GET', path);
       const timed = await http(port, 'GET', path);
       reads.push([`GET ${path}`, String(timed.status), `${timed.ms.toFixed(1)} ms`]);
@@ -214,16 +265,31 @@ async function main(): Promise<void> {
     await Promise.all(children.splice(0).map(stop));
 
     process.stdout.write('streaming consolidation alone (same inputs, own process) ...\n');
-    const compiledLib = { ROYALTIES_INPUT_ROOT: dir, ...(options.tsNode ? {} : { ROYALTIES_BENCH_LIB: join(root, 'dist', 'libs', 'royalties', 'src') }) };
-    const streamingAlone = await runMeasured(join(__dirname, 'royalties', 'streaming-consolidation.ts'), [inputs.usersCsv, inputs.streamsCsv, inputs.tracks], compiledLib);
+    const compiledLib = {
+      ROYALTIES_INPUT_ROOT: dir,
+      ...(options.tsNode ? {} : { ROYALTIES_BENCH_LIB: join(root, 'dist', 'libs', 'royalties', 'src') }),
+    };
+    const streamingAlone = await runMeasured(
+      join(__dirname, 'royalties', 'streaming-consolidation.ts'),
+      [inputs.usersCsv, inputs.streamsCsv, inputs.tracks],
+      compiledLib,
+    );
 
     const naiveSize = Math.min(options.naiveStreams, options.streams);
     const naiveInputs =
       naiveSize === options.streams
         ? inputs
-        : await writeSyntheticInputs(join(dir, 'naive'), { users: Math.max(1, Math.round((options.users * naiveSize) / options.streams)), streams: naiveSize, tracks: options.tracks });
+        : await writeSyntheticInputs(join(dir, 'naive'), {
+            users: Math.max(1, Math.round((options.users * naiveSize) / options.streams)),
+            streams: naiveSize,
+            tracks: options.tracks,
+          });
     process.stdout.write(`naive baseline (${fmt(naiveSize)} lines, read whole files + split) ...\n`);
-    const naive = await runMeasured(join(__dirname, 'royalties', 'naive-consolidation.ts'), [naiveInputs.usersCsv, naiveInputs.streamsCsv, naiveInputs.tracks]);
+    const naive = await runMeasured(join(__dirname, 'royalties', 'naive-consolidation.ts'), [
+      naiveInputs.usersCsv,
+      naiveInputs.streamsCsv,
+      naiveInputs.tracks,
+    ]);
 
     const streamLines = build.counts.streams.lines;
     const rows: string[][] = [
@@ -244,7 +310,14 @@ async function main(): Promise<void> {
         '',
         `api request p99 ${percentile(latencies, 99).toFixed(1)} ms (${latencies.length} polls)`,
       ],
-      ['api idle, same polling, no build (reference)', '', '3.0 s', '', '', `api ${idleLoop.p99} / ${idleLoop.max} ms; request p99 ${percentile(idleLatencies, 99).toFixed(1)} ms`],
+      [
+        'api idle, same polling, no build (reference)',
+        '',
+        '3.0 s',
+        '',
+        '',
+        `api ${idleLoop.p99} / ${idleLoop.max} ms; request p99 ${percentile(idleLatencies, 99).toFixed(1)} ms`,
+      ],
       measuredRow(
         `streaming consolidation alone (${'error' in streamingAlone ? '?' : streamingAlone.streamThreads} streams threads, no DB), own process${options.tsNode ? ' [ts-node]' : ' [script under ts-node, library compiled]'}`,
         streamingAlone,
@@ -273,7 +346,14 @@ function table(rows: string[][]): string {
 
 function measuredRow(name: string, result: Awaited<ReturnType<typeof runMeasured>>): string[] {
   if ('error' in result) return [name, '', '', '', '', `failed: ${result.error}`];
-  return [name, fmt(result.lines), `${(result.ms / 1000).toFixed(1)} s`, fmt(Math.round(result.lines / (result.ms / 1000))), `${result.peakMb} MB`, `own loop ${result.loop.p99} / ${result.loop.max} ms`];
+  return [
+    name,
+    fmt(result.lines),
+    `${(result.ms / 1000).toFixed(1)} s`,
+    fmt(Math.round(result.lines / (result.ms / 1000))),
+    `${result.peakMb} MB`,
+    `own loop ${result.loop.p99} / ${result.loop.max} ms`,
+  ];
 }
 
 main().catch((error) => {

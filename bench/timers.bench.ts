@@ -117,16 +117,8 @@ async function creation(redis: Redis): Promise<void> {
     `${fmt(rate)} timers/s`,
     '>= 5,000 timers/s',
   ]);
-  rows.push([
-    'Redis per pending timer (used_memory delta)',
-    `${fmt((after - before) / pending, 1)} B`,
-    '<= 200 B',
-  ]);
-  rows.push([
-    'Redis per pending timer (MEMORY USAGE of the due index)',
-    `${fmt(keyBytes / pending, 1)} B`,
-    '<= 200 B',
-  ]);
+  rows.push(['Redis per pending timer (used_memory delta)', `${fmt((after - before) / pending, 1)} B`, '<= 200 B']);
+  rows.push(['Redis per pending timer (MEMORY USAGE of the due index)', `${fmt(keyBytes / pending, 1)} B`, '<= 200 B']);
   rows.push([
     `MongoDB timers collection (${fmt(stats.count)} docs)`,
     `data ${fmt(stats.size / 2 ** 20, 1)} MiB, storage ${fmt(stats.storageSize / 2 ** 20, 1)} MiB, indexes ${fmt(stats.totalIndexSize / 2 ** 20, 1)} MiB (${fmt(stats.size / stats.count)} B/timer data)`,
@@ -209,11 +201,7 @@ async function workerCommand(): Promise<{ args: string[]; env: Record<string, st
     filter: (source) => !source.endsWith('.ts'),
   });
   return {
-    args: [
-      '-r',
-      'tsconfig-paths/register',
-      join(outDir, 'libs/timers/test/timers-worker-child.js'),
-    ],
+    args: ['-r', 'tsconfig-paths/register', join(outDir, 'libs/timers/test/timers-worker-child.js')],
     // Packages from the repository's node_modules (the output lives outside the tree).
     env: {
       TS_NODE_PROJECT: join(root, 'tsconfig.json'),
@@ -233,8 +221,8 @@ async function warmUpReceiver(receiver: WebhookReceiver): Promise<void> {
   try {
     await Promise.all(
       Array.from({ length: RECEIVER_WARMUP }, (_, i) =>
-        request(`${receiver.url}/warmup-receiver/${i}`, { method: 'POST', dispatcher: agent }).then(
-          (response) => response.body.dump(),
+        request(`${receiver.url}/warmup-receiver/${i}`, { method: 'POST', dispatcher: agent }).then((response) =>
+          response.body.dump(),
         ),
       ),
     );
@@ -254,10 +242,7 @@ async function startWorker(options: string): Promise<ChildProcess> {
   const { args: workerArgs, env } = await command;
   const worker = spawn(
     process.execPath,
-    [
-      ...(args['worker-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['worker-prof']] : []),
-      ...workerArgs,
-    ],
+    [...(args['worker-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['worker-prof']] : []), ...workerArgs],
     {
       env: { ...process.env, ...env, TIMERS_CHILD_OPTIONS: options },
       stdio: ['ignore', 'pipe', 'inherit'],
@@ -285,9 +270,7 @@ async function burst(): Promise<void> {
   const receiver = await new WebhookReceiver().start();
   const api = await startTimers({ redisUrl, mongoUrl, mongoDb, config, worker: false });
   const workers = await Promise.all(
-    Array.from({ length: WORKERS }, () =>
-      startWorker(JSON.stringify({ redisUrl, mongoUrl, mongoDb, config })),
-    ),
+    Array.from({ length: WORKERS }, () => startWorker(JSON.stringify({ redisUrl, mongoUrl, mongoDb, config }))),
   );
   try {
     if (WARMUP) {
@@ -302,8 +285,7 @@ async function burst(): Promise<void> {
           url: `${receiver.url}/warmup`,
         })),
       );
-      const recorded = () =>
-        api.db.collection(TIMERS_COLLECTION).countDocuments({ status: 'delivered' });
+      const recorded = () => api.db.collection(TIMERS_COLLECTION).countDocuments({ status: 'delivered' });
       const warmupDeadline = Date.now() + 300_000;
       while ((await recorded()) < WARMUP && Date.now() < warmupDeadline)
         await new Promise((resolve) => setTimeout(resolve, 500));
@@ -330,8 +312,7 @@ async function burst(): Promise<void> {
         )),
       );
     });
-    if (Date.now() > dueSecond)
-      throw new Error('creating the burst took longer than the lead time; raise it');
+    if (Date.now() > dueSecond) throw new Error('creating the burst took longer than the lead time; raise it');
     log(`created in ${Date.now() - createStarted} ms; waiting for deliveries`);
     const deadline = dueSecond + BURST_TIMEOUT_MS;
     const burstPaths = () => new Set(receiver.requests.map((r) => r.path).filter(isBurstPath));
@@ -350,13 +331,9 @@ async function burst(): Promise<void> {
       .toArray();
     const lateness = timers
       .filter((timer) => firstArrival.has(`/t/${timer._id.toHexString()}`))
-      .map(
-        (timer) =>
-          firstArrival.get(`/t/${timer._id.toHexString()}`)! - (timer.dueAt as Date).getTime(),
-      )
+      .map((timer) => firstArrival.get(`/t/${timer._id.toHexString()}`)! - (timer.dueAt as Date).getTime())
       .sort((a, b) => a - b);
-    const pct = (p: number) =>
-      lateness[Math.min(lateness.length - 1, Math.floor((p / 100) * lateness.length))];
+    const pct = (p: number) => lateness[Math.min(lateness.length - 1, Math.floor((p / 100) * lateness.length))];
     const arrivals = [...firstArrival.values()].sort((a, b) => a - b);
     // When timers fell due and when they arrived, in 100 ms steps from the start of the due second.
     const inSteps = (times: number[]) => {
@@ -367,9 +344,7 @@ async function burst(): Promise<void> {
       }
       return [...steps].map(([ms, n]) => `${ms}:${n}`).join(' ');
     };
-    log(
-      `due by ms after the due second: ${inSteps(timers.map((t) => (t.dueAt as Date).getTime()))}`,
-    );
+    log(`due by ms after the due second: ${inSteps(timers.map((t) => (t.dueAt as Date).getTime()))}`);
     log(`arrivals by ms after the due second: ${inSteps(arrivals)}`);
     const spanS = (arrivals[arrivals.length - 1] - Math.max(dueSecond, arrivals[0])) / 1000;
     rows.push([
@@ -377,20 +352,14 @@ async function burst(): Promise<void> {
       `${fmt(firstArrival.size)} (${fmt(burstRequests - firstArrival.size)} duplicates)`,
       `all, 0 duplicates`,
     ]);
-    rows.push([
-      'burst: deliveries/s (first to last arrival)',
-      fmt(firstArrival.size / Math.max(spanS, 0.001)),
-      '',
-    ]);
+    rows.push(['burst: deliveries/s (first to last arrival)', fmt(firstArrival.size / Math.max(spanS, 0.001)), '']);
     rows.push([
       'burst: lateness p50 / p99 / max',
       `${fmt(pct(50))} / ${fmt(pct(99))} / ${fmt(lateness[lateness.length - 1] ?? NaN)} ms`,
       'p99 < 500 ms',
     ]);
     // Outcomes are recorded after the POSTs, off the delivery path; how far MongoDB got meanwhile.
-    const recorded = await api.db
-      .collection(TIMERS_COLLECTION)
-      .countDocuments({ status: 'delivered' });
+    const recorded = await api.db.collection(TIMERS_COLLECTION).countDocuments({ status: 'delivered' });
     rows.push([
       'burst: delivered outcomes recorded in MongoDB when the last POST arrived',
       `${fmt(recorded)} of ${fmt(BURST)}`,

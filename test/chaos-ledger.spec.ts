@@ -1,5 +1,12 @@
 import { BufferUnavailableError, InvalidUpdateError } from '@bufferq/buffered-increments';
-import { auditLedger, fieldKey, mergeLedgers, outcomeOfFailure, ProducerLedger, StoredDocument } from '../tools/chaos/ledger';
+import {
+  auditLedger,
+  fieldKey,
+  mergeLedgers,
+  outcomeOfFailure,
+  ProducerLedger,
+  StoredDocument,
+} from '../tools/chaos/ledger';
 
 const key = (id: string, path: string) => fieldKey('c', id, path);
 const stored = (...documents: StoredDocument[]) => new Map([['c', documents]]);
@@ -8,11 +15,19 @@ describe('chaos ledger', () => {
   describe('outcomeOfFailure', () => {
     it('calls a failure raised before anything was sent "refused"', () => {
       expect(outcomeOfFailure(new InvalidUpdateError('delta must be a finite number'))).toBe('refused');
-      expect(outcomeOfFailure(new BufferUnavailableError('Redis is not connected (reconnecting); the update was not buffered'))).toBe('refused');
+      expect(
+        outcomeOfFailure(
+          new BufferUnavailableError('Redis is not connected (reconnecting); the update was not buffered'),
+        ),
+      ).toBe('refused');
     });
 
     it('calls every other failure "ambiguous", whatever it claims', () => {
-      expect(outcomeOfFailure(new BufferUnavailableError('Redis rejected the update; it was not buffered: Connection is closed.'))).toBe('ambiguous');
+      expect(
+        outcomeOfFailure(
+          new BufferUnavailableError('Redis rejected the update; it was not buffered: Connection is closed.'),
+        ),
+      ).toBe('ambiguous');
       expect(outcomeOfFailure(new Error('Connection is closed.'))).toBe('ambiguous');
     });
   });
@@ -58,7 +73,8 @@ describe('chaos ledger', () => {
     };
 
     it('accepts the largest acknowledged value or a larger ambiguous one', () => {
-      for (const m of [10, 30]) expect(auditLedger(maxLedger(), stored({ _id: 'd1', m })).max).toMatchObject({ lost: 0, wrong: 0 });
+      for (const m of [10, 30])
+        expect(auditLedger(maxLedger(), stored({ _id: 'd1', m })).max).toMatchObject({ lost: 0, wrong: 0 });
     });
 
     it('counts a value below the largest acknowledged one as lost, and a value nobody sent (or a refused one) as wrong', () => {
@@ -77,7 +93,8 @@ describe('chaos ledger', () => {
 
     it('accepts the last acknowledged value or an ambiguous one sent after it', () => {
       const ledger = setLedger('acked', 'ambiguous', 'acked', 'ambiguous', 'refused');
-      for (const s of [2, 3]) expect(auditLedger(ledger, stored({ _id: 'd1', s })).set).toMatchObject({ lost: 0, wrong: 0 });
+      for (const s of [2, 3])
+        expect(auditLedger(ledger, stored({ _id: 'd1', s })).set).toMatchObject({ lost: 0, wrong: 0 });
     });
 
     it('counts an earlier value as lost: the last acknowledged write did not stay', () => {
@@ -108,7 +125,10 @@ describe('chaos ledger', () => {
     const merged = mergeLedgers([a.toJSON(), b.toJSON()]);
     expect(merged.increments[key('d1', 'n')]).toEqual({ acked: 7, ambiguous: 0, refused: 0 });
     expect(merged.counts.max).toEqual({ acked: 1, ambiguous: 1, refused: 0 });
-    expect(auditLedger(merged, stored({ _id: 'd1', n: 7, m: 9 }))).toMatchObject({ inc: { lost: 0, doubled: 0 }, max: { lost: 0, wrong: 0 } });
+    expect(auditLedger(merged, stored({ _id: 'd1', n: 7, m: 9 }))).toMatchObject({
+      inc: { lost: 0, doubled: 0 },
+      max: { lost: 0, wrong: 0 },
+    });
   });
 
   it('reports nested fields no producer wrote, and ignores _-prefixed bookkeeping such as the marker', () => {

@@ -12,7 +12,14 @@ const SEED = 20261201;
 const REQUESTS = 1_000;
 
 function runFuzz(jsonFile: string): Promise<{ code: number | null; output: string }> {
-  return runTsScript('tools/fuzz/fuzz-run.ts', ['--requests', String(REQUESTS), '--seed', String(SEED), '--json', jsonFile]);
+  return runTsScript('tools/fuzz/fuzz-run.ts', [
+    '--requests',
+    String(REQUESTS),
+    '--seed',
+    String(SEED),
+    '--json',
+    jsonFile,
+  ]);
 }
 
 describe('fuzzing the api and the worker', () => {

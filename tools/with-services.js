@@ -26,7 +26,9 @@ async function main() {
         started.push(valkey);
         env.VALKEY_URL = valkey.url;
       } catch (error) {
-        process.stderr.write(`[with-services] WARNING: no Valkey for this run, VALKEY_URL stays unset (tests run on Redis only): ${error.message}\n`);
+        process.stderr.write(
+          `[with-services] WARNING: no Valkey for this run, VALKEY_URL stays unset (tests run on Redis only): ${error.message}\n`,
+        );
       }
     }
     if (!env.MONGO_URL) {
@@ -34,7 +36,9 @@ async function main() {
       started.push(mongo);
       env.MONGO_URL = mongo.url;
     }
-    process.stderr.write(`[with-services] REDIS_URL=${env.REDIS_URL} VALKEY_URL=${env.VALKEY_URL ?? '(unset)'} MONGO_URL=${env.MONGO_URL}\n`);
+    process.stderr.write(
+      `[with-services] REDIS_URL=${env.REDIS_URL} VALKEY_URL=${env.VALKEY_URL ?? '(unset)'} MONGO_URL=${env.MONGO_URL}\n`,
+    );
     env.PATH = `${path.join(__dirname, '..', 'node_modules', '.bin')}${path.delimiter}${env.PATH}`;
     const child = spawn(command, args, { stdio: 'inherit', env });
     const forward = (signal) => child.kill(signal);

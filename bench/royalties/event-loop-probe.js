@@ -11,6 +11,12 @@ const ms = (ns) => Math.round((ns / 1e6) * 100) / 100;
 process.on('message', (message) => {
   if (message === 'loop:reset') histogram.reset();
   if (message === 'loop:report') {
-    process.send({ type: 'loop', p50: ms(histogram.percentile(50)), p99: ms(histogram.percentile(99)), max: ms(histogram.max), samples: histogram.count });
+    process.send({
+      type: 'loop',
+      p50: ms(histogram.percentile(50)),
+      p99: ms(histogram.percentile(99)),
+      max: ms(histogram.max),
+      samples: histogram.count,
+    });
   }
 });

@@ -33,7 +33,9 @@ function run(): { lines: number; ms: number; labels: number } {
       total += value;
     }
   }
-  const payouts = Object.fromEntries(Object.entries(labelSeconds).map(([label, seconds]) => [label, (revenue * seconds) / total]));
+  const payouts = Object.fromEntries(
+    Object.entries(labelSeconds).map(([label, seconds]) => [label, (revenue * seconds) / total]),
+  );
   return { lines: lines.length - 1, ms: Date.now() - started, labels: Object.keys(payouts).length };
 }
 

@@ -5,14 +5,23 @@
 import * as royalties from '@bufferq/royalties';
 
 const [usersCsv, streamsCsv, tracks] = process.argv.slice(2);
-const { consolidateRoyalties, royaltiesSettings }: typeof royalties = process.env.ROYALTIES_BENCH_LIB ? require(process.env.ROYALTIES_BENCH_LIB) : royalties;
+const { consolidateRoyalties, royaltiesSettings }: typeof royalties = process.env.ROYALTIES_BENCH_LIB
+  ? require(process.env.ROYALTIES_BENCH_LIB)
+  : royalties;
 const { streamThreads, inputPolicy } = royaltiesSettings(process.env);
 
 process.on('message', async (message) => {
   if (message !== 'go') return;
   const started = Date.now();
-  const result = await consolidateRoyalties({ usersCsv, streamsCsv, tracks }, { maxBadLineShare: 0.01, streamThreads, inputPolicy });
+  const result = await consolidateRoyalties(
+    { usersCsv, streamsCsv, tracks },
+    { maxBadLineShare: 0.01, streamThreads, inputPolicy },
+  );
   const ms = Date.now() - started;
-  setTimeout(() => process.send!({ type: 'done', lines: result.counts.streams.lines, streamThreads, users: result.ledger.size, ms }), 50);
+  setTimeout(
+    () =>
+      process.send!({ type: 'done', lines: result.counts.streams.lines, streamThreads, users: result.ledger.size, ms }),
+    50,
+  );
 });
 process.send!({ type: 'ready' });

@@ -36,8 +36,14 @@ const SEED = args.seed !== undefined ? Number(args.seed) : Date.now() % 1_000_00
 const DOCUMENTS = Number(args.documents);
 /** Updates per second per producer: moderate, so FerretDB keeps up and the final drain takes seconds. */
 const UPDATES_PER_SECOND = Number(args.rate);
-for (const [flag, value] of Object.entries({ duration: DURATION_MS, seed: SEED, documents: DOCUMENTS, rate: UPDATES_PER_SECOND })) {
-  if (!Number.isFinite(value) || value < 0 || (flag !== 'seed' && value === 0)) throw new Error(`--${flag} must be a positive number`);
+for (const [flag, value] of Object.entries({
+  duration: DURATION_MS,
+  seed: SEED,
+  documents: DOCUMENTS,
+  rate: UPDATES_PER_SECOND,
+})) {
+  if (!Number.isFinite(value) || value < 0 || (flag !== 'seed' && value === 0))
+    throw new Error(`--${flag} must be a positive number`);
 }
 
 const PRODUCERS = 4;
@@ -60,10 +66,25 @@ async function main(): Promise<number> {
   const random = new SeededRandom(SEED);
   const plan = planFaults(random, DURATION_MS, WORKERS);
   const logDir = mkdtempSync(join(tmpdir(), `bufferq-chaos-${SEED}-`));
-  log(`seed ${SEED}, ${DURATION_MS / 1000} s, ${PRODUCERS} producers x ${UPDATES_PER_SECOND} updates/s, ${WORKERS} workers, ${DOCUMENTS} documents per collection; logs in ${logDir}`);
-  log(`plan: ${plan.workerKills.length} worker kills, Redis restart at ${(plan.redisRestart.atMs / 1000).toFixed(1)} s, MongoDB stop at ${(plan.mongoStop.atMs / 1000).toFixed(1)} s`);
+  log(
+    `seed ${SEED}, ${DURATION_MS / 1000} s, ${PRODUCERS} producers x ${UPDATES_PER_SECOND} updates/s, ${WORKERS} workers, ${DOCUMENTS} documents per collection; logs in ${logDir}`,
+  );
+  log(
+    `plan: ${plan.workerKills.length} worker kills, Redis restart at ${(plan.redisRestart.atMs / 1000).toFixed(1)} s, MongoDB stop at ${(plan.mongoStop.atMs / 1000).toFixed(1)} s`,
+  );
 
-  const system = new ChaosSystem({ producers: PRODUCERS, workers: WORKERS, documents: DOCUMENTS, updatesPerSecond: UPDATES_PER_SECOND, maxInFlight: 32, dbName: DB_NAME, logDir }, random);
+  const system = new ChaosSystem(
+    {
+      producers: PRODUCERS,
+      workers: WORKERS,
+      documents: DOCUMENTS,
+      updatesPerSecond: UPDATES_PER_SECOND,
+      maxInFlight: 32,
+      dbName: DB_NAME,
+      logDir,
+    },
+    random,
+  );
   // Interrupted (Ctrl-C, a test timeout): the servers and children must not outlive the run.
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
@@ -73,7 +94,9 @@ async function main(): Promise<number> {
   }
   try {
     await withTimeout(system.start(), BOOT_TIMEOUT_MS, 'producers and workers did not start');
-    log(`Redis ${system.redis.url} (through proxy ${system.proxy.url}), MongoDB-wire ${system.mongo.kind} ${system.mongo.url}; every process ready: faults start`);
+    log(
+      `Redis ${system.redis.url} (through proxy ${system.proxy.url}), MongoDB-wire ${system.mongo.kind} ${system.mongo.url}; every process ready: faults start`,
+    );
     const faults = await runFaults(system, plan, new SeededRandom(random.derive(100).seed));
     log(`faults stopped (${faults.connectionCuts} cuts, ${faults.droppedReplies} dropped replies); stopping producers`);
 
@@ -104,7 +127,11 @@ async function main(): Promise<number> {
 async function runFaults(system: ChaosSystem, plan: FaultPlan, network: SeededRandom): Promise<FaultCounts> {
   const faults = noFaults();
   const timeline = new FaultTimeline((error) => log(`fault failed: ${error instanceof Error ? error.message : error}`));
-  system.proxy.startChaos({ random: () => network.next(), meanCutIntervalMs: MEAN_CUT_INTERVAL_MS, meanDropIntervalMs: MEAN_DROP_INTERVAL_MS });
+  system.proxy.startChaos({
+    random: () => network.next(),
+    meanCutIntervalMs: MEAN_CUT_INTERVAL_MS,
+    meanDropIntervalMs: MEAN_DROP_INTERVAL_MS,
+  });
   for (const { atMs, worker } of plan.workerKills) {
     timeline.at(atMs, async () => {
       if (!system.workers[worker].alive) return; // between its last death and its restart
@@ -156,7 +183,9 @@ async function drainBuffers(redis: Redis, mongo: MongoClient, workers: ChaosChil
   let progressAt = Date.now();
   while (Date.now() - began < DRAIN_TIMEOUT_MS) {
     const stats = await Promise.all(buffers.map((buffer) => buffer.stats()));
-    undrained = Object.fromEntries(buffers.map((buffer, i) => [buffer.namespace, stats[i].bufferedFields]).filter(([, fields]) => fields !== 0));
+    undrained = Object.fromEntries(
+      buffers.map((buffer, i) => [buffer.namespace, stats[i].bufferedFields]).filter(([, fields]) => fields !== 0),
+    );
     if (Object.keys(undrained).length === 0) {
       log(`drained in ${((Date.now() - began) / 1000).toFixed(1)} s`);
       return { drained: true, undrained, ms: Date.now() - began };
@@ -171,7 +200,9 @@ async function drainBuffers(redis: Redis, mongo: MongoClient, workers: ChaosChil
     }
     if (Date.now() - lastLog > 5_000) {
       lastLog = Date.now();
-      log(`draining: ${JSON.stringify(undrained)} buffered fields; workers ready: ${workers.filter((worker) => worker.ready).length}/${workers.length}`);
+      log(
+        `draining: ${JSON.stringify(undrained)} buffered fields; workers ready: ${workers.filter((worker) => worker.ready).length}/${workers.length}`,
+      );
     }
     await sleep(250);
   }
@@ -186,7 +217,8 @@ async function readDeadLetters(redis: Redis): Promise<{ count: number; documents
   for (const target of BUFFERS) {
     const letters = await redis.lrange(`${KEY_PREFIX}:{${target.namespace}}:dead-letters`, 0, -1);
     count += letters.length;
-    for (const letter of letters) documents.add(`${target.collection}|${String((JSON.parse(letter) as { documentId: unknown }).documentId)}`);
+    for (const letter of letters)
+      documents.add(`${target.collection}|${String((JSON.parse(letter) as { documentId: unknown }).documentId)}`);
   }
   return { count, documents };
 }
@@ -212,7 +244,15 @@ async function readFlushQueue(redisUrl: string): Promise<FlushQueueReport> {
       attemptsMade: job.attemptsMade,
       activeForMs: job.processedOn ? Date.now() - job.processedOn : undefined,
     }));
-    return { failures, state: { counts, globalConcurrency: await queue.getGlobalConcurrency(), active, schedulers: await queue.getJobSchedulersCount() } };
+    return {
+      failures,
+      state: {
+        counts,
+        globalConcurrency: await queue.getGlobalConcurrency(),
+        active,
+        schedulers: await queue.getJobSchedulersCount(),
+      },
+    };
   } finally {
     await queue.close();
   }
@@ -220,15 +260,17 @@ async function readFlushQueue(redisUrl: string): Promise<FlushQueueReport> {
 
 async function readDocuments(mongo: MongoClient): Promise<Map<string, StoredDocument[]>> {
   const documents = new Map<string, StoredDocument[]>();
-  for (const collection of COLLECTIONS) documents.set(collection, await mongo.db(DB_NAME).collection<StoredDocument>(collection).find({}).toArray());
+  for (const collection of COLLECTIONS)
+    documents.set(collection, await mongo.db(DB_NAME).collection<StoredDocument>(collection).find({}).toArray());
   return documents;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout;
-  return Promise.race([promise, new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(message)), ms))),
+  ]).finally(() => clearTimeout(timer));
 }
 
 main().then(

@@ -54,9 +54,18 @@ export class ChaosSystem {
     this.closers.unshift(() => this.proxy.stop());
 
     this.workers = Array.from({ length: settings.workers }, (_, index) => {
-      const config: WorkerConfig = { index, redisUrl: this.proxy.url, mongoUrl: this.mongo.url, dbName: settings.dbName };
-      return new ChaosChild(`worker ${index}`, 'worker.ts', config, join(settings.logDir, `worker-${index}.log`), (worker, _code, signal) =>
-        this.restartWorker(worker, signal),
+      const config: WorkerConfig = {
+        index,
+        redisUrl: this.proxy.url,
+        mongoUrl: this.mongo.url,
+        dbName: settings.dbName,
+      };
+      return new ChaosChild(
+        `worker ${index}`,
+        'worker.ts',
+        config,
+        join(settings.logDir, `worker-${index}.log`),
+        (worker, _code, signal) => this.restartWorker(worker, signal),
       );
     });
     this.producers = Array.from({ length: settings.producers }, (_, index) => {
@@ -79,7 +88,9 @@ export class ChaosSystem {
 
   /** Stops every producer and returns their ledgers merged. */
   async stopProducers(): Promise<LedgerData> {
-    const replies = await Promise.all(this.producers.map((producer) => producer.request({ type: 'stop' }, 'ledger', PRODUCER_STOP_TIMEOUT_MS)));
+    const replies = await Promise.all(
+      this.producers.map((producer) => producer.request({ type: 'stop' }, 'ledger', PRODUCER_STOP_TIMEOUT_MS)),
+    );
     return mergeLedgers(replies.map((reply) => reply.ledger));
   }
 

@@ -21,7 +21,8 @@ export class ChaosChild {
     private readonly script: string,
     private readonly config: object,
     private readonly logFile: string,
-    private readonly onExit: (child: ChaosChild, code: number | null, signal: NodeJS.Signals | null) => void = () => undefined,
+    private readonly onExit: (child: ChaosChild, code: number | null, signal: NodeJS.Signals | null) => void = () =>
+      undefined,
   ) {}
 
   /** Running and past its `ready` message. */
@@ -63,7 +64,9 @@ export class ChaosChild {
         this.readyNow = true;
         resolve();
       });
-      void this.exited!.then((code) => reject(new Error(`${this.name} exited (${code}) before it was ready; see ${this.logFile}`)));
+      void this.exited!.then((code) =>
+        reject(new Error(`${this.name} exited (${code}) before it was ready; see ${this.logFile}`)),
+      );
     });
   }
 
@@ -87,11 +90,18 @@ export class ChaosChild {
   }
 
   /** Sends `message` and resolves with the first reply of type `replyType`. */
-  request<T extends ChildMessage['type']>(message: ParentMessage, replyType: T, timeoutMs: number): Promise<Extract<ChildMessage, { type: T }>> {
+  request<T extends ChildMessage['type']>(
+    message: ParentMessage,
+    replyType: T,
+    timeoutMs: number,
+  ): Promise<Extract<ChildMessage, { type: T }>> {
     const child = this.process;
     if (!child) return Promise.reject(new Error(`${this.name} is not running`));
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${this.name} did not answer '${message.type}' within ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`${this.name} did not answer '${message.type}' within ${timeoutMs} ms`)),
+        timeoutMs,
+      );
       child.on('message', (reply: ChildMessage) => {
         if (reply.type !== replyType) return;
         clearTimeout(timer);

@@ -29,19 +29,33 @@ export interface FaultCounts {
 }
 
 export function noFaults(): FaultCounts {
-  return { workerKills: 0, workerBootFailures: 0, redisRestarts: 0, mongoStops: 0, connectionCuts: 0, droppedReplies: 0 };
+  return {
+    workerKills: 0,
+    workerBootFailures: 0,
+    redisRestarts: 0,
+    mongoStops: 0,
+    connectionCuts: 0,
+    droppedReplies: 0,
+  };
 }
 
 export function planFaults(random: SeededRandom, durationMs: number, workers: number): FaultPlan {
   const workerKills: FaultPlan['workerKills'] = [];
-  for (let at = random.between(...WORKER_KILL_EVERY_MS); at < durationMs; at += random.between(...WORKER_KILL_EVERY_MS)) {
+  for (
+    let at = random.between(...WORKER_KILL_EVERY_MS);
+    at < durationMs;
+    at += random.between(...WORKER_KILL_EVERY_MS)
+  ) {
     workerKills.push({ atMs: at, worker: random.int(0, workers - 1) });
   }
   // Redis restarts in the first half and MongoDB stops in the second, so the two outages never overlap
   // and MongoDB is back (on runs of 25 s or more) before the faults end.
   const redisRestart = { atMs: random.between(0.15, 0.35) * durationMs, downMs: random.between(...REDIS_DOWN_MS) };
   const mongoFrom = 0.45 * durationMs;
-  const mongoStop = { atMs: random.between(mongoFrom, Math.max(mongoFrom, durationMs - MONGO_DOWN_MS - 2_000)), downMs: MONGO_DOWN_MS };
+  const mongoStop = {
+    atMs: random.between(mongoFrom, Math.max(mongoFrom, durationMs - MONGO_DOWN_MS - 2_000)),
+    downMs: MONGO_DOWN_MS,
+  };
   return { workerKills, redisRestart, mongoStop };
 }
 

@@ -86,7 +86,8 @@ export class ProducerLedger {
   /** `value` is the owner's sequence number for the field; the owner sets 0, 1, 2, ... in order. */
   recordSet(key: FieldKey, value: number, outcome: Outcome): void {
     const outcomes = (this.data.sets[key] ??= []);
-    if (value !== outcomes.length) throw new Error(`set ${key}: value ${value} recorded out of order (expected ${outcomes.length})`);
+    if (value !== outcomes.length)
+      throw new Error(`set ${key}: value ${value} recorded out of order (expected ${outcomes.length})`);
     outcomes.push(outcome);
     this.data.counts.set[outcome] += 1;
   }
@@ -117,7 +118,8 @@ export function mergeLedgers(ledgers: LedgerData[]): LedgerData {
       merged.sets[key] = outcomes;
     }
     for (const operator of ['inc', 'max', 'set'] as const) {
-      for (const outcome of ['acked', 'ambiguous', 'refused'] as const) merged.counts[operator][outcome] += ledger.counts[operator][outcome];
+      for (const outcome of ['acked', 'ambiguous', 'refused'] as const)
+        merged.counts[operator][outcome] += ledger.counts[operator][outcome];
     }
   }
   return merged;
@@ -130,7 +132,16 @@ export interface StoredDocument {
 
 export interface Audit {
   /** `$inc`, in units of delta: what producers saw and what MongoDB holds. */
-  inc: { fields: number; acked: number; ambiguous: number; refused: number; applied: number; lost: number; doubled: number; deadLettered: number };
+  inc: {
+    fields: number;
+    acked: number;
+    ambiguous: number;
+    refused: number;
+    applied: number;
+    lost: number;
+    doubled: number;
+    deadLettered: number;
+  };
   /** `$max`, in fields: lost = below the largest acknowledged value; wrong = a value no acked or ambiguous update wrote. */
   max: { fields: number; lost: number; wrong: number; deadLettered: number };
   /** `$set`, in fields: lost = not the last acknowledged value nor a later ambiguous one; wrong = a value never sent or refused. */
@@ -149,7 +160,11 @@ const PROBLEMS_PER_KIND = 5;
  * have a dead letter: what is missing from those is reported as dead-lettered, not lost (it was set
  * aside on purpose and can be replayed), while anything applied twice still counts as doubled.
  */
-export function auditLedger(ledger: LedgerData, documents: Map<string, StoredDocument[]>, deadLettered: Set<string> = new Set()): Audit {
+export function auditLedger(
+  ledger: LedgerData,
+  documents: Map<string, StoredDocument[]>,
+  deadLettered: Set<string> = new Set(),
+): Audit {
   const stored = new Map<FieldKey, unknown>();
   for (const [collection, list] of documents) {
     for (const document of list) {
@@ -189,11 +204,17 @@ export function auditLedger(ledger: LedgerData, documents: Map<string, StoredDoc
     if (missing > 0 && isDeadLettered(key)) audit.inc.deadLettered += missing;
     else if (missing > 0) {
       audit.inc.lost += missing;
-      problem('inc lost', `$inc ${key}: ${applied} applied, ${tally.acked} acknowledged (+${tally.ambiguous} ambiguous): ${missing} lost`);
+      problem(
+        'inc lost',
+        `$inc ${key}: ${applied} applied, ${tally.acked} acknowledged (+${tally.ambiguous} ambiguous): ${missing} lost`,
+      );
     }
     if (doubled > 0) {
       audit.inc.doubled += doubled;
-      problem('inc doubled', `$inc ${key}: ${applied} applied, ${tally.acked} acknowledged + ${tally.ambiguous} ambiguous: ${doubled} applied twice`);
+      problem(
+        'inc doubled',
+        `$inc ${key}: ${applied} applied, ${tally.acked} acknowledged + ${tally.ambiguous} ambiguous: ${doubled} applied twice`,
+      );
     }
   }
 
@@ -208,9 +229,16 @@ export function auditLedger(ledger: LedgerData, documents: Map<string, StoredDoc
         audit.max.lost += 1;
         problem('max lost', `$max ${key}: holds ${String(value)}, below the acknowledged ${floor}`);
       }
-    } else if (value !== undefined && !tally.acked.includes(Number(value)) && !tally.ambiguous.includes(Number(value))) {
+    } else if (
+      value !== undefined &&
+      !tally.acked.includes(Number(value)) &&
+      !tally.ambiguous.includes(Number(value))
+    ) {
       audit.max.wrong += 1;
-      problem('max wrong', `$max ${key}: holds ${String(value)}, which no acknowledged or ambiguous update sent${tally.refused.includes(Number(value)) ? ' (a refused one did)' : ''}`);
+      problem(
+        'max wrong',
+        `$max ${key}: holds ${String(value)}, which no acknowledged or ambiguous update sent${tally.refused.includes(Number(value)) ? ' (a refused one did)' : ''}`,
+      );
     }
   }
 
@@ -236,12 +264,18 @@ export function auditLedger(ledger: LedgerData, documents: Map<string, StoredDoc
       if (isDeadLettered(key)) audit.set.deadLettered += 1;
       else {
         audit.set.lost += 1;
-        problem('set lost', `$set ${key}: holds ${seq} (${outcomes[seq]}), the last acknowledged value is ${lastAcked}`);
+        problem(
+          'set lost',
+          `$set ${key}: holds ${seq} (${outcomes[seq]}), the last acknowledged value is ${lastAcked}`,
+        );
       }
       continue;
     }
     audit.set.wrong += 1;
-    problem('set wrong', `$set ${key}: holds ${String(value)} (${outcomes[seq] ?? 'never sent'}), the last acknowledged value is ${lastAcked}`);
+    problem(
+      'set wrong',
+      `$set ${key}: holds ${String(value)} (${outcomes[seq] ?? 'never sent'}), the last acknowledged value is ${lastAcked}`,
+    );
   }
 
   for (const [key, value] of stored) {
@@ -257,7 +291,8 @@ function* leaves(document: Record<string, unknown>, prefix = ''): Generator<[str
   for (const [name, value] of Object.entries(document)) {
     if (name.startsWith('_')) continue;
     const path = prefix ? `${prefix}.${name}` : name;
-    if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) yield* leaves(value as Record<string, unknown>, path);
+    if (value !== null && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype)
+      yield* leaves(value as Record<string, unknown>, path);
     else yield [path, value];
   }
 }

@@ -55,7 +55,8 @@ export function chaosResult(
   faults: FaultCounts,
   flushQueue: FlushQueueReport,
 ): ChaosResult {
-  const total = (outcome: 'acked' | 'ambiguous' | 'refused') => ledger.counts.inc[outcome] + ledger.counts.max[outcome] + ledger.counts.set[outcome];
+  const total = (outcome: 'acked' | 'ambiguous' | 'refused') =>
+    ledger.counts.inc[outcome] + ledger.counts.max[outcome] + ledger.counts.set[outcome];
   const lost = audit.inc.lost + audit.max.lost + audit.set.lost;
   const doubled = audit.inc.doubled;
   const wrong = audit.max.wrong + audit.set.wrong + audit.unexpectedFields;
@@ -116,7 +117,9 @@ export function formatReport(result: ChaosResult): string {
     `| dropped replies | ${faults.droppedReplies} |`,
     '',
     `dead letters: ${result.deadLetters}; unexpected fields: ${result.unexpectedFields}; ` +
-      (result.drained ? `drained in ${(result.drainMs / 1000).toFixed(1)} s` : `NOT drained, still buffered: ${JSON.stringify(result.undrainedFields)}`),
+      (result.drained
+        ? `drained in ${(result.drainMs / 1000).toFixed(1)} s`
+        : `NOT drained, still buffered: ${JSON.stringify(result.undrainedFields)}`),
     ...failureLines(result.flushQueue.failures),
     ...(result.drained ? [] : ['', `flush queue after the drain: ${JSON.stringify(result.flushQueue.state)}`]),
     ...(result.problems.length ? ['', 'first discrepancies:', ...result.problems.map((line) => `- ${line}`)] : []),

@@ -16,14 +16,20 @@ const config = JSON.parse(process.argv[2]) as WorkerConfig;
 @Module({
   imports: [
     BullModule.forRoot({ connection: bullmqConnection(config.redisUrl) }),
-    BufferedIncrementsModule.forRoot({ redis: config.redisUrl, mongo: { url: config.mongoUrl, dbName: config.dbName } }),
+    BufferedIncrementsModule.forRoot({
+      redis: config.redisUrl,
+      mongo: { url: config.mongoUrl, dbName: config.dbName },
+    }),
     BufferedIncrementsModule.forWorker(WORKER_COLLECTIONS, { flushJobLockMs: FLUSH_LOCK_MS }),
   ],
 })
 class ChaosWorkerModule {}
 
 async function main(): Promise<void> {
-  const app = await NestFactory.createApplicationContext(ChaosWorkerModule, { abortOnError: false, logger: ['error', 'warn'] });
+  const app = await NestFactory.createApplicationContext(ChaosWorkerModule, {
+    abortOnError: false,
+    logger: ['error', 'warn'],
+  });
   process.once('SIGTERM', () => {
     void app.close().finally(() => process.exit(0));
   });

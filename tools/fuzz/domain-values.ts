@@ -4,31 +4,14 @@
  * cursors and names harvested from earlier answers, so requests reach past the "not found" checks.
  */
 import type { SeededRandom } from '../chaos/random';
-import {
-  hex24,
-  JsonSchema,
-  FuzzJson,
-  NUMBER_LITERALS,
-  ODD_STRINGS,
-  RawJson,
-  randomString,
-} from './json-values';
+import { hex24, JsonSchema, FuzzJson, NUMBER_LITERALS, ODD_STRINGS, RawJson, randomString } from './json-values';
 import { HOOK_BEHAVIOURS } from './local-receiver';
 import { percentEncoded } from './percent-encoding';
 import { FIXTURE_NAMES, HOSTILE_LOCAL_NAMES, INPUT_NAMES } from './royalties-inputs';
 
 const POOL_LIMIT = 300;
 /** Response fields worth reusing in later requests. */
-const HARVESTED_FIELDS = new Set([
-  'id',
-  'buildId',
-  'next_cursor',
-  'next',
-  'User',
-  'key',
-  'name',
-  'jobId',
-]);
+const HARVESTED_FIELDS = new Set(['id', 'buildId', 'next_cursor', 'next', 'User', 'key', 'name', 'jobId']);
 /** Counter keys that take huge values only, so their sums reach the 64-bit limit within a run. */
 const HUGE_KEYS = 2;
 const PLAIN_KEYS = 40;
@@ -112,8 +95,7 @@ export class DomainValues {
     if (roll < 0.7) return 'http://127.0.0.1:9/closed-port';
     if (roll < 0.73) return `https://127.0.0.1:${port}/hooks/ok/not-tls`;
     if (roll < 0.76) return `http://user:secret@127.0.0.1:${port}/hooks/ok`;
-    if (roll < 0.8)
-      return `${origin}/hooks/ok/${'p'.repeat(random.pick([2_000, 2_048, 2_100, 8_150, 8_200]))}`;
+    if (roll < 0.8) return `${origin}/hooks/ok/${'p'.repeat(random.pick([2_000, 2_048, 2_100, 8_150, 8_200]))}`;
     if (roll < 0.86)
       return random.pick([
         `http://localhost:${port}/hooks/ok`,
@@ -183,13 +165,10 @@ export class DomainValues {
       case 'key':
         return this.counterKey(random);
       case 'increments':
-        return Array.from(
-          { length: random.next() < 0.9 ? random.int(1, 20) : random.int(21, 1_000) },
-          () => {
-            const key = random.next() < 0.03 ? this.hugeKey(random) : this.counterKey(random);
-            return { key, value: this.counterValue(random, key) };
-          },
-        );
+        return Array.from({ length: random.next() < 0.9 ? random.int(1, 20) : random.int(21, 1_000) }, () => {
+          const key = random.next() < 0.03 ? this.hugeKey(random) : this.counterKey(random);
+          return { key, value: this.counterValue(random, key) };
+        });
       case 'url':
         return this.webhookUrl(random);
       case 'hours':

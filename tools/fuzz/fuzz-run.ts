@@ -78,17 +78,12 @@ const TIMERS_COLLECTION = 'timers';
 
 const startedAt = Date.now();
 function log(message: string): void {
-  process.stderr.write(
-    `[fuzz ${((Date.now() - startedAt) / 1000).toFixed(1).padStart(6)}s] ${message}\n`,
-  );
+  process.stderr.write(`[fuzz ${((Date.now() - startedAt) / 1000).toFixed(1).padStart(6)}s] ${message}\n`);
 }
 
 /** Everything the requests phase saw. */
 class Observations {
-  readonly byClass = Object.fromEntries(STATUS_CLASSES.map((name) => [name, 0])) as Record<
-    StatusClass,
-    number
-  >;
+  readonly byClass = Object.fromEntries(STATUS_CLASSES.map((name) => [name, 0])) as Record<StatusClass, number>;
   readonly byRoute: Record<string, Record<StatusClass, number>> = {};
   readonly findings = new Map<string, Finding>();
   readonly timerIds = new Set<string>();
@@ -104,13 +99,8 @@ class Observations {
   record(request: FuzzRequest, response: FuzzResponse): void {
     const kind = statusClass(response);
     this.byClass[kind] += 1;
-    const row = request.label.startsWith('wrong method')
-      ? 'wrong method (any route)'
-      : request.label;
-    this.byRoute[row] ??= Object.fromEntries(STATUS_CLASSES.map((name) => [name, 0])) as Record<
-      StatusClass,
-      number
-    >;
+    const row = request.label.startsWith('wrong method') ? 'wrong method (any route)' : request.label;
+    this.byRoute[row] ??= Object.fromEntries(STATUS_CLASSES.map((name) => [name, 0])) as Record<StatusClass, number>;
     this.byRoute[row][kind] += 1;
     if (response.raw) this.rawSent += 1;
     this.ledger.record(request, response);
@@ -119,11 +109,8 @@ class Observations {
       this.find('5xx', request, response, messageOf(response.body));
     } else if (kind === 'no response') {
       // A malformed message, or a body over the limit, may be refused by closing the connection; anything else must be answered.
-      const closed =
-        response.error === 'closed without response' ||
-        /ECONNRESET|EPIPE/.test(response.error ?? '');
-      if (closed && (request.raw || (request.body?.length ?? 0) > BODY_LIMIT))
-        this.closedWithoutResponse += 1;
+      const closed = response.error === 'closed without response' || /ECONNRESET|EPIPE/.test(response.error ?? '');
+      if (closed && (request.raw || (request.body?.length ?? 0) > BODY_LIMIT)) this.closedWithoutResponse += 1;
       else this.find('no response', request, response, response.error ?? 'no answer');
     } else if (kind === '2xx' && !request.raw) {
       this.harvest(request, response);
@@ -140,18 +127,12 @@ class Observations {
     const family = request.target.split(/[/?]/)[1] ?? '';
     this.domain.harvest(family, body);
     const fields = (body ?? {}) as { id?: unknown; buildId?: unknown };
-    if (request.label === 'POST /timers' && typeof fields.id === 'string')
-      this.timerIds.add(fields.id);
+    if (request.label === 'POST /timers' && typeof fields.id === 'string') this.timerIds.add(fields.id);
     if (request.label === 'POST /royalties/builds' && typeof fields.buildId === 'string')
       this.buildIds.add(fields.buildId);
   }
 
-  private find(
-    kind: Finding['kind'],
-    request: FuzzRequest,
-    response: FuzzResponse,
-    message: string,
-  ): void {
+  private find(kind: Finding['kind'], request: FuzzRequest, response: FuzzResponse, message: string): void {
     const signature = `${kind} ${request.label} ${response.status ?? ''} ${message.slice(0, 120)}`;
     const known = this.findings.get(signature);
     if (known) {
@@ -223,9 +204,7 @@ async function main(): Promise<number> {
     });
   }
   try {
-    log(
-      `seed ${SEED}, ${REQUESTS} requests, concurrency ${CONCURRENCY}; database ${system.dbName}; logs in ${runDir}`,
-    );
+    log(`seed ${SEED}, ${REQUESTS} requests, concurrency ${CONCURRENCY}; database ${system.dbName}; logs in ${runDir}`);
     await system.start();
     const document = (await system.openApiDocument()) as OpenApiDocument;
     const routes = routesOf(document);
@@ -284,13 +263,12 @@ async function main(): Promise<number> {
           }
           done += 1;
           if (done === WARM_UP_REQUESTS) {
-            warmSampling = Promise.all([
-              system.api.memoryAfterGc(),
-              system.worker.memoryAfterGc(),
-            ]).then(([api, worker]) => {
-              memory.api.warm = api;
-              memory.worker.warm = worker;
-            });
+            warmSampling = Promise.all([system.api.memoryAfterGc(), system.worker.memoryAfterGc()]).then(
+              ([api, worker]) => {
+                memory.api.warm = api;
+                memory.worker.warm = worker;
+              },
+            );
           }
           if (done % MEMORY_SAMPLE_EVERY === 0)
             rssCurve.push({
@@ -332,9 +310,7 @@ async function main(): Promise<number> {
     closers.unshift(async () => buffer.destroy());
     const settleStart = new Date();
     const drain = await drainBuffer(buffer);
-    log(
-      `counters buffer ${drain.drained ? `drained in ${(drain.ms / 1000).toFixed(1)} s` : 'NOT drained'}`,
-    );
+    log(`counters buffer ${drain.drained ? `drained in ${(drain.ms / 1000).toFixed(1)} s` : 'NOT drained'}`);
     const timers = await settleTimers(db, settleStart, observations.timerIds.size);
     const builds = await settleBuilds(system, [...observations.buildIds]);
     log(`timers: ${JSON.stringify(timers.byStatus)}; builds: ${JSON.stringify(builds.byStatus)}`);
@@ -351,16 +327,18 @@ async function main(): Promise<number> {
     const deadLettered = new Map<string, bigint>();
     for (const letter of await buffer.deadLetters(deadLetters)) {
       for (const [field, amount] of Object.entries(letter.fields)) {
-        if (field.startsWith('i')) deadLettered.set(letter.documentId, (deadLettered.get(letter.documentId) ?? 0n) + BigInt(amount));
+        if (field.startsWith('i'))
+          deadLettered.set(letter.documentId, (deadLettered.get(letter.documentId) ?? 0n) + BigInt(amount));
       }
     }
     const audit = ledger.audit({ values: stored, deadLettered });
     // GET answers MongoDB's value plus what is buffered; a dead-lettered amount is in neither.
-    const expectedReadBack = new Map([...ledger.expectedValues()].map(([key, value]) => [key, value - (deadLettered.get(key) ?? 0n)]));
+    const expectedReadBack = new Map(
+      [...ledger.expectedValues()].map(([key, value]) => [key, value - (deadLettered.get(key) ?? 0n)]),
+    );
     const readback = await readBack(system, expectedReadBack);
     const deadLetterSamples = (await buffer.deadLetters(3)).map(
-      (letter) =>
-        `${JSON.stringify(letter.documentId).slice(0, 80)}: ${letter.error.slice(0, 300)}`,
+      (letter) => `${JSON.stringify(letter.documentId).slice(0, 80)}: ${letter.error.slice(0, 300)}`,
     );
 
     await sleep(2_000);
@@ -442,8 +420,7 @@ function problemsOf(result: FuzzResult): string[] {
     problems.push(
       `${unanswered.reduce((sum, finding) => sum + finding.count, 0)} requests got no answer (${unanswered.length} kinds)`,
     );
-  if (!result.processes.api.startsWith('alive'))
-    problems.push(`the api is not running: ${result.processes.api}`);
+  if (!result.processes.api.startsWith('alive')) problems.push(`the api is not running: ${result.processes.api}`);
   if (!result.processes.worker.startsWith('alive'))
     problems.push(`the worker is not running: ${result.processes.worker}`);
   if (result.processes.health !== 200)
@@ -456,15 +433,12 @@ function problemsOf(result: FuzzResult): string[] {
   const inc = result.increments;
   if (!inc.drained) problems.push('the counters buffer did not drain into MongoDB');
   if (inc.mismatches.length)
-    problems.push(
-      `${inc.mismatches.length} counter keys hold something else than the accepted increments`,
-    );
+    problems.push(`${inc.mismatches.length} counter keys hold something else than the accepted increments`);
   if (inc.ambiguousMismatches.length)
     problems.push(
       `${inc.ambiguousMismatches.length} counter keys hold a value no subset of the unanswered increments explains`,
     );
-  if (inc.phantoms.length)
-    problems.push(`${inc.phantoms.length} counter keys exist that no request named`);
+  if (inc.phantoms.length) problems.push(`${inc.phantoms.length} counter keys exist that no request named`);
   // Dead letters are accounted above (a counter whose MongoDB sum would pass Int64 is refused by
   // MongoDB and kept for replay); only a dead letter the audit cannot explain is a problem.
   if (inc.readbackMismatches.length)
@@ -476,15 +450,10 @@ function problemsOf(result: FuzzResult): string[] {
       `${inc.wrongAnswers.length} accepted increment requests were answered with something else than what was sent`,
     );
   if (result.credentialsInLogs.length)
-    problems.push(
-      `the logs hold credentials the requests carried: ${result.credentialsInLogs.join(', ')}`,
-    );
+    problems.push(`the logs hold credentials the requests carried: ${result.credentialsInLogs.join(', ')}`);
   if (result.timers.stuck.length)
-    problems.push(
-      `${result.timers.stuck.length} timers were due and did not settle (delivered or failed)`,
-    );
-  if (result.builds.stuck.length)
-    problems.push(`${result.builds.stuck.length} royalties builds did not finish`);
+    problems.push(`${result.timers.stuck.length} timers were due and did not settle (delivered or failed)`);
+  if (result.builds.stuck.length) problems.push(`${result.builds.stuck.length} royalties builds did not finish`);
   return problems;
 }
 
@@ -502,13 +471,10 @@ async function statusOf(url: string): Promise<number | undefined> {
 }
 
 /** Waits until nothing is buffered (live or draining) for the counters: the worker flushed it all. */
-async function drainBuffer(
-  buffer: BufferedMongoIncrements,
-): Promise<{ drained: boolean; ms: number }> {
+async function drainBuffer(buffer: BufferedMongoIncrements): Promise<{ drained: boolean; ms: number }> {
   const began = Date.now();
   while (Date.now() - began < DRAIN_TIMEOUT_MS) {
-    if ((await buffer.stats()).bufferedFields === 0)
-      return { drained: true, ms: Date.now() - began };
+    if ((await buffer.stats()).bufferedFields === 0) return { drained: true, ms: Date.now() - began };
     await sleep(250);
   }
   return { drained: false, ms: Date.now() - began };
@@ -529,8 +495,7 @@ async function settleTimers(db: import('mongodb').Db, dueBy: Date, created: numb
   const timers = db.collection<TimerRow>(TIMERS_COLLECTION);
   const unsettled = { status: { $in: ['pending', 'delivering'] }, dueAt: { $lte: dueBy } };
   const began = Date.now();
-  while (Date.now() - began < SETTLE_TIMEOUT_MS && (await timers.countDocuments(unsettled)) > 0)
-    await sleep(500);
+  while (Date.now() - began < SETTLE_TIMEOUT_MS && (await timers.countDocuments(unsettled)) > 0) await sleep(500);
   const byStatus: Record<string, number> = {};
   for (const { status } of await timers.find({}, { projection: { status: 1 } }).toArray())
     byStatus[status] = (byStatus[status] ?? 0) + 1;
@@ -642,10 +607,7 @@ function errorLines(log: string): { count: number; byMessage: Record<string, num
         context?: string;
         err?: { message?: string };
       };
-      message = [entry.context, entry.err?.message ?? entry.msg]
-        .filter(Boolean)
-        .join(': ')
-        .slice(0, 200);
+      message = [entry.context, entry.err?.message ?? entry.msg].filter(Boolean).join(': ').slice(0, 200);
     } catch {
       message = line.slice(0, 200);
     }
@@ -659,9 +621,7 @@ function credentialsInLogs(system: FuzzSystem): string[] {
   const logs = `${system.api.log()}\n${system.worker.log()}`;
   const secrets = {
     'the API key (x-api-key)': system.apiKey,
-    'the dashboard password (authorization: Basic)': system.boardAuthorization.slice(
-      'Basic '.length,
-    ),
+    'the dashboard password (authorization: Basic)': system.boardAuthorization.slice('Basic '.length),
   };
   return Object.entries(secrets)
     .filter(([, secret]) => logs.includes(secret))

@@ -80,8 +80,7 @@ export class FuzzApp {
     if (!this.alive || !this.child?.pid) return undefined;
     try {
       const status = readFileSync(`/proc/${this.child.pid}/status`, 'utf8');
-      const kib = (field: string) =>
-        Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+      const kib = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
       return { rss: kib('VmRSS'), peakRss: kib('VmHWM') };
     } catch {
       return undefined;
@@ -99,11 +98,9 @@ export class FuzzApp {
     try {
       await new Promise<void>((resolve, reject) => {
         socket.addEventListener('open', () => resolve(), { once: true });
-        socket.addEventListener(
-          'error',
-          () => reject(new Error(`cannot reach the ${this.name}'s inspector`)),
-          { once: true },
-        );
+        socket.addEventListener('error', () => reject(new Error(`cannot reach the ${this.name}'s inspector`)), {
+          once: true,
+        });
       });
       const call = (id: number, method: string, params: object = {}) =>
         new Promise<{ result?: { result?: { value?: unknown } } }>((resolve, reject) => {

@@ -52,8 +52,7 @@ export class HttpSender {
     if (request.raw) return this.sendRaw(request.raw);
     // The server answers a request line and headers past its limit (431) and closes the connection without
     // saying so; a pooled connection would then fail the next request on it. Such requests get their own.
-    if (headBytes(request) > OWN_CONNECTION_HEAD_BYTES)
-      return this.sendRaw(asBytes(request, this.host, this.port));
+    if (headBytes(request) > OWN_CONNECTION_HEAD_BYTES) return this.sendRaw(asBytes(request, this.host, this.port));
     const began = performance.now();
     try {
       const response = await this.pool.request({
@@ -108,28 +107,20 @@ export class HttpSender {
           .replace(/^(HTTP\/\d\.\d 1\d\d[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n)+/, '');
         const status = /^HTTP\/\d\.\d (\d{3})/.exec(text)?.[1];
         const headerEnd = text.indexOf('\r\n\r\n');
-        const requestId = /\r\nx-request-id: ([^\r\n]*)/i.exec(
-          headerEnd < 0 ? text : text.slice(0, headerEnd),
-        )?.[1];
+        const requestId = /\r\nx-request-id: ([^\r\n]*)/i.exec(headerEnd < 0 ? text : text.slice(0, headerEnd))?.[1];
         resolve({
           status: status ? Number(status) : undefined,
           error: status ? undefined : (error ?? 'closed without response'),
           body:
             headerEnd < 0
               ? ''
-              : Buffer.from(
-                  text.slice(headerEnd + 4, headerEnd + 4 + BODY_KEPT),
-                  'latin1',
-                ).toString('utf8'),
+              : Buffer.from(text.slice(headerEnd + 4, headerEnd + 4 + BODY_KEPT), 'latin1').toString('utf8'),
           requestId,
           ms: performance.now() - began,
           raw: true,
         });
       };
-      const timer = setTimeout(
-        () => finish(`no answer within ${this.timeoutMs} ms`),
-        this.timeoutMs,
-      );
+      const timer = setTimeout(() => finish(`no answer within ${this.timeoutMs} ms`), this.timeoutMs);
       const halfClose = setTimeout(() => socket.end(), HALF_CLOSE_AFTER_MS);
       socket.on('data', (chunk: Buffer) => {
         if (received < 64 * 1024) chunks.push(chunk);
@@ -166,7 +157,6 @@ function asBytes(request: FuzzRequest, host: string, port: number): Buffer {
 }
 
 function describe(error: unknown): string {
-  if (error instanceof Error)
-    return `${(error as { code?: string }).code ?? error.name}: ${error.message}`;
+  if (error instanceof Error) return `${(error as { code?: string }).code ?? error.name}: ${error.message}`;
   return String(error);
 }

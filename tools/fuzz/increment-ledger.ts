@@ -113,8 +113,7 @@ export class IncrementLedger {
     this[outcome] += 1;
     for (const { key, value } of pairs) {
       const entry = this.entry(key);
-      const amount =
-        typeof value === 'number' && Number.isInteger(value) ? BigInt(value) : undefined;
+      const amount = typeof value === 'number' && Number.isInteger(value) ? BigInt(value) : undefined;
       if (outcome === 'accepted') {
         entry.acceptedPairs += 1;
         if (amount === undefined) {
@@ -181,8 +180,7 @@ export class IncrementLedger {
         exactKeys += 1;
         if (storedValue !== entry.expected) {
           const pastSafeIntegers =
-            entry.positive > BigInt(Number.MAX_SAFE_INTEGER) ||
-            entry.negative < BigInt(Number.MIN_SAFE_INTEGER);
+            entry.positive > BigInt(Number.MAX_SAFE_INTEGER) || entry.negative < BigInt(Number.MIN_SAFE_INTEGER);
           mismatches.push({
             key,
             expected: String(entry.expected),
@@ -223,11 +221,7 @@ export class IncrementLedger {
     };
   }
 
-  private checkAnswer(
-    request: FuzzRequest,
-    response: FuzzResponse,
-    parsed: ReturnType<typeof incrementsIn>,
-  ): void {
+  private checkAnswer(request: FuzzRequest, response: FuzzResponse, parsed: ReturnType<typeof incrementsIn>): void {
     let answer: unknown;
     try {
       answer = JSON.parse(response.body);
@@ -236,8 +230,7 @@ export class IncrementLedger {
     }
     const sent = request.increment!.bodyText;
     const integers = parsed?.increments.every(
-      ({ key, value }) =>
-        typeof key === 'string' && typeof value === 'number' && Number.isSafeInteger(value),
+      ({ key, value }) => typeof key === 'string' && typeof value === 'number' && Number.isSafeInteger(value),
     );
     const echoed = (answer ?? {}) as { key?: unknown; value?: unknown; accepted?: unknown };
     const right =

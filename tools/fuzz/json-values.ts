@@ -11,8 +11,7 @@ export class RawJson {
   constructor(readonly text: string) {}
 }
 
-export type FuzzJson =
-  null | boolean | number | string | RawJson | FuzzJson[] | { [key: string]: FuzzJson };
+export type FuzzJson = null | boolean | number | string | RawJson | FuzzJson[] | { [key: string]: FuzzJson };
 
 /** A JSON schema as the api's OpenAPI document writes them (the subset it uses). */
 export interface JsonSchema {
@@ -252,13 +251,10 @@ export function randomJson(random: SeededRandom, depth = 3): FuzzJson {
     case 4:
       return randomString(random);
     case 5:
-      return Array.from({ length: random.int(0, random.next() < 0.9 ? 5 : 300) }, () =>
-        randomJson(random, depth - 1),
-      );
+      return Array.from({ length: random.int(0, random.next() < 0.9 ? 5 : 300) }, () => randomJson(random, depth - 1));
     default: {
       const object: Record<string, FuzzJson> = {};
-      for (let i = random.int(0, 6); i > 0; i -= 1)
-        object[randomString(random)] = randomJson(random, depth - 1);
+      for (let i = random.int(0, 6); i > 0; i -= 1) object[randomString(random)] = randomJson(random, depth - 1);
       return object;
     }
   }
@@ -271,11 +267,7 @@ export function deeplyNested(random: SeededRandom, depth: number): RawJson {
 }
 
 /** A value for a property the fuzzer knows the meaning of (a counter key, a webhook URL, ...). */
-export type SemanticValues = (
-  name: string,
-  schema: JsonSchema,
-  random: SeededRandom,
-) => FuzzJson | undefined;
+export type SemanticValues = (name: string, schema: JsonSchema, random: SeededRandom) => FuzzJson | undefined;
 
 export class SchemaValues {
   constructor(
@@ -325,8 +317,7 @@ export class SchemaValues {
         return random.int(Math.max(min, -1_000), Math.min(max, 1_000));
       }
       case 'string': {
-        if (schema.pattern === '^[0-9a-f]{24}$' || schema.pattern === '^[a-f0-9]{24}$')
-          return hex24(random);
+        if (schema.pattern === '^[0-9a-f]{24}$' || schema.pattern === '^[a-f0-9]{24}$') return hex24(random);
         const min = schema.minLength ?? 0;
         const max = Math.min(schema.maxLength ?? 40, 40);
         return randomAscii(random, random.int(min, Math.max(min, max)));
@@ -351,10 +342,7 @@ export class SchemaValues {
       const roll = random.next();
       if (roll < 0.15) return [];
       if (roll < 0.25 && schema.maxItems !== undefined)
-        return Array.from(
-          { length: schema.maxItems + 1 },
-          (_, i) => value[i % Math.max(1, value.length)] ?? null,
-        );
+        return Array.from({ length: schema.maxItems + 1 }, (_, i) => value[i % Math.max(1, value.length)] ?? null);
       if (roll < 0.35) return randomJson(random, 2);
       if (value.length === 0) return [randomJson(random, 1)];
       const at = random.int(0, value.length - 1);
@@ -368,19 +356,12 @@ export class SchemaValues {
       const roll = random.next();
       if (roll < 0.15 && keys.length) delete copy[random.pick(keys)];
       else if (roll < 0.3)
-        copy[
-          random.next() < 0.5
-            ? randomString(random)
-            : random.pick(['__proto__', 'constructor', '$set', 'extra'])
-        ] = randomJson(random, 1);
+        copy[random.next() < 0.5 ? randomString(random) : random.pick(['__proto__', 'constructor', '$set', 'extra'])] =
+          randomJson(random, 1);
       else if (roll < 0.38) return random.pick([null, [], 'text', 0, true, [value]]);
       else if (keys.length) {
         const key = random.pick(keys);
-        copy[key] = this.mutateOnce(
-          copy[key],
-          this.resolve(schema.properties?.[key] ?? {}),
-          random,
-        );
+        copy[key] = this.mutateOnce(copy[key], this.resolve(schema.properties?.[key] ?? {}), random);
       } else copy[randomString(random)] = randomJson(random, 1);
       return copy;
     }

@@ -10,16 +10,7 @@ import { percentEncoded } from './percent-encoding';
 import { fuzzedInputFile } from './royalties-inputs';
 
 /** What a webhook target does; the fuzzer picks one per timer by the path it gives. */
-export const HOOK_BEHAVIOURS = [
-  'ok',
-  'ok',
-  'ok',
-  'error',
-  'gone',
-  'slow',
-  'reset',
-  'redirect',
-] as const;
+export const HOOK_BEHAVIOURS = ['ok', 'ok', 'ok', 'error', 'gone', 'slow', 'reset', 'redirect'] as const;
 export type HookBehaviour = (typeof HOOK_BEHAVIOURS)[number];
 
 const TIMER_ID_AT_END = /\/([0-9a-f]{24})$/;
@@ -121,9 +112,7 @@ export class LocalReceiver {
 
   private serveInput(name: string, response: ServerResponse): void {
     if (name.startsWith('redirect/')) {
-      response
-        .writeHead(302, { location: `/inputs/${percentEncoded(name.slice('redirect/'.length))}` })
-        .end();
+      response.writeHead(302, { location: `/inputs/${percentEncoded(name.slice('redirect/'.length))}` }).end();
       return;
     }
     if (name === 'missing') {

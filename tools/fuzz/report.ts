@@ -102,9 +102,7 @@ export function describeRequest(request: FuzzRequest): string {
   if (request.raw)
     return `raw bytes (${request.raw.length}): ${clip(JSON.stringify(request.raw.toString('latin1')), 1_200)}`;
   const headers = Object.entries(request.headers)
-    .filter(
-      ([name]) => name !== 'x-api-key' || request.headers[name].startsWith('fuzz-key-') === false,
-    )
+    .filter(([name]) => name !== 'x-api-key' || request.headers[name].startsWith('fuzz-key-') === false)
     .map(([name, value]) => `${name}: ${clip(JSON.stringify(value), 200)}`)
     .join('; ');
   const body = request.body
@@ -126,9 +124,7 @@ export function logLinesFor(log: string, requestId: string | undefined): string[
         err?: { stack?: string };
         stack?: string;
       };
-      lines.push(
-        [entry.context, entry.msg, entry.err?.stack ?? entry.stack].filter(Boolean).join(' | '),
-      );
+      lines.push([entry.context, entry.msg, entry.err?.stack ?? entry.stack].filter(Boolean).join(' | '));
     } catch {
       lines.push(line);
     }
@@ -165,9 +161,7 @@ export function formatReport(result: FuzzResult): string {
   lines.push('');
   lines.push(`| route | ${STATUS_CLASSES.join(' | ')} |`);
   lines.push(`|---|${STATUS_CLASSES.map(() => '---:').join('|')}|`);
-  for (const [label, counts] of Object.entries(result.byRoute).sort(([a], [b]) =>
-    a.localeCompare(b),
-  )) {
+  for (const [label, counts] of Object.entries(result.byRoute).sort(([a], [b]) => a.localeCompare(b))) {
     lines.push(
       `| ${label.replace(/\|/g, '\\|')} | ${STATUS_CLASSES.map((name) => (counts[name] ? n(counts[name]) : '')).join(' | ')} |`,
     );
@@ -181,8 +175,7 @@ export function formatReport(result: FuzzResult): string {
     );
     lines.push(`  - request #${finding.example.index}: ${finding.example.request}`);
     lines.push(`  - response: ${finding.example.response}`);
-    for (const line of finding.example.log)
-      lines.push(`  - api log: ${line.split('\n').slice(0, 8).join(' ⏎ ')}`);
+    for (const line of finding.example.log) lines.push(`  - api log: ${line.split('\n').slice(0, 8).join(' ⏎ ')}`);
     if (!finding.example.log.length) lines.push('  - api log: no line carries its request id');
   }
   lines.push('');
@@ -240,22 +233,17 @@ export function formatReport(result: FuzzResult): string {
     );
   for (const letter of inc.deadLetterSamples.slice(0, 3)) lines.push(`- dead letter: ${letter}`);
   for (const wrong of inc.wrongAnswers.slice(0, 5))
-    lines.push(
-      `- request #${wrong.index} sent ${JSON.stringify(wrong.sent).slice(0, 200)}, answer ${wrong.answer}`,
-    );
+    lines.push(`- request #${wrong.index} sent ${JSON.stringify(wrong.sent).slice(0, 200)}, answer ${wrong.answer}`);
   lines.push('');
   const timers = result.timers;
   lines.push(
     `Timers: ${n(timers.created)} created, by status ${JSON.stringify(timers.byStatus)}, ${timers.stuck.length} due but not settled; receiver got ${n(timers.webhooks.requests)} webhooks for ${n(timers.webhooks.timers)} timers (${timers.webhooks.repeated} more than once).`,
   );
-  for (const stuck of timers.stuck.slice(0, 5))
-    lines.push(`- stuck timer ${JSON.stringify(stuck)}`);
+  for (const stuck of timers.stuck.slice(0, 5)) lines.push(`- stuck timer ${JSON.stringify(stuck)}`);
   lines.push(
     `Royalties builds: ${n(result.builds.created)} accepted, by status ${JSON.stringify(result.builds.byStatus)}, ${result.builds.stuck.length} not finished.`,
   );
-  for (const [reason, count] of Object.entries(result.builds.failures).sort(
-    ([, a], [, b]) => b - a,
-  ))
+  for (const [reason, count] of Object.entries(result.builds.failures).sort(([, a], [, b]) => b - a))
     lines.push(`- ${count} builds failed: ${reason}`);
   for (const name of ['api', 'worker'] as const) {
     const errors = result.logErrors[name];
@@ -263,9 +251,7 @@ export function formatReport(result: FuzzResult): string {
       .sort(([, a], [, b]) => b - a)
       .slice(0, 4)
       .map(([message, count]) => `${count} x ${message}`);
-    lines.push(
-      `${name} log: ${errors.count} error lines${top.length ? ` (${top.join('; ')})` : ''}.`,
-    );
+    lines.push(`${name} log: ${errors.count} error lines${top.length ? ` (${top.join('; ')})` : ''}.`);
   }
   if (result.credentialsInLogs.length)
     lines.push(`Credentials written into the logs: ${result.credentialsInLogs.join(', ')}.`);

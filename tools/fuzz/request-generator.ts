@@ -93,19 +93,13 @@ export class RequestGenerator {
     components: Record<string, JsonSchema>,
     private readonly domain: DomainValues,
   ) {
-    this.values = new SchemaValues(components, (name, schema, random) =>
-      domain.semantic(name, schema, random),
-    );
+    this.values = new SchemaValues(components, (name, schema, random) => domain.semantic(name, schema, random));
     const increment = routes.filter((route) => routeLabel(route) === INCREMENT_ROUTE);
     if (increment.length !== 1)
-      throw new Error(
-        `the OpenAPI document must describe ${INCREMENT_ROUTE} (accounting relies on it)`,
-      );
+      throw new Error(`the OpenAPI document must describe ${INCREMENT_ROUTE} (accounting relies on it)`);
     this.byKind = {
       increment,
-      openapi: routes.filter(
-        (route) => route.source === 'openapi' && routeLabel(route) !== INCREMENT_ROUTE,
-      ),
+      openapi: routes.filter((route) => route.source === 'openapi' && routeLabel(route) !== INCREMENT_ROUTE),
       undocumented: routes.filter((route) => route.source === 'undocumented'),
       board: routes.filter((route) => route.source === 'bull-board'),
     };
@@ -122,13 +116,7 @@ export class RequestGenerator {
       case 'wrong-method': {
         const route = random.pick(this.routes);
         const method = random.pick(METHODS.filter((candidate) => candidate !== route.method));
-        return this.routeRequest(
-          index,
-          random,
-          route,
-          method,
-          `wrong method: ${method} ${route.path}`,
-        );
+        return this.routeRequest(index, random, route, method, `wrong method: ${method} ${route.path}`);
       }
       default: {
         const route = random.pick(this.byKind[kind]);
@@ -150,9 +138,7 @@ export class RequestGenerator {
     let body: Buffer | undefined;
     let increment: FuzzRequest['increment'];
     if (
-      route.body !== undefined && method !== 'GET' && method !== 'HEAD'
-        ? random.next() < 0.95
-        : random.next() < 0.1
+      route.body !== undefined && method !== 'GET' && method !== 'HEAD' ? random.next() < 0.95 : random.next() < 0.1
     ) {
       const text = this.bodyText(random, route);
       body = this.encoded(random, text);
@@ -163,8 +149,7 @@ export class RequestGenerator {
       }
       if (routeLabel(route) === INCREMENT_ROUTE && method === 'POST')
         increment = { bodyText: body.toString('utf8'), smuggled: false };
-    } else if (random.next() < 0.05)
-      headers['content-type'] = random.pick(CONTENT_TYPES) ?? 'application/json';
+    } else if (random.next() < 0.05) headers['content-type'] = random.pick(CONTENT_TYPES) ?? 'application/json';
     return {
       index,
       label,
@@ -181,27 +166,16 @@ export class RequestGenerator {
   }
 
   /** The route's path with its parameters filled in, and a query string. */
-  private target(
-    random: SeededRandom,
-    route: FuzzRoute,
-    family: string,
-    headers: Record<string, string>,
-  ): string {
+  private target(random: SeededRandom, route: FuzzRoute, family: string, headers: Record<string, string>): string {
     const validBoardAuth = headers.authorization === this.settings.boardAuthorization;
     let path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => {
       let value = this.domain.parameter(name, family, random) ?? randomString(random);
       // A route that changes a queue is sent with valid credentials only for a queue that does not exist.
-      if (
-        route.boardMutation &&
-        validBoardAuth &&
-        name === 'queueName' &&
-        this.domain.isKnownQueue(value)
-      )
+      if (route.boardMutation && validBoardAuth && name === 'queueName' && this.domain.isKnownQueue(value))
         value = `no-such-queue-${value}`;
       return encodePathSegment(random, value);
     });
-    if (route.boardMutation && validBoardAuth && !route.path.includes('{queueName}'))
-      delete headers.authorization;
+    if (route.boardMutation && validBoardAuth && !route.path.includes('{queueName}')) delete headers.authorization;
     if (random.next() < 0.05)
       path = random.pick([
         `${path}/`,
@@ -227,8 +201,7 @@ export class RequestGenerator {
       pairs.push(
         `${parameter.name}=${encodeQueryValue(random, typeof value === 'string' ? value : jsonText(value as FuzzJson))}`,
       );
-      if (random.next() < 0.05)
-        pairs.push(`${parameter.name}=${encodeQueryValue(random, randomString(random))}`);
+      if (random.next() < 0.05) pairs.push(`${parameter.name}=${encodeQueryValue(random, randomString(random))}`);
       if (random.next() < 0.05) pairs.push(`${parameter.name}[]=1&${parameter.name}[x]=2`);
     }
     if (random.next() < 0.1) {
@@ -252,8 +225,7 @@ export class RequestGenerator {
     const headers: Record<string, string> = {};
     const roll = random.next();
     if (roll < 0.9) headers['x-api-key'] = this.settings.apiKey;
-    else if (roll < 0.95)
-      headers['x-api-key'] = latin1(random, randomAscii(random, random.int(0, 300)));
+    else if (roll < 0.95) headers['x-api-key'] = latin1(random, randomAscii(random, random.int(0, 300)));
     if (route.access === 'board' || random.next() < 0.02) {
       const auth = random.next();
       if (auth < 0.75) headers.authorization = this.settings.boardAuthorization;
@@ -276,10 +248,7 @@ export class RequestGenerator {
     headers['x-request-id'] =
       random.next() < 0.85
         ? `fz${this.settings.seed}-${random.int(0, 1e9)}`
-        : latin1(
-            random,
-            random.pick([randomAscii(random, random.int(0, 200)), 'x'.repeat(129), '../..', '']),
-          );
+        : latin1(random, random.pick([randomAscii(random, random.int(0, 200)), 'x'.repeat(129), '../..', '']));
     if (random.next() < 0.15)
       headers['x-forwarded-for'] = latin1(
         random,
@@ -294,14 +263,7 @@ export class RequestGenerator {
         ]),
       );
     if (random.next() < 0.1)
-      headers.accept = random.pick([
-        'application/json',
-        '*/*',
-        'text/html',
-        'application/xml',
-        'garbage/;;',
-        '',
-      ]);
+      headers.accept = random.pick(['application/json', '*/*', 'text/html', 'application/xml', 'garbage/;;', '']);
     if (random.next() < 0.05)
       headers['accept-encoding'] = random.pick([
         'gzip',
@@ -313,14 +275,7 @@ export class RequestGenerator {
         'x'.repeat(1_000),
       ]);
     if (random.next() < 0.03)
-      headers['content-encoding'] = random.pick([
-        'gzip',
-        'br',
-        'deflate',
-        'identity',
-        'compress',
-        'garbage',
-      ]);
+      headers['content-encoding'] = random.pick(['gzip', 'br', 'deflate', 'identity', 'compress', 'garbage']);
     if (random.next() < 0.1 && route.path === '/timers')
       headers['idempotency-key'] = latin1(
         random,
@@ -332,10 +287,8 @@ export class RequestGenerator {
           `fz-${random.int(0, 20)}`,
         ]),
       );
-    if (random.next() < 0.05)
-      headers.range = random.pick(['bytes=0-0', 'bytes=-1', 'bytes=9999999999-', 'garbage']);
-    if (random.next() < 0.05)
-      headers.cookie = latin1(random, randomAscii(random, random.int(0, 2_000)));
+    if (random.next() < 0.05) headers.range = random.pick(['bytes=0-0', 'bytes=-1', 'bytes=9999999999-', 'garbage']);
+    if (random.next() < 0.05) headers.cookie = latin1(random, randomAscii(random, random.int(0, 2_000)));
     for (let extra = random.next() < 0.1 ? random.int(1, 20) : 0; extra > 0; extra -= 1)
       headers[`x-fuzz-${extra}`] = latin1(random, randomAscii(random, random.int(0, 500)));
     return headers;
@@ -432,8 +385,7 @@ export class RequestGenerator {
       return encodePathSegment(random, randomString(random));
     });
     let target = `/${segments.join('/')}`;
-    if (random.next() < 0.1)
-      target += `/${'a'.repeat(random.pick([2_000, 8_000, 16_000, 70_000]))}`;
+    if (random.next() < 0.1) target += `/${'a'.repeat(random.pick([2_000, 8_000, 16_000, 70_000]))}`;
     const headers = this.headers(random, {
       method: 'GET',
       path: target,
@@ -532,11 +484,7 @@ export class RequestGenerator {
         break;
       case 7:
         how = 'broken chunked encoding';
-        head = [
-          `${base.method} ${base.target} HTTP/1.1`,
-          ...headerLines(plainHeaders),
-          'transfer-encoding: chunked',
-        ];
+        head = [`${base.method} ${base.target} HTTP/1.1`, ...headerLines(plainHeaders), 'transfer-encoding: chunked'];
         payload = Buffer.from(
           random.pick([
             `zz${crlf}${body.toString('latin1')}${crlf}0${crlf}${crlf}`,
@@ -610,10 +558,7 @@ export class RequestGenerator {
           ...headerLines({ ...plainHeaders, connection: 'keep-alive' }),
           `content-length: ${body.length}`,
         ];
-        payload = Buffer.concat([
-          body,
-          Buffer.from(`${randomAscii(random, random.int(1, 200))}\r\n\r\n`, 'latin1'),
-        ]);
+        payload = Buffer.concat([body, Buffer.from(`${randomAscii(random, random.int(1, 200))}\r\n\r\n`, 'latin1')]);
         break;
       case 15:
         how = 'obsolete header line folding';
@@ -629,9 +574,7 @@ export class RequestGenerator {
         how = 'missing, repeated or odd Host header';
         head = [
           `${base.method} ${base.target} HTTP/1.1`,
-          ...headerLines(
-            Object.fromEntries(Object.entries(plainHeaders).filter(([name]) => name !== 'host')),
-          ),
+          ...headerLines(Object.fromEntries(Object.entries(plainHeaders).filter(([name]) => name !== 'host'))),
           ...random.pick([
             [],
             ['host: a', 'host: b'],

@@ -74,8 +74,7 @@ function undocumentedRoutes(): FuzzRoute[] {
 
 /** Bull Board's routes as the installed @bull-board/api declares them, mounted under /admin/queues. */
 function boardRoutes(): FuzzRoute[] {
-  const toOpenApi = (route: string) =>
-    `${BOARD_PATH}${route === '/' ? '' : route.replace(/:(\w+)/g, '{$1}')}`;
+  const toOpenApi = (route: string) => `${BOARD_PATH}${route === '/' ? '' : route.replace(/:(\w+)/g, '{$1}')}`;
   const parametersOf = (path: string): RouteParameter[] =>
     [...path.matchAll(/\{(\w+)\}/g)].map(([, name]) => ({
       name,

@@ -32,11 +32,7 @@ export const INPUT_NAMES = [
 ] as const;
 
 /** Files under the input root that are not regular files inside it. */
-export const HOSTILE_LOCAL_NAMES = [
-  'escape-to-dev-zero.csv',
-  'a-directory.csv',
-  'escape-to-etc-passwd.csv',
-] as const;
+export const HOSTILE_LOCAL_NAMES = ['escape-to-dev-zero.csv', 'a-directory.csv', 'escape-to-etc-passwd.csv'] as const;
 
 function fixture(name: string): Buffer {
   return readFileSync(join(FIXTURES, name));
@@ -45,13 +41,9 @@ function fixture(name: string): Buffer {
 /** The bytes served and written for `name` (the same for one seed); undefined for a name the fuzzer never uses. */
 export function fuzzedInputFile(name: string, seed: number): Buffer | undefined {
   const random = new SeededRandom((seed ^ hashOf(name)) >>> 0);
-  if (name === 'users.csv' || name === 'streams.csv' || name === 'tracks.json')
-    return fixture(name);
+  if (name === 'users.csv' || name === 'streams.csv' || name === 'tracks.json') return fixture(name);
   if (name.startsWith('mangled-'))
-    return mangle(
-      fixture(name.endsWith('.json') ? 'tracks.json' : random.pick(['users.csv', 'streams.csv'])),
-      random,
-    );
+    return mangle(fixture(name.endsWith('.json') ? 'tracks.json' : random.pick(['users.csv', 'streams.csv'])), random);
   switch (name) {
     case 'binary.csv':
       return Buffer.from(Array.from({ length: 4_096 }, () => random.int(0, 255)));
@@ -60,9 +52,7 @@ export function fuzzedInputFile(name: string, seed: number): Buffer | undefined 
     case 'many-streams.csv': {
       const lines = ['date;user_id;region;track id;seconds'];
       for (let i = 0; i < 40_000; i += 1)
-        lines.push(
-          `0${random.int(1, 9)}/03/2019;u${random.int(1, 3)};NL;t${random.int(1, 4)};${random.int(-5, 500)}`,
-        );
+        lines.push(`0${random.int(1, 9)}/03/2019;u${random.int(1, 3)};NL;t${random.int(1, 4)};${random.int(-5, 500)}`);
       return Buffer.from(lines.join('\n'));
     }
     case 'empty.csv':

@@ -16,7 +16,12 @@ export async function createApiApp(): Promise<NestFastifyApplication> {
   const { TRUST_PROXY: trustProxy } = trustProxyOf(process.env);
   const app = await NestFactory.create<NestFastifyApplication>(
     AppModule,
-    new FastifyAdapter({ bodyLimit: 1024 * 1024, trustProxy, routerOptions: { maxParamLength: 4096 }, genReqId: requestIdOf }),
+    new FastifyAdapter({
+      bodyLimit: 1024 * 1024,
+      trustProxy,
+      routerOptions: { maxParamLength: 4096 },
+      genReqId: requestIdOf,
+    }),
     // A failed boot throws (main exits non-zero; a test fails) instead of calling process.exit.
     { bufferLogs: true, abortOnError: false },
   );

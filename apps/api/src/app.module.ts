@@ -17,7 +17,12 @@ import { LOG_REDACTION, OperationsModule, requestIdOf } from '@bufferq/operation
     LoggerModule.forRootAsync({
       inject: [ConfigService],
       useFactory: (config: ConfigService<ApiEnv, true>) => ({
-        pinoHttp: { level: config.get('LOG_LEVEL', { infer: true }), autoLogging: false, genReqId: requestIdOf, redact: LOG_REDACTION },
+        pinoHttp: {
+          level: config.get('LOG_LEVEL', { infer: true }),
+          autoLogging: false,
+          genReqId: requestIdOf,
+          redact: LOG_REDACTION,
+        },
       }),
     }),
     BullModule.forRootAsync({

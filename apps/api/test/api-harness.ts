@@ -29,7 +29,11 @@ const services = testServices();
 function useEnvironment(dbName: string, env: Record<string, string>): void {
   const { redisUrl, mongoUrl } = services;
   for (const name of OVERRIDABLE) delete process.env[name];
-  Object.assign(process.env, { REDIS_URL: redisUrl, MONGO_URL: mongoUrl, MONGO_DB: dbName, LOG_LEVEL: 'silent', WORKER_ROLES: 'flush' }, env);
+  Object.assign(
+    process.env,
+    { REDIS_URL: redisUrl, MONGO_URL: mongoUrl, MONGO_DB: dbName, LOG_LEVEL: 'silent', WORKER_ROLES: 'flush' },
+    env,
+  );
   jest.resetModules();
 }
 
@@ -42,11 +46,27 @@ export async function startApi(dbName: string, env: Record<string, string> = {})
 /** The api's main.ts / the worker's main.ts in a child process (ts-node), for tests that SIGKILL them. */
 export function spawnApp(app: 'api' | 'worker', env: Record<string, string>): ChildProcess {
   const root = join(__dirname, '..', '..', '..');
-  return spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(root, 'apps', app, 'src', 'main.ts')], {
-    cwd: root,
-    stdio: ['ignore', 'inherit', 'inherit'],
-    env: { ...process.env, LOG_LEVEL: 'warn', WORKER_ROLES: 'flush', ...env, TS_NODE_PROJECT: join(root, 'tsconfig.json') },
-  });
+  return spawn(
+    process.execPath,
+    [
+      '-r',
+      'ts-node/register/transpile-only',
+      '-r',
+      'tsconfig-paths/register',
+      join(root, 'apps', app, 'src', 'main.ts'),
+    ],
+    {
+      cwd: root,
+      stdio: ['ignore', 'inherit', 'inherit'],
+      env: {
+        ...process.env,
+        LOG_LEVEL: 'warn',
+        WORKER_ROLES: 'flush',
+        ...env,
+        TS_NODE_PROJECT: join(root, 'tsconfig.json'),
+      },
+    },
+  );
 }
 
 export async function startWorker(dbName: string, env: Record<string, string> = {}): Promise<INestApplicationContext> {

@@ -57,8 +57,19 @@ describe('counters buffer limits and dead letters (e2e)', () => {
 
     const refused = await http().post('/api/v1/increment').send({ key: 'c', value: 1 }).expect(503);
     expect(refused.headers['retry-after']).toBe('5');
-    expect(refused.body).toEqual({ statusCode: 503, message: expect.stringMatching(/buffer is full.*not recorded, retry later/) });
-    await http().post('/api/v1/increment').send({ increments: [{ key: 'b', value: 1 }, { key: 'd', value: 1 }] }).expect(503);
+    expect(refused.body).toEqual({
+      statusCode: 503,
+      message: expect.stringMatching(/buffer is full.*not recorded, retry later/),
+    });
+    await http()
+      .post('/api/v1/increment')
+      .send({
+        increments: [
+          { key: 'b', value: 1 },
+          { key: 'd', value: 1 },
+        ],
+      })
+      .expect(503);
 
     await http().post('/api/v1/increment').send({ key: 'a', value: 10 }).expect(202);
     await http().get('/api/v1/increment/a').expect(200, { key: 'a', value: 11 });
@@ -67,7 +78,12 @@ describe('counters buffer limits and dead letters (e2e)', () => {
     await http().get('/api/v1/increment/c').expect(200, { key: 'c', value: 0 });
 
     await worker(dbName);
-    expect(await eventually(async () => (await http().post('/api/v1/increment').send({ key: 'c', value: 1 })).status === 202, 10_000)).toBe(true);
+    expect(
+      await eventually(
+        async () => (await http().post('/api/v1/increment').send({ key: 'c', value: 1 })).status === 202,
+        10_000,
+      ),
+    ).toBe(true);
     await http().get('/api/v1/increment/c').expect(200, { key: 'c', value: 1 });
     const counters = mongo.db(dbName).collection('counters');
     expect(await eventually(async () => (await counters.countDocuments()) === 3, 10_000)).toBe(true);
@@ -75,8 +91,12 @@ describe('counters buffer limits and dead letters (e2e)', () => {
   });
 
   it('refuses to boot with a COUNTERS_BUFFER_LIMIT_FIELDS that is not a positive integer', async () => {
-    await expect(api(uniqueName('counters_bad_limit'), { COUNTERS_BUFFER_LIMIT_FIELDS: '0' })).rejects.toThrow(/COUNTERS_BUFFER_LIMIT_FIELDS/);
-    await expect(api(uniqueName('counters_bad_limit'), { COUNTERS_BUFFER_LIMIT_FIELDS: 'many' })).rejects.toThrow(/COUNTERS_BUFFER_LIMIT_FIELDS/);
+    await expect(api(uniqueName('counters_bad_limit'), { COUNTERS_BUFFER_LIMIT_FIELDS: '0' })).rejects.toThrow(
+      /COUNTERS_BUFFER_LIMIT_FIELDS/,
+    );
+    await expect(api(uniqueName('counters_bad_limit'), { COUNTERS_BUFFER_LIMIT_FIELDS: 'many' })).rejects.toThrow(
+      /COUNTERS_BUFFER_LIMIT_FIELDS/,
+    );
   });
 
   it('shows an increment MongoDB refuses (value holds a string) as bufferq_dead_letters{collection="counters"} on /metrics', async () => {
@@ -84,10 +104,19 @@ describe('counters buffer limits and dead letters (e2e)', () => {
     const http = await api(dbName);
     const counters = mongo.db(dbName).collection('counters');
     await counters.insertOne({ _id: 'broken' as never, value: 'not a number' });
-    const scrape = async () => metricValue((await http().get('/metrics').expect(200)).text, 'bufferq_dead_letters', 'collection="counters"');
+    const scrape = async () =>
+      metricValue((await http().get('/metrics').expect(200)).text, 'bufferq_dead_letters', 'collection="counters"');
     expect(await scrape()).toBe(0);
 
-    await http().post('/api/v1/increment').send({ increments: [{ key: 'broken', value: 5 }, { key: 'fine', value: 7 }] }).expect(202);
+    await http()
+      .post('/api/v1/increment')
+      .send({
+        increments: [
+          { key: 'broken', value: 5 },
+          { key: 'fine', value: 7 },
+        ],
+      })
+      .expect(202);
     await worker(dbName);
     expect(await eventually(async () => (await scrape()) === 1, 10_000)).toBe(true);
     // The poison update is set aside; the rest of the batch reached MongoDB.

@@ -4,12 +4,20 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
 import { MongoClient } from 'mongodb';
 import request from 'supertest';
-import { eventually, freePort, LocalServer, sleep, startPrivateMongo, startPrivateRedis, testServices, uniqueName } from '@bufferq/testing';
+import {
+  eventually,
+  freePort,
+  LocalServer,
+  sleep,
+  startPrivateMongo,
+  startPrivateRedis,
+  testServices,
+  uniqueName,
+} from '@bufferq/testing';
 import { spawnApp, startApi, startWorker } from './api-harness';
 
 const { mongoUrl } = testServices();
 const FLUSH_QUEUE = 'buffered-increments-flush';
-
 
 function killed(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
@@ -69,9 +77,11 @@ describe('counters durability (e2e)', () => {
       children.push(child);
       return child;
     };
-    const apiAnswers = async () => eventually(async () => (await fetch(`${base}/health`).catch(() => null))?.ok === true, 60_000, 100);
+    const apiAnswers = async () =>
+      eventually(async () => (await fetch(`${base}/health`).catch(() => null))?.ok === true, 60_000, 100);
     const queue = new Queue(FLUSH_QUEUE, { connection: { url: redis.url } });
-    const scheduledEvery = async () => (await queue.getJobSchedulers()).find((scheduler) => scheduler.key === 'flush-counters')?.every;
+    const scheduledEvery = async () =>
+      (await queue.getJobSchedulers()).find((scheduler) => scheduler.key === 'flush-counters')?.every;
 
     let api = start('api');
     let worker = start('worker');
@@ -103,7 +113,11 @@ describe('counters durability (e2e)', () => {
     expect(read).toEqual({ key: 'key-3', value: expected['key-3'] });
     // The same flush job a producer enqueues when its buffer is full, instead of waiting ten minutes.
     await queue.add('flush', { collection: 'counters' }, { removeOnComplete: true, removeOnFail: true });
-    const flushed = await eventually(async () => JSON.stringify(await totalsIn(mongo, dbName)) === JSON.stringify(sortedKeys(expected)), 60_000, 200);
+    const flushed = await eventually(
+      async () => JSON.stringify(await totalsIn(mongo, dbName)) === JSON.stringify(sortedKeys(expected)),
+      60_000,
+      200,
+    );
     expect(await totalsIn(mongo, dbName)).toEqual(expected);
     expect(flushed).toBe(true);
     await queue.close();
@@ -125,7 +139,12 @@ describe('counters durability (e2e)', () => {
       // Its own Redis, so its flush schedule starts fresh (BullMQ keeps a schedule's old alignment when
       // its interval changes, which would delay the first flush by up to the previous test's interval).
       privateRedis = await startPrivateRedis();
-      const env = { REDIS_URL: privateRedis.url, MONGO_URL: privateMongo.url, RATE_LIMIT_MAX: '0', COUNTERS_FLUSH_INTERVAL_MS: '200' };
+      const env = {
+        REDIS_URL: privateRedis.url,
+        MONGO_URL: privateMongo.url,
+        RATE_LIMIT_MAX: '0',
+        COUNTERS_FLUSH_INTERVAL_MS: '200',
+      };
       api = await startApi(dbName, env);
       worker = await startWorker(dbName, env);
     });
@@ -168,7 +187,11 @@ describe('counters durability (e2e)', () => {
       expect(new Set(statuses)).toEqual(new Set([202]));
       const check = await new MongoClient(privateMongo.url).connect();
       try {
-        const exact = await eventually(async () => JSON.stringify(await totalsIn(check, dbName)) === JSON.stringify(sortedKeys(expected)), 60_000, 250);
+        const exact = await eventually(
+          async () => JSON.stringify(await totalsIn(check, dbName)) === JSON.stringify(sortedKeys(expected)),
+          60_000,
+          250,
+        );
         expect(await totalsIn(check, dbName)).toEqual(expected);
         expect(exact).toBe(true);
       } finally {
@@ -205,13 +228,22 @@ describe('counters while Redis is stopped (e2e)', () => {
     await privateRedis.stop();
     const refused = await http().post('/api/v1/increment').send({ key: 'k', value: 100 }).expect(503);
     expect(refused.headers['retry-after']).toBe('1');
-    await http().post('/api/v1/increment').send({ increments: [{ key: 'k', value: 100 }] }).expect(503);
+    await http()
+      .post('/api/v1/increment')
+      .send({ increments: [{ key: 'k', value: 100 }] })
+      .expect(503);
     await http().get('/api/v1/increment/k').expect(503);
     await http().get('/health').expect(200);
     const ready = await http().get('/health/ready').expect(503);
     expect(ready.body.error.redis.status).toBe('down');
     await privateRedis.start();
-    expect(await eventually(async () => (await http().post('/api/v1/increment').send({ key: 'k', value: 1 })).status === 202, 15_000, 100)).toBe(true);
+    expect(
+      await eventually(
+        async () => (await http().post('/api/v1/increment').send({ key: 'k', value: 1 })).status === 202,
+        15_000,
+        100,
+      ),
+    ).toBe(true);
     await http().get('/api/v1/increment/k').expect(200, { key: 'k', value: 6 });
   });
 });

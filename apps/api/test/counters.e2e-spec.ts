@@ -46,8 +46,15 @@ describe('counters HTTP api (e2e, real Redis and MongoDB)', () => {
       const key = uniqueName('k');
       await http().post('/api/v1/increment').send({ key, value: 3 }).expect(202, { key, value: 3 });
       await http().post('/api/v1/increment').send({ key, value: -5 }).expect(202, { key, value: -5 });
-      await http().get(`/api/v1/increment/${encodeURIComponent(key)}`).expect(200, { key, value: -2 });
-      expect(await mongo.db(dbName).collection('counters').countDocuments({ _id: key as never })).toBe(0);
+      await http()
+        .get(`/api/v1/increment/${encodeURIComponent(key)}`)
+        .expect(200, { key, value: -2 });
+      expect(
+        await mongo
+          .db(dbName)
+          .collection('counters')
+          .countDocuments({ _id: key as never }),
+      ).toBe(0);
     });
 
     it('answers value 0 for an unknown key', async () => {
@@ -68,11 +75,18 @@ describe('counters HTTP api (e2e, real Redis and MongoDB)', () => {
 
     it('records a batch whole or not at all: one overflowing increment refuses it, and nothing of it is recorded (found by npm run fuzz)', async () => {
       const [full, other] = [uniqueName('full'), uniqueName('other')];
-      const big = (count: number) => Array.from({ length: count }, () => ({ key: full, value: Number.MAX_SAFE_INTEGER }));
-      await http().post('/api/v1/increment').send({ increments: big(100) }).expect(202);
+      const big = (count: number) =>
+        Array.from({ length: count }, () => ({ key: full, value: Number.MAX_SAFE_INTEGER }));
+      await http()
+        .post('/api/v1/increment')
+        .send({ increments: big(100) })
+        .expect(202);
       const before = (await http().get(`/api/v1/increment/${full}`).expect(200)).body;
       // 100 + 999 times 2^53 passes 2^63: the last ones overflow, after `other` and the first ones were buffered.
-      const refused = await http().post('/api/v1/increment').send({ increments: [{ key: other, value: 5 }, ...big(999)] }).expect(400);
+      const refused = await http()
+        .post('/api/v1/increment')
+        .send({ increments: [{ key: other, value: 5 }, ...big(999)] })
+        .expect(400);
       expect(JSON.stringify(refused.body)).toMatch(/overflow/);
       await http().get(`/api/v1/increment/${other}`).expect(200, { key: other, value: 0 });
       await http().get(`/api/v1/increment/${full}`).expect(200, before);
@@ -86,16 +100,30 @@ describe('counters HTTP api (e2e, real Redis and MongoDB)', () => {
       expect(before.text).toBe(`{"key":"${key}","value":${3n * BigInt(Number.MAX_SAFE_INTEGER)}}`);
       expect(before.headers['content-type']).toMatch(/^application\/json/);
       await startWorker();
-      expect(await eventually(async () => (await mongo.db(dbName).collection('counters').countDocuments({ _id: key as never })) === 1, 5_000)).toBe(true);
+      expect(
+        await eventually(
+          async () =>
+            (await mongo
+              .db(dbName)
+              .collection('counters')
+              .countDocuments({ _id: key as never })) === 1,
+          5_000,
+        ),
+      ).toBe(true);
       await worker?.close();
       worker = undefined;
-      await http().get(`/api/v1/increment/${key}`).expect(200).expect((response) => expect(response.text).toBe(before.text));
+      await http()
+        .get(`/api/v1/increment/${key}`)
+        .expect(200)
+        .expect((response) => expect(response.text).toBe(before.text));
     });
 
     it('keeps keys with slashes, spaces, quotes and non-ASCII characters apart', async () => {
       const key = `${uniqueName('k')}/ä "x" :1`;
       await http().post('/api/v1/increment').send({ key, value: 7 }).expect(202);
-      await http().get(`/api/v1/increment/${encodeURIComponent(key)}`).expect(200, { key, value: 7 });
+      await http()
+        .get(`/api/v1/increment/${encodeURIComponent(key)}`)
+        .expect(200, { key, value: 7 });
     });
 
     it('lets the worker write { _id: key, value } to MongoDB, and reads stay exact across flushes', async () => {
@@ -103,7 +131,9 @@ describe('counters HTTP api (e2e, real Redis and MongoDB)', () => {
       await http().post('/api/v1/increment').send({ key, value: 40 }).expect(202);
       await startWorker();
       const counters = mongo.db(dbName).collection('counters');
-      expect(await eventually(async () => (await counters.findOne({ _id: key as never }))?.value === 40, 10_000)).toBe(true);
+      expect(await eventually(async () => (await counters.findOne({ _id: key as never }))?.value === 40, 10_000)).toBe(
+        true,
+      );
       let expected = 40;
       // Increments and reads while the worker flushes every 300 ms: every read equals the sum so far.
       for (let i = 1; i <= 30; i++) {
@@ -111,7 +141,9 @@ describe('counters HTTP api (e2e, real Redis and MongoDB)', () => {
         expected += i;
         await http().get(`/api/v1/increment/${key}`).expect(200, { key, value: expected });
       }
-      expect(await eventually(async () => (await counters.findOne({ _id: key as never }))?.value === expected, 10_000)).toBe(true);
+      expect(
+        await eventually(async () => (await counters.findOne({ _id: key as never }))?.value === expected, 10_000),
+      ).toBe(true);
     });
   });
 
@@ -127,12 +159,28 @@ describe('counters HTTP api (e2e, real Redis and MongoDB)', () => {
       ['an empty key', { key: '', value: 1 }, ['key']],
       ['a huge key (over 512 bytes)', { key: 'é'.repeat(257), value: 1 }, ['key']],
       ['an unknown field', { key, value: 1, extra: true }, []],
-      ['a bad increment inside a batch', { increments: [{ key, value: 1 }, { key, value: null }] }, ['increments', 1, 'value']],
+      [
+        'a bad increment inside a batch',
+        {
+          increments: [
+            { key, value: 1 },
+            { key, value: null },
+          ],
+        },
+        ['increments', 1, 'value'],
+      ],
       ['an empty batch', { increments: [] }, ['increments']],
-      ['a batch over 1,000 increments', { increments: Array.from({ length: 1001 }, () => ({ key, value: 1 })) }, ['increments']],
+      [
+        'a batch over 1,000 increments',
+        { increments: Array.from({ length: 1001 }, () => ({ key, value: 1 })) },
+        ['increments'],
+      ],
       ['a JSON array', [{ key, value: 1 }], []],
     ])('%s', async (_name, body, path) => {
-      const response = await http().post('/api/v1/increment').send(body as object).expect(400);
+      const response = await http()
+        .post('/api/v1/increment')
+        .send(body as object)
+        .expect(400);
       expect(response.body.message).toBe('Validation failed');
       expect(response.body.errors.map((error: { path: unknown[] }) => error.path)).toContainEqual(path);
     });
@@ -147,12 +195,18 @@ describe('counters HTTP api (e2e, real Redis and MongoDB)', () => {
     });
 
     it('a huge key in the read path', async () => {
-      const response = await http().get(`/api/v1/increment/${'k'.repeat(600)}`).expect(400);
+      const response = await http()
+        .get(`/api/v1/increment/${'k'.repeat(600)}`)
+        .expect(400);
       expect(response.body.errors[0].path).toEqual(['key']);
     });
 
     it('malformed JSON', async () => {
-      await http().post('/api/v1/increment').set('content-type', 'application/json').send('{"key": "k", "value": ').expect(400);
+      await http()
+        .post('/api/v1/increment')
+        .set('content-type', 'application/json')
+        .send('{"key": "k", "value": ')
+        .expect(400);
     });
 
     it('a non-JSON text body', async () => {

@@ -3,7 +3,15 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
 import { MongoClient } from 'mongodb';
 import request from 'supertest';
-import { eventually, LocalServer, sleep, startPrivateMongo, startPrivateRedis, testServices, uniqueName } from '@bufferq/testing';
+import {
+  eventually,
+  LocalServer,
+  sleep,
+  startPrivateMongo,
+  startPrivateRedis,
+  testServices,
+  uniqueName,
+} from '@bufferq/testing';
 import { startApi, startWorker } from './api-harness';
 
 const { redisUrl, mongoUrl } = testServices();
@@ -14,7 +22,9 @@ const STRONG_SECRET = 'a-long-random-production-secret-0123456789';
 /** The value of one series on /metrics: `name` alone, or `name{label="value"}` exactly as exposed. */
 async function metricValue(http: () => request.Agent, series: string): Promise<number> {
   const text = (await http().get('/metrics').expect(200)).text;
-  const line = text.split('\n').find((row) => row.startsWith(`${series} `) || (!series.includes('{') && row.startsWith(`${series}{`)));
+  const line = text
+    .split('\n')
+    .find((row) => row.startsWith(`${series} `) || (!series.includes('{') && row.startsWith(`${series}{`)));
   return line ? Number(line.split(' ').pop()) : NaN;
 }
 
@@ -62,12 +72,22 @@ describe('operations (e2e): health, metrics, docs, request ids', () => {
     expect(await metricValue(http, 'health_check_up{check="flush"}')).toBe(0);
     expect(await metricValue(http, 'counters_oldest_pending_age_seconds')).toBeGreaterThan(0.4);
     worker = await startWorker(dbName, { COUNTERS_FLUSH_INTERVAL_MS: '200' });
-    expect(await eventually(async () => (await http().get('/health/ready')).body.details?.flush?.status === 'up', 10_000)).toBe(true);
+    expect(
+      await eventually(async () => (await http().get('/health/ready')).body.details?.flush?.status === 'up', 10_000),
+    ).toBe(true);
     expect(await metricValue(http, 'health_check_up{check="flush"}')).toBe(1);
   });
 
   it('GET /metrics serves increments, buffer, flush and HTTP latency metrics in Prometheus format', async () => {
-    await http().post('/api/v1/increment').send({ increments: [{ key: 'm1', value: 1 }, { key: 'm2', value: 2 }] }).expect(202);
+    await http()
+      .post('/api/v1/increment')
+      .send({
+        increments: [
+          { key: 'm1', value: 1 },
+          { key: 'm2', value: 2 },
+        ],
+      })
+      .expect(202);
     // A flush job for a collection no worker knows fails: that is a flush failure the api counts.
     const queue = new Queue(FLUSH_QUEUE, { connection: { url: redisUrl } });
     await queue.add('flush', { collection: 'no-such-collection' }, { removeOnComplete: true, removeOnFail: true });
@@ -83,14 +103,18 @@ describe('operations (e2e): health, metrics, docs, request ids', () => {
     expect(await metricValue(http, 'counters_oldest_pending_age_seconds')).toBeGreaterThanOrEqual(0);
     expect(await metricValue(http, 'health_check_up{check="redis"}')).toBe(1);
     expect(await metricValue(http, 'health_check_up{check="mongodb"}')).toBe(1);
-    expect(response.text).toMatch(/http_request_duration_seconds_count\{method="POST",route="\/api\/v1\/increment",status_code="202"\} \d+/);
+    expect(response.text).toMatch(
+      /http_request_duration_seconds_count\{method="POST",route="\/api\/v1\/increment",status_code="202"\} \d+/,
+    );
   });
 
   it('serves the OpenAPI UI at /docs and a document describing the counters endpoints', async () => {
     const page = await http().get('/docs').redirects(1).expect(200);
     expect(page.text).toContain('swagger-ui');
     const document = (await http().get('/docs-json').expect(200)).body;
-    expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/api/v1/increment', '/api/v1/increment/{key}', '/health/ready']));
+    expect(Object.keys(document.paths)).toEqual(
+      expect.arrayContaining(['/api/v1/increment', '/api/v1/increment/{key}', '/health/ready']),
+    );
     expect(document.components.schemas.IncrementDto.properties).toHaveProperty('value');
   });
 
@@ -131,7 +155,13 @@ describe('operations (e2e): liveness and readiness while a datastore is down', (
     expect(await metricValue(http, 'health_check_up{check="mongodb"}')).toBe(0);
     expect(await metricValue(http, 'health_check_up{check="redis"}')).toBe(1);
     await privateMongo.start();
-    expect(await eventually(async () => (await http().get('/health/ready')).body.details?.mongodb?.status === 'up', 30_000, 250)).toBe(true);
+    expect(
+      await eventually(
+        async () => (await http().get('/health/ready')).body.details?.mongodb?.status === 'up',
+        30_000,
+        250,
+      ),
+    ).toBe(true);
   }, 90_000);
 
   it('turns /health/ready 503 while Redis is unreachable, and /health/live stays 200', async () => {
@@ -172,7 +202,9 @@ describe('operations (e2e): API keys and rate limits', () => {
     await http().post('/api/v1/increment').set('x-api-key', apiKey).send({ key: 'k', value: 1 }).expect(202);
     await http().get('/api/v1/increment/k').set('x-api-key', otherKey).expect(200, { key: 'k', value: 1 });
     await http().get('/health').expect(200);
-    await http().get('/health/ready').expect((response) => expect([200, 503]).toContain(response.status));
+    await http()
+      .get('/health/ready')
+      .expect((response) => expect([200, 503]).toContain(response.status));
     await http().get('/metrics').expect(200);
   });
 
@@ -181,14 +213,22 @@ describe('operations (e2e): API keys and rate limits', () => {
     const [first, second] = [await api(env), await api(env)];
     const client = uniqueName('client');
     for (let i = 0; i < 3; i++) {
-      const response = await first().post('/api/v1/increment').set('x-api-key', limitedKey).send({ key: client, value: 1 }).expect(202);
+      const response = await first()
+        .post('/api/v1/increment')
+        .set('x-api-key', limitedKey)
+        .send({ key: client, value: 1 })
+        .expect(202);
       expect(response.headers['x-ratelimit-limit']).toBe('5');
       expect(response.headers['x-ratelimit-remaining']).toBe(String(4 - i));
     }
     // The other replica shares the count through Redis.
     await second().post('/api/v1/increment').set('x-api-key', limitedKey).send({ key: client, value: 1 }).expect(202);
     await second().post('/api/v1/increment').set('x-api-key', limitedKey).send({ key: client, value: 1 }).expect(202);
-    const limited = await second().post('/api/v1/increment').set('x-api-key', limitedKey).send({ key: client, value: 1 }).expect(429);
+    const limited = await second()
+      .post('/api/v1/increment')
+      .set('x-api-key', limitedKey)
+      .send({ key: client, value: 1 })
+      .expect(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     expect(limited.body.statusCode).toBe(429);
     // Another client (key) has its own budget; health and metrics are never limited.
@@ -215,9 +255,18 @@ describe('operations (e2e): client addresses behind proxies (TRUST_PROXY)', () =
   });
 
   async function api(env: Record<string, string>) {
-    const app = await startApi(dbName, { REDIS_URL: privateRedis.url, RATE_LIMIT_MAX: '3', RATE_LIMIT_WINDOW_MS: '60000', ...env });
+    const app = await startApi(dbName, {
+      REDIS_URL: privateRedis.url,
+      RATE_LIMIT_MAX: '3',
+      RATE_LIMIT_WINDOW_MS: '60000',
+      ...env,
+    });
     apps.push(app);
-    return (forwardedFor: string) => request(app.getHttpServer()).post('/api/v1/increment').set('x-forwarded-for', forwardedFor).send({ key: 'proxied', value: 1 });
+    return (forwardedFor: string) =>
+      request(app.getHttpServer())
+        .post('/api/v1/increment')
+        .set('x-forwarded-for', forwardedFor)
+        .send({ key: 'proxied', value: 1 });
   }
 
   it('ignores X-Forwarded-For by default, and from an address that is not a listed proxy: a client cannot pick its rate-limit identity', async () => {
@@ -250,11 +299,17 @@ describe('operations (e2e): production refuses unsafe defaults', () => {
   });
 
   it('refuses to boot the api in production with the published signing secret, or a board password that is short or a known default', async () => {
-    await expect(startApi(dbName, { NODE_ENV: 'production', BOARD_PASSWORD: STRONG_SECRET })).rejects.toThrow(/TIMERS_SIGNING_SECRET/);
+    await expect(startApi(dbName, { NODE_ENV: 'production', BOARD_PASSWORD: STRONG_SECRET })).rejects.toThrow(
+      /TIMERS_SIGNING_SECRET/,
+    );
     const withSecret = { NODE_ENV: 'production', TIMERS_SIGNING_SECRET: STRONG_SECRET };
     await expect(startApi(dbName, withSecret)).rejects.toThrow(/BOARD_PASSWORD/);
-    await expect(startApi(dbName, { ...withSecret, BOARD_PASSWORD: 'short-but-new' })).rejects.toThrow(/BOARD_PASSWORD.*16/);
-    await expect(startApi(dbName, { ...withSecret, BOARD_PASSWORD: 'change-me-please' })).rejects.toThrow(/BOARD_PASSWORD/);
+    await expect(startApi(dbName, { ...withSecret, BOARD_PASSWORD: 'short-but-new' })).rejects.toThrow(
+      /BOARD_PASSWORD.*16/,
+    );
+    await expect(startApi(dbName, { ...withSecret, BOARD_PASSWORD: 'change-me-please' })).rejects.toThrow(
+      /BOARD_PASSWORD/,
+    );
     apps.push(await startApi(dbName, { ...withSecret, BOARD_PASSWORD: STRONG_SECRET }));
   });
 
@@ -282,7 +337,9 @@ describe('operations (e2e): Bull Board', () => {
     await http().get('/admin/queues/api/queues').expect(401);
     const page = await http().get('/admin/queues').set('authorization', basic('ops', 'board-secret')).expect(200);
     expect(page.text).toContain('<html');
-    const queues = (await http().get('/admin/queues/api/queues').set('authorization', basic('ops', 'board-secret')).expect(200)).body;
+    const queues = (
+      await http().get('/admin/queues/api/queues').set('authorization', basic('ops', 'board-secret')).expect(200)
+    ).body;
     expect(queues.queues.map((queue: { name: string }) => queue.name)).toContain(FLUSH_QUEUE);
     expect(queues.queues.every((queue: { readOnlyMode: boolean }) => queue.readOnlyMode === false)).toBe(true);
   });
@@ -302,26 +359,45 @@ describe('operations (e2e): Bull Board', () => {
   it('shows queues read-only when BOARD_READ_ONLY is set', async () => {
     const app = await startApi(dbName, { BOARD_PASSWORD: 'board-secret', BOARD_READ_ONLY: 'true' });
     apps.push(app);
-    const queues = (await request(app.getHttpServer()).get('/admin/queues/api/queues').set('authorization', basic('admin', 'board-secret')).expect(200)).body;
+    const queues = (
+      await request(app.getHttpServer())
+        .get('/admin/queues/api/queues')
+        .set('authorization', basic('admin', 'board-secret'))
+        .expect(200)
+    ).body;
     expect(queues.queues.length).toBeGreaterThan(0);
     expect(queues.queues.every((queue: { readOnlyMode: boolean }) => queue.readOnlyMode === true)).toBe(true);
   });
 
   it('refuses to start with the default board password in production, unless the board is off', async () => {
-    await expect(startApi(dbName, { NODE_ENV: 'production', TIMERS_SIGNING_SECRET: STRONG_SECRET })).rejects.toThrow(/BOARD_PASSWORD/);
-    const app = await startApi(dbName, { NODE_ENV: 'production', TIMERS_SIGNING_SECRET: STRONG_SECRET, BOARD_ENABLED: 'false' });
+    await expect(startApi(dbName, { NODE_ENV: 'production', TIMERS_SIGNING_SECRET: STRONG_SECRET })).rejects.toThrow(
+      /BOARD_PASSWORD/,
+    );
+    const app = await startApi(dbName, {
+      NODE_ENV: 'production',
+      TIMERS_SIGNING_SECRET: STRONG_SECRET,
+      BOARD_ENABLED: 'false',
+    });
     apps.push(app);
     await request(app.getHttpServer()).get('/admin/queues').expect(404);
   });
 
   it('answers 429 to a client after 10 failed logins in a window, even with the right password, while other clients still log in', async () => {
-    const app = await startApi(dbName, { BOARD_USER: 'ops', BOARD_PASSWORD: 'board-secret', TRUST_PROXY: '127.0.0.1, ::1' });
+    const app = await startApi(dbName, {
+      BOARD_USER: 'ops',
+      BOARD_PASSWORD: 'board-secret',
+      TRUST_PROXY: '127.0.0.1, ::1',
+    });
     apps.push(app);
-    const board = (client: string) => request(app.getHttpServer()).get('/admin/queues/api/queues').set('x-forwarded-for', client);
+    const board = (client: string) =>
+      request(app.getHttpServer()).get('/admin/queues/api/queues').set('x-forwarded-for', client);
     const [guesser, operator] = [clientAddress(), clientAddress().replace(/^198\.18/, '198.19')];
     // Asking without credentials is the browser's first request, not a failed login.
     for (let i = 0; i < 3; i++) await board(guesser).expect(401);
-    for (let i = 0; i < 10; i++) await board(guesser).set('authorization', basic('ops', `guess-${i}`)).expect(401);
+    for (let i = 0; i < 10; i++)
+      await board(guesser)
+        .set('authorization', basic('ops', `guess-${i}`))
+        .expect(401);
     const limited = await board(guesser).set('authorization', basic('ops', 'guess-10')).expect(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     await board(guesser).set('authorization', basic('ops', 'board-secret')).expect(429);

@@ -20,7 +20,8 @@ function ensureChromium(): string {
     run(['apt-get', 'update']);
     run(['apt-get', 'install', '-y', 'chromium']);
   }
-  if (!existsSync(CHROMIUM)) throw new Error(`could not install chromium with apt-get; set CHROMIUM_PATH to a Chromium binary`);
+  if (!existsSync(CHROMIUM))
+    throw new Error(`could not install chromium with apt-get; set CHROMIUM_PATH to a Chromium binary`);
   return CHROMIUM;
 }
 
@@ -31,10 +32,17 @@ describe('Bull Board in headless Chromium', () => {
 
   beforeAll(async () => {
     const executablePath = ensureChromium();
-    api = await startApi(uniqueName('board_browser'), { BOARD_USER: 'operator', BOARD_PASSWORD: 'browser-test-secret' });
+    api = await startApi(uniqueName('board_browser'), {
+      BOARD_USER: 'operator',
+      BOARD_PASSWORD: 'browser-test-secret',
+    });
     await api.listen(0, '127.0.0.1');
     base = await api.getUrl();
-    browser = await chromium.launch({ executablePath, headless: true, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
+    browser = await chromium.launch({
+      executablePath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-dev-shm-usage'],
+    });
   }, 600_000);
 
   afterAll(async () => {
@@ -46,14 +54,18 @@ describe('Bull Board in headless Chromium', () => {
     // Chromium answers the basic-auth challenge with what it has; with nothing valid it gives up.
     const anonymous = await (await browser.newContext()).newPage();
     await expect(anonymous.goto(`${base}/admin/queues`)).rejects.toThrow(/ERR_INVALID_AUTH_CREDENTIALS/);
-    const wrong = await (await browser.newContext({ httpCredentials: { username: 'operator', password: 'guess' } })).newPage();
+    const wrong = await (
+      await browser.newContext({ httpCredentials: { username: 'operator', password: 'guess' } })
+    ).newPage();
     const refused = await wrong.goto(`${base}/admin/queues`);
     expect(refused?.status()).toBe(401);
     expect(await wrong.content()).not.toContain('buffered-increments-flush');
   });
 
   it('logs in with the configured credentials and shows the flush queue', async () => {
-    const context = await browser.newContext({ httpCredentials: { username: 'operator', password: 'browser-test-secret' } });
+    const context = await browser.newContext({
+      httpCredentials: { username: 'operator', password: 'browser-test-secret' },
+    });
     const page = await context.newPage();
     const response = await page.goto(`${base}/admin/queues`);
     expect(response?.status()).toBe(200);

@@ -15,7 +15,9 @@ import { eventually, testServices, uniqueName } from '@bufferq/testing';
 const fixtures = join(__dirname, '..', '..', '..', 'libs', 'royalties', 'test', 'fixtures');
 
 /** A loopback HTTP server for URL inputs; it counts the requests it got. */
-async function httpServer(handle: (request: IncomingMessage, response: ServerResponse) => void): Promise<{ server: Server; base: string; requests: string[] }> {
+async function httpServer(
+  handle: (request: IncomingMessage, response: ServerResponse) => void,
+): Promise<{ server: Server; base: string; requests: string[] }> {
   const requests: string[] = [];
   const server = createServer((request, response) => {
     requests.push(request.url ?? '');
@@ -37,8 +39,13 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
     const { redisUrl, mongoUrl } = testServices();
     // Local inputs live in the input root: the fixtures are copied there.
     dir = await mkdtemp(join(tmpdir(), 'royalties-e2e-'));
-    for (const name of ['users.csv', 'streams.csv', 'tracks.json']) await copyFile(join(fixtures, name), join(dir, name));
-    fixture = { usersCsv: join(dir, 'users.csv'), streamsCsv: join(dir, 'streams.csv'), tracks: join(dir, 'tracks.json') };
+    for (const name of ['users.csv', 'streams.csv', 'tracks.json'])
+      await copyFile(join(fixtures, name), join(dir, name));
+    fixture = {
+      usersCsv: join(dir, 'users.csv'),
+      streamsCsv: join(dir, 'streams.csv'),
+      tracks: join(dir, 'tracks.json'),
+    };
     // Set before the app modules load: ConfigModule validates the environment when AppModule is imported.
     Object.assign(process.env, {
       REDIS_URL: redisUrl,
@@ -86,14 +93,20 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
   };
 
   it('answers 404 on the reports before any build succeeded', async () => {
-    expect(await get('/report')).toEqual({ status: 404, body: expect.objectContaining({ message: 'no royalties build has succeeded yet' }) });
+    expect(await get('/report')).toEqual({
+      status: 404,
+      body: expect.objectContaining({ message: 'no royalties build has succeeded yet' }),
+    });
     expect((await get('/users/u1')).status).toBe(404);
   });
 
   it('rejects bad requests with 400 and unknown builds with 404', async () => {
     expect((await post('/royalties/builds', { usersCsv: 'a', surprise: 1 })).status).toBe(400);
     const missing = await post('/royalties/builds', { usersCsv: fixture.usersCsv });
-    expect(missing).toEqual({ status: 400, body: expect.objectContaining({ message: expect.stringMatching(/^missing streamsCsv, tracks/) }) });
+    expect(missing).toEqual({
+      status: 400,
+      body: expect.objectContaining({ message: expect.stringMatching(/^missing streamsCsv, tracks/) }),
+    });
     expect((await get('/royalties/builds/0123456789abcdef01234567')).status).toBe(404);
     expect((await post('/royalties/builds/0123456789abcdef01234567/cancel')).status).toBe(404);
     expect((await get('/report?buildId=nope')).status).toBe(400);
@@ -104,7 +117,12 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
     const started = await post('/royalties/builds', fixture);
     expect(started).toEqual({ status: 202, body: { buildId: expect.stringMatching(/^[a-f0-9]{24}$/) } });
     const build = await finished(started.body.buildId);
-    expect(build).toMatchObject({ status: 'succeeded', totalRevenue: 23.58, problemCount: 0, progress: { phase: 'persisting', percent: 100 } });
+    expect(build).toMatchObject({
+      status: 'succeeded',
+      totalRevenue: 23.58,
+      problemCount: 0,
+      progress: { phase: 'persisting', percent: 100 },
+    });
     expect(build.counts.streams).toMatchObject({ unknownTrackStreams: 1, unknownUsers: 1 });
 
     expect(await get('/report')).toEqual({ status: 200, body: { 'label A': 10.11, 'label B': 3.37, 'label C': 10.1 } });
@@ -116,10 +134,16 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
     // Storage order: users by hash bucket, in file order within a bucket (one bucket at this size).
     expect(firstUsers.body).toEqual({
       buildId: started.body.buildId,
-      items: [{ User: 'u1', 'Total Streamed': 200, listed: true }, { User: 'u2', 'Total Streamed': 120, listed: true }],
+      items: [
+        { User: 'u1', 'Total Streamed': 200, listed: true },
+        { User: 'u2', 'Total Streamed': 120, listed: true },
+      ],
       next: 'u2',
     });
-    expect((await get('/users?limit=2&after=u2')).body).toMatchObject({ items: [{ User: 'u3' }, { User: 'ghost', 'Total Streamed': 50, listed: false }], next: null });
+    expect((await get('/users?limit=2&after=u2')).body).toMatchObject({
+      items: [{ User: 'u3' }, { User: 'ghost', 'Total Streamed': 50, listed: false }],
+      next: null,
+    });
 
     expect((await get('/revenue')).body).toEqual({
       buildId: started.body.buildId,
@@ -127,35 +151,62 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
       totalExact: '23.5840',
       paidToLabels: 23.58,
       unallocated: 0,
-      byOrigin: { app_store: { users: 1, fees: 7.99, revenueExact: '5.5930' }, web: { users: 2, fees: 19.99, revenueExact: '17.9910' } },
+      byOrigin: {
+        app_store: { users: 1, fees: 7.99, revenueExact: '5.5930' },
+        web: { users: 2, fees: 19.99, revenueExact: '17.9910' },
+      },
     });
 
     const entries: Array<{ seconds: number }> = [];
     let cursor: string | null = '';
     while (cursor !== null) {
-      const page: { body: { items: Array<{ seconds: number }>; next: string | null } } = await get(`/consolidated?limit=4${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: { body: { items: Array<{ seconds: number }>; next: string | null } } = await get(
+        `/consolidated?limit=4${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       entries.push(...page.body.items);
       cursor = page.body.next;
     }
     expect(entries).toHaveLength(6);
     expect(entries.reduce((sum, entry) => sum + entry.seconds, 0)).toBe(420);
     expect(entries[2]).toEqual({
-      date: '2019-03-02', user_id: 'u3', product_type: 'premium', fee: 9.99, origin: 'web',
-      region: 'DE', track_id: 't3', track_name: 'Third Song', track_label: 'label C', seconds: 50,
+      date: '2019-03-02',
+      user_id: 'u3',
+      product_type: 'premium',
+      fee: 9.99,
+      origin: 'web',
+      region: 'DE',
+      track_id: 't3',
+      track_name: 'Third Song',
+      track_label: 'label C',
+      seconds: 50,
     });
     expect((await get('/consolidated?cursor=garbage')).status).toBe(400);
 
     // The build job, with its progress, is on the queue Bull Board shows.
-    const board = await api.inject({ method: 'GET', url: '/admin/queues/api/queues?activeQueue=' + process.env.ROYALTIES_QUEUE + '&status=completed', headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` } });
+    const board = await api.inject({
+      method: 'GET',
+      url: '/admin/queues/api/queues?activeQueue=' + process.env.ROYALTIES_QUEUE + '&status=completed',
+      headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` },
+    });
     expect(board.statusCode).toBe(200);
     const queue = board.json().queues.find((entry: { name: string }) => entry.name === process.env.ROYALTIES_QUEUE);
-    expect(queue.jobs).toEqual(expect.arrayContaining([expect.objectContaining({ id: started.body.buildId, progress: expect.objectContaining({ phase: 'persisting', percent: 100 }) })]));
+    expect(queue.jobs).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          id: started.body.buildId,
+          progress: expect.objectContaining({ phase: 'persisting', percent: 100 }),
+        }),
+      ]),
+    );
   });
 
   it('shows a failed build with the reason, and keeps serving the last successful report', async () => {
     const started = await post('/royalties/builds', { ...fixture, streamsCsv: fixture.usersCsv });
     const build = await finished(started.body.buildId);
-    expect(build).toMatchObject({ status: 'failed', error: expect.stringMatching(/streams CSV: the first line must be the header/) });
+    expect(build).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/streams CSV: the first line must be the header/),
+    });
     expect((await get('/report')).body).toEqual({ 'label A': 10.11, 'label B': 3.37, 'label C': 10.1 });
   });
 
@@ -173,8 +224,14 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
     expect(samples[samples.length - 1]).toBeGreaterThan(samples[0]);
     expect((await get('/report')).status).toBe(200);
 
-    expect(await post(`/royalties/builds/${queued}/cancel`)).toEqual({ status: 202, body: { buildId: queued, status: 'cancelled' } });
-    expect(await post(`/royalties/builds/${large}/cancel`)).toEqual({ status: 202, body: { buildId: large, status: 'running' } });
+    expect(await post(`/royalties/builds/${queued}/cancel`)).toEqual({
+      status: 202,
+      body: { buildId: queued, status: 'cancelled' },
+    });
+    expect(await post(`/royalties/builds/${large}/cancel`)).toEqual({
+      status: 202,
+      body: { buildId: large, status: 'running' },
+    });
     expect(await finished(large)).toMatchObject({ status: 'cancelled', cancelRequested: true });
     expect((await post(`/royalties/builds/${large}/cancel`)).status).toBe(409);
     expect((await get('/report')).body).toEqual({ 'label A': 10.11, 'label B': 3.37, 'label C': 10.1 });
@@ -212,17 +269,35 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
     const usersFile = 'user_id;product_type;fee;origin\nu1;premium;10,00;web\n';
 
     it('refuses input URLs on loopback, private, link-local and unspecified addresses with 400, before anything is queued', async () => {
-      for (const url of ['http://[::1]:9/users.csv', 'http://localhost:9/users.csv', 'http://10.1.2.3/users.csv', 'http://192.168.0.10/u.csv', 'http://169.254.169.254/latest/meta-data/', 'http://0.0.0.0:9/u.csv', 'http://[::ffff:127.0.0.1]:9/u.csv']) {
+      for (const url of [
+        'http://[::1]:9/users.csv',
+        'http://localhost:9/users.csv',
+        'http://10.1.2.3/users.csv',
+        'http://192.168.0.10/u.csv',
+        'http://169.254.169.254/latest/meta-data/',
+        'http://0.0.0.0:9/u.csv',
+        'http://[::ffff:127.0.0.1]:9/u.csv',
+      ]) {
         const response = await post('/royalties/builds', { ...fixture, usersCsv: url });
-        expect({ url, ...response }).toEqual({ url, status: 400, body: expect.objectContaining({ message: expect.stringMatching(/^usersCsv: .*(is not public|is loopback)/) }) });
+        expect({ url, ...response }).toEqual({
+          url,
+          status: 400,
+          body: expect.objectContaining({ message: expect.stringMatching(/^usersCsv: .*(is not public|is loopback)/) }),
+        });
       }
     });
 
     it('fails a build whose input host name resolves to a private address, refused at connect time without a request', async () => {
       const internal = await serve((_request, response) => response.end(usersFile));
-      const started = await post('/royalties/builds', { ...fixture, usersCsv: `http://${await privateName()}:${internal.port}/users.csv` });
+      const started = await post('/royalties/builds', {
+        ...fixture,
+        usersCsv: `http://${await privateName()}:${internal.port}/users.csv`,
+      });
       expect(started.status).toBe(202);
-      expect(await finished(started.body.buildId)).toMatchObject({ status: 'failed', error: expect.stringMatching(/^users CSV: cannot fetch .*resolves to non-public address/) });
+      expect(await finished(started.body.buildId)).toMatchObject({
+        status: 'failed',
+        error: expect.stringMatching(/^users CSV: cannot fetch .*resolves to non-public address/),
+      });
       expect(internal.requests).toEqual([]);
     });
 
@@ -230,12 +305,18 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
       const internal = await serve((_request, response) => response.end(usersFile));
       const name = await privateName();
       const redirecting = await serve((request, response) => {
-        const target = request.url === '/by-name' ? `http://${name}:${internal.port}/users.csv` : `http://[::1]:${internal.port}/users.csv`;
+        const target =
+          request.url === '/by-name'
+            ? `http://${name}:${internal.port}/users.csv`
+            : `http://[::1]:${internal.port}/users.csv`;
         response.writeHead(302, { location: target }).end();
       });
       for (const path of ['/by-name', '/by-address']) {
         const started = await post('/royalties/builds', { ...fixture, usersCsv: `${redirecting.base}${path}` });
-        expect(await finished(started.body.buildId)).toMatchObject({ status: 'failed', error: expect.stringMatching(/^users CSV: .*(resolves to non-public address|is not public)/) });
+        expect(await finished(started.body.buildId)).toMatchObject({
+          status: 'failed',
+          error: expect.stringMatching(/^users CSV: .*(resolves to non-public address|is not public)/),
+        });
       }
       expect(redirecting.requests).toEqual(['/by-name', '/by-address']);
       expect(internal.requests).toEqual([]);
@@ -248,9 +329,22 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
         await symlink(join(outside, 'users.csv'), join(dir, 'linked-users.csv'));
         await mkdir(join(dir, 'sub'));
         await symlink(outside, join(dir, 'sub', 'linked-dir'));
-        for (const path of ['../outside.csv', `${dir}/../x.csv`, '/etc/passwd', 'linked-users.csv', join(dir, 'linked-users.csv'), 'sub/linked-dir/users.csv']) {
+        for (const path of [
+          '../outside.csv',
+          `${dir}/../x.csv`,
+          '/etc/passwd',
+          'linked-users.csv',
+          join(dir, 'linked-users.csv'),
+          'sub/linked-dir/users.csv',
+        ]) {
           const response = await post('/royalties/builds', { ...fixture, usersCsv: path });
-          expect({ path, ...response }).toEqual({ path, status: 400, body: expect.objectContaining({ message: expect.stringMatching(/^usersCsv: .*outside ROYALTIES_INPUT_ROOT/) }) });
+          expect({ path, ...response }).toEqual({
+            path,
+            status: 400,
+            body: expect.objectContaining({
+              message: expect.stringMatching(/^usersCsv: .*outside ROYALTIES_INPUT_ROOT/),
+            }),
+          });
         }
       } finally {
         await rm(outside, { recursive: true, force: true });
@@ -260,7 +354,10 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
     it('refuses local paths with 400 when ROYALTIES_INPUT_ROOT is not set, in production as in development', async () => {
       for (const NODE_ENV of ['development', 'production']) {
         // Production refuses published default secrets: these are the test's own.
-        const secrets = { BOARD_PASSWORD: 'royalties-e2e-board-password', TIMERS_SIGNING_SECRET: 'royalties-e2e-timers-signing-secret' };
+        const secrets = {
+          BOARD_PASSWORD: 'royalties-e2e-board-password',
+          TIMERS_SIGNING_SECRET: 'royalties-e2e-timers-signing-secret',
+        };
         const rootless = await bootWith({ NODE_ENV, ROYALTIES_INPUT_ROOT: undefined, ...secrets }, bootApi);
         try {
           const response = await rootless.inject({ method: 'POST', url: '/royalties/builds', payload: fixture });
@@ -281,11 +378,27 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
       const boot = (app: 'api' | 'worker', env: Record<string, string>) =>
         new Promise<{ code: number | null; output: string }>((resolve, reject) => {
           const root = join(__dirname, '..', '..', '..');
-          const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(root, 'apps', app, 'src', 'main.ts')], {
-            cwd: root,
-            env: { ...process.env, ...env, PORT: '0', HOST: '127.0.0.1', TS_NODE_PROJECT: join(root, 'tsconfig.json') },
-            stdio: ['ignore', 'pipe', 'pipe'],
-          });
+          const child = spawn(
+            process.execPath,
+            [
+              '-r',
+              'ts-node/register/transpile-only',
+              '-r',
+              'tsconfig-paths/register',
+              join(root, 'apps', app, 'src', 'main.ts'),
+            ],
+            {
+              cwd: root,
+              env: {
+                ...process.env,
+                ...env,
+                PORT: '0',
+                HOST: '127.0.0.1',
+                TS_NODE_PROJECT: join(root, 'tsconfig.json'),
+              },
+              stdio: ['ignore', 'pipe', 'pipe'],
+            },
+          );
           let output = '';
           child.stdout.on('data', (data) => (output += data));
           child.stderr.on('data', (data) => (output += data));
@@ -300,20 +413,48 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
         boot('api', { ROYALTIES_USERS_CSV: '/etc/passwd' }),
         boot('worker', { ROYALTIES_TRACKS: 'http://169.254.169.254/latest/meta-data/' }),
       ]);
-      expect(api).toEqual({ code: 1, output: expect.stringContaining('api failed to start: Error: ROYALTIES_USERS_CSV: /etc/passwd is outside ROYALTIES_INPUT_ROOT') });
-      expect(worker).toEqual({ code: 1, output: expect.stringContaining('worker failed to start: Error: ROYALTIES_TRACKS: target address 169.254.169.254 is not public') });
+      expect(api).toEqual({
+        code: 1,
+        output: expect.stringContaining(
+          'api failed to start: Error: ROYALTIES_USERS_CSV: /etc/passwd is outside ROYALTIES_INPUT_ROOT',
+        ),
+      });
+      expect(worker).toEqual({
+        code: 1,
+        output: expect.stringContaining(
+          'worker failed to start: Error: ROYALTIES_TRACKS: target address 169.254.169.254 is not public',
+        ),
+      });
     }, 90_000);
 
     it('keeps the bytes of a bad input out of the failed build: its error and its problems', async () => {
       const secret = 'SECRET-7f3a9c';
       await writeFile(join(dir, 'passwd'), `root:${secret}:0:0:root:/root:/bin/bash\n`);
-      await writeFile(join(dir, 'bad-streams.csv'), `date;user_id;region;track id;seconds\n${secret};u1;NL;t1;5\n01/03/2019;u1;NL;t1;${secret}\n01/03/2019;u1;NL;t1\n`);
-      await writeFile(join(dir, 'bad-users.csv'), `user_id;product_type;fee;origin\nu1;premium;${secret};web\nu2;premium;1,00;${secret}\n`);
-      await writeFile(join(dir, 'bad-tracks.json'), `[{"track_id":"t1","track_name":"${secret}","label":"a"},{"track_id":"t1","track_name":"x","label":"${secret}"}, ${secret}]`);
+      await writeFile(
+        join(dir, 'bad-streams.csv'),
+        `date;user_id;region;track id;seconds\n${secret};u1;NL;t1;5\n01/03/2019;u1;NL;t1;${secret}\n01/03/2019;u1;NL;t1\n`,
+      );
+      await writeFile(
+        join(dir, 'bad-users.csv'),
+        `user_id;product_type;fee;origin\nu1;premium;${secret};web\nu2;premium;1,00;${secret}\n`,
+      );
+      await writeFile(
+        join(dir, 'bad-tracks.json'),
+        `[{"track_id":"t1","track_name":"${secret}","label":"a"},{"track_id":"t1","track_name":"x","label":"${secret}"}, ${secret}]`,
+      );
       const cases: Array<[Partial<typeof fixture>, RegExp]> = [
-        [{ usersCsv: join(dir, 'passwd') }, /^users CSV: the first line must be the header `user_id;product_type;fee;origin`/],
-        [{ streamsCsv: join(dir, 'bad-streams.csv') }, /^3 of 3 streams CSV lines \(100.00%\) are malformed, .* First: line 2: date is not a day\/month\/year date\.$/],
-        [{ usersCsv: join(dir, 'bad-users.csv') }, /^2 of 2 users CSV lines \(100.00%\) are malformed, .* First: line 2: fee is not an amount with a decimal comma like 7,99\.$/],
+        [
+          { usersCsv: join(dir, 'passwd') },
+          /^users CSV: the first line must be the header `user_id;product_type;fee;origin`/,
+        ],
+        [
+          { streamsCsv: join(dir, 'bad-streams.csv') },
+          /^3 of 3 streams CSV lines \(100.00%\) are malformed, .* First: line 2: date is not a day\/month\/year date\.$/,
+        ],
+        [
+          { usersCsv: join(dir, 'bad-users.csv') },
+          /^2 of 2 users CSV lines \(100.00%\) are malformed, .* First: line 2: fee is not an amount with a decimal comma like 7,99\.$/,
+        ],
         [{ tracks: join(dir, 'bad-tracks.json') }, /^track metadata: not valid JSON/],
       ];
       for (const [inputs, error] of cases) {
@@ -341,26 +482,41 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
         write();
       });
       const started = await post('/royalties/builds', { ...fixture, usersCsv: `${endless.base}/users.csv` });
-      expect(await finished(started.body.buildId)).toMatchObject({ status: 'failed', error: 'users CSV: line 1 is longer than 65536 bytes (ROYALTIES_MAX_LINE_BYTES)' });
+      expect(await finished(started.body.buildId)).toMatchObject({
+        status: 'failed',
+        error: 'users CSV: line 1 is longer than 65536 bytes (ROYALTIES_MAX_LINE_BYTES)',
+      });
       expect(await eventually(() => closed, 10_000)).toBe(true);
       expect(sent).toBeLessThan(total);
     });
 
     it('serves /consolidated pages through the same guard: a client-chosen offset cannot steer the api to a private address', async () => {
-      const internal = await serve((_request, response) => response.end('date;user_id;region;track id;seconds\n01/03/2019;u1;NL;t1;100\n'));
+      const internal = await serve((_request, response) =>
+        response.end('date;user_id;region;track id;seconds\n01/03/2019;u1;NL;t1;100\n'),
+      );
       const name = await privateName();
-      const streams = Buffer.from('date;user_id;region;track id;seconds\n01/03/2019;u1;NL;t1;100\n02/03/2019;u2;NL;t2;50\n');
+      const streams = Buffer.from(
+        'date;user_id;region;track id;seconds\n01/03/2019;u1;NL;t1;100\n02/03/2019;u2;NL;t2;50\n',
+      );
       // Serves the file whole, and answers range requests (the pages after the first) with a redirect inside.
       const source = await serve((request, response) => {
-        if (request.headers.range) response.writeHead(302, { location: `http://${name}:${internal.port}/streams.csv` }).end();
+        if (request.headers.range)
+          response.writeHead(302, { location: `http://${name}:${internal.port}/streams.csv` }).end();
         else response.writeHead(200, { 'content-length': streams.length }).end(streams);
       });
-      const buildId = (await post('/royalties/builds', { ...fixture, streamsCsv: `${source.base}/streams.csv` })).body.buildId;
+      const buildId = (await post('/royalties/builds', { ...fixture, streamsCsv: `${source.base}/streams.csv` })).body
+        .buildId;
       expect(await finished(buildId)).toMatchObject({ status: 'succeeded' });
-      const cursor = (offset: number, line: number) => Buffer.from(JSON.stringify({ offset, line })).toString('base64url');
+      const cursor = (offset: number, line: number) =>
+        Buffer.from(JSON.stringify({ offset, line })).toString('base64url');
       expect((await get(`/consolidated?buildId=${buildId}`)).body.items).toHaveLength(2);
       const steered = await get(`/consolidated?buildId=${buildId}&cursor=${cursor(37, 1)}`);
-      expect(steered).toEqual({ status: 502, body: expect.objectContaining({ message: expect.stringMatching(/^streams CSV: .*resolves to non-public address/) }) });
+      expect(steered).toEqual({
+        status: 502,
+        body: expect.objectContaining({
+          message: expect.stringMatching(/^streams CSV: .*resolves to non-public address/),
+        }),
+      });
       expect(internal.requests).toEqual([]);
       expect((await get(`/consolidated?buildId=${buildId}&cursor=${cursor(streams.length + 1, 1)}`)).status).toBe(400);
     });

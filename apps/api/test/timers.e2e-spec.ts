@@ -63,18 +63,11 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
     await sleep(1_100);
     expect((await get(`/timers/${id}`)).json().time_left).toBe(1);
 
-    expect(await eventually(() => receiver.requestsFor(`/hook/${id}`).length === 1, 3_000)).toBe(
-      true,
-    );
+    expect(await eventually(() => receiver.requestsFor(`/hook/${id}`).length === 1, 3_000)).toBe(true);
     const [request] = receiver.requestsFor(`/hook/${id}`);
     expect(request).toMatchObject({ method: 'POST', body: '' });
     expect(request.at).toBeGreaterThanOrEqual(new Date(first.due_at).getTime());
-    expect(
-      await eventually(
-        async () => (await get(`/timers/${id}`)).json().status === 'delivered',
-        2_000,
-      ),
-    ).toBe(true);
+    expect(await eventually(async () => (await get(`/timers/${id}`)).json().status === 'delivered', 2_000)).toBe(true);
     expect((await get(`/timers/${id}`)).json()).toMatchObject({ time_left: 0, attempts: 1 });
   });
 
@@ -86,8 +79,7 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
     };
     const before = await gauge('timers_scheduled');
     expect(before).toEqual(expect.any(Number));
-    for (let i = 0; i < 3; i++)
-      expect((await post({ hours: 1, url: `${receiver.url}/later` })).statusCode).toBe(201);
+    for (let i = 0; i < 3; i++) expect((await post({ hours: 1, url: `${receiver.url}/later` })).statusCode).toBe(201);
     expect(await gauge('timers_scheduled')).toBe(before! + 3);
     // A running worker claims due timers at once: none waits unclaimed.
     expect(await gauge('timers_overdue')).toBe(0);
@@ -99,9 +91,7 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
   it('answers 404 for an unknown or malformed id', async () => {
     expect((await get('/timers/0123456789abcdef01234567')).statusCode).toBe(404);
     expect((await get('/timers/not-an-id')).statusCode).toBe(404);
-    expect(
-      (await api.inject({ method: 'DELETE', url: '/timers/0123456789abcdef01234567' })).statusCode,
-    ).toBe(404);
+    expect((await api.inject({ method: 'DELETE', url: '/timers/0123456789abcdef01234567' })).statusCode).toBe(404);
   });
 
   it.each([
@@ -113,22 +103,12 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
     ['a relative url', { seconds: 1, url: '/hook' }, 'url'],
     ['a non-http url', { seconds: 1, url: 'ftp://example.com/x' }, 'url'],
     ['a url with credentials', { seconds: 1, url: 'https://user:secret@example.com/' }, 'url'],
-    [
-      'a url over the configured length',
-      { seconds: 1, url: `https://example.com/${'a'.repeat(100)}` },
-      'url',
-    ],
-    [
-      'a total over the configured maximum',
-      { hours: 24, seconds: 1, url: 'https://example.com' },
-      'hours',
-    ],
+    ['a url over the configured length', { seconds: 1, url: `https://example.com/${'a'.repeat(100)}` }, 'url'],
+    ['a total over the configured maximum', { hours: 24, seconds: 1, url: 'https://example.com' }, 'hours'],
   ])('rejects %s with 400 naming the field', async (_case, body, field) => {
     const response = await post(body);
     expect(response.statusCode).toBe(400);
-    expect(response.json().errors.map((issue: { path: string[] }) => issue.path[0])).toContain(
-      field,
-    );
+    expect(response.json().errors.map((issue: { path: string[] }) => issue.path[0])).toContain(field);
   });
 
   it('rejects unknown fields, non-object bodies and malformed JSON with 400', async () => {
@@ -147,38 +127,22 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
 
   it('returns the first timer for a repeated Idempotency-Key, also under concurrent repeats', async () => {
     const key = uniqueName('key');
-    const first = await post(
-      { hours: 1, url: 'https://example.com/a' },
-      { 'idempotency-key': key },
-    );
-    const again = await post(
-      { hours: 1, url: 'https://example.com/a' },
-      { 'idempotency-key': key },
-    );
+    const first = await post({ hours: 1, url: 'https://example.com/a' }, { 'idempotency-key': key });
+    const again = await post({ hours: 1, url: 'https://example.com/a' }, { 'idempotency-key': key });
     expect(first.statusCode).toBe(201);
     expect(again.json().id).toBe(first.json().id);
     expect(again.headers['idempotent-replayed']).toBe('true');
 
     const raceKey = uniqueName('race');
     const racing = await Promise.all(
-      Array.from({ length: 5 }, () =>
-        post({ hours: 1, url: 'https://example.com/b' }, { 'idempotency-key': raceKey }),
-      ),
+      Array.from({ length: 5 }, () => post({ hours: 1, url: 'https://example.com/b' }, { 'idempotency-key': raceKey })),
     );
     expect(new Set(racing.map((response) => response.json().id)).size).toBe(1);
-    expect(
-      await db.collection('timers').countDocuments({ idempotencyKey: { $in: [key, raceKey] } }),
-    ).toBe(2);
+    expect(await db.collection('timers').countDocuments({ idempotencyKey: { $in: [key, raceKey] } })).toBe(2);
 
-    const other = await post(
-      { hours: 1, url: 'https://example.com/a' },
-      { 'idempotency-key': uniqueName('key') },
-    );
+    const other = await post({ hours: 1, url: 'https://example.com/a' }, { 'idempotency-key': uniqueName('key') });
     expect(other.json().id).not.toBe(first.json().id);
-    const bad = await post(
-      { hours: 1, url: 'https://example.com/a' },
-      { 'idempotency-key': 'x'.repeat(256) },
-    );
+    const bad = await post({ hours: 1, url: 'https://example.com/a' }, { 'idempotency-key': 'x'.repeat(256) });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().errors[0].path).toEqual(['Idempotency-Key']);
   });
@@ -196,8 +160,7 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
 
   it('lists timers newest first with a cursor, filters by status, and validates the query', async () => {
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++)
-      ids.push((await post({ hours: 2, url: `https://example.com/list/${i}` })).json().id);
+    for (let i = 0; i < 5; i++) ids.push((await post({ hours: 2, url: `https://example.com/list/${i}` })).json().id);
     await api.inject({ method: 'DELETE', url: `/timers/${ids[1]}` });
 
     const seen: string[] = [];
@@ -253,14 +216,10 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
         keyed.inject({ method, url, headers: { 'x-api-key': key } }),
     });
     const listIds = async (key: string, query = '') =>
-      (await as(key).request('GET', `/timers?limit=500${query}`))
-        .json()
-        .items.map((item: { id: string }) => item.id);
+      (await as(key).request('GET', `/timers?limit=500${query}`)).json().items.map((item: { id: string }) => item.id);
 
     it("answers 404 for another key's timer on read, cancel and retry, and lists only the key's own", async () => {
-      const { id } = (
-        await as(keyA).post({ hours: 1, url: 'https://example.com/tenant-a' })
-      ).json();
+      const { id } = (await as(keyA).post({ hours: 1, url: 'https://example.com/tenant-a' })).json();
       expect((await as(keyA).request('GET', `/timers/${id}`)).statusCode).toBe(200);
       for (const [method, url] of [
         ['GET', `/timers/${id}`],
@@ -299,9 +258,7 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
           { 'idempotency-key': uniqueName('digest') },
         )
       ).json();
-      const stored = await db
-        .collection('timers')
-        .findOne({ _id: ObjectId.createFromHexString(id) });
+      const stored = await db.collection('timers').findOne({ _id: ObjectId.createFromHexString(id) });
       expect(stored).toMatchObject({ tenant: tenantOf(keyA) });
       expect(JSON.stringify(stored)).not.toContain(keyA);
     });
@@ -324,12 +281,9 @@ describe('timers api (e2e: api and worker apps as production builds them)', () =
       });
       for (const id of [keyless, legacy.toHexString()]) {
         expect((await get(`/timers/${id}`)).statusCode).toBe(200);
-        for (const key of [keyA, keyB])
-          expect((await as(key).request('GET', `/timers/${id}`)).statusCode).toBe(404);
+        for (const key of [keyA, keyB]) expect((await as(key).request('GET', `/timers/${id}`)).statusCode).toBe(404);
       }
-      const defaultList = (await get('/timers?limit=500'))
-        .json()
-        .items.map((item: { id: string }) => item.id);
+      const defaultList = (await get('/timers?limit=500')).json().items.map((item: { id: string }) => item.id);
       expect(defaultList).toEqual(expect.arrayContaining([keyless, legacy.toHexString()]));
       expect(await listIds(keyA)).not.toContain(legacy.toHexString());
     });

@@ -15,8 +15,15 @@ export const WORKER_ROLE_MODULES: Record<string, () => Array<Type | DynamicModul
 
 export function modulesForRoles(roles: string): Array<Type | DynamicModule> {
   const known = Object.keys(WORKER_ROLE_MODULES);
-  const wanted = roles.trim() === 'all' ? known : roles.split(',').map((role) => role.trim()).filter(Boolean);
+  const wanted =
+    roles.trim() === 'all'
+      ? known
+      : roles
+          .split(',')
+          .map((role) => role.trim())
+          .filter(Boolean);
   const unknown = wanted.filter((role) => !known.includes(role));
-  if (unknown.length) throw new Error(`WORKER_ROLES names unknown roles: ${unknown.join(', ')} (known: ${known.join(', ')})`);
+  if (unknown.length)
+    throw new Error(`WORKER_ROLES names unknown roles: ${unknown.join(', ')} (known: ${known.join(', ')})`);
   return wanted.flatMap((role) => WORKER_ROLE_MODULES[role]());
 }

@@ -1,4 +1,11 @@
-import { AnyBulkWriteOperation, Collection, Document, MongoBulkWriteError, MongoServerError, WriteConcern } from 'mongodb';
+import {
+  AnyBulkWriteOperation,
+  Collection,
+  Document,
+  MongoBulkWriteError,
+  MongoServerError,
+  WriteConcern,
+} from 'mongodb';
 import { DocumentId } from './buffered-field';
 import { completeMarker, legacyCompleteMarker, ROUNDS_PER_BATCH } from './buffer-keys';
 import { DocumentBatch, groupByDocument } from './document-batch';
@@ -105,10 +112,20 @@ export class BatchApplier {
       const planned = planRounds(document, ROUNDS_PER_BATCH - 1);
       planned.rounds.forEach((items, round) => {
         const last = round === planned.rounds.length - 1;
-        const marker = last ? completeMarker(batch.id) : Number(BigInt(batch.id) * BigInt(ROUNDS_PER_BATCH) + BigInt(round));
+        const marker = last
+          ? completeMarker(batch.id)
+          : Number(BigInt(batch.id) * BigInt(ROUNDS_PER_BATCH) + BigInt(round));
         (rounds[round] ??= []).push(this.plan(batch, document, items, marker));
       });
-      if (planned.overflow.length) deadLetters.push(letterOf(batch.id, document, planned.overflow.map((item) => fieldsOf(document, item)), 'too many conflicting paths in one document for one batch'));
+      if (planned.overflow.length)
+        deadLetters.push(
+          letterOf(
+            batch.id,
+            document,
+            planned.overflow.map((item) => fieldsOf(document, item)),
+            'too many conflicting paths in one document for one batch',
+          ),
+        );
     }
     if (deadLetters.length) await onDeadLetters(deadLetters);
     const chunkSize = await this.chunkSize();
@@ -183,7 +200,9 @@ export class BatchApplier {
         // Without markers an update cannot be sent twice safely: trust the server's report as it is.
         const writeErrors = error instanceof MongoBulkWriteError ? bulkWriteErrors(error) : [];
         if (writeErrors.length === 0) throw error;
-        return writeErrors.map(({ index, errmsg, code }) => letterOf(batch.id, chunk[index].document, [chunk[index].fields], errmsg ?? String(code)));
+        return writeErrors.map(({ index, errmsg, code }) =>
+          letterOf(batch.id, chunk[index].document, [chunk[index].fields], errmsg ?? String(code)),
+        );
       }
       const deadLetters: DeadLetter[] = [];
       for (const planned of chunk) deadLetters.push(...(await this.writeAlone(batch, planned)));
@@ -210,7 +229,10 @@ export class BatchApplier {
         const code = writeError?.code ?? (error instanceof MongoServerError ? error.code : undefined);
         if (code === DUPLICATE_KEY && this.options.upsert) {
           const markerPath = this.markerPath(batch.scope)!;
-          const existing = await this.collection.findOne({ _id: planned.document.documentId as never }, { projection: { [markerPath]: 1 } });
+          const existing = await this.collection.findOne(
+            { _id: planned.document.documentId as never },
+            { projection: { [markerPath]: 1 } },
+          );
           if (existing && Number(numberAtPath(existing, markerPath)) >= planned.marker) return [];
           if (!existing) break; // not an _id collision: a secondary unique index refused the insert
         }
@@ -233,11 +255,20 @@ function bulkWriteErrors(error: MongoBulkWriteError): Array<{ index: number; cod
   return errors ? [errors as { index: number; code: number; errmsg?: string }] : [];
 }
 
-
 function fieldsOf(document: DocumentBatch, item: PlannedItem): Record<string, string> {
   return Object.fromEntries(item.fields.map((name) => [name, document.raw[name]]));
 }
 
-function letterOf(batchId: string, document: DocumentBatch, fieldSets: Array<Record<string, string>>, error: string): DeadLetter {
-  return { batchId, documentId: String(document.documentId as DocumentId), fields: Object.assign({}, ...fieldSets), error };
+function letterOf(
+  batchId: string,
+  document: DocumentBatch,
+  fieldSets: Array<Record<string, string>>,
+  error: string,
+): DeadLetter {
+  return {
+    batchId,
+    documentId: String(document.documentId as DocumentId),
+    fields: Object.assign({}, ...fieldSets),
+    error,
+  };
 }

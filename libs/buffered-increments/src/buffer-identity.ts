@@ -11,7 +11,9 @@ export function assertDistinctBuffers(features: BufferedCollection[]): void {
   for (const feature of features) {
     const key = bufferKeyOf(feature);
     if (seen.has(key)) {
-      throw new Error(`two buffered collections are both named '${key}': give each buffer of one collection its own options.namespace`);
+      throw new Error(
+        `two buffered collections are both named '${key}': give each buffer of one collection its own options.namespace`,
+      );
     }
     seen.add(key);
   }

@@ -68,6 +68,7 @@ export const SET_ORDER_FIELD = '#seq';
  * `ROUNDS_PER_BATCH - 1`, so "batch B is fully in this document" is `marker >= completeMarker(B)`.
  */
 export const ROUNDS_PER_BATCH = 256;
-export const completeMarker = (batchId: number | bigint | string): number => Number(BigInt(batchId) * BigInt(ROUNDS_PER_BATCH) + BigInt(ROUNDS_PER_BATCH - 1));
+export const completeMarker = (batchId: number | bigint | string): number =>
+  Number(BigInt(batchId) * BigInt(ROUNDS_PER_BATCH) + BigInt(ROUNDS_PER_BATCH - 1));
 /** Batches cut by versions with one marker per document (format 1) used `batchId * 4 + phase`, inc last. */
 export const legacyCompleteMarker = (batchId: number | bigint | string): number => Number(BigInt(batchId) * 4n + 3n);

@@ -44,7 +44,8 @@ export interface ShardContext {
   onDeadLetter(letter: DeadLetter): void;
 }
 
-type ClaimReply = ['busy', number] | ['empty'] | ['recovered' | 'taken', string, number, string[], string, string, number];
+type ClaimReply =
+  ['busy', number] | ['empty'] | ['recovered' | 'taken', string, number, string[], string, string, number];
 
 /**
  * One slice of a buffer: its own Redis keys (one Cluster slot), lock, batch sequence and claims. A
@@ -64,7 +65,12 @@ export class BufferShard {
    * instance `callerId` so a re-sent call is a no-op; `atomic` buffers all of them or none. Returns
    * {live length, outcome per update}.
    */
-  async buffer(callerId: string, call: number, updates: Array<string | number>, mode: 'updates' | 'atomic' = 'updates'): Promise<Array<number | string>> {
+  async buffer(
+    callerId: string,
+    call: number,
+    updates: Array<string | number>,
+    mode: 'updates' | 'atomic' = 'updates',
+  ): Promise<Array<number | string>> {
     const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(
       this.context.redis,
       [this.keys.live, this.keys.caller(callerId), this.keys.deadLetters, this.keys.callerRing(callerId)],
@@ -87,8 +93,23 @@ export class BufferShard {
       while (batchesLeft-- > 0) {
         const claim = await SCRIPTS.claimBatch.run<ClaimReply>(
           redis,
-          [this.keys.lock, this.keys.live, this.keys.draining, this.keys.drainingBatchId, this.keys.batchSequence, this.keys.scope, this.keys.drainingFormat, this.keys.cutCursor],
-          [token, settings.lockLeaseMs, settings.readChunkSize, settings.maxBatchFields, randomBytes(6).toString('hex')],
+          [
+            this.keys.lock,
+            this.keys.live,
+            this.keys.draining,
+            this.keys.drainingBatchId,
+            this.keys.batchSequence,
+            this.keys.scope,
+            this.keys.drainingFormat,
+            this.keys.cutCursor,
+          ],
+          [
+            token,
+            settings.lockLeaseMs,
+            settings.readChunkSize,
+            settings.maxBatchFields,
+            randomBytes(6).toString('hex'),
+          ],
         );
         if (claim[0] === 'empty') break;
         if (claim[0] === 'busy') {
@@ -111,7 +132,11 @@ export class BufferShard {
           (letters) => this.recordDeadLetters(letters),
         );
         const last = state === 'taken' && (leftLive === 0 || batchesLeft === 0);
-        await SCRIPTS.finishBatch.run(redis, [this.keys.lock, this.keys.draining, this.keys.drainingBatchId, this.keys.drainingFormat], [token, batchId, last ? 1 : 0]);
+        await SCRIPTS.finishBatch.run(
+          redis,
+          [this.keys.lock, this.keys.draining, this.keys.drainingBatchId, this.keys.drainingFormat],
+          [token, batchId, last ? 1 : 0],
+        );
         report.batches += 1;
         report.recoveredBatches += state === 'recovered' ? 1 : 0;
         report.fields += applied.fields;
@@ -175,7 +200,12 @@ export class BufferShard {
       // A batch claimed between the two Redis reads may be in MongoDB but not in what we read: read again.
       if (sequenceAfter !== sequence && attempt < 10) continue;
       const appliedMarker = markerPath ? Number(numberAtPath(document, markerPath)) : -1;
-      const complete = drainingId === null ? Infinity : legacy ? legacyCompleteMarker(drainingId as string) : completeMarker(drainingId as string);
+      const complete =
+        drainingId === null
+          ? Infinity
+          : legacy
+            ? legacyCompleteMarker(drainingId as string)
+            : completeMarker(drainingId as string);
       const drainingApplied = document !== null && markerPath !== undefined && appliedMarker >= complete;
       const buffered = [live, ...(drainingApplied ? [] : [draining])] as Array<Array<string | null>>;
       return {
@@ -217,7 +247,12 @@ export class BufferShard {
     const entries: Array<[string, string]> = [];
     let cursor = '0';
     do {
-      const [next, flat] = await this.context.redis.hscan(this.keys.draining, cursor, 'COUNT', this.context.settings.readChunkSize);
+      const [next, flat] = await this.context.redis.hscan(
+        this.keys.draining,
+        cursor,
+        'COUNT',
+        this.context.settings.readChunkSize,
+      );
       for (let i = 0; i < flat.length; i += 2) entries.push([flat[i], flat[i + 1]]);
       cursor = next;
       await this.keepLock(token);
@@ -231,7 +266,8 @@ export class BufferShard {
     if (performance.now() - this.lockRenewedAt < lockLeaseMs / 4) return;
     this.lockRenewedAt = performance.now();
     const kept = await SCRIPTS.extendLock.run<number>(this.context.redis, [this.keys.lock], [token, lockLeaseMs]);
-    if (kept !== 1) throw new FlushLockLostError(`flush of ${this.keys.lock} lost its lock; another flusher took the batch over`);
+    if (kept !== 1)
+      throw new FlushLockLostError(`flush of ${this.keys.lock} lost its lock; another flusher took the batch over`);
   }
 
   private async recordDeadLetters(deadLetters: DeadLetter[]): Promise<void> {

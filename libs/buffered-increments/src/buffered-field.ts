@@ -46,7 +46,8 @@ export function documentKeyOf(id: unknown): string {
   if (typeof id === 'string') {
     if (id.length === 0) throw new InvalidUpdateError('documentId must not be empty');
     if (!id.isWellFormed()) throw new InvalidUpdateError('documentId must be well-formed Unicode');
-    if (Buffer.byteLength(id) > MAX_ID_BYTES) throw new InvalidUpdateError(`documentId must be at most ${MAX_ID_BYTES} bytes`);
+    if (Buffer.byteLength(id) > MAX_ID_BYTES)
+      throw new InvalidUpdateError(`documentId must be at most ${MAX_ID_BYTES} bytes`);
     return `s${id.length}:${id}`;
   }
   if (typeof id === 'number') {
@@ -69,7 +70,10 @@ function decodeId(idType: string, text: string): DocumentId {
 }
 
 /** Validates a dotted field path (`stats.totalCU`) for use in a MongoDB update. */
-export function assertFieldPath(fieldPath: unknown, reserved: ReadonlyArray<string | false>): asserts fieldPath is string {
+export function assertFieldPath(
+  fieldPath: unknown,
+  reserved: ReadonlyArray<string | false>,
+): asserts fieldPath is string {
   if (typeof fieldPath !== 'string' || fieldPath.length === 0) {
     throw new InvalidUpdateError('fieldPath must be a non-empty string');
   }
@@ -82,8 +86,10 @@ export function assertFieldPath(fieldPath: unknown, reserved: ReadonlyArray<stri
   const segments = fieldPath.split('.');
   for (const segment of segments) {
     if (segment.length === 0) throw new InvalidUpdateError(`fieldPath '${fieldPath}' has an empty segment`);
-    if (segment.startsWith('$')) throw new InvalidUpdateError(`fieldPath '${fieldPath}' has a segment starting with '$'`);
-    if (FORBIDDEN_SEGMENTS.has(segment)) throw new InvalidUpdateError(`fieldPath '${fieldPath}' uses the reserved name '${segment}'`);
+    if (segment.startsWith('$'))
+      throw new InvalidUpdateError(`fieldPath '${fieldPath}' has a segment starting with '$'`);
+    if (FORBIDDEN_SEGMENTS.has(segment))
+      throw new InvalidUpdateError(`fieldPath '${fieldPath}' uses the reserved name '${segment}'`);
   }
   if (segments[0] === '_id') throw new InvalidUpdateError('fieldPath must not update _id');
   if (reserved.includes(segments[0])) {

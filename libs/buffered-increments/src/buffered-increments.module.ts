@@ -50,7 +50,11 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
       imports: [...(options.imports ?? []), BullModule.registerQueue({ name: FLUSH_QUEUE })],
       providers: [
         { provide: OWNED_CONNECTIONS, useValue: owned },
-        { provide: BUFFERED_INCREMENTS_ROOT, inject: (options.inject ?? []) as never[], useFactory: options.useFactory },
+        {
+          provide: BUFFERED_INCREMENTS_ROOT,
+          inject: (options.inject ?? []) as never[],
+          useFactory: options.useFactory,
+        },
         {
           provide: BUFFERED_INCREMENTS_REDIS,
           inject: [BUFFERED_INCREMENTS_ROOT],

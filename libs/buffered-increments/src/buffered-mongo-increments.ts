@@ -124,7 +124,12 @@ export class BufferedMongoIncrements extends EventEmitter {
   /** Top-level fields no update may touch: the marker fields. */
   private readonly reservedFields: Array<string | false>;
   private readonly applier: BatchApplier;
-  private readonly settings: Required<Omit<BufferedMongoIncrementsOptions, 'namespace' | 'onBufferFull' | 'writeChunkSize' | 'writeConcern' | 'retiredShardCounts'>>;
+  private readonly settings: Required<
+    Omit<
+      BufferedMongoIncrementsOptions,
+      'namespace' | 'onBufferFull' | 'writeChunkSize' | 'writeConcern' | 'retiredShardCounts'
+    >
+  >;
   private readonly durability: ClaimDurability;
   /** Names this instance's calls, so Redis can tell a call the client re-sent after a lost reply. */
   private readonly callerId = randomBytes(8).toString('hex');
@@ -178,9 +183,14 @@ export class BufferedMongoIncrements extends EventEmitter {
     if (!Number.isInteger(this.settings.shards) || this.settings.shards < 1 || this.settings.shards > 1024) {
       throw new InvalidUpdateError('shards must be an integer from 1 to 1,024');
     }
-    if (!(this.settings.durabilityTimeoutMs > 0)) throw new InvalidUpdateError('durabilityTimeoutMs must be a positive number of milliseconds (0 would make WAIT block forever)');
+    if (!(this.settings.durabilityTimeoutMs > 0))
+      throw new InvalidUpdateError(
+        'durabilityTimeoutMs must be a positive number of milliseconds (0 would make WAIT block forever)',
+      );
     if (this.marker !== false && this.marker === this.settings.legacyIdempotencyMarker) {
-      throw new InvalidUpdateError('idempotencyMarker must differ from legacyIdempotencyMarker (scoped markers are objects)');
+      throw new InvalidUpdateError(
+        'idempotencyMarker must differ from legacyIdempotencyMarker (scoped markers are objects)',
+      );
     }
     this.applier = new BatchApplier(collection as Collection<Document>, {
       upsert: this.settings.upsert,
@@ -203,9 +213,14 @@ export class BufferedMongoIncrements extends EventEmitter {
       onDeadLetter: (letter: DeadLetter) => this.emit('deadLetter', letter),
     };
     const shardsOf = (count: number) =>
-      Array.from({ length: count }, (_, index) => new BufferShard(shardKeys(this.settings.keyPrefix, this.namespace, count, index), context));
+      Array.from(
+        { length: count },
+        (_, index) => new BufferShard(shardKeys(this.settings.keyPrefix, this.namespace, count, index), context),
+      );
     this.shards = shardsOf(this.settings.shards);
-    this.retiredShards = [...new Set(options.retiredShardCounts ?? [])].filter((count) => count !== this.settings.shards).flatMap(shardsOf);
+    this.retiredShards = [...new Set(options.retiredShardCounts ?? [])]
+      .filter((count) => count !== this.settings.shards)
+      .flatMap(shardsOf);
     this.allShards = [...this.shards, ...this.retiredShards];
     this.reservedFields = [this.marker, this.settings.legacyIdempotencyMarker];
     this.warm = this.warmUp();
@@ -236,8 +251,11 @@ export class BufferedMongoIncrements extends EventEmitter {
    * overflow), the others are undone and the call rejects with that refusal. For a request that must
    * not be half recorded (the counters API's batch form). All documents must live in one shard.
    */
-  async incrementAll(increments: Array<{ documentId: DocumentId; fieldPath: string; delta: number | bigint }>): Promise<void> {
-    if (this.destroyed) throw new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered');
+  async incrementAll(
+    increments: Array<{ documentId: DocumentId; fieldPath: string; delta: number | bigint }>,
+  ): Promise<void> {
+    if (this.destroyed)
+      throw new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered');
     if (increments.length === 0) return;
     const encoded = increments.map(({ documentId, fieldPath, delta }) => {
       const documentKey = documentKeyOf(documentId);
@@ -246,12 +264,20 @@ export class BufferedMongoIncrements extends EventEmitter {
       return { documentKey, fieldPath, args: [operator, encodeField(operator, documentKey, fieldPath), value] };
     });
     const shards = new Set(encoded.map((increment) => this.shardFor(increment.documentKey)));
-    if (shards.size > 1) throw new InvalidUpdateError('incrementAll: the documents live in different shards, so they cannot be buffered together');
+    if (shards.size > 1)
+      throw new InvalidUpdateError(
+        'incrementAll: the documents live in different shards, so they cannot be buffered together',
+      );
     this.assertRedisReachable();
     const [shard] = shards;
     let outcomes: Array<number | string>;
     try {
-      outcomes = await shard.buffer(this.callerId, ++this.calls, encoded.flatMap((increment) => increment.args), 'atomic');
+      outcomes = await shard.buffer(
+        this.callerId,
+        ++this.calls,
+        encoded.flatMap((increment) => increment.args),
+        'atomic',
+      );
     } catch (error) {
       throw callFailure(error);
     }
@@ -325,14 +351,20 @@ export class BufferedMongoIncrements extends EventEmitter {
   async readIncrementedExact(documentId: DocumentId, fieldPath: string): Promise<number | bigint> {
     const documentKey = documentKeyOf(documentId);
     assertFieldPath(fieldPath, this.reservedFields);
-    const fields: [string, string] = [encodeField(OPERATOR.incInteger, documentKey, fieldPath), encodeField(OPERATOR.incDecimal, documentKey, fieldPath)];
+    const fields: [string, string] = [
+      encodeField(OPERATOR.incInteger, documentKey, fieldPath),
+      encodeField(OPERATOR.incDecimal, documentKey, fieldPath),
+    ];
     const own = await this.shardFor(documentKey).readIncremented(documentId, fieldPath, fields);
     // Retired shards may still hold this document's older increments.
-    const retired = await Promise.all(this.retiredShards.map((shard) => shard.readIncremented(documentId, fieldPath, fields)));
+    const retired = await Promise.all(
+      this.retiredShards.map((shard) => shard.readIncremented(documentId, fieldPath, fields)),
+    );
     const integers = retired.reduce((sum, read) => sum + read.pendingIntegers, own.pendingIntegers);
     const decimals = retired.reduce((sum, read) => sum + read.pendingDecimals, own.pendingDecimals);
     const stored = own.stored;
-    if (decimals !== 0 || (typeof stored === 'number' && !Number.isInteger(stored))) return Number(stored) + Number(integers) + decimals;
+    if (decimals !== 0 || (typeof stored === 'number' && !Number.isInteger(stored)))
+      return Number(stored) + Number(integers) + decimals;
     const total = BigInt(stored) + integers;
     return total >= BigInt(Number.MIN_SAFE_INTEGER) && total <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(total) : total;
   }
@@ -392,7 +424,8 @@ export class BufferedMongoIncrements extends EventEmitter {
     fieldPath: string,
     encode: () => { operator: OperatorCode; value: string },
   ): Promise<void> {
-    if (this.destroyed) throw new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered');
+    if (this.destroyed)
+      throw new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered');
     const documentKey = documentKeyOf(documentId);
     assertFieldPath(fieldPath, this.reservedFields);
     const { operator, value } = encode();
@@ -400,7 +433,17 @@ export class BufferedMongoIncrements extends EventEmitter {
     return new Promise<void>((resolve, reject) => {
       // Updates made in the same event-loop turn travel to Redis in one script call. setImmediate, not
       // nextTick: a server reads many requests in one turn, and they should share the call (and write).
-      if (this.outbox.push({ operator, field: encodeField(operator, documentKey, fieldPath), value, fieldPath, documentKey, resolve, reject }) === 1) {
+      if (
+        this.outbox.push({
+          operator,
+          field: encodeField(operator, documentKey, fieldPath),
+          value,
+          fieldPath,
+          documentKey,
+          resolve,
+          reject,
+        }) === 1
+      ) {
         this.outboxSend = setImmediate(() => this.sendOutbox());
       }
     });
@@ -433,7 +476,11 @@ export class BufferedMongoIncrements extends EventEmitter {
     let outcomes: Array<number | string>;
     try {
       // The call number makes the call run at most once, whatever the client re-sends after a lost reply.
-      outcomes = await shard.buffer(this.callerId, ++this.calls, updates.flatMap((update) => [update.operator, update.field, update.value]));
+      outcomes = await shard.buffer(
+        this.callerId,
+        ++this.calls,
+        updates.flatMap((update) => [update.operator, update.field, update.value]),
+      );
     } catch (error) {
       const failure = callFailure(error);
       for (const update of updates) update.reject(failure);
@@ -457,10 +504,16 @@ export class BufferedMongoIncrements extends EventEmitter {
   /** The error for an update the buffer script refused (nothing of it was buffered). */
   private refusal(outcome: number | string, fieldPath: string): Error {
     if (outcome === 'BMI_BUFFER_FULL') {
-      return new BufferFullError(`the buffer of ${this.namespace} holds its limit of ${this.settings.bufferLimitFields} fields; the update was not buffered, retry later`);
+      return new BufferFullError(
+        `the buffer of ${this.namespace} holds its limit of ${this.settings.bufferLimitFields} fields; the update was not buffered, retry later`,
+      );
     }
-    if (String(outcome).includes('BMI_TYPE_MISMATCH')) return new InvalidUpdateError(`${fieldPath}: a pending max/min for this field holds another type (number vs Date)`);
-    if (String(outcome).includes('overflow')) return new InvalidUpdateError(`${fieldPath}: the buffered sum would overflow a signed 64-bit integer`);
+    if (String(outcome).includes('BMI_TYPE_MISMATCH'))
+      return new InvalidUpdateError(
+        `${fieldPath}: a pending max/min for this field holds another type (number vs Date)`,
+      );
+    if (String(outcome).includes('overflow'))
+      return new InvalidUpdateError(`${fieldPath}: the buffered sum would overflow a signed 64-bit integer`);
     return new BufferUnavailableError(`Redis refused the update; it was not buffered: ${outcome}`);
   }
 
@@ -507,14 +560,23 @@ export class BufferedMongoIncrements extends EventEmitter {
 
   private emitFlushError(error: unknown): void {
     if (this.listenerCount('flushError') > 0) this.emit('flushError', error);
-    else console.warn(`[BufferedMongoIncrements ${this.namespace}] flush failed, will retry:`, error instanceof Error ? error.message : error);
+    else
+      console.warn(
+        `[BufferedMongoIncrements ${this.namespace}] flush failed, will retry:`,
+        error instanceof Error ? error.message : error,
+      );
   }
 
   private startFlush(slot: { running?: Promise<FlushReport> }, shard: number | undefined): Promise<FlushReport> {
     // Updates still waiting for their script call go first (same connection, so in order): a flush
     // includes every update this instance was asked for before it.
     if (this.outbox.length) this.sendOutbox();
-    const shards = shard === undefined ? this.allShards : shard === 0 ? [this.shards[0], ...this.retiredShards] : [this.shards[shard]];
+    const shards =
+      shard === undefined
+        ? this.allShards
+        : shard === 0
+          ? [this.shards[0], ...this.retiredShards]
+          : [this.shards[shard]];
     const flushing = this.drainShards(shards).finally(() => {
       if (slot.running === flushing) slot.running = undefined;
     });
@@ -526,7 +588,14 @@ export class BufferedMongoIncrements extends EventEmitter {
     await this.warm;
     const startedAt = performance.now();
     const reports: ShardReport[] = await Promise.all(shards.map((shard) => shard.drain()));
-    const report: FlushReport = { batches: 0, recoveredBatches: 0, fields: 0, documents: 0, deadLetters: 0, durationMs: 0 };
+    const report: FlushReport = {
+      batches: 0,
+      recoveredBatches: 0,
+      fields: 0,
+      documents: 0,
+      deadLetters: 0,
+      durationMs: 0,
+    };
     for (const part of reports) {
       report.batches += part.batches;
       report.recoveredBatches += part.recoveredBatches;
@@ -547,6 +616,9 @@ export class BufferedMongoIncrements extends EventEmitter {
  */
 function callFailure(error: unknown): BufferUnavailableError {
   const message = error instanceof Error ? error.message : String(error);
-  const outcome = error instanceof ReplyError ? 'Redis rejected the update; it was not buffered' : 'Redis did not confirm the update; it may or may not be buffered';
+  const outcome =
+    error instanceof ReplyError
+      ? 'Redis rejected the update; it was not buffered'
+      : 'Redis did not confirm the update; it may or may not be buffered';
   return new BufferUnavailableError(`${outcome}: ${message}`, { cause: error });
 }

@@ -15,7 +15,8 @@ export const MAX_SET_VALUE_BYTES = 64 * 1024;
  */
 export function encodeDelta(delta: unknown): { operator: 'i' | 'f'; value: string } {
   if (typeof delta === 'bigint') {
-    if (delta < INT64_MIN || delta > INT64_MAX) throw new InvalidUpdateError('delta must fit in a signed 64-bit integer');
+    if (delta < INT64_MIN || delta > INT64_MAX)
+      throw new InvalidUpdateError('delta must fit in a signed 64-bit integer');
     return { operator: OPERATOR.incInteger, value: delta.toString() };
   }
   if (typeof delta !== 'number' || !Number.isFinite(delta)) {

@@ -59,20 +59,26 @@ export class ClaimDurability {
     if (!aof && replicas <= 0) return;
     const server = serverOf(this.redis, key);
     const sameConnection = () => {
-      if (server.stream !== claimConnection) throw new ClaimNotDurableError('the connection that made the claim was lost before Redis confirmed it durable');
+      if (server.stream !== claimConnection)
+        throw new ClaimNotDurableError('the connection that made the claim was lost before Redis confirmed it durable');
     };
     sameConnection();
     if (aof) {
       const [local, copies] = (await server.call('WAITAOF', 1, replicas, this.options.timeoutMs)) as [number, number];
       sameConnection();
       if (local < 1 || copies < replicas) {
-        throw new ClaimNotDurableError(`the claim reached ${local ? 'the' : 'no'} local AOF and ${copies} of ${replicas} replica AOFs within ${this.options.timeoutMs} ms`);
+        throw new ClaimNotDurableError(
+          `the claim reached ${local ? 'the' : 'no'} local AOF and ${copies} of ${replicas} replica AOFs within ${this.options.timeoutMs} ms`,
+        );
       }
       return;
     }
     const copies = Number(await server.call('WAIT', replicas, this.options.timeoutMs));
     sameConnection();
-    if (copies < replicas) throw new ClaimNotDurableError(`the claim reached ${copies} of ${replicas} replicas within ${this.options.timeoutMs} ms`);
+    if (copies < replicas)
+      throw new ClaimNotDurableError(
+        `the claim reached ${copies} of ${replicas} replicas within ${this.options.timeoutMs} ms`,
+      );
   }
 
   private async serverWaitsForAof(): Promise<boolean> {
@@ -88,9 +94,13 @@ export class ClaimDurability {
 function serverOf(redis: RedisLike, key: string): Redis {
   if (!('isCluster' in redis) || !redis.isCluster) return redis as Redis;
   // ioredis keeps one connection per node; its slot table names the master serving a slot.
-  const cluster = redis as unknown as { slots: string[][]; connectionPool: { getInstanceByKey(key: string): Redis | undefined } };
+  const cluster = redis as unknown as {
+    slots: string[][];
+    connectionPool: { getInstanceByKey(key: string): Redis | undefined };
+  };
   const master = cluster.slots[calculateSlot(key)]?.[0];
   const connection = master ? cluster.connectionPool.getInstanceByKey(master) : undefined;
-  if (!connection) throw new ClaimNotDurableError('the Redis Cluster slot table does not know the master of this buffer yet');
+  if (!connection)
+    throw new ClaimNotDurableError('the Redis Cluster slot table does not know the master of this buffer yet');
   return connection;
 }

@@ -22,7 +22,14 @@ export function groupByDocument(entries: Iterable<[string, string]>): Map<string
     const field: BufferedField = decodeField(name);
     let document = documents.get(field.documentKey);
     if (!document) {
-      document = { documentId: field.documentId, raw: {}, set: new Map(), max: new Map(), min: new Map(), inc: new Map() };
+      document = {
+        documentId: field.documentId,
+        raw: {},
+        set: new Map(),
+        max: new Map(),
+        min: new Map(),
+        inc: new Map(),
+      };
       documents.set(field.documentKey, document);
       sums.set(document, new Map());
     }
@@ -52,7 +59,8 @@ export function groupByDocument(entries: Iterable<[string, string]>): Map<string
     }
   }
   for (const [document, pathSums] of sums) {
-    for (const [path, sum] of pathSums) document.inc.set(path, { value: decodeIncrement(sum.integer, sum.decimal), fields: sum.fields });
+    for (const [path, sum] of pathSums)
+      document.inc.set(path, { value: decodeIncrement(sum.integer, sum.decimal), fields: sum.fields });
   }
   return documents;
 }

@@ -40,11 +40,19 @@ export class FlushSchedule implements OnApplicationBootstrap {
       const buffer = bufferKeyOf(feature);
       const shards = feature.options?.shards ?? 1;
       for (let shard = 0; shard < shards; shard++) {
-        const data = { collection: feature.collection, ...(buffer !== feature.collection ? { buffer } : {}), ...(shards > 1 ? { shard } : {}) };
+        const data = {
+          collection: feature.collection,
+          ...(buffer !== feature.collection ? { buffer } : {}),
+          ...(shards > 1 ? { shard } : {}),
+        };
         await this.queue.upsertJobScheduler(
           flushSchedulerId(buffer, shard),
           { every: feature.flushIntervalMs },
-          { name: FLUSH_JOB, data, opts: { ...FLUSH_JOB_RETENTION, attempts: 3, backoff: { type: 'exponential', delay: 500 } } },
+          {
+            name: FLUSH_JOB,
+            data,
+            opts: { ...FLUSH_JOB_RETENTION, attempts: 3, backoff: { type: 'exponential', delay: 500 } },
+          },
         );
       }
     }

@@ -4,7 +4,13 @@ export type { DocumentId } from './buffered-field';
 export { MAX_ID_BYTES, MAX_FIELD_PATH_BYTES } from './buffered-field';
 export { MAX_SET_VALUE_BYTES } from './buffered-value';
 export type { DeadLetter } from './batch-applier';
-export { BufferFullError, BufferUnavailableError, ClaimNotDurableError, FlushLockLostError, InvalidUpdateError } from './errors';
+export {
+  BufferFullError,
+  BufferUnavailableError,
+  ClaimNotDurableError,
+  FlushLockLostError,
+  InvalidUpdateError,
+} from './errors';
 export { BufferedIncrementsModule } from './buffered-increments.module';
 export type {
   BufferedCollection,

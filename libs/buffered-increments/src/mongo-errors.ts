@@ -25,7 +25,12 @@ const TRANSIENT_CODES = new Set([
   50, // MaxTimeMSExpired
 ]);
 
-const TRANSIENT_LABELS = ['RetryableWriteError', 'RetryableError', 'SystemOverloadedError', 'TransientTransactionError'];
+const TRANSIENT_LABELS = [
+  'RetryableWriteError',
+  'RetryableError',
+  'SystemOverloadedError',
+  'TransientTransactionError',
+];
 
 /**
  * True when MongoDB could not take the write right now (away, failing over, write concern not met):

@@ -30,9 +30,12 @@ export function planRounds(document: DocumentBatch, maxRounds: number): Document
     if (!replaced.has(path)) items.push({ mongoOperator: '$set', path, value: set.value, fields: [set.field] });
   }
   const byDepth = <T>(map: Map<string, T>) => [...map.entries()].sort(([a], [b]) => depthOf(a) - depthOf(b));
-  for (const [path, max] of byDepth(document.max)) items.push({ mongoOperator: '$max', path, value: max.value, fields: [max.field] });
-  for (const [path, min] of byDepth(document.min)) items.push({ mongoOperator: '$min', path, value: min.value, fields: [min.field] });
-  for (const [path, inc] of byDepth(document.inc)) items.push({ mongoOperator: '$inc', path, value: inc.value, fields: inc.fields });
+  for (const [path, max] of byDepth(document.max))
+    items.push({ mongoOperator: '$max', path, value: max.value, fields: [max.field] });
+  for (const [path, min] of byDepth(document.min))
+    items.push({ mongoOperator: '$min', path, value: min.value, fields: [min.field] });
+  for (const [path, inc] of byDepth(document.inc))
+    items.push({ mongoOperator: '$inc', path, value: inc.value, fields: inc.fields });
 
   // Each item goes one round after the latest earlier item it conflicts with. Latest round per exact
   // path and per enclosing prefix keep this O(depth) per item.

@@ -14,29 +14,25 @@ describe('A backlog larger than one batch', () => {
   const shape = { fields: 100_000, documents: 10 };
   const heapMb = 72;
 
-  it(
-    'drains in batches of at most maxBatchFields within a heap one batch would exceed, every value landing exactly once',
-    async () => {
-      const collection = freshCollection();
-      const namespace = uniqueName('backlog');
-      await fillBacklog(context.redis, namespace, shape);
-      const { report, incSent, peakRssBytes } = await runBacklogFlusher(
-        context,
-        collection,
-        namespace,
-        { lockLeaseMs: 120_000 }, // one FerretDB bulkWrite of large documents takes seconds
-        { heapMb },
-      );
+  it('drains in batches of at most maxBatchFields within a heap one batch would exceed, every value landing exactly once', async () => {
+    const collection = freshCollection();
+    const namespace = uniqueName('backlog');
+    await fillBacklog(context.redis, namespace, shape);
+    const { report, incSent, peakRssBytes } = await runBacklogFlusher(
+      context,
+      collection,
+      namespace,
+      { lockLeaseMs: 120_000 }, // one FerretDB bulkWrite of large documents takes seconds
+      { heapMb },
+    );
 
-      expect(report).toMatchObject({ batches: 5, recoveredBatches: 0, fields: shape.fields, deadLetters: 0 });
-      expect(incSent).toEqual({ paths: shape.fields, sum: backlogTotal(shape) });
-      expect(await wrongBacklogFields(collection, shape)).toEqual([]);
-      expect(peakRssBytes).toBeLessThan(300 * 1024 * 1024);
-      const flusher = buffered(collection, 60_000, { namespace, autoFlush: false });
-      expect(await flusher.stats()).toEqual({ bufferedFields: 0, oldestPendingAgeMs: 0 });
-    },
-    120_000,
-  );
+    expect(report).toMatchObject({ batches: 5, recoveredBatches: 0, fields: shape.fields, deadLetters: 0 });
+    expect(incSent).toEqual({ paths: shape.fields, sum: backlogTotal(shape) });
+    expect(await wrongBacklogFields(collection, shape)).toEqual([]);
+    expect(peakRssBytes).toBeLessThan(300 * 1024 * 1024);
+    const flusher = buffered(collection, 60_000, { namespace, autoFlush: false });
+    expect(await flusher.stats()).toEqual({ bufferedFields: 0, oldestPendingAgeMs: 0 });
+  }, 120_000);
 });
 
 describe('bufferLimitFields', () => {
@@ -89,7 +85,11 @@ describe('bufferLimitFields', () => {
     const buffer = buffered(freshCollection(), 60_000, { autoFlush: false, bufferLimitFields: limit });
     await fillUntilFull(buffer);
     // Made in one event-loop turn, these travel to Redis in one script call.
-    const outcomes = await Promise.allSettled([buffer.increment('doc', 'f0', 1), buffer.increment('doc', 'brand-new', 1), buffer.increment('doc', 'f2', 1)]);
+    const outcomes = await Promise.allSettled([
+      buffer.increment('doc', 'f0', 1),
+      buffer.increment('doc', 'brand-new', 1),
+      buffer.increment('doc', 'f2', 1),
+    ]);
     expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     expect((outcomes[1] as PromiseRejectedResult).reason).toBeInstanceOf(BufferFullError);
     expect(await buffer.readIncremented('doc', 'f0')).toBe(2);

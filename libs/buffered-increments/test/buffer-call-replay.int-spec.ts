@@ -12,7 +12,20 @@ const source = readFileSync(join(__dirname, '..', 'src', 'scripts', 'buffer_upda
 describe('buffer_updates.lua call numbers', () => {
   const base = () => `bmi:{${uniqueName('calls')}}`;
   const call = (keys: string, number: number, delta: number) =>
-    context.redis.eval(source, 4, `${keys}:live`, `${keys}:caller:p`, `${keys}:dead-letters`, `${keys}:caller:p:ring`, number, 1_000_000, 'updates', 'i', 'is1:dn', delta) as Promise<unknown[]>;
+    context.redis.eval(
+      source,
+      4,
+      `${keys}:live`,
+      `${keys}:caller:p`,
+      `${keys}:dead-letters`,
+      `${keys}:caller:p:ring`,
+      number,
+      1_000_000,
+      'updates',
+      'i',
+      'is1:dn',
+      delta,
+    ) as Promise<unknown[]>;
 
   it('applies a call that arrives after a later call ran, and each re-sent call once', async () => {
     const keys = base();
@@ -27,7 +40,23 @@ describe('buffer_updates.lua call numbers', () => {
   it('answers a re-sent call that was refused as its first run did', async () => {
     const keys = base();
     const full = (number: number) =>
-      context.redis.eval(source, 4, `${keys}:live`, `${keys}:caller:p`, `${keys}:dead-letters`, `${keys}:caller:p:ring`, number, 1, 'updates', 'i', 'is1:an', 1, 'i', 'is1:bn', 1) as Promise<unknown[]>;
+      context.redis.eval(
+        source,
+        4,
+        `${keys}:live`,
+        `${keys}:caller:p`,
+        `${keys}:dead-letters`,
+        `${keys}:caller:p:ring`,
+        number,
+        1,
+        'updates',
+        'i',
+        'is1:an',
+        1,
+        'i',
+        'is1:bn',
+        1,
+      ) as Promise<unknown[]>;
     expect((await full(1)).slice(1)).toEqual([0, 'BMI_BUFFER_FULL']);
     const replayed = await full(1);
     expect(replayed[1]).toBe('replayed');
@@ -59,7 +88,14 @@ describe('incrementAll', () => {
       { documentId: 'c', fieldPath: 'n', delta: 1 },
     ]);
     await buffer.flush();
-    const docs = await collection.find({}, { projection: { _bmiMarkers: 0 } }).sort({ _id: 1 }).toArray();
-    expect(docs.map((doc) => [doc._id, Number(doc.n)])).toEqual([['a', 2 ** 62], ['b', 8], ['c', 1]]);
+    const docs = await collection
+      .find({}, { projection: { _bmiMarkers: 0 } })
+      .sort({ _id: 1 })
+      .toArray();
+    expect(docs.map((doc) => [doc._id, Number(doc.n)])).toEqual([
+      ['a', 2 ** 62],
+      ['b', 8],
+      ['c', 1],
+    ]);
   });
 });

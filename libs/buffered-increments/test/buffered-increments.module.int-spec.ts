@@ -45,17 +45,27 @@ describe('BufferedIncrementsModule', () => {
   ];
 
   async function startProducer() {
-    @Module({ imports: [...rootImports(), BufferedIncrementsModule.forFeature(collections)], providers: [ScrapeStatsService] })
+    @Module({
+      imports: [...rootImports(), BufferedIncrementsModule.forFeature(collections)],
+      providers: [ScrapeStatsService],
+    })
     class ProducerApp {}
     const app = await (await Test.createTestingModule({ imports: [ProducerApp] }).compile()).init();
     apps.push(app);
     return app;
   }
 
-  async function startWorker(worker: { collections?: BufferedCollection[]; prefix?: string; flushJobLockMs?: number } = {}) {
+  async function startWorker(
+    worker: { collections?: BufferedCollection[]; prefix?: string; flushJobLockMs?: number } = {},
+  ) {
     const app = await (
       await Test.createTestingModule({
-        imports: [...rootImports(worker.prefix), BufferedIncrementsModule.forWorker(worker.collections ?? collections, { flushJobLockMs: worker.flushJobLockMs })],
+        imports: [
+          ...rootImports(worker.prefix),
+          BufferedIncrementsModule.forWorker(worker.collections ?? collections, {
+            flushJobLockMs: worker.flushJobLockMs,
+          }),
+        ],
       }).compile()
     ).init();
     apps.push(app);
@@ -73,7 +83,10 @@ describe('BufferedIncrementsModule', () => {
   function producerOf(collection: string) {
     const client = new Redis(redisUrl);
     producerClients.push(client);
-    return new BufferedMongoIncrements(mongo.db(dbName).collection(collection), client, 600_000, { keyPrefix, autoFlush: false });
+    return new BufferedMongoIncrements(mongo.db(dbName).collection(collection), client, 600_000, {
+      keyPrefix,
+      autoFlush: false,
+    });
   }
 
   beforeAll(async () => {
@@ -104,7 +117,9 @@ describe('BufferedIncrementsModule', () => {
     expect(await queue.getJobSchedulersCount()).toBe(1);
 
     const users = mongo.db(dbName).collection('users');
-    expect(await eventually(async () => (await users.findOne({ _id: 'alice' as never }))?.numberOfRuns === 1, 5_000)).toBe(true);
+    expect(
+      await eventually(async () => (await users.findOne({ _id: 'alice' as never }))?.numberOfRuns === 1, 5_000),
+    ).toBe(true);
 
     const completedBefore = await queue.getCompletedCount();
     const windowMs = 3_000;
@@ -151,29 +166,45 @@ describe('BufferedIncrementsModule', () => {
     const [activity, billing] = shared.map((feature) => {
       const client = new Redis(redisUrl);
       producerClients.push(client);
-      return new BufferedMongoIncrements(mongo.db(dbName).collection('accounts'), client, 600_000, { ...feature.options, keyPrefix, autoFlush: false });
+      return new BufferedMongoIncrements(mongo.db(dbName).collection('accounts'), client, 600_000, {
+        ...feature.options,
+        keyPrefix,
+        autoFlush: false,
+      });
     });
     await activity.increment('acme', 'runs', 2);
     await billing.increment('acme', 'credits', 7);
     const accounts = mongo.db(dbName).collection('accounts');
-    expect(await eventually(async () => {
-      const doc = await accounts.findOne({ _id: 'acme' as never });
-      return doc?.runs === 2 && doc?.credits === 7;
-    }, 5_000)).toBe(true);
+    expect(
+      await eventually(async () => {
+        const doc = await accounts.findOne({ _id: 'acme' as never });
+        return doc?.runs === 2 && doc?.credits === 7;
+      }, 5_000),
+    ).toBe(true);
     await stopApp(worker);
   });
 
   it('runs one job scheduler per shard of a sharded buffer and flushes every shard', async () => {
     const prefix = uniqueName('bull');
-    const sharded: BufferedCollection[] = [{ collection: 'events', flushIntervalMs: 200, options: { namespace: uniqueName('events'), shards: 3 } }];
+    const sharded: BufferedCollection[] = [
+      { collection: 'events', flushIntervalMs: 200, options: { namespace: uniqueName('events'), shards: 3 } },
+    ];
     const worker = await startWorker({ collections: sharded, prefix });
     const schedulers = await worker.get<Queue>(getQueueToken(FLUSH_QUEUE)).getJobSchedulers();
     expect(schedulers.map((scheduler) => scheduler.key).sort()).toEqual(
-      [0, 1, 2].map((shard) => (shard === 0 ? `flush-${sharded[0].options!.namespace}` : `flush-${sharded[0].options!.namespace}:${shard}`)).sort(),
+      [0, 1, 2]
+        .map((shard) =>
+          shard === 0 ? `flush-${sharded[0].options!.namespace}` : `flush-${sharded[0].options!.namespace}:${shard}`,
+        )
+        .sort(),
     );
     const client = new Redis(redisUrl);
     producerClients.push(client);
-    const producer = new BufferedMongoIncrements(mongo.db(dbName).collection('events'), client, 600_000, { ...sharded[0].options, keyPrefix, autoFlush: false });
+    const producer = new BufferedMongoIncrements(mongo.db(dbName).collection('events'), client, 600_000, {
+      ...sharded[0].options,
+      keyPrefix,
+      autoFlush: false,
+    });
     await Promise.all(Array.from({ length: 30 }, (_, i) => producer.increment(`e${i}`, 'n', 1)));
     const events = mongo.db(dbName).collection('events');
     expect(await eventually(async () => (await events.countDocuments({ n: 1 })) === 30, 5_000)).toBe(true);
@@ -181,15 +212,22 @@ describe('BufferedIncrementsModule', () => {
   });
 
   it('refuses at boot two buffers of one collection that would share a name', () => {
-    expect(() => BufferedIncrementsModule.forWorker([
-      { collection: 'accounts', flushIntervalMs: 200 },
-      { collection: 'accounts', flushIntervalMs: 500 },
-    ])).toThrow(/own options.namespace/);
+    expect(() =>
+      BufferedIncrementsModule.forWorker([
+        { collection: 'accounts', flushIntervalMs: 200 },
+        { collection: 'accounts', flushIntervalMs: 500 },
+      ]),
+    ).toThrow(/own options.namespace/);
   });
 
   it('enqueues an early flush job when a producer buffer is full', async () => {
     @Module({
-      imports: [...rootImports(), BufferedIncrementsModule.forFeature([{ collection: 'tiny', flushIntervalMs: 600_000, options: { maxBufferedFields: 5 } }])],
+      imports: [
+        ...rootImports(),
+        BufferedIncrementsModule.forFeature([
+          { collection: 'tiny', flushIntervalMs: 600_000, options: { maxBufferedFields: 5 } },
+        ]),
+      ],
     })
     class TinyProducerApp {}
     const app = await (await Test.createTestingModule({ imports: [TinyProducerApp] }).compile()).init();
@@ -230,8 +268,25 @@ describe('BufferedIncrementsModule', () => {
     await redis.set(`${keyPrefix}:{${producer.namespace}}:lock`, 'someone-else', 'PX', 60_000);
     const child = spawn(
       process.execPath,
-      ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', join(__dirname, 'fixtures', 'flush-worker.ts'), redisUrl, mongoUrl, dbName, prefix, keyPrefix, 'crashy', '300', String(lockMs)],
-      { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '..', '..', '..', 'tsconfig.json') } },
+      [
+        '-r',
+        'ts-node/register/transpile-only',
+        '-r',
+        'tsconfig-paths/register',
+        join(__dirname, 'fixtures', 'flush-worker.ts'),
+        redisUrl,
+        mongoUrl,
+        dbName,
+        prefix,
+        keyPrefix,
+        'crashy',
+        '300',
+        String(lockMs),
+      ],
+      {
+        stdio: ['ignore', 'inherit', 'inherit'],
+        env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '..', '..', '..', 'tsconfig.json') },
+      },
     );
     const exited = new Promise((resolve) => child.on('exit', resolve));
     const queue = new Queue(FLUSH_QUEUE, { connection: bullmqConnection(redisUrl), prefix });
@@ -241,7 +296,11 @@ describe('BufferedIncrementsModule', () => {
       await exited;
       await redis.del(`${keyPrefix}:{${producer.namespace}}:lock`);
       const killedAt = Date.now();
-      const worker = await startWorker({ prefix, collections: [{ collection: 'crashy', flushIntervalMs: 300 }], flushJobLockMs: lockMs });
+      const worker = await startWorker({
+        prefix,
+        collections: [{ collection: 'crashy', flushIntervalMs: 300 }],
+        flushJobLockMs: lockMs,
+      });
       const crashy = mongo.db(dbName).collection('crashy');
       expect(await eventually(async () => (await crashy.findOne({ _id: 'c' as never }))?.n === 7, 10_000)).toBe(true);
       // The dead worker's job held the queue (one flush at a time) until its lock lapsed.

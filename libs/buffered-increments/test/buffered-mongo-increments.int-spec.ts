@@ -8,10 +8,19 @@ import {
   FlushReport,
   InvalidUpdateError,
 } from '@bufferq/buffered-increments';
-import { eventually, LocalServer, redisServersUnderTest, sleep, startPrivateMongo, startPrivateRedis, uniqueName } from '@bufferq/testing';
+import {
+  eventually,
+  LocalServer,
+  redisServersUnderTest,
+  sleep,
+  startPrivateMongo,
+  startPrivateRedis,
+  uniqueName,
+} from '@bufferq/testing';
 import { bufferTestContext } from './fixtures/buffer-test-context';
 
-const docOf = (collection: Collection<Document>, id: unknown) => collection.findOne({ _id: id as never }, { projection: { _bmiMarkers: 0 } });
+const docOf = (collection: Collection<Document>, id: unknown) =>
+  collection.findOne({ _id: id as never }, { projection: { _bmiMarkers: 0 } });
 
 describe.each(redisServersUnderTest())('on $name', ({ name, url }) => {
   const context = bufferTestContext('bmi', url);
@@ -49,7 +58,12 @@ describe.each(redisServersUnderTest())('on $name', ({ name, url }) => {
       await buffer.increment('u', 'stats.deep.er', -4);
       const report = await buffer.flush();
       expect(report).toMatchObject({ batches: 1, documents: 1, fields: 4 });
-      expect(await docOf(collection, 'u')).toEqual({ _id: 'u', numberOfRuns: 1, numberOfItemsScraped: 250, stats: { totalCU: 3, deep: { er: -4 } } });
+      expect(await docOf(collection, 'u')).toEqual({
+        _id: 'u',
+        numberOfRuns: 1,
+        numberOfItemsScraped: 250,
+        stats: { totalCU: 3, deep: { er: -4 } },
+      });
     });
 
     it('uses _id values as given: strings stay strings, numbers and ObjectIds work', async () => {
@@ -93,7 +107,12 @@ describe.each(redisServersUnderTest())('on $name', ({ name, url }) => {
 
     it('buffers $max, $min and $set beside $inc and writes them in the same flush', async () => {
       const collection = freshCollection();
-      await collection.insertOne({ _id: 'u' as never, best: 10, worst: 10, lastItemScrapedAt: new Date('2026-01-01T00:00:00Z') });
+      await collection.insertOne({
+        _id: 'u' as never,
+        best: 10,
+        worst: 10,
+        lastItemScrapedAt: new Date('2026-01-01T00:00:00Z'),
+      });
       const buffer = buffered(collection);
       await buffer.max('u', 'best', 12);
       await buffer.max('u', 'best', 30);
@@ -191,7 +210,6 @@ describe.each(redisServersUnderTest())('on $name', ({ name, url }) => {
       expect(reports.filter((report) => report.batches > 0).length).toBeGreaterThan(3);
     });
 
-
     it('sends the updates of one event-loop turn in one script call, also when separate callbacks make them', async () => {
       const collection = freshCollection();
       const buffer = buffered(collection);
@@ -219,7 +237,10 @@ describe.each(redisServersUnderTest())('on $name', ({ name, url }) => {
       monitor.disconnect();
       expect(calls).toHaveLength(1);
       expect(report.fields).toBe(6);
-      const docs = await collection.find({ _id: { $ne: 'warm-up' as never } }).sort({ _id: 1 }).toArray();
+      const docs = await collection
+        .find({ _id: { $ne: 'warm-up' as never } })
+        .sort({ _id: 1 })
+        .toArray();
       expect(docs.map((doc) => doc.n)).toEqual([10, 10, 10, 10, 10]);
     });
 
@@ -366,11 +387,30 @@ describe.each(redisServersUnderTest())('on $name', ({ name, url }) => {
   describe('BufferedMongoIncrements crash safety', () => {
     const fixture = join(__dirname, 'fixtures', 'crashing-flusher.ts');
 
-    function runCrashingFlusher(collection: Collection<Document>, namespace: string, phase: string): Promise<number | null> {
+    function runCrashingFlusher(
+      collection: Collection<Document>,
+      namespace: string,
+      phase: string,
+    ): Promise<number | null> {
       const child = spawn(
         process.execPath,
-        ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', fixture, redisUrl, mongoUrl, dbName, collection.collectionName, namespace, phase],
-        { stdio: ['ignore', 'inherit', 'inherit'], env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '..', '..', '..', 'tsconfig.json') } },
+        [
+          '-r',
+          'ts-node/register/transpile-only',
+          '-r',
+          'tsconfig-paths/register',
+          fixture,
+          redisUrl,
+          mongoUrl,
+          dbName,
+          collection.collectionName,
+          namespace,
+          phase,
+        ],
+        {
+          stdio: ['ignore', 'inherit', 'inherit'],
+          env: { ...process.env, TS_NODE_PROJECT: join(__dirname, '..', '..', '..', 'tsconfig.json') },
+        },
       );
       return new Promise((resolve) => child.on('exit', (code, signal) => resolve(signal === 'SIGKILL' ? null : code)));
     }
@@ -470,7 +510,10 @@ describe('BufferedMongoIncrements when MongoDB goes down', () => {
     await produce(300);
     expect(
       await eventually(async () => {
-        const docs = await collection.find().toArray().catch(() => []);
+        const docs = await collection
+          .find()
+          .toArray()
+          .catch(() => []);
         return docs.reduce((sum, doc) => sum + doc.n, 0) === issued;
       }, 15_000),
     ).toBe(true);

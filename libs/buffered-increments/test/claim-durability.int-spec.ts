@@ -1,7 +1,14 @@
 import { Redis } from 'ioredis';
 import { Collection, Document } from 'mongodb';
 import { BufferedMongoIncrementsOptions, ClaimNotDurableError } from '@bufferq/buffered-increments';
-import { eventually, LocalServer, redisServersUnderTest, RedisServerKind, startPrivateRedis, uniqueName } from '@bufferq/testing';
+import {
+  eventually,
+  LocalServer,
+  redisServersUnderTest,
+  RedisServerKind,
+  startPrivateRedis,
+  uniqueName,
+} from '@bufferq/testing';
 import { bufferTestContext } from './fixtures/buffer-test-context';
 import { ProxiedReplicaPair } from './fixtures/proxied-replica-pair';
 
@@ -24,7 +31,10 @@ const AFTER_FAILOVER = 1_000;
  * Buffers increments through the primary, lets them replicate, stops replication, flushes with `options`,
  * fails over to the replica, buffers one more increment and flushes there with a new instance.
  */
-async function flushAcrossFailover(server: RedisServerKind, options: BufferedMongoIncrementsOptions & { appendOnly?: boolean }) {
+async function flushAcrossFailover(
+  server: RedisServerKind,
+  options: BufferedMongoIncrementsOptions & { appendOnly?: boolean },
+) {
   const { appendOnly, ...bufferOptions } = options;
   const pair = await ProxiedReplicaPair.start({ server, appendOnly });
   const client = new Redis(pair.url, { retryStrategy: () => 20 });
@@ -118,7 +128,12 @@ describe('Waiting for the AOF (WAITAOF)', () => {
     it('writes nothing to MongoDB and keeps the batch in Redis when waitForAof is true but AOF is off', async () => {
       const redis = await startServer('valkey', false);
       const collection = freshCollection();
-      const buffer = buffered(collection, 60_000, { autoFlush: false, waitForAof: true, durabilityTimeoutMs: 300 }, redis);
+      const buffer = buffered(
+        collection,
+        60_000,
+        { autoFlush: false, waitForAof: true, durabilityTimeoutMs: 300 },
+        redis,
+      );
       await Promise.all(Array.from({ length: 30 }, (_, i) => buffer.increment(`d${i % 10}`, 'n', i + 1)));
       const bufferedBefore = (await buffer.stats()).bufferedFields;
       // Valkey refuses WAITAOF with numlocal on a server without AOF: the wait can never succeed.
@@ -127,7 +142,12 @@ describe('Waiting for the AOF (WAITAOF)', () => {
       expect(await appliedTotal(collection)).toEqual({ sum: 0, documents: 0 });
       expect((await buffer.stats()).bufferedFields).toBe(bufferedBefore);
       // The batch stayed claimed: the next flush that may write takes it over, once.
-      const retry = buffered(collection, 60_000, { namespace: buffer.namespace, autoFlush: false, waitForAof: false }, redis);
+      const retry = buffered(
+        collection,
+        60_000,
+        { namespace: buffer.namespace, autoFlush: false, waitForAof: false },
+        redis,
+      );
       expect(await retry.flush()).toMatchObject({ recoveredBatches: 1, fields: 10 });
       expect(await appliedTotal(collection)).toEqual({ sum: BATCH_TOTAL, documents: 10 });
     });

@@ -14,7 +14,11 @@ describe('Dead letters', () => {
     expect((await buffer.flush()).deadLetters).toBe(1);
     expect(await buffer.deadLetterCount()).toBe(1);
     const [letter] = await buffer.deadLetters();
-    expect(letter).toMatchObject({ documentId: 'text', fields: { 'is4:textn': '5' }, error: expect.stringMatching(/non-numeric|numeric|\$inc/i) });
+    expect(letter).toMatchObject({
+      documentId: 'text',
+      fields: { 'is4:textn': '5' },
+      error: expect.stringMatching(/non-numeric|numeric|\$inc/i),
+    });
 
     await collection.updateOne({ _id: 'text' as never }, { $set: { n: 10 } }); // the cause, fixed
     expect(await buffer.replayDeadLetters()).toBe(1);

@@ -17,7 +17,9 @@ describe.each(redisServersUnderTest())('on $name', ({ url }) => {
 
     beforeAll(async () => {
       mongoProxy = await new FaultProxy(Number(new URL(context.mongoUrl).port)).start();
-      heldClient = await new MongoClient(`mongodb://127.0.0.1:${mongoProxy.port}`, { directConnection: true }).connect();
+      heldClient = await new MongoClient(`mongodb://127.0.0.1:${mongoProxy.port}`, {
+        directConnection: true,
+      }).connect();
     });
     /**
      * `older` claims its batch, then its MongoDB write is held on the wire while `writeNewer` claims and
@@ -85,7 +87,12 @@ describe.each(redisServersUnderTest())('on $name', ({ url }) => {
       await buffer.increment('other', 'logins', 1);
       const report = await buffer.flush();
       expect(report.deadLetters).toBe(1);
-      expect(letters).toEqual([expect.objectContaining({ documentId: 'newcomer', error: expect.stringMatching(/duplicate key|E11000|unique/i) })]);
+      expect(letters).toEqual([
+        expect.objectContaining({
+          documentId: 'newcomer',
+          error: expect.stringMatching(/duplicate key|E11000|unique/i),
+        }),
+      ]);
       expect(await valueAt(collection, 'other')).toMatchObject({ logins: 1 });
       // The poison update never blocks what comes next.
       await buffer.increment('other', 'logins', 1);
@@ -159,7 +166,9 @@ describe.each(redisServersUnderTest())('on $name', ({ url }) => {
       for (let instance = 0; instance < 3; instance++) {
         const collection = freshCollection();
         const constructedAt = Date.now();
-        const buffer = new BufferedMongoIncrements(collection, context.redis, 1_000, { namespace: uniqueName('first') });
+        const buffer = new BufferedMongoIncrements(collection, context.redis, 1_000, {
+          namespace: uniqueName('first'),
+        });
         try {
           const at = (ms: number) => sleep(constructedAt + ms - Date.now());
           for (const ms of [250, 500, 750]) {

@@ -30,7 +30,8 @@ function gatedCollection(collection: Collection<Document>, when: 'before-write' 
 
 describe.each(redisServersUnderTest())('on $name', ({ url }) => {
   const { freshCollection, buffered: bufferedWith } = bufferTestContext('bmi_read', url);
-  const buffered = (collection: Collection<Document>, namespace: string) => bufferedWith(collection, 60_000, { namespace, autoFlush: false });
+  const buffered = (collection: Collection<Document>, namespace: string) =>
+    bufferedWith(collection, 60_000, { namespace, autoFlush: false });
 
   describe('BufferedMongoIncrements.readIncremented', () => {
     it('returns MongoDB value plus buffered increments, and 0 for an unknown document', async () => {

@@ -25,7 +25,11 @@ describe('BufferedMongoIncrements on a Redis Cluster', () => {
 
   it('buffers and flushes exactly, each collection in its own hash slot, spread over the nodes', async () => {
     const buffers = ['users', 'runs', 'items', 'stores', 'actors', 'tasks'].map(
-      (name) => new BufferedMongoIncrements(mongo.db(dbName).collection(name), redis, 60_000, { autoFlush: false, readChunkSize: 10 }),
+      (name) =>
+        new BufferedMongoIncrements(mongo.db(dbName).collection(name), redis, 60_000, {
+          autoFlush: false,
+          readChunkSize: 10,
+        }),
     );
     for (const buffer of buffers) {
       await Promise.all(Array.from({ length: 60 }, (_, i) => buffer.increment(`doc-${i % 20}`, 'n', i)));
@@ -35,7 +39,9 @@ describe('BufferedMongoIncrements on a Redis Cluster', () => {
     const ranges = await redis.cluster('SLOTS');
     const ownerOf = (slot: number) => ranges.find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1];
     const owners = new Set(
-      await Promise.all(buffers.map(async (buffer) => ownerOf((await redis.cluster('KEYSLOT', `{${buffer.namespace}}`)) as number))),
+      await Promise.all(
+        buffers.map(async (buffer) => ownerOf((await redis.cluster('KEYSLOT', `{${buffer.namespace}}`)) as number)),
+      ),
     );
     expect(owners.size).toBeGreaterThan(1);
     for (const buffer of buffers) {
@@ -43,7 +49,9 @@ describe('BufferedMongoIncrements on a Redis Cluster', () => {
       expect(stats.bufferedFields).toBe(21);
       const report = await buffer.flush();
       expect(report).toMatchObject({ documents: 20, fields: 21 });
-      const docs = (await buffer.collection.find({}, { projection: { _bmiMarkers: 0 } }).toArray()) as unknown as Array<{ _id: string; n: number }>;
+      const docs = (await buffer.collection
+        .find({}, { projection: { _bmiMarkers: 0 } })
+        .toArray()) as unknown as Array<{ _id: string; n: number }>;
       expect(docs.reduce((sum, doc) => sum + doc.n, 0)).toBe((59 * 60) / 2);
       expect(docs.find((doc) => doc._id === 'doc-0')).toMatchObject({ lastAt: new Date('2026-05-01T00:00:00Z') });
       buffer.destroy();
@@ -53,19 +61,31 @@ describe('BufferedMongoIncrements on a Redis Cluster', () => {
   const ownersOf = async (namespaces: string[]) => {
     const ranges = await redis.cluster('SLOTS');
     const ownerOf = (slot: number) => ranges.find(([from, to]) => slot >= from && slot <= to)?.[2]?.[1];
-    return new Set(await Promise.all(namespaces.map(async (tag) => ownerOf((await redis.cluster('KEYSLOT', `{${tag}}`)) as number))));
+    return new Set(
+      await Promise.all(namespaces.map(async (tag) => ownerOf((await redis.cluster('KEYSLOT', `{${tag}}`)) as number))),
+    );
   };
 
   it('spreads a sharded buffer over the nodes and applies every update exactly once, shards flushing in parallel', async () => {
     const collection = mongo.db(dbName).collection(uniqueName('sharded'));
     const namespace = uniqueName('hot');
-    const producers = Array.from({ length: 4 }, () => new BufferedMongoIncrements(collection, redis, 60_000, { namespace, shards: 6, autoFlush: false }));
+    const producers = Array.from(
+      { length: 4 },
+      () => new BufferedMongoIncrements(collection, redis, 60_000, { namespace, shards: 6, autoFlush: false }),
+    );
     expect((await ownersOf(Array.from({ length: 6 }, (_, shard) => `${namespace}:${shard}`))).size).toBeGreaterThan(1);
-    await Promise.all(producers.flatMap((producer, p) => Array.from({ length: 300 }, (_, i) => producer.increment(`doc-${i % 100}`, 'n', p + 1))));
+    await Promise.all(
+      producers.flatMap((producer, p) =>
+        Array.from({ length: 300 }, (_, i) => producer.increment(`doc-${i % 100}`, 'n', p + 1)),
+      ),
+    );
     expect((await producers[0].stats()).bufferedFields).toBe(100);
     expect(await producers[1].readIncremented('doc-7', 'n')).toBe(3 * (1 + 2 + 3 + 4));
     // Every shard's job on its own (as the worker runs them), two of them at once on one shard.
-    const reports = await Promise.all([...Array.from({ length: 6 }, (_, shard) => producers[shard % 4].flush({ shard })), producers[3].flush({ shard: 2 })]);
+    const reports = await Promise.all([
+      ...Array.from({ length: 6 }, (_, shard) => producers[shard % 4].flush({ shard })),
+      producers[3].flush({ shard: 2 }),
+    ]);
     expect(reports.reduce((sum, report) => sum + report.fields, 0)).toBe(100);
     const docs = await collection.find().toArray();
     expect(docs).toHaveLength(100);
@@ -79,7 +99,12 @@ describe('BufferedMongoIncrements on a Redis Cluster', () => {
     const namespace = uniqueName('grow');
     const before = new BufferedMongoIncrements(collection, redis, 60_000, { namespace, autoFlush: false });
     await Promise.all(Array.from({ length: 50 }, (_, i) => before.increment(`doc-${i % 10}`, 'n', 1)));
-    const after = new BufferedMongoIncrements(collection, redis, 60_000, { namespace, shards: 4, retiredShardCounts: [1], autoFlush: false });
+    const after = new BufferedMongoIncrements(collection, redis, 60_000, {
+      namespace,
+      shards: 4,
+      retiredShardCounts: [1],
+      autoFlush: false,
+    });
     await Promise.all(Array.from({ length: 50 }, (_, i) => after.increment(`doc-${i % 10}`, 'n', 1)));
     expect(await after.readIncremented('doc-3', 'n')).toBe(10);
     expect((await after.stats()).bufferedFields).toBe(20);

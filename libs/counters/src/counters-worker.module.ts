@@ -6,6 +6,9 @@ import { bufferedIncrementsRoot, countersCollections } from './counters-buffer';
 @Module({})
 export class CountersWorkerModule {
   static forRoot(): DynamicModule {
-    return { module: CountersWorkerModule, imports: [bufferedIncrementsRoot(), BufferedIncrementsModule.forWorker(countersCollections())] };
+    return {
+      module: CountersWorkerModule,
+      imports: [bufferedIncrementsRoot(), BufferedIncrementsModule.forWorker(countersCollections())],
+    };
   }
 }

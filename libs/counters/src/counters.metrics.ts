@@ -24,7 +24,11 @@ export function counterMetrics(buffer: CounterMetricSources) {
   sources = buffer;
   const incrementsAccepted = metric(
     'counters_increments_accepted_total',
-    () => new Counter({ name: 'counters_increments_accepted_total', help: 'Counter increments accepted (durable in Redis)' }),
+    () =>
+      new Counter({
+        name: 'counters_increments_accepted_total',
+        help: 'Counter increments accepted (durable in Redis)',
+      }),
   );
   metric(
     'counters_buffered_fields',

@@ -1,6 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
-import { BufferedMongoIncrements, BufferStats, BufferUnavailableError, InjectBufferedIncrements } from '@bufferq/buffered-increments';
+import {
+  BufferedMongoIncrements,
+  BufferStats,
+  BufferUnavailableError,
+  InjectBufferedIncrements,
+} from '@bufferq/buffered-increments';
 import { REDIS_CLIENT } from '@bufferq/datastores';
 import { COUNTER_VALUE_FIELD, COUNTERS_COLLECTION } from './counters.constants';
 import { counterMetrics } from './counters.metrics';
@@ -13,7 +18,10 @@ export interface CounterIncrement {
 /** Counters buffered in Redis by the core library and flushed to MongoDB by the worker's `flush` role. */
 @Injectable()
 export class CountersService {
-  private readonly metrics = counterMetrics({ stats: () => this.stats(), deadLetterCount: () => this.counters.deadLetterCount() });
+  private readonly metrics = counterMetrics({
+    stats: () => this.stats(),
+    deadLetterCount: () => this.counters.deadLetterCount(),
+  });
 
   constructor(
     @InjectBufferedIncrements(COUNTERS_COLLECTION) private readonly counters: BufferedMongoIncrements,
@@ -25,8 +33,12 @@ export class CountersService {
    * refused increment (e.g. an overflowing sum) refuses the request, and nothing of it is recorded.
    */
   async increment(increments: CounterIncrement[]): Promise<void> {
-    if (increments.length === 1) await this.counters.increment(increments[0].key, COUNTER_VALUE_FIELD, increments[0].value);
-    else await this.counters.incrementAll(increments.map(({ key, value }) => ({ documentId: key, fieldPath: COUNTER_VALUE_FIELD, delta: value })));
+    if (increments.length === 1)
+      await this.counters.increment(increments[0].key, COUNTER_VALUE_FIELD, increments[0].value);
+    else
+      await this.counters.incrementAll(
+        increments.map(({ key, value }) => ({ documentId: key, fieldPath: COUNTER_VALUE_FIELD, delta: value })),
+      );
     this.metrics.incrementsAccepted.inc(increments.length);
   }
 
@@ -37,7 +49,8 @@ export class CountersService {
       return await this.counters.readIncrementedExact(key, COUNTER_VALUE_FIELD);
     } catch (error) {
       // The buffered part cannot be read while Redis is away: say so (503), never answer a partial sum.
-      if (this.redis.status !== 'ready') throw new BufferUnavailableError(`Redis is not connected (${this.redis.status})`, { cause: error });
+      if (this.redis.status !== 'ready')
+        throw new BufferUnavailableError(`Redis is not connected (${this.redis.status})`, { cause: error });
       throw error;
     }
   }

@@ -52,7 +52,8 @@ export class DatastoresModule implements OnApplicationShutdown {
         {
           provide: MONGO_CLIENT,
           inject: [OPTIONS],
-          useFactory: (o: DatastoresOptions) => new MongoClient(o.mongoUrl, { serverSelectionTimeoutMS: 5_000 }).connect(),
+          useFactory: (o: DatastoresOptions) =>
+            new MongoClient(o.mongoUrl, { serverSelectionTimeoutMS: 5_000 }).connect(),
         },
         {
           provide: MONGO_DB,

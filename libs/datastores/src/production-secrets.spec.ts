@@ -22,17 +22,27 @@ describe('refuseUnsafeSecretsInProduction', () => {
   });
 
   it('refuses in production, naming each variable, a secret left at its schema default or another published value', () => {
-    expect(() => validate({ NODE_ENV: 'production' })).toThrow(/SIGNING_SECRET: is a published default.*\n.*PANEL_PASSWORD: is a published default/s);
-    expect(() => validate({ NODE_ENV: 'production', SIGNING_SECRET: strong, PANEL_PASSWORD: 'change-me-please' })).toThrow(/PANEL_PASSWORD: is a published default/);
+    expect(() => validate({ NODE_ENV: 'production' })).toThrow(
+      /SIGNING_SECRET: is a published default.*\n.*PANEL_PASSWORD: is a published default/s,
+    );
+    expect(() =>
+      validate({ NODE_ENV: 'production', SIGNING_SECRET: strong, PANEL_PASSWORD: 'change-me-please' }),
+    ).toThrow(/PANEL_PASSWORD: is a published default/);
   });
 
   it('refuses in production a secret shorter than 16 characters', () => {
-    expect(() => validate({ NODE_ENV: 'production', SIGNING_SECRET: strong, PANEL_PASSWORD: 'fifteen-chars-x' })).toThrow(/PANEL_PASSWORD: must be at least 16 characters/);
-    expect(validate({ NODE_ENV: 'production', SIGNING_SECRET: strong, PANEL_PASSWORD: 'sixteen-chars-xy' }).PANEL_PASSWORD).toBe('sixteen-chars-xy');
+    expect(() =>
+      validate({ NODE_ENV: 'production', SIGNING_SECRET: strong, PANEL_PASSWORD: 'fifteen-chars-x' }),
+    ).toThrow(/PANEL_PASSWORD: must be at least 16 characters/);
+    expect(
+      validate({ NODE_ENV: 'production', SIGNING_SECRET: strong, PANEL_PASSWORD: 'sixteen-chars-xy' }).PANEL_PASSWORD,
+    ).toBe('sixteen-chars-xy');
   });
 
   it('does not ask for a secret whose feature is off', () => {
-    expect(validate({ NODE_ENV: 'production', SIGNING_SECRET: strong, PANEL_ENABLED: 'false' }).PANEL_PASSWORD).toBe('admin');
+    expect(validate({ NODE_ENV: 'production', SIGNING_SECRET: strong, PANEL_ENABLED: 'false' }).PANEL_PASSWORD).toBe(
+      'admin',
+    );
   });
 
   it('refuses, when the schema is made, a secret the schema does not have', () => {

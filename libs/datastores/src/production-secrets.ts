@@ -19,17 +19,30 @@ export interface ProductionSecret {
  * included), so a deployment that forgot to set one fails at boot naming the variable, instead of
  * running with a password from the README.
  */
-export function refuseUnsafeSecretsInProduction<T extends z.ZodObject>(schema: T, secrets: readonly ProductionSecret[]): T {
-  const published = new Map(secrets.map((secret) => [secret.name, [...defaultOf(schema, secret.name), ...(secret.alsoPublished ?? [])]]));
+export function refuseUnsafeSecretsInProduction<T extends z.ZodObject>(
+  schema: T,
+  secrets: readonly ProductionSecret[],
+): T {
+  const published = new Map(
+    secrets.map((secret) => [secret.name, [...defaultOf(schema, secret.name), ...(secret.alsoPublished ?? [])]]),
+  );
   return schema.superRefine((env: Record<string, unknown>, ctx) => {
     if (env.NODE_ENV !== 'production') return;
     for (const secret of secrets) {
       if (secret.inUse && !secret.inUse(env)) continue;
       const value = env[secret.name];
       if (typeof value !== 'string' || published.get(secret.name)!.includes(value)) {
-        ctx.addIssue({ code: 'custom', path: [secret.name], message: 'is a published default; set a secret of your own in production' });
+        ctx.addIssue({
+          code: 'custom',
+          path: [secret.name],
+          message: 'is a published default; set a secret of your own in production',
+        });
       } else if (value.length < PRODUCTION_SECRET_MIN_LENGTH) {
-        ctx.addIssue({ code: 'custom', path: [secret.name], message: `must be at least ${PRODUCTION_SECRET_MIN_LENGTH} characters in production` });
+        ctx.addIssue({
+          code: 'custom',
+          path: [secret.name],
+          message: `must be at least ${PRODUCTION_SECRET_MIN_LENGTH} characters in production`,
+        });
       }
     }
   });

@@ -25,7 +25,11 @@ describe('DatastoresModule', () => {
 describe('validatedEnv', () => {
   it('fills documented defaults and names every bad variable', () => {
     const validate = validatedEnv(datastoresEnv);
-    expect(validate({})).toEqual({ REDIS_URL: 'redis://127.0.0.1:6379', MONGO_URL: 'mongodb://127.0.0.1:27017', MONGO_DB: 'bufferq' });
+    expect(validate({})).toEqual({
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      MONGO_URL: 'mongodb://127.0.0.1:27017',
+      MONGO_DB: 'bufferq',
+    });
     expect(() => validate({ REDIS_URL: 'not a url', MONGO_DB: '' })).toThrow(/REDIS_URL.*\n.*MONGO_DB/s);
   });
 });

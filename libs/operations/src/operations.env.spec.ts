@@ -1,6 +1,7 @@
 import { operationsEnv } from './operations.env';
 
-const trustProxy = (value?: string) => operationsEnv.parse(value === undefined ? {} : { TRUST_PROXY: value }).TRUST_PROXY;
+const trustProxy = (value?: string) =>
+  operationsEnv.parse(value === undefined ? {} : { TRUST_PROXY: value }).TRUST_PROXY;
 
 describe('TRUST_PROXY', () => {
   it('trusts no proxy unless told', () => {
@@ -11,7 +12,13 @@ describe('TRUST_PROXY', () => {
 
   it('trusts every hop with true, or the listed proxy addresses and CIDR ranges', () => {
     expect(trustProxy('true')).toBe(true);
-    expect(trustProxy(' 10.0.0.0/8, 192.168.1.10 ,::1, fd00::/8,loopback ')).toEqual(['10.0.0.0/8', '192.168.1.10', '::1', 'fd00::/8', 'loopback']);
+    expect(trustProxy(' 10.0.0.0/8, 192.168.1.10 ,::1, fd00::/8,loopback ')).toEqual([
+      '10.0.0.0/8',
+      '192.168.1.10',
+      '::1',
+      'fd00::/8',
+      'loopback',
+    ]);
   });
 
   it('refuses what is neither a boolean nor a list of addresses, ranges or named ranges', () => {

@@ -16,7 +16,12 @@ export const BOARD_PASSWORD_SECRET: ProductionSecret = {
 const commaSeparated = z
   .string()
   .default('')
-  .transform((list) => list.split(',').map((item) => item.trim()).filter(Boolean));
+  .transform((list) =>
+    list
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean),
+  );
 
 /** The named ranges Fastify's trustProxy (proxy-addr) knows. */
 const NAMED_PROXY_RANGES = ['loopback', 'linklocal', 'uniquelocal'];
@@ -41,10 +46,16 @@ const trustProxySetting = z
     const setting = value.trim().toLowerCase();
     if (setting === '' || setting === 'false') return false;
     if (setting === 'true') return true;
-    const entries = value.split(',').map((item) => item.trim()).filter(Boolean);
+    const entries = value
+      .split(',')
+      .map((item) => item.trim())
+      .filter(Boolean);
     const unknown = entries.filter((entry) => !isProxyAddressOrRange(entry));
     if (unknown.length) {
-      ctx.addIssue({ code: 'custom', message: `true, false, or proxy addresses / CIDR ranges / ${NAMED_PROXY_RANGES.join(' / ')}; not: ${unknown.join(', ')}` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `true, false, or proxy addresses / CIDR ranges / ${NAMED_PROXY_RANGES.join(' / ')}; not: ${unknown.join(', ')}`,
+      });
       return z.NEVER;
     }
     return entries;

@@ -27,7 +27,10 @@ export const bucketId = (buildId: string, bucket: number) => `${buildId}/${bucke
  * Groups entry indexes 0..n-1 by bucket with a counting sort: two typed arrays instead of n objects.
  * Returns the indexes ordered by bucket and where each bucket starts in that order.
  */
-export function groupByBucket(keys: readonly string[], bucketCount: number): { order: Uint32Array; starts: Uint32Array } {
+export function groupByBucket(
+  keys: readonly string[],
+  bucketCount: number,
+): { order: Uint32Array; starts: Uint32Array } {
   const bucketOfEntry = new Uint32Array(keys.length);
   const starts = new Uint32Array(bucketCount + 1);
   keys.forEach((key, i) => {

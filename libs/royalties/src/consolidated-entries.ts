@@ -41,7 +41,12 @@ export function decodeCursor(cursor: string | undefined): Cursor | null {
   if (!cursor) return { offset: 0, line: 0 };
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as Cursor;
-    return Number.isSafeInteger(value.offset) && value.offset >= 0 && Number.isSafeInteger(value.line) && value.line >= 0 ? value : null;
+    return Number.isSafeInteger(value.offset) &&
+      value.offset >= 0 &&
+      Number.isSafeInteger(value.line) &&
+      value.line >= 0
+      ? value
+      : null;
   } catch {
     return null;
   }
@@ -66,7 +71,8 @@ export async function readConsolidatedPage(
 ): Promise<ConsolidatedPage> {
   const cursor = decodeCursor(cursorText);
   const seen = build.result?.streamsInput;
-  if (!cursor || (seen?.sizeBytes != null && cursor.offset > seen.sizeBytes)) throw new RangeError('cursor is not one this endpoint returned');
+  if (!cursor || (seen?.sizeBytes != null && cursor.offset > seen.sizeBytes))
+    throw new RangeError('cursor is not one this endpoint returned');
   const location = build.inputs.streamsCsv;
   const input = await openInput(location, policy, { startByte: cursor.offset, what: 'streams CSV' });
   if (seen?.modifiedMs != null && (input.sizeBytes !== seen.sizeBytes || input.modifiedMs !== seen.modifiedMs)) {
@@ -93,15 +99,23 @@ export async function readConsolidatedPage(
     }
   } catch (error) {
     if (error instanceof LineTooLongError) {
-      throw new BuildInputError(`streams CSV: line ${cursor.line + error.line} is longer than ${error.maxLineBytes} bytes (ROYALTIES_MAX_LINE_BYTES)`);
+      throw new BuildInputError(
+        `streams CSV: line ${cursor.line + error.line} is longer than ${error.maxLineBytes} bytes (ROYALTIES_MAX_LINE_BYTES)`,
+      );
     }
     throw error;
   } finally {
     input.stream.destroy();
   }
   const [users, tracks] = await Promise.all([
-    repository.findUsers(build, lines.map((entry) => entry.userId)),
-    repository.findTracks(build, lines.map((entry) => entry.trackId)),
+    repository.findUsers(
+      build,
+      lines.map((entry) => entry.userId),
+    ),
+    repository.findTracks(
+      build,
+      lines.map((entry) => entry.trackId),
+    ),
   ]);
   const items = lines.map((entry): ConsolidatedEntry => {
     const user = users.get(entry.userId);

@@ -4,9 +4,24 @@ import { BuildCancelledError, BuildInputError, LineTooLongError } from './build-
 import { isBlankLine, readCsvLines } from './csv-lines';
 import { InputPolicy, isUrlLocation, STRICT_INPUT_POLICY } from './input-policy';
 import { openInput } from './input-source';
-import { formatMinorUnits, ORIGIN_REVENUE_PERCENT, Origin, parseFeeCents, splitByLargestRemainder, unitsToCents } from './money';
+import {
+  formatMinorUnits,
+  ORIGIN_REVENUE_PERCENT,
+  Origin,
+  parseFeeCents,
+  splitByLargestRemainder,
+  unitsToCents,
+} from './money';
 import { readTrackMetadata, TrackRecord } from './track-metadata';
-import { dayMonthYear, RangeUsers, SAMPLE_SIZE, StreamLineCounts, StreamTally, StreamTallyResult, TallyContext } from './stream-tally';
+import {
+  dayMonthYear,
+  RangeUsers,
+  SAMPLE_SIZE,
+  StreamLineCounts,
+  StreamTally,
+  StreamTallyResult,
+  TallyContext,
+} from './stream-tally';
 import { SharedUserIndex } from './shared-user-index';
 import { lineAlignedRanges, tallyRange, tallyRangesInThreads } from './streams-ranges';
 import { UserLedger } from './user-ledger';
@@ -140,7 +155,14 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
     trackLabel.set(track.trackId, label);
     tracks.push(track);
   });
-  failOnBadShare('track metadata elements', badTracks, badTracks + tracks.length, options.maxBadLineShare, problems, 'tracks');
+  failOnBadShare(
+    'track metadata elements',
+    badTracks,
+    badTracks + tracks.length,
+    options.maxBadLineShare,
+    problems,
+    'tracks',
+  );
 
   const ledger = new UserLedger();
   const feesUnits: Record<Origin, bigint> = { app_store: 0n, web: 0n };
@@ -158,7 +180,8 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
     if (!productType) return 'product_type is empty';
     if (fee === null) return 'fee is not an amount with a decimal comma like 7,99';
     if (origin !== 'app_store' && origin !== 'web') return 'origin is neither app_store nor web';
-    if (!ledger.addListed(userId, productType, fee, origin)) return 'user_id is listed on an earlier line too (the first listing counts)';
+    if (!ledger.addListed(userId, productType, fee, origin))
+      return 'user_id is listed on an earlier line too (the first listing counts)';
     users.listed++;
     originUsers[origin]++;
     feesCents[origin] += fee;
@@ -181,9 +204,17 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
 
   const labelSeconds = new Float64Array(labelNames.length);
   const streams: BuildCounts['streams'] = {
-    lines: 0, valid: 0, bad: 0, blank: 0, seconds: 0,
-    unknownTrackStreams: 0, unknownTrackSeconds: 0, unknownTrackSample: [],
-    unknownUserStreams: 0, unknownUsers: 0, unknownUserSample: [],
+    lines: 0,
+    valid: 0,
+    bad: 0,
+    blank: 0,
+    seconds: 0,
+    unknownTrackStreams: 0,
+    unknownTrackSeconds: 0,
+    unknownTrackSample: [],
+    unknownUserStreams: 0,
+    unknownUsers: 0,
+    unknownUserSample: [],
   };
   const labelTracks = [...trackLabel];
   const context: TallyContext = {
@@ -205,7 +236,8 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
     streams.unknownTrackStreams += tally.unknownTrackStreams;
     streams.unknownTrackSeconds += tally.unknownTrackSeconds;
     for (const trackId of tally.unknownTrackSample) {
-      if (streams.unknownTrackSample.length < SAMPLE_SIZE && !streams.unknownTrackSample.includes(trackId)) streams.unknownTrackSample.push(trackId);
+      if (streams.unknownTrackSample.length < SAMPLE_SIZE && !streams.unknownTrackSample.includes(trackId))
+        streams.unknownTrackSample.push(trackId);
     }
     for (let label = 0; label < labelSeconds.length; label++) labelSeconds[label] += tally.labelSeconds[label];
     // A thread's sums: by ledger position for the users file's users, then by id for the others.
@@ -224,12 +256,16 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
   }
   streams.unknownUsers = ledger.unlistedCount;
   streams.unknownUserSample = ledger.unlistedSample.slice(0, SAMPLE_SIZE);
-  for (let user = 0; user < ledger.size; user++) if (ledger.origin[user] === 0) streams.unknownUserStreams += ledger.streams[user];
+  for (let user = 0; user < ledger.size; user++)
+    if (ledger.origin[user] === 0) streams.unknownUserStreams += ledger.streams[user];
   failOnBadShare('streams CSV lines', streams.bad, streams.lines, options.maxBadLineShare, problems, 'streams');
 
   const totalUnits = feesUnits.app_store + feesUnits.web;
   const totalCents = unitsToCents(totalUnits);
-  const payouts = splitByLargestRemainder(totalCents, labelNames.map((label, i) => ({ key: label, weight: labelSeconds[i] })));
+  const payouts = splitByLargestRemainder(
+    totalCents,
+    labelNames.map((label, i) => ({ key: label, weight: labelSeconds[i] })),
+  );
   const labels = labelNames
     .map((label, i) => ({ label, seconds: labelSeconds[i], payoutCents: Number(payouts.get(label) ?? 0n) }))
     .sort((a, b) => (a.label < b.label ? -1 : a.label > b.label ? 1 : 0));
@@ -244,9 +280,17 @@ export async function consolidateRoyalties(inputs: BuildInputs, options: Consoli
     ledger,
     tracks,
     labels,
-    revenue: { totalExact: formatMinorUnits(totalUnits, 4), totalCents: Number(totalCents), byOrigin: { app_store: byOrigin('app_store'), web: byOrigin('web') } },
+    revenue: {
+      totalExact: formatMinorUnits(totalUnits, 4),
+      totalCents: Number(totalCents),
+      byOrigin: { app_store: byOrigin('app_store'), web: byOrigin('web') },
+    },
     unallocatedCents: Number(totalCents) - paid,
-    counts: { users, streams, tracks: { count: tracks.length, bad: badTracks, recoveredFromKeys: metadata.recoveredFromKeys } },
+    counts: {
+      users,
+      streams,
+      tracks: { count: tracks.length, bad: badTracks, recoveredFromKeys: metadata.recoveredFromKeys },
+    },
     problems,
     problemCount,
     streamsInput,
@@ -297,7 +341,8 @@ function checkHeader(fields: string[], header: string[], what: string): void {
   const found = fields.map((field) => field.trim().toLowerCase());
   if (found.length !== header.length || found.some((name, i) => name !== header[i])) {
     // What the line holds is not shown: the input may not be what it claims to be (see readStreamFields).
-    const shape = found.length === header.length ? 'other names' : `${found.length} field${found.length === 1 ? '' : 's'}`;
+    const shape =
+      found.length === header.length ? 'other names' : `${found.length} field${found.length === 1 ? '' : 's'}`;
     throw new BuildInputError(`${what}: the first line must be the header \`${header.join(';')}\` (found ${shape})`);
   }
 }
@@ -318,10 +363,24 @@ async function tallyStreamsInput(
   options: ConsolidationOptions,
 ): Promise<{ tallies: StreamTallyResult[]; streamsInput: { sizeBytes: number | null; modifiedMs: number | null } }> {
   const what = 'streams CSV';
-  const threads = Math.max(1, Math.min(options.streamThreads ?? 1, Math.floor((await fileSize(location, policy)) / (options.minBytesPerThread ?? 16 * 1024 * 1024))));
+  const threads = Math.max(
+    1,
+    Math.min(
+      options.streamThreads ?? 1,
+      Math.floor((await fileSize(location, policy)) / (options.minBytesPerThread ?? 16 * 1024 * 1024)),
+    ),
+  );
   if (threads < 2) {
     const tally = new StreamTally(context, ledger);
-    const streamsInput = await streamCsv(location, policy, 'streams', what, STREAMS_HEADER, watch, (rows, _firstLine, skip) => tally.addRows(rows, skip));
+    const streamsInput = await streamCsv(
+      location,
+      policy,
+      'streams',
+      what,
+      STREAMS_HEADER,
+      watch,
+      (rows, _firstLine, skip) => tally.addRows(rows, skip),
+    );
     return { tallies: [tally.result()], streamsInput };
   }
   const input = await openInput(location, policy, { what });
@@ -342,10 +401,14 @@ async function tallyStreamsInput(
   try {
     // This thread reads the first range while the others run, through the same shared index (a lookup
     // there costs about a third of a `Map` lookup of a freshly parsed id); merged like the others.
-    const firstTally = await tallyRange({ path, range: first, skipLines: 1, context }, async (bytes, lines) => {
-      countChunk(bytes, lines);
-      await watch.checkpoint(false);
-    }, new RangeUsers(listed));
+    const firstTally = await tallyRange(
+      { path, range: first, skipLines: 1, context },
+      async (bytes, lines) => {
+        countChunk(bytes, lines);
+        await watch.checkpoint(false);
+      },
+      new RangeUsers(listed),
+    );
     const interval = Math.max(20, options.checkIntervalMs ?? 500);
     let finished = false;
     const settled = others.results.then(
@@ -416,14 +479,29 @@ class ProgressWatch {
     this.lastCheck = now;
     if (await this.options.isCancelled?.()) throw new BuildCancelledError();
     const percent = this.bytesTotal ? Math.min(100, Math.round((this.bytesRead / this.bytesTotal) * 1000) / 10) : null;
-    await this.options.onProgress?.({ phase: this.phase, rowsRead: this.rowsRead, bytesRead: this.bytesRead, bytesTotal: this.bytesTotal, percent });
+    await this.options.onProgress?.({
+      phase: this.phase,
+      rowsRead: this.rowsRead,
+      bytesRead: this.bytesRead,
+      bytesTotal: this.bytesTotal,
+      percent,
+    });
   }
 }
 
-function failOnBadShare(what: string, bad: number, total: number, maxShare: number, problems: InputProblem[], source: InputProblem['source']): void {
+function failOnBadShare(
+  what: string,
+  bad: number,
+  total: number,
+  maxShare: number,
+  problems: InputProblem[],
+  source: InputProblem['source'],
+): void {
   if (total === 0 || bad / total <= maxShare) return;
   const first = problems.find((problem) => problem.source === source);
-  const where = first ? ` First: ${first.line !== undefined ? `line ${first.line}` : `element ${first.element}`}: ${first.reason}.` : '';
+  const where = first
+    ? ` First: ${first.line !== undefined ? `line ${first.line}` : `element ${first.element}`}: ${first.reason}.`
+    : '';
   throw new BuildInputError(
     `${bad} of ${total} ${what} (${((bad / total) * 100).toFixed(2)}%) are malformed, more than the allowed ${(maxShare * 100).toFixed(2)}% (ROYALTIES_MAX_BAD_LINE_SHARE).${where}`,
   );

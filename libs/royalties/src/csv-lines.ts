@@ -33,10 +33,7 @@ export interface CsvLineBatch {
  * A line longer than `maxLineBytes` throws LineTooLongError once the cap is passed: what is kept of an
  * unfinished line is at most the cap and one chunk, whatever the input holds.
  */
-export async function* readCsvLines(
-  input: AsyncIterable<Buffer>,
-  maxLineBytes: number,
-): AsyncGenerator<CsvLineBatch> {
+export async function* readCsvLines(input: AsyncIterable<Buffer>, maxLineBytes: number): AsyncGenerator<CsvLineBatch> {
   const parser = new Papa.Parser({ delimiter: ';', newline: '\n', fastMode: true });
   const decoder = new StringDecoder('utf8');
   const lengths = new LineLengths(maxLineBytes);
@@ -51,8 +48,7 @@ export async function* readCsvLines(
   }
   const rest = pending + decoder.end();
   // The last line has no newline after it (when the file ends with one, nothing is left here).
-  if (rest !== '')
-    yield { rows: (parser.parse(rest, 0, false) as Papa.ParseResult<string[]>).data, bytes: 0 };
+  if (rest !== '') yield { rows: (parser.parse(rest, 0, false) as Papa.ParseResult<string[]>).data, bytes: 0 };
 }
 
 const LF = 0x0a;
@@ -105,9 +101,7 @@ class LineLengths {
     for (let i = chunk.indexOf(LF); i >= 0 && i < lineStart; i = chunk.indexOf(LF, i + 1)) line++;
     // At 0 (or, without a LF, the chunk's end) it is the line the earlier chunks began.
     const startByte =
-      lineStart === 0 || lineStart === chunk.length
-        ? this.bytes - this.carried
-        : this.bytes + lineStart;
+      lineStart === 0 || lineStart === chunk.length ? this.bytes - this.carried : this.bytes + lineStart;
     throw new LineTooLongError(line, startByte, this.maxLineBytes);
   }
 }

@@ -4,7 +4,15 @@ export { RoyaltiesApiModule, RoyaltiesWorkerModule } from './royalties.module';
 export { royaltiesEnv, royaltiesSettings } from './royalties.env';
 export type { RoyaltiesEnv, RoyaltiesSettings } from './royalties.env';
 export { consolidateRoyalties, dayMonthYearToIso } from './consolidation';
-export type { BuildInputs, BuildProgress, Consolidation, ConsolidationOptions, InputProblem, LabelPayout, RevenueSummary } from './consolidation';
+export type {
+  BuildInputs,
+  BuildProgress,
+  Consolidation,
+  ConsolidationOptions,
+  InputProblem,
+  LabelPayout,
+  RevenueSummary,
+} from './consolidation';
 export { readTrackMetadata } from './track-metadata';
 export type { TrackMetadata, TrackRecord } from './track-metadata';
 export { parseFeeCents, splitByLargestRemainder, formatMinorUnits, ORIGIN_REVENUE_PERCENT } from './money';

@@ -1,12 +1,6 @@
 import { createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
-import {
-  InputPolicy,
-  isUrlLocation,
-  locationRefusal,
-  resolveLocation,
-  STRICT_INPUT_POLICY,
-} from './input-policy';
+import { InputPolicy, isUrlLocation, locationRefusal, resolveLocation, STRICT_INPUT_POLICY } from './input-policy';
 import { InputUnavailableError, openInput } from './input-source';
 
 const rooted: InputPolicy = { root: '/data/in', privateHosts: [], maxLineBytes: 1024 };
@@ -31,12 +25,8 @@ describe('input locations', () => {
     expect(locationRefusal('/data/in/../secret.csv', rooted)).toBe(
       '/data/in/../secret.csv is outside ROYALTIES_INPUT_ROOT',
     );
-    expect(locationRefusal('../in-other/x.csv', rooted)).toBe(
-      '../in-other/x.csv is outside ROYALTIES_INPUT_ROOT',
-    );
-    expect(locationRefusal('/etc/passwd', rooted)).toBe(
-      '/etc/passwd is outside ROYALTIES_INPUT_ROOT',
-    );
+    expect(locationRefusal('../in-other/x.csv', rooted)).toBe('../in-other/x.csv is outside ROYALTIES_INPUT_ROOT');
+    expect(locationRefusal('/etc/passwd', rooted)).toBe('/etc/passwd is outside ROYALTIES_INPUT_ROOT');
     expect(locationRefusal('/data/inside-not.csv', rooted)).toBe(
       '/data/inside-not.csv is outside ROYALTIES_INPUT_ROOT',
     );
@@ -65,9 +55,7 @@ describe('input locations', () => {
         refusal: expect.stringMatching(/is not public$/),
       });
     }
-    expect(locationRefusal('http://localhost:8080/x', STRICT_INPUT_POLICY)).toBe(
-      'target host localhost is loopback',
-    );
+    expect(locationRefusal('http://localhost:8080/x', STRICT_INPUT_POLICY)).toBe('target host localhost is loopback');
     expect(locationRefusal('http://files.localhost/x', STRICT_INPUT_POLICY)).toBe(
       'target host files.localhost is loopback',
     );
@@ -78,9 +66,7 @@ describe('input locations', () => {
     expect(locationRefusal('http://127.0.0.1:9000/x', allowing(['127.0.0.1']))).toBeUndefined();
     expect(locationRefusal('http://[::1]:9000/x', allowing(['::1']))).toBeUndefined();
     expect(locationRefusal('http://LOCALHOST./x', allowing(['localhost']))).toBeUndefined();
-    expect(locationRefusal('http://10.0.0.8/x', allowing(['127.0.0.1']))).toBe(
-      'target address 10.0.0.8 is not public',
-    );
+    expect(locationRefusal('http://10.0.0.8/x', allowing(['127.0.0.1']))).toBe('target address 10.0.0.8 is not public');
     expect(locationRefusal('http://10.0.0.8/x', allowing(['*']))).toBeUndefined();
   });
 
@@ -92,9 +78,7 @@ describe('input locations', () => {
     expect(resolveLocation('streams.csv', '/data/in')).toBe('/data/in/streams.csv');
     expect(resolveLocation('/abs/streams.csv', '/data/in')).toBe('/abs/streams.csv');
     expect(resolveLocation('streams.csv', null)).toBe(`${process.cwd()}/streams.csv`);
-    expect(resolveLocation('https://example.org/a.csv', '/data/in')).toBe(
-      'https://example.org/a.csv',
-    );
+    expect(resolveLocation('https://example.org/a.csv', '/data/in')).toBe('https://example.org/a.csv');
   });
 });
 
@@ -108,9 +92,7 @@ describe('openInput from URLs', () => {
     try {
       const opening = openInput(url, loopback, { what: 'track metadata', responseTimeoutMs: 200 });
       await expect(opening).rejects.toThrow(InputUnavailableError);
-      await expect(opening).rejects.toThrow(
-        `track metadata: cannot fetch ${url}: no response within 200 ms`,
-      );
+      await expect(opening).rejects.toThrow(`track metadata: cannot fetch ${url}: no response within 200 ms`);
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
@@ -121,11 +103,9 @@ describe('openInput from URLs', () => {
     const server = createServer((_request, response) => response.end('0123456789'));
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const input = await openInput(
-        `http://127.0.0.1:${(server.address() as AddressInfo).port}/x`,
-        loopback,
-        { startByte: 4 },
-      );
+      const input = await openInput(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x`, loopback, {
+        startByte: 4,
+      });
       const chunks: Buffer[] = [];
       for await (const chunk of input.stream) chunks.push(chunk as Buffer);
       expect(Buffer.concat(chunks).toString()).toBe('456789');

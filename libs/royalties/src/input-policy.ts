@@ -94,9 +94,7 @@ export function localPathRefusal(location: string, policy: InputPolicy): string 
 
 /** Why an input may not be read, judged without I/O (the api's answer to `POST /royalties/builds`). */
 export function locationRefusal(location: string, policy: InputPolicy): string | undefined {
-  return isUrlLocation(location)
-    ? urlRefusal(location, policy)
-    : localPathRefusal(location, policy);
+  return isUrlLocation(location) ? urlRefusal(location, policy) : localPathRefusal(location, policy);
 }
 
 /**
@@ -113,9 +111,7 @@ export async function realLocalPath(
   if (refusal) return { refused: refusal };
   const root = await realpath(policy.root!);
   const path = await realpath(resolve(root, location));
-  return isInside(root, path)
-    ? { path }
-    : { refused: `${location} is outside ROYALTIES_INPUT_ROOT` };
+  return isInside(root, path) ? { path } : { refused: `${location} is outside ROYALTIES_INPUT_ROOT` };
 }
 
 /** The location a build stores: URLs as given, local paths absolute against the root, so the worker's cwd does not matter. */

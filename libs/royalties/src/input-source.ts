@@ -3,14 +3,7 @@ import { stat } from 'node:fs/promises';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { Agent, Dispatcher, request } from 'undici';
 import { READ_CHUNK_BYTES } from './csv-lines';
-import {
-  InputPolicy,
-  InputRefusedError,
-  inputLookup,
-  isUrlLocation,
-  realLocalPath,
-  urlRefusal,
-} from './input-policy';
+import { InputPolicy, InputRefusedError, inputLookup, isUrlLocation, realLocalPath, urlRefusal } from './input-policy';
 
 /** An input the royalties build reads: a local path or an http(s) URL. */
 export interface OpenedInput {
@@ -91,10 +84,7 @@ async function fetchInput(
     bodyTimeout: 0,
   });
   const controller = new AbortController();
-  const timer = setTimeout(
-    () => controller.abort(new Error(`no response within ${timeoutMs} ms`)),
-    timeoutMs,
-  );
+  const timer = setTimeout(() => controller.abort(new Error(`no response within ${timeoutMs} ms`)), timeoutMs);
   const fail = (error: Error): never => {
     void agent.destroy();
     throw error;
@@ -118,8 +108,7 @@ async function fetchInput(
         });
       } catch (error) {
         const forbidden = forbiddenCause(error as Error);
-        if (forbidden)
-          fail(new InputRefusedError(`${what}: cannot fetch ${location}: ${forbidden}`));
+        if (forbidden) fail(new InputRefusedError(`${what}: cannot fetch ${location}: ${forbidden}`));
         const reason = controller.signal.aborted
           ? (controller.signal.reason as Error).message
           : ((error as NodeJS.ErrnoException).code ?? (error as Error).message);
@@ -132,17 +121,11 @@ async function fetchInput(
       if (!REDIRECT_STATUSES.has(statusCode) || headers.location === undefined) break;
       body.destroy();
       if (redirects === MAX_REDIRECTS)
-        fail(
-          new InputUnavailableError(
-            `${what}: cannot fetch ${location}: more than ${MAX_REDIRECTS} redirects`,
-          ),
-        );
+        fail(new InputUnavailableError(`${what}: cannot fetch ${location}: more than ${MAX_REDIRECTS} redirects`));
       const next = new URL(String(headers.location), url);
       if (next.protocol !== 'http:' && next.protocol !== 'https:')
         fail(
-          new InputRefusedError(
-            `${what}: cannot fetch ${location}: redirect to a location that is not an http(s) URL`,
-          ),
+          new InputRefusedError(`${what}: cannot fetch ${location}: redirect to a location that is not an http(s) URL`),
         );
       url = next.href;
     }

@@ -14,7 +14,11 @@ describe('money', () => {
       { key: 'label 2', weight: 6_000 },
       { key: 'label 3', weight: 4_000 },
     ]);
-    expect([...parts]).toEqual([['label 1', 500_000n], ['label 2', 300_000n], ['label 3', 200_000n]]);
+    expect([...parts]).toEqual([
+      ['label 1', 500_000n],
+      ['label 2', 300_000n],
+      ['label 3', 200_000n],
+    ]);
   });
 
   it('gives the leftover cents to the largest remainders, ties to the first key, so parts add up to the total', () => {
@@ -24,7 +28,10 @@ describe('money', () => {
       { key: 'a', weight: 1 },
     ]);
     expect(Object.fromEntries(parts)).toEqual({ a: 34n, b: 33n, c: 33n });
-    const uneven = splitByLargestRemainder(1_000_003n, [7, 11, 13, 17, 19, 23].map((weight, i) => ({ key: `l${i}`, weight })));
+    const uneven = splitByLargestRemainder(
+      1_000_003n,
+      [7, 11, 13, 17, 19, 23].map((weight, i) => ({ key: `l${i}`, weight })),
+    );
     expect([...uneven.values()].reduce((a, b) => a + b, 0n)).toBe(1_000_003n);
   });
 

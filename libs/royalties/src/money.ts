@@ -43,7 +43,10 @@ export function centsToNumber(cents: bigint | number): number {
  * then the cents still missing go one each to the parts with the largest remainders, ties broken by
  * key in ascending order so the split is deterministic. With a zero weight sum every part is 0.
  */
-export function splitByLargestRemainder(totalCents: bigint, weights: ReadonlyArray<{ key: string; weight: number }>): Map<string, bigint> {
+export function splitByLargestRemainder(
+  totalCents: bigint,
+  weights: ReadonlyArray<{ key: string; weight: number }>,
+): Map<string, bigint> {
   const sum = weights.reduce((acc, { weight }) => acc + BigInt(weight), 0n);
   const parts = new Map<string, bigint>();
   if (sum === 0n) {
@@ -59,7 +62,9 @@ export function splitByLargestRemainder(totalCents: bigint, weights: ReadonlyArr
     allocated += floor;
     remainders.push({ key, remainder: scaled % sum });
   }
-  remainders.sort((a, b) => (a.remainder === b.remainder ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.remainder > b.remainder ? -1 : 1));
+  remainders.sort((a, b) =>
+    a.remainder === b.remainder ? (a.key < b.key ? -1 : a.key > b.key ? 1 : 0) : a.remainder > b.remainder ? -1 : 1,
+  );
   // Fewer leftover cents than parts: each floor lost less than one cent.
   for (let i = 0; allocated < totalCents; i++, allocated++) {
     const { key } = remainders[i];

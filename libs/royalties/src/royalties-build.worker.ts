@@ -25,7 +25,11 @@ export class RoyaltiesBuildWorker implements OnModuleInit, OnModuleDestroy {
     this.worker = new Worker<BuildJobData, BuildOutcome>(
       this.settings.queueName,
       (job: Job<BuildJobData, BuildOutcome>) =>
-        this.runBuild.execute(job.data.buildId, (progress) => job.updateProgress({ ...progress }), job.attemptsMade + 1 < (job.opts.attempts ?? 1)),
+        this.runBuild.execute(
+          job.data.buildId,
+          (progress) => job.updateProgress({ ...progress }),
+          job.attemptsMade + 1 < (job.opts.attempts ?? 1),
+        ),
       { connection: bullmqConnection(this.config.getOrThrow<string>('REDIS_URL')), concurrency: 1 },
     );
     this.worker.on('failed', (job, error) => this.logger.warn(`royalties build ${job?.id} failed: ${error.message}`));

@@ -10,7 +10,10 @@ export const startBuildSchema = z.preprocess(
 );
 export class StartBuildDto extends createZodDto(startBuildSchema) {}
 
-const buildId = z.string().regex(/^[a-f0-9]{24}$/, 'buildId is a build id returned by POST /royalties/builds').optional();
+const buildId = z
+  .string()
+  .regex(/^[a-f0-9]{24}$/, 'buildId is a build id returned by POST /royalties/builds')
+  .optional();
 const limit = z.coerce.number().int().min(1).max(1000).default(100);
 
 /** Which build a report reads: the latest successful one unless `buildId` names another successful build. */

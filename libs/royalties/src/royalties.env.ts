@@ -22,7 +22,12 @@ export const royaltiesEnv = z.object({
    */
   ROYALTIES_ALLOW_PRIVATE_INPUT_HOSTS: z.string().default(''),
   /** Longest line of a CSV input, and longest key or value of the track metadata, in bytes. */
-  ROYALTIES_MAX_LINE_BYTES: z.coerce.number().int().min(64).max(64 * 1024 * 1024).default(DEFAULT_MAX_LINE_BYTES),
+  ROYALTIES_MAX_LINE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(64)
+    .max(64 * 1024 * 1024)
+    .default(DEFAULT_MAX_LINE_BYTES),
 });
 
 export type RoyaltiesEnv = z.infer<typeof royaltiesEnv>;
@@ -45,11 +50,21 @@ export function royaltiesSettings(env: Partial<RoyaltiesEnv>): RoyaltiesSettings
   const parsed = royaltiesEnv.parse(env);
   const inputPolicy: InputPolicy = {
     root: parsed.ROYALTIES_INPUT_ROOT ? resolve(parsed.ROYALTIES_INPUT_ROOT) : null,
-    privateHosts: parsed.ROYALTIES_ALLOW_PRIVATE_INPUT_HOSTS.split(',').map((host) => normalizedHost(host.trim())).filter(Boolean),
+    privateHosts: parsed.ROYALTIES_ALLOW_PRIVATE_INPUT_HOSTS.split(',')
+      .map((host) => normalizedHost(host.trim()))
+      .filter(Boolean),
     maxLineBytes: parsed.ROYALTIES_MAX_LINE_BYTES,
   };
-  const defaultInputs = { usersCsv: parsed.ROYALTIES_USERS_CSV, streamsCsv: parsed.ROYALTIES_STREAMS_CSV, tracks: parsed.ROYALTIES_TRACKS };
-  for (const [name, location] of Object.entries({ ROYALTIES_USERS_CSV: defaultInputs.usersCsv, ROYALTIES_STREAMS_CSV: defaultInputs.streamsCsv, ROYALTIES_TRACKS: defaultInputs.tracks })) {
+  const defaultInputs = {
+    usersCsv: parsed.ROYALTIES_USERS_CSV,
+    streamsCsv: parsed.ROYALTIES_STREAMS_CSV,
+    tracks: parsed.ROYALTIES_TRACKS,
+  };
+  for (const [name, location] of Object.entries({
+    ROYALTIES_USERS_CSV: defaultInputs.usersCsv,
+    ROYALTIES_STREAMS_CSV: defaultInputs.streamsCsv,
+    ROYALTIES_TRACKS: defaultInputs.tracks,
+  })) {
     const refusal = location === undefined ? undefined : locationRefusal(location, inputPolicy);
     if (refusal) throw new Error(`${name}: ${refusal}`);
   }

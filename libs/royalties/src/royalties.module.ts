@@ -15,7 +15,8 @@ const sharedProviders: Provider[] = [
   {
     provide: ROYALTIES_SETTINGS,
     inject: [ConfigService],
-    useFactory: (config: ConfigService) => royaltiesSettings(Object.fromEntries(Object.keys(royaltiesEnv.shape).map((key) => [key, config.get(key)]))),
+    useFactory: (config: ConfigService) =>
+      royaltiesSettings(Object.fromEntries(Object.keys(royaltiesEnv.shape).map((key) => [key, config.get(key)]))),
   },
   { provide: RoyaltiesRepository, inject: [MONGO_DB], useFactory: (db: Db) => new RoyaltiesRepository(db) },
 ];
@@ -29,7 +30,9 @@ const sharedProviders: Provider[] = [
       provide: ROYALTIES_QUEUE,
       inject: [ROYALTIES_SETTINGS, ConfigService],
       useFactory: (settings: RoyaltiesSettings, config: ConfigService) =>
-        new Queue<BuildJobData>(settings.queueName, { connection: bullmqConnection(config.getOrThrow<string>('REDIS_URL')) }),
+        new Queue<BuildJobData>(settings.queueName, {
+          connection: bullmqConnection(config.getOrThrow<string>('REDIS_URL')),
+        }),
     },
     RoyaltiesService,
   ],
@@ -44,7 +47,11 @@ export class RoyaltiesApiModule {}
       provide: RunRoyaltiesBuild,
       inject: [RoyaltiesRepository, ROYALTIES_SETTINGS],
       useFactory: (repository: RoyaltiesRepository, settings: RoyaltiesSettings) =>
-        new RunRoyaltiesBuild(repository, { maxBadLineShare: settings.maxBadLineShare, streamThreads: settings.streamThreads, inputPolicy: settings.inputPolicy }),
+        new RunRoyaltiesBuild(repository, {
+          maxBadLineShare: settings.maxBadLineShare,
+          streamThreads: settings.streamThreads,
+          inputPolicy: settings.inputPolicy,
+        }),
     },
     RoyaltiesBuildWorker,
   ],

@@ -2,7 +2,15 @@ import { Collection, Db } from 'mongodb';
 import { BuildCancelledError } from './build-errors';
 import { bucketCountFor, bucketId, bucketOf, groupByBucket } from './buckets';
 import type { LedgerRow } from './user-ledger';
-import type { BuildCounts, BuildInputs, BuildProgress, Consolidation, InputProblem, LabelPayout, RevenueSummary } from './consolidation';
+import type {
+  BuildCounts,
+  BuildInputs,
+  BuildProgress,
+  Consolidation,
+  InputProblem,
+  LabelPayout,
+  RevenueSummary,
+} from './consolidation';
 import type { Origin } from './money';
 
 export type BuildStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -95,7 +103,10 @@ export class RoyaltiesRepository {
   }
 
   async markRunning(id: string): Promise<void> {
-    await this.builds.updateOne({ _id: id }, { $set: { status: 'running', startedAt: new Date() }, $unset: { error: '' } });
+    await this.builds.updateOne(
+      { _id: id },
+      { $set: { status: 'running', startedAt: new Date() }, $unset: { error: '' } },
+    );
   }
 
   async saveProgress(id: string, progress: BuildProgress): Promise<void> {
@@ -120,12 +131,25 @@ export class RoyaltiesRepository {
 
   /** Back to `queued` after an unexpected error the queue will retry; the error stays visible meanwhile. */
   async markRetrying(id: string, error: string): Promise<void> {
-    await this.builds.updateOne({ _id: id }, { $set: { status: 'queued', error: `attempt failed, retrying: ${error}` } });
+    await this.builds.updateOne(
+      { _id: id },
+      { $set: { status: 'queued', error: `attempt failed, retrying: ${error}` } },
+    );
   }
 
   async markFinished(id: string, status: 'failed' | 'cancelled', error?: string): Promise<void> {
     await this.deleteBuildData(id);
-    await this.builds.updateOne({ _id: id }, { $set: { status, finishedAt: new Date(), ...(error ? { error } : {}), ...(status === 'cancelled' ? { cancelRequested: true } : {}) } });
+    await this.builds.updateOne(
+      { _id: id },
+      {
+        $set: {
+          status,
+          finishedAt: new Date(),
+          ...(error ? { error } : {}),
+          ...(status === 'cancelled' ? { cancelRequested: true } : {}),
+        },
+      },
+    );
     await this.cancels.deleteOne({ _id: id });
   }
 
@@ -134,24 +158,35 @@ export class RoyaltiesRepository {
    * succeeded builds, so they never see a half-written one; a rerun first clears what a crash left.
    * Throws BuildCancelledError when a cancel request is there just before that flip.
    */
-  async saveConsolidation(id: string, consolidation: Consolidation, onBatch?: (written: number) => Promise<void>): Promise<void> {
+  async saveConsolidation(
+    id: string,
+    consolidation: Consolidation,
+    onBatch?: (written: number) => Promise<void>,
+  ): Promise<void> {
     await this.deleteBuildData(id);
     const { ledger, tracks, ...summary } = consolidation;
     const userIds = ledger.ids();
     const userBuckets = bucketCountFor(userIds.length);
     let written = 0;
-    await this.writeBuckets(id, userIds, userBuckets, this.users, (members): UserBucket => {
-      const rows = members.map((i) => ledger.row(i, userIds[i]));
-      written += rows.length;
-      return {
-        ids: rows.map((row) => row.userId),
-        seconds: rows.map((row) => row.seconds),
-        listed: rows.map((row) => row.listed),
-        productType: rows.map((row) => row.productType),
-        feeCents: rows.map((row) => row.feeCents),
-        origin: rows.map((row) => row.origin),
-      };
-    }, () => onBatch?.(written));
+    await this.writeBuckets(
+      id,
+      userIds,
+      userBuckets,
+      this.users,
+      (members): UserBucket => {
+        const rows = members.map((i) => ledger.row(i, userIds[i]));
+        written += rows.length;
+        return {
+          ids: rows.map((row) => row.userId),
+          seconds: rows.map((row) => row.seconds),
+          listed: rows.map((row) => row.listed),
+          productType: rows.map((row) => row.productType),
+          feeCents: rows.map((row) => row.feeCents),
+          origin: rows.map((row) => row.origin),
+        };
+      },
+      () => onBatch?.(written),
+    );
     const trackIds = tracks.map((track) => track.trackId);
     const trackBuckets = bucketCountFor(trackIds.length);
     await this.writeBuckets(id, trackIds, trackBuckets, this.tracks, (members): TrackBucket => ({
@@ -161,7 +196,16 @@ export class RoyaltiesRepository {
     }));
     // Last look before the flip; a request landing between this read and the flip is too late (the status says so).
     if (await this.isCancelRequested(id)) throw new BuildCancelledError();
-    await this.builds.updateOne({ _id: id }, { $set: { status: 'succeeded', finishedAt: new Date(), result: { ...summary, persistedUsers: ledger.size, userBuckets, trackBuckets } } });
+    await this.builds.updateOne(
+      { _id: id },
+      {
+        $set: {
+          status: 'succeeded',
+          finishedAt: new Date(),
+          result: { ...summary, persistedUsers: ledger.size, userBuckets, trackBuckets },
+        },
+      },
+    );
     await this.cancels.deleteOne({ _id: id });
   }
 
@@ -188,7 +232,10 @@ export class RoyaltiesRepository {
 
   /** Drops the users and tracks of every finished build except `keepId` (results of one build are kept). */
   async purgeOtherBuilds(keepId: string): Promise<void> {
-    const others = await this.builds.find({ _id: { $ne: keepId }, status: 'succeeded', dataPurged: { $ne: true } } as never).project({ _id: 1 }).toArray();
+    const others = await this.builds
+      .find({ _id: { $ne: keepId }, status: 'succeeded', dataPurged: { $ne: true } } as never)
+      .project({ _id: 1 })
+      .toArray();
     for (const { _id } of others) {
       await this.deleteBuildData(_id as string);
       await this.builds.updateOne({ _id: _id as string }, { $set: { dataPurged: true } as never });
@@ -200,7 +247,11 @@ export class RoyaltiesRepository {
   }
 
   /** Users of a build in storage order (bucket by bucket), after `afterUserId` (exclusive). */
-  async listUsers(build: BuildDocument, afterUserId: string | undefined, limit: number): Promise<{ rows: LedgerRow[]; more: boolean }> {
+  async listUsers(
+    build: BuildDocument,
+    afterUserId: string | undefined,
+    limit: number,
+  ): Promise<{ rows: LedgerRow[]; more: boolean }> {
     const buckets = build.result?.userBuckets ?? 0;
     let bucket = 0;
     let position = 0;
@@ -242,7 +293,9 @@ export class RoyaltiesRepository {
     const requested = new Set(trackIds);
     for (const stored of await this.tracks.find({ _id: { $in: wanted } }).toArray()) {
       const doc = JSON.parse(stored.columns) as TrackBucket;
-      doc.ids.forEach((trackId, i) => requested.has(trackId) && found.set(trackId, { trackName: doc.names[i], label: doc.labels[i] }));
+      doc.ids.forEach(
+        (trackId, i) => requested.has(trackId) && found.set(trackId, { trackName: doc.names[i], label: doc.labels[i] }),
+      );
     }
     return found;
   }
@@ -261,5 +314,12 @@ export class RoyaltiesRepository {
 }
 
 function userRow(doc: UserBucket, i: number): LedgerRow {
-  return { userId: doc.ids[i], seconds: doc.seconds[i], listed: doc.listed[i], productType: doc.productType[i], feeCents: doc.feeCents[i], origin: doc.origin[i] };
+  return {
+    userId: doc.ids[i],
+    seconds: doc.seconds[i],
+    listed: doc.listed[i],
+    productType: doc.productType[i],
+    feeCents: doc.feeCents[i],
+    origin: doc.origin[i],
+  };
 }

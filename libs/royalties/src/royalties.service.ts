@@ -1,4 +1,12 @@
-import { BadGatewayException, BadRequestException, ConflictException, Inject, Injectable, NotFoundException, OnModuleDestroy } from '@nestjs/common';
+import {
+  BadGatewayException,
+  BadRequestException,
+  ConflictException,
+  Inject,
+  Injectable,
+  NotFoundException,
+  OnModuleDestroy,
+} from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
 import { InputChangedError, readConsolidatedPage, ConsolidatedPage } from './consolidated-entries';
@@ -31,8 +39,13 @@ export class RoyaltiesService implements OnModuleDestroy {
       streamsCsv: requested.streamsCsv ?? defaults.streamsCsv,
       tracks: requested.tracks ?? defaults.tracks,
     };
-    const missing = Object.entries(inputs).filter(([, value]) => !value).map(([name]) => name);
-    if (missing.length) throw new BadRequestException(`missing ${missing.join(', ')}: give them in the body or configure ROYALTIES_USERS_CSV / ROYALTIES_STREAMS_CSV / ROYALTIES_TRACKS`);
+    const missing = Object.entries(inputs)
+      .filter(([, value]) => !value)
+      .map(([name]) => name);
+    if (missing.length)
+      throw new BadRequestException(
+        `missing ${missing.join(', ')}: give them in the body or configure ROYALTIES_USERS_CSV / ROYALTIES_STREAMS_CSV / ROYALTIES_TRACKS`,
+      );
     await this.refuseForbiddenInputs(inputs as BuildInputs);
     const root = this.settings.inputPolicy.root;
     const resolved: BuildInputs = {
@@ -43,7 +56,17 @@ export class RoyaltiesService implements OnModuleDestroy {
     const buildId = new ObjectId().toHexString();
     await this.repository.createBuild(buildId, resolved);
     // The job id is the build id: a duplicate add is a no-op and Bull Board shows the same id.
-    await this.queue.add(BUILD_JOB, { buildId }, { jobId: buildId, attempts: 2, backoff: { type: 'exponential', delay: 5_000 }, removeOnComplete: { count: 100 }, removeOnFail: { count: 100 } });
+    await this.queue.add(
+      BUILD_JOB,
+      { buildId },
+      {
+        jobId: buildId,
+        attempts: 2,
+        backoff: { type: 'exponential', delay: 5_000 },
+        removeOnComplete: { count: 100 },
+        removeOnFail: { count: 100 },
+      },
+    );
     return { buildId };
   }
 
@@ -63,7 +86,8 @@ export class RoyaltiesService implements OnModuleDestroy {
       }
       if (reason) refused.set(reason, [...(refused.get(reason) ?? []), name]);
     }
-    if (refused.size) throw new BadRequestException([...refused].map(([reason, names]) => `${names.join(', ')}: ${reason}`).join('; '));
+    if (refused.size)
+      throw new BadRequestException([...refused].map(([reason, names]) => `${names.join(', ')}: ${reason}`).join('; '));
   }
 
   async buildStatus(buildId: string) {
@@ -75,7 +99,14 @@ export class RoyaltiesService implements OnModuleDestroy {
       buildId: _id,
       ...rest,
       cancelRequested,
-      ...(result ? { counts: result.counts, problems: result.problems, problemCount: result.problemCount, totalRevenue: centsToNumber(result.revenue.totalCents) } : {}),
+      ...(result
+        ? {
+            counts: result.counts,
+            problems: result.problems,
+            problemCount: result.problemCount,
+            totalRevenue: centsToNumber(result.revenue.totalCents),
+          }
+        : {}),
     };
   }
 
@@ -90,7 +121,10 @@ export class RoyaltiesService implements OnModuleDestroy {
     const state = await job?.getState();
     if (job && (state === 'waiting' || state === 'delayed' || state === 'prioritized')) {
       // Removing fails when a worker took the job meanwhile; that worker sees the flag instead.
-      const removed = await job.remove().then(() => true, () => false);
+      const removed = await job.remove().then(
+        () => true,
+        () => false,
+      );
       if (removed) await this.repository.markFinished(buildId, 'cancelled');
     }
     const build = await this.repository.findBuild(buildId);
@@ -99,7 +133,9 @@ export class RoyaltiesService implements OnModuleDestroy {
 
   async report(buildId?: string): Promise<Record<string, number>> {
     const build = await this.succeededBuild(buildId);
-    return Object.fromEntries(build.result!.labels.map(({ label, payoutCents }) => [label, centsToNumber(payoutCents)]));
+    return Object.fromEntries(
+      build.result!.labels.map(({ label, payoutCents }) => [label, centsToNumber(payoutCents)]),
+    );
   }
 
   async revenue(buildId?: string) {
@@ -123,7 +159,10 @@ export class RoyaltiesService implements OnModuleDestroy {
   async user(userId: string, buildId?: string): Promise<{ User: string; 'Total Streamed': number }> {
     const build = await this.succeededBuild(buildId);
     const user = await this.repository.findUser(build, userId);
-    if (!user) throw new NotFoundException(`user ${userId} is neither in the users file nor in the streams of build ${build._id}`);
+    if (!user)
+      throw new NotFoundException(
+        `user ${userId} is neither in the users file nor in the streams of build ${build._id}`,
+      );
     return { User: userId, 'Total Streamed': user.seconds };
   }
 
@@ -137,15 +176,27 @@ export class RoyaltiesService implements OnModuleDestroy {
     };
   }
 
-  async consolidated(query: { buildId?: string; cursor?: string; limit: number }): Promise<ConsolidatedPage & { buildId: string }> {
+  async consolidated(query: {
+    buildId?: string;
+    cursor?: string;
+    limit: number;
+  }): Promise<ConsolidatedPage & { buildId: string }> {
     const build = await this.succeededBuild(query.buildId);
     try {
-      return { buildId: build._id, ...(await readConsolidatedPage(this.repository, build, query.cursor, query.limit, this.settings.inputPolicy)) };
+      return {
+        buildId: build._id,
+        ...(await readConsolidatedPage(this.repository, build, query.cursor, query.limit, this.settings.inputPolicy)),
+      };
     } catch (error) {
       if (error instanceof RangeError) throw new BadRequestException(error.message);
       if (error instanceof InputChangedError) throw new ConflictException(error.message);
       // The streams input cannot be read now, or no longer may be: the page's source failed, not the request.
-      if (error instanceof InputUnavailableError || error instanceof InputRefusedError || error instanceof BuildInputError) throw new BadGatewayException(error.message);
+      if (
+        error instanceof InputUnavailableError ||
+        error instanceof InputRefusedError ||
+        error instanceof BuildInputError
+      )
+        throw new BadGatewayException(error.message);
       throw error;
     }
   }
@@ -153,7 +204,9 @@ export class RoyaltiesService implements OnModuleDestroy {
   private async succeededBuild(buildId?: string): Promise<BuildDocument> {
     const build = buildId ? await this.repository.findBuild(buildId) : await this.repository.latestSucceeded();
     if (!build || build.status !== 'succeeded' || !build.result) {
-      throw new NotFoundException(buildId ? `royalties build ${buildId} has no results (not succeeded)` : 'no royalties build has succeeded yet');
+      throw new NotFoundException(
+        buildId ? `royalties build ${buildId} has no results (not succeeded)` : 'no royalties build has succeeded yet',
+      );
     }
     return build;
   }

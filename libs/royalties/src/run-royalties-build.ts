@@ -15,7 +15,10 @@ export type BuildOutcome = 'succeeded' | 'cancelled' | 'already finished';
 export class RunRoyaltiesBuild {
   constructor(
     private readonly repository: RoyaltiesRepository,
-    private readonly options: Pick<ConsolidationOptions, 'maxBadLineShare' | 'checkIntervalMs' | 'streamThreads' | 'minBytesPerThread'> &
+    private readonly options: Pick<
+      ConsolidationOptions,
+      'maxBadLineShare' | 'checkIntervalMs' | 'streamThreads' | 'minBytesPerThread'
+    > &
       Required<Pick<ConsolidationOptions, 'inputPolicy'>>,
   ) {}
 
@@ -30,7 +33,8 @@ export class RunRoyaltiesBuild {
   ): Promise<BuildOutcome> {
     const build = await this.repository.findBuild(buildId);
     if (!build) throw new UnrecoverableError(`royalties build ${buildId} does not exist`);
-    if (build.status === 'succeeded' || build.status === 'failed' || build.status === 'cancelled') return 'already finished';
+    if (build.status === 'succeeded' || build.status === 'failed' || build.status === 'cancelled')
+      return 'already finished';
     if (await this.repository.isCancelRequested(buildId)) {
       await this.repository.markFinished(buildId, 'cancelled');
       return 'cancelled';
@@ -70,8 +74,12 @@ export class RunRoyaltiesBuild {
         return 'cancelled';
       }
       const message = (error as Error).message;
-      const permanent = error instanceof BuildInputError || error instanceof InputUnavailableError || error instanceof InputRefusedError;
-      if (permanent || !retriesLeft) await this.repository.markFinished(buildId, 'failed', message).catch(() => undefined);
+      const permanent =
+        error instanceof BuildInputError ||
+        error instanceof InputUnavailableError ||
+        error instanceof InputRefusedError;
+      if (permanent || !retriesLeft)
+        await this.repository.markFinished(buildId, 'failed', message).catch(() => undefined);
       else await this.repository.markRetrying(buildId, message).catch(() => undefined);
       if (permanent) throw new UnrecoverableError(message);
       throw error;

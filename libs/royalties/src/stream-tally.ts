@@ -172,8 +172,7 @@ export class StreamTally {
         counts.unknownTrackStreams++;
         counts.unknownTrackSeconds += seconds;
         const sample = this.unknownTrackSample;
-        if (sample.length < SAMPLE_SIZE && !sample.includes(line.trackId))
-          sample.push(detachedCopy(line.trackId));
+        if (sample.length < SAMPLE_SIZE && !sample.includes(line.trackId)) sample.push(detachedCopy(line.trackId));
       } else {
         this.labelSeconds[label] += seconds;
       }
@@ -261,9 +260,7 @@ function readStreamFields(fields: string[], into: StreamLine): string | null {
  */
 function parseSeconds(field: string): number {
   const text =
-    isDigitCode(field.charCodeAt(0)) && isDigitCode(field.charCodeAt(field.length - 1))
-      ? field
-      : field.trim();
+    isDigitCode(field.charCodeAt(0)) && isDigitCode(field.charCodeAt(field.length - 1)) ? field : field.trim();
   const length = text.length;
   if (length === 0 || length > 15) return -1;
   let value = 0;
@@ -300,8 +297,7 @@ export function dayMonthYear(text: string): number {
   const month = digitsValue(text, firstSlash + 1, secondSlash);
   const year = digitsValue(text, secondSlash + 1, text.length);
   if (day < 1 || month < 1 || month > 12 || year < 0 || day > DAYS_IN_MONTH[month - 1]) return -1;
-  if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)))
-    return -1;
+  if (month === 2 && day === 29 && !(year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0))) return -1;
   return year * 10_000 + month * 100 + day;
 }
 

@@ -18,11 +18,7 @@ export interface ByteRange {
  * even split point to just after the next LF, so a line (and a CRLF) is never split between two ranges.
  * A cut that finds no LF before the end of the file, or the next cut, is dropped (fewer, larger ranges).
  */
-export async function lineAlignedRanges(
-  path: string,
-  size: number,
-  count: number,
-): Promise<ByteRange[]> {
+export async function lineAlignedRanges(path: string, size: number, count: number): Promise<ByteRange[]> {
   const cuts = [0];
   const file = await open(path, 'r');
   try {
@@ -132,9 +128,7 @@ export function tallyRangesInThreads(
         thread.once('error', (error) => settle(error));
         thread.once('exit', (code) =>
           settle(
-            new Error(
-              `the streams thread for bytes ${range.start}-${range.end} exited (${code}) before its result`,
-            ),
+            new Error(`the streams thread for bytes ${range.start}-${range.end} exited (${code}) before its result`),
           ),
         );
       });
@@ -161,26 +155,37 @@ function runRangeThread(job: RangeJob): void {
   let lines = 0;
   let last = Date.now();
   const users = new RangeUsers(job.listed && SharedUserIndex.from(job.listed));
-  tallyRange(job, (chunkBytes, chunkLines) => {
-    bytes += chunkBytes;
-    lines += chunkLines;
-    const now = Date.now();
-    if (now - last < 100) return;
-    last = now;
-    port.postMessage({ type: 'progress', bytes, lines } satisfies RangeMessage);
-    bytes = 0;
-    lines = 0;
-  }, users).then((result) => {
-    port.postMessage({ type: 'progress', bytes, lines } satisfies RangeMessage);
-    const transfer = [
-      result.userSeconds.buffer,
-      result.userStreams.buffer,
-      result.labelSeconds.buffer,
-    ] as ArrayBuffer[];
-    port.postMessage({ type: 'done', result } satisfies RangeMessage, transfer);
-  }, (error: Error) => {
-    port.postMessage({ type: 'failed', message: error.message, inputError: error instanceof BuildInputError } satisfies RangeMessage);
-  });
+  tallyRange(
+    job,
+    (chunkBytes, chunkLines) => {
+      bytes += chunkBytes;
+      lines += chunkLines;
+      const now = Date.now();
+      if (now - last < 100) return;
+      last = now;
+      port.postMessage({ type: 'progress', bytes, lines } satisfies RangeMessage);
+      bytes = 0;
+      lines = 0;
+    },
+    users,
+  ).then(
+    (result) => {
+      port.postMessage({ type: 'progress', bytes, lines } satisfies RangeMessage);
+      const transfer = [
+        result.userSeconds.buffer,
+        result.userStreams.buffer,
+        result.labelSeconds.buffer,
+      ] as ArrayBuffer[];
+      port.postMessage({ type: 'done', result } satisfies RangeMessage, transfer);
+    },
+    (error: Error) => {
+      port.postMessage({
+        type: 'failed',
+        message: error.message,
+        inputError: error instanceof BuildInputError,
+      } satisfies RangeMessage);
+    },
+  );
 }
 
 if (!isMainThread && (workerData as { royaltiesRange?: RangeJob } | null)?.royaltiesRange) {

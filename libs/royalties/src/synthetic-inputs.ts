@@ -40,16 +40,25 @@ export async function writeSyntheticInputs(dir: string, sizes: SyntheticInputSiz
   const unknownUserShare = sizes.unknownUserShare ?? 0.001;
   const unknownTrackShare = sizes.unknownTrackShare ?? 0.001;
   const eol = (last: boolean) => (last ? '' : random() < 0.3 ? '\r\n' : '\n');
-  const files: SyntheticInputs = { usersCsv: join(dir, 'users.csv'), streamsCsv: join(dir, 'streams.csv'), tracks: join(dir, 'tracks.json') };
+  const files: SyntheticInputs = {
+    usersCsv: join(dir, 'users.csv'),
+    streamsCsv: join(dir, 'streams.csv'),
+    tracks: join(dir, 'tracks.json'),
+  };
 
-  await writeLines(files.usersCsv, 'user_id;product_type;fee;origin\r\n', sizes.users, (i) =>
-    `u${i};${pick(PRODUCTS)};${pick(FEES)};${random() < 0.6 ? 'app_store' : 'web'}${eol(i === sizes.users - 1)}`,
+  await writeLines(
+    files.usersCsv,
+    'user_id;product_type;fee;origin\r\n',
+    sizes.users,
+    (i) => `u${i};${pick(PRODUCTS)};${pick(FEES)};${random() < 0.6 ? 'app_store' : 'web'}${eol(i === sizes.users - 1)}`,
   );
   await writeLines(files.streamsCsv, 'date;user_id;region;track id;seconds\n', sizes.streams, (i) => {
     const day = 1 + Math.floor(random() * 28);
     const month = 1 + Math.floor(random() * 12);
-    const user = random() < unknownUserShare ? `ghost${Math.floor(random() * 1000)}` : `u${Math.floor(random() * sizes.users)}`;
-    const track = random() < unknownTrackShare ? `x${Math.floor(random() * 1000)}` : `t${Math.floor(random() * trackCount)}`;
+    const user =
+      random() < unknownUserShare ? `ghost${Math.floor(random() * 1000)}` : `u${Math.floor(random() * sizes.users)}`;
+    const track =
+      random() < unknownTrackShare ? `x${Math.floor(random() * 1000)}` : `t${Math.floor(random() * trackCount)}`;
     const date = `${String(day).padStart(2, '0')}/${String(month).padStart(2, '0')}/2019`;
     return `${date};${user};${pick(REGIONS)};${track};${Math.floor(random() * 600)}${eol(i === sizes.streams - 1)}`;
   });

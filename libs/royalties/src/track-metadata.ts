@@ -28,7 +28,10 @@ const EXPECTED_KEYS = ['track_id', 'track_name', 'label'];
  * mangled file's positions. Keys and values arrive in chunks and are assembled here, so one longer than
  * the policy's `maxLineBytes` fails the read before it is held whole.
  */
-export async function readTrackMetadata(location: string, policy: InputPolicy = STRICT_INPUT_POLICY): Promise<TrackMetadata> {
+export async function readTrackMetadata(
+  location: string,
+  policy: InputPolicy = STRICT_INPUT_POLICY,
+): Promise<TrackMetadata> {
   const { stream } = await openInput(location, policy, { what: 'track metadata' });
   const maxBytes = policy.maxLineBytes;
   const objects: Array<{ keys: string[]; values: Array<string | null> } | { invalid: string }> = [];
@@ -55,13 +58,19 @@ export async function readTrackMetadata(location: string, policy: InputPolicy = 
         case 'stringChunk':
         case 'numberChunk':
           textBytes += Buffer.byteLength(token.value!);
-          if (textBytes > maxBytes) return callback(new BuildInputError(`track metadata: a key or value is longer than ${maxBytes} bytes (ROYALTIES_MAX_LINE_BYTES)`));
+          if (textBytes > maxBytes)
+            return callback(
+              new BuildInputError(
+                `track metadata: a key or value is longer than ${maxBytes} bytes (ROYALTIES_MAX_LINE_BYTES)`,
+              ),
+            );
           text += token.value;
           break;
         case 'startArray':
         case 'startObject':
           if (depth === 0) {
-            if (token.name !== 'startArray') return callback(new BuildInputError('track metadata: expected a JSON array of track objects'));
+            if (token.name !== 'startArray')
+              return callback(new BuildInputError('track metadata: expected a JSON array of track objects'));
             sawTopArray = true;
           } else if (depth === 1) {
             if (token.name === 'startObject') current = { keys: [], values: [] };
@@ -99,23 +108,33 @@ export async function readTrackMetadata(location: string, policy: InputPolicy = 
   try {
     await pipeline(stream, jsonTokens({ packValues: false, streamValues: true }), assembler);
   } catch (error) {
-    if (error instanceof BuildInputError || error instanceof InputUnavailableError || error instanceof InputRefusedError) throw error;
+    if (
+      error instanceof BuildInputError ||
+      error instanceof InputUnavailableError ||
+      error instanceof InputRefusedError
+    )
+      throw error;
     throw new BuildInputError(`track metadata: not valid JSON (${(error as Error).message})`);
   }
   if (!sawTopArray) throw new BuildInputError('track metadata: expected a JSON array of track objects');
 
   const first = objects.find((object): object is { keys: string[]; values: Array<string | null> } => 'keys' in object);
   const recoveredFromKeys =
-    !!first && (first.keys.length !== EXPECTED_KEYS.length || first.keys.some((key, i) => key.trim().toLowerCase() !== EXPECTED_KEYS[i]));
+    !!first &&
+    (first.keys.length !== EXPECTED_KEYS.length ||
+      first.keys.some((key, i) => key.trim().toLowerCase() !== EXPECTED_KEYS[i]));
   const tracks: TrackRecord[] = [];
   const problems: TrackMetadata['problems'] = [];
   const accept = (values: Array<string | null>, element: number) => {
-    if (values.length !== 3) return problems.push({ element, reason: `expected 3 values (track id, name, label), found ${values.length}` });
+    if (values.length !== 3)
+      return problems.push({ element, reason: `expected 3 values (track id, name, label), found ${values.length}` });
     const [trackId, trackName, label] = values.map((value) => (value ?? '').trim());
     if (!trackId || !label) return problems.push({ element, reason: 'track id and label must not be empty' });
     tracks.push({ trackId, trackName, label });
   };
   if (recoveredFromKeys && first) accept(first.keys, -1);
-  objects.forEach((object, element) => ('invalid' in object ? problems.push({ element, reason: object.invalid }) : accept(object.values, element)));
+  objects.forEach((object, element) =>
+    'invalid' in object ? problems.push({ element, reason: object.invalid }) : accept(object.values, element),
+  );
   return { tracks, recoveredFromKeys, problems };
 }

@@ -97,7 +97,10 @@ export class UserLedger {
 
   private grow(): void {
     this.capacity *= 2;
-    const grown = <T extends Float64Array | Uint8Array | Uint16Array | Uint32Array>(old: T, make: (n: number) => T): T => {
+    const grown = <T extends Float64Array | Uint8Array | Uint16Array | Uint32Array>(
+      old: T,
+      make: (n: number) => T,
+    ): T => {
       const next = make(this.capacity);
       next.set(old);
       return next;

@@ -4,7 +4,15 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BuildCancelledError, BuildInputError, consolidateRoyalties, InputPolicy, InputUnavailableError, readTrackMetadata, writeSyntheticInputs } from '@bufferq/royalties';
+import {
+  BuildCancelledError,
+  BuildInputError,
+  consolidateRoyalties,
+  InputPolicy,
+  InputUnavailableError,
+  readTrackMetadata,
+  writeSyntheticInputs,
+} from '@bufferq/royalties';
 
 const fixtures = join(__dirname, 'fixtures');
 const fixture = {
@@ -47,11 +55,23 @@ describe('consolidateRoyalties', () => {
     ]);
     expect(result.labels.reduce((sum, label) => sum + label.payoutCents, 0)).toBe(result.revenue.totalCents);
     expect(result.unallocatedCents).toBe(0);
-    expect(Object.fromEntries([...result.ledger.entries()].map((user) => [user.userId, user.seconds]))).toEqual({ u1: 200, u2: 120, u3: 50, ghost: 50 });
+    expect(Object.fromEntries([...result.ledger.entries()].map((user) => [user.userId, user.seconds]))).toEqual({
+      u1: 200,
+      u2: 120,
+      u3: 50,
+      ghost: 50,
+    });
     expect(result.counts.streams).toMatchObject({
-      lines: 6, valid: 6, bad: 0, seconds: 420,
-      unknownTrackStreams: 1, unknownTrackSeconds: 70, unknownTrackSample: ['t9'],
-      unknownUserStreams: 1, unknownUsers: 1, unknownUserSample: ['ghost'],
+      lines: 6,
+      valid: 6,
+      bad: 0,
+      seconds: 420,
+      unknownTrackStreams: 1,
+      unknownTrackSeconds: 70,
+      unknownTrackSample: ['t9'],
+      unknownUserStreams: 1,
+      unknownUsers: 1,
+      unknownUserSample: ['ghost'],
     });
     expect(result.counts.users).toEqual({ lines: 3, listed: 3, bad: 0 });
     expect(result.problemCount).toBe(0);
@@ -109,8 +129,13 @@ describe('consolidateRoyalties', () => {
   });
 
   it('fails with a clear message naming the share and the first bad line when too many lines are malformed', async () => {
-    const streamsCsv = await file('streams-mostly-bad.csv', 'date;user_id;region;track id;seconds\n01/03/2019;u1;NL;t1;x\n01/03/2019;u1;NL;t1;5\n');
-    await expect(consolidateRoyalties({ ...fixture, streamsCsv }, { maxBadLineShare: 0.1, inputPolicy })).rejects.toThrow(
+    const streamsCsv = await file(
+      'streams-mostly-bad.csv',
+      'date;user_id;region;track id;seconds\n01/03/2019;u1;NL;t1;x\n01/03/2019;u1;NL;t1;5\n',
+    );
+    await expect(
+      consolidateRoyalties({ ...fixture, streamsCsv }, { maxBadLineShare: 0.1, inputPolicy }),
+    ).rejects.toThrow(
       new BuildInputError(
         '1 of 2 streams CSV lines (50.00%) are malformed, more than the allowed 10.00% (ROYALTIES_MAX_BAD_LINE_SHARE). First: line 2: seconds is not a non-negative integer.',
       ),
@@ -120,15 +145,23 @@ describe('consolidateRoyalties', () => {
   it('rejects a file whose first line is not the expected header', async () => {
     const streamsCsv = await file('streams-no-header.csv', '01/03/2019;u1;NL;t1;5\n');
     await expect(consolidateRoyalties({ ...fixture, streamsCsv }, lenient)).rejects.toThrow(
-      new BuildInputError('streams CSV: the first line must be the header `date;user_id;region;track id;seconds` (found other names)'),
+      new BuildInputError(
+        'streams CSV: the first line must be the header `date;user_id;region;track id;seconds` (found other names)',
+      ),
     );
   });
 
   it('names the input it cannot open, and rejects metadata that is not a JSON array', async () => {
-    await expect(consolidateRoyalties({ ...fixture, usersCsv: join(dir, 'missing.csv') }, lenient)).rejects.toThrow(InputUnavailableError);
-    await expect(consolidateRoyalties({ ...fixture, usersCsv: join(dir, 'missing.csv') }, lenient)).rejects.toThrow(/users CSV: cannot read .*missing\.csv: ENOENT$/);
+    await expect(consolidateRoyalties({ ...fixture, usersCsv: join(dir, 'missing.csv') }, lenient)).rejects.toThrow(
+      InputUnavailableError,
+    );
+    await expect(consolidateRoyalties({ ...fixture, usersCsv: join(dir, 'missing.csv') }, lenient)).rejects.toThrow(
+      /users CSV: cannot read .*missing\.csv: ENOENT$/,
+    );
     const notArray = await file('object.json', '{"track_id":"t1"}');
-    await expect(readTrackMetadata(notArray, inputPolicy)).rejects.toThrow('track metadata: expected a JSON array of track objects');
+    await expect(readTrackMetadata(notArray, inputPolicy)).rejects.toThrow(
+      'track metadata: expected a JSON array of track objects',
+    );
     const broken = await file('broken.json', '[{"track_id": "t1",');
     await expect(readTrackMetadata(broken, inputPolicy)).rejects.toThrow(/track metadata: not valid JSON/);
   });
@@ -150,14 +183,28 @@ describe('consolidateRoyalties', () => {
     expect(streaming[streaming.length - 1].percent).toBeLessThan(100);
 
     const complete: number[] = [];
-    const result = await consolidateRoyalties(files, { maxBadLineShare: 0.01, inputPolicy, onProgress: (p) => void (p.phase === 'streams' && complete.push(p.percent ?? -1)) });
+    const result = await consolidateRoyalties(files, {
+      maxBadLineShare: 0.01,
+      inputPolicy,
+      onProgress: (p) => void (p.phase === 'streams' && complete.push(p.percent ?? -1)),
+    });
     expect(complete[complete.length - 1]).toBe(100);
     expect(result.counts.streams.lines).toBe(60_000);
-    expect(result.labels.reduce((sum, label) => sum + label.payoutCents, 0) + result.unallocatedCents).toBe(result.revenue.totalCents);
+    expect(result.labels.reduce((sum, label) => sum + label.payoutCents, 0) + result.unallocatedCents).toBe(
+      result.revenue.totalCents,
+    );
   });
 
   it('generates synthetic inputs with every format quirk, which the consolidation reads back in full', async () => {
-    const files = await writeSyntheticInputs(join(dir, 'quirks'), { users: 300, streams: 3_000, tracks: 50, labels: 5, mangledTracks: true, unknownTrackShare: 0.05, unknownUserShare: 0.05 });
+    const files = await writeSyntheticInputs(join(dir, 'quirks'), {
+      users: 300,
+      streams: 3_000,
+      tracks: 50,
+      labels: 5,
+      mangledTracks: true,
+      unknownTrackShare: 0.05,
+      unknownUserShare: 0.05,
+    });
     const users = await readFile(files.usersCsv, 'utf8');
     const streams = await readFile(files.streamsCsv, 'utf8');
     expect(users).toMatch(/\r\n/);
@@ -198,13 +245,18 @@ describe('consolidateRoyalties', () => {
     afterAll(() => new Promise((resolve) => server.close(resolve)));
 
     it('reads all three inputs from a local HTTP server, the mangled metadata included', async () => {
-      const result = await consolidateRoyalties({ usersCsv: `${base}/users.csv`, streamsCsv: `${base}/streams.csv`, tracks: `${base}/tracks-mangled.json` }, lenient);
+      const result = await consolidateRoyalties(
+        { usersCsv: `${base}/users.csv`, streamsCsv: `${base}/streams.csv`, tracks: `${base}/tracks-mangled.json` },
+        lenient,
+      );
       expect(result.labels.map((label) => label.payoutCents)).toEqual([1011, 337, 1010]);
       expect(result.streamsInput.sizeBytes).toBe((await stat(fixture.streamsCsv)).size);
     });
 
     it('fails clearly when the server answers 404', async () => {
-      await expect(readTrackMetadata(`${base}/nope.json`, inputPolicy)).rejects.toThrow(`track metadata: GET ${base}/nope.json answered 404`);
+      await expect(readTrackMetadata(`${base}/nope.json`, inputPolicy)).rejects.toThrow(
+        `track metadata: GET ${base}/nope.json answered 404`,
+      );
     });
   });
 });

@@ -84,17 +84,11 @@ describe('royalties input guard', () => {
       const line = (bytes: number) => 'y'.repeat(bytes);
       // A CRLF line's CR is part of the line.
       await expect(at(cap, `a\n${line(100)}\nb\n${line(99)}\r`)).resolves.toHaveLength(4);
-      await expect(at(cap, `a\n${line(100)}\r\n`)).rejects.toThrow(
-        'line 2 is longer than 100 bytes',
-      );
-      await expect(at(cap, `a\nb\n${line(101)}\nc\n`)).rejects.toThrow(
-        'line 3 is longer than 100 bytes',
-      );
+      await expect(at(cap, `a\n${line(100)}\r\n`)).rejects.toThrow('line 2 is longer than 100 bytes');
+      await expect(at(cap, `a\nb\n${line(101)}\nc\n`)).rejects.toThrow('line 3 is longer than 100 bytes');
       await expect(at(cap, `a\n${line(101)}`)).rejects.toThrow('line 2 is longer than 100 bytes');
       // Multi-byte characters count in bytes: 51 x "é" is 102 bytes.
-      await expect(at(cap, `a\n${'é'.repeat(51)}\n`)).rejects.toThrow(
-        'line 2 is longer than 100 bytes',
-      );
+      await expect(at(cap, `a\n${'é'.repeat(51)}\n`)).rejects.toThrow('line 2 is longer than 100 bytes');
       const split = Readable.from([Buffer.from(`a\n${line(60)}`), Buffer.from(`${line(41)}\nb\n`)]);
       await expect(drain(split, cap)).rejects.toThrow('line 2 is longer than 100 bytes');
       const fits = Readable.from([Buffer.from(`a\n${line(60)}`), Buffer.from(`${line(40)}\nb\n`)]);
@@ -103,8 +97,7 @@ describe('royalties input guard', () => {
 
     it('fails the build naming the input, in one pass and in the byte ranges of worker threads', async () => {
       const lines = [header];
-      for (let i = 0; i < 3_000; i++)
-        lines.push(`01/03/2019;u${i % 7};NL;t${1 + (i % 3)};${i % 600}`);
+      for (let i = 0; i < 3_000; i++) lines.push(`01/03/2019;u${i % 7};NL;t${1 + (i % 3)};${i % 600}`);
       lines[2_500] = `01/03/2019;u1;NL;t1;${'9'.repeat(300)}`;
       const inputs = {
         usersCsv: join(fixtures, 'users.csv'),
@@ -138,9 +131,7 @@ describe('royalties input guard', () => {
         `[{"track_id":"t1","track_name":"${'n'.repeat(5_000)}","label":"a"}]`,
       );
       await expect(readTrackMetadata(tracks, { ...policy, maxLineBytes: 4_096 })).rejects.toThrow(
-        new BuildInputError(
-          'track metadata: a key or value is longer than 4096 bytes (ROYALTIES_MAX_LINE_BYTES)',
-        ),
+        new BuildInputError('track metadata: a key or value is longer than 4096 bytes (ROYALTIES_MAX_LINE_BYTES)'),
       );
       await expect(readTrackMetadata(tracks, policy)).resolves.toMatchObject({
         tracks: [{ trackId: 't1', label: 'a' }],
@@ -153,20 +144,14 @@ describe('royalties input guard', () => {
       const path = await file('users.csv', 'user_id;product_type;fee;origin\n');
       const opening = openInput(path, { ...policy, root: null });
       await expect(opening).rejects.toThrow(InputRefusedError);
-      await expect(opening).rejects.toThrow(
-        'input: local paths are refused unless ROYALTIES_INPUT_ROOT is set',
-      );
+      await expect(opening).rejects.toThrow('input: local paths are refused unless ROYALTIES_INPUT_ROOT is set');
     });
 
     it('refuses paths that leave the root by .. or by a symlink, and reads the ones inside', async () => {
       await writeFile(join(outside, 'secret.csv'), 'user_id;product_type;fee;origin\n');
       await symlink(join(outside, 'secret.csv'), join(dir, 'link.csv'));
       await symlink(outside, join(dir, 'link-dir'));
-      for (const path of [
-        join(dir, '..', 'x.csv'),
-        join(dir, 'link.csv'),
-        join(dir, 'link-dir', 'secret.csv'),
-      ]) {
+      for (const path of [join(dir, '..', 'x.csv'), join(dir, 'link.csv'), join(dir, 'link-dir', 'secret.csv')]) {
         await expect(openInput(path, policy, { what: 'users CSV' })).rejects.toThrow(
           /^users CSV: .* is outside ROYALTIES_INPUT_ROOT$/,
         );
@@ -184,9 +169,7 @@ describe('royalties input guard', () => {
       await expect(openInput(`http://${name}:${server.port}/x`, policy)).rejects.toThrow(
         /resolves to non-public address/,
       );
-      await expect(openInput(`http://[::1]:${server.port}/x`, policy)).rejects.toThrow(
-        /address ::1 is not public/,
-      );
+      await expect(openInput(`http://[::1]:${server.port}/x`, policy)).rejects.toThrow(/address ::1 is not public/);
       expect(server.requests).toEqual([]);
       for (const allowed of [[name], ['*']]) {
         const input = await openInput(`http://${name}:${server.port}/x`, {
@@ -209,9 +192,7 @@ describe('royalties input guard', () => {
       for await (const chunk of input.stream) chunks.push(chunk as Buffer);
       expect(Buffer.concat(chunks).toString()).toBe('arrived');
       await expect(openInput(`${server.base}/10`, policy)).rejects.toThrow(/more than 5 redirects/);
-      const ftp = await serve((_request, response) =>
-        response.writeHead(301, { location: 'ftp://127.0.0.1/x' }).end(),
-      );
+      const ftp = await serve((_request, response) => response.writeHead(301, { location: 'ftp://127.0.0.1/x' }).end());
       await expect(openInput(`${ftp.base}/x`, policy)).rejects.toThrow(
         /redirect to a location that is not an http\(s\) URL/,
       );

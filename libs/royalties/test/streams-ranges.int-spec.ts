@@ -50,9 +50,7 @@ describe('streams file in byte ranges of whole lines', () => {
     const size = readFileSync(path).length;
     const ranges = await lineAlignedRanges(path, size, count);
     return Promise.all(
-      ranges.map((range, i) =>
-        tallyRange({ path, range, skipLines: i === 0 ? 1 : 0, context }, () => undefined),
-      ),
+      ranges.map((range, i) => tallyRange({ path, range, skipLines: i === 0 ? 1 : 0, context }, () => undefined)),
     );
   }
 
@@ -120,7 +118,7 @@ describe('streams file in byte ranges of whole lines', () => {
     }
   });
 
-  it('sums the users file\'s users of a range by their shared-index position, and names only the users missing from it', async () => {
+  it("sums the users file's users of a range by their shared-index position, and names only the users missing from it", async () => {
     const path = await file(
       'listed.csv',
       [
@@ -145,9 +143,7 @@ describe('streams file in byte ranges of whole lines', () => {
   it('gives the same consolidation in worker threads as in one pass, with malformed lines of later ranges at their exact lines', async () => {
     const lines = [header];
     for (let i = 0; i < 3_000; i++)
-      lines.push(
-        `${1 + (i % 28)}/03/2019;u${i % 7};${i % 2 ? 'NL' : 'nl'};t${1 + (i % 9)};${i % 600}`,
-      );
+      lines.push(`${1 + (i % 28)}/03/2019;u${i % 7};${i % 2 ? 'NL' : 'nl'};t${1 + (i % 9)};${i % 600}`);
     // Malformed lines far into the file, so they fall in later ranges.
     lines[2_100] = '01/03/2019;u1;NL;t1;-5';
     lines[2_900] = '01/13/2019;u1;NL;t1;5';
@@ -179,8 +175,7 @@ describe('streams file in byte ranges of whole lines', () => {
 
   it('reports progress while the threads read, and stops them when the build is cancelled', async () => {
     const lines = [header];
-    for (let i = 0; i < 200_000; i++)
-      lines.push(`01/03/2019;u${i % 1000};NL;t${1 + (i % 3)};${i % 600}`);
+    for (let i = 0; i < 200_000; i++) lines.push(`01/03/2019;u${i % 1000};NL;t${1 + (i % 3)};${i % 600}`);
     const inputs = {
       usersCsv: join(fixtures, 'users.csv'),
       streamsCsv: await file('big.csv', lines.join('\n')),

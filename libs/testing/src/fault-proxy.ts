@@ -37,7 +37,10 @@ export class FaultProxy {
   private chaos?: { timers: Set<NodeJS.Timeout>; counts: ChaosCounts };
   port = 0;
 
-  constructor(private targetPort: number, private readonly targetHost = '127.0.0.1') {}
+  constructor(
+    private targetPort: number,
+    private readonly targetHost = '127.0.0.1',
+  ) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;

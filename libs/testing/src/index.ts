@@ -97,7 +97,11 @@ export function freePort(): Promise<number> {
 }
 
 /** Polls `probe` until it returns true or the timeout passes; returns whether it became true. */
-export async function eventually(probe: () => boolean | Promise<boolean>, timeoutMs = 10_000, stepMs = 25): Promise<boolean> {
+export async function eventually(
+  probe: () => boolean | Promise<boolean>,
+  timeoutMs = 10_000,
+  stepMs = 25,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (await probe()) return true;

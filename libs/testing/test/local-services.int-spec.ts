@@ -1,5 +1,11 @@
 import Redis from 'ioredis';
-import { eventually, LocalServer, redisServersUnderTest, startPrivateRedis, startPrivateReplicaPair } from '@bufferq/testing';
+import {
+  eventually,
+  LocalServer,
+  redisServersUnderTest,
+  startPrivateRedis,
+  startPrivateReplicaPair,
+} from '@bufferq/testing';
 
 // The private-server tests run on every kind of server the run has, so a machine without Valkey still
 // passes on Redis alone (with-services warned about it).
@@ -26,14 +32,17 @@ describe('local services', () => {
     expect(/^valkey_version:/m.test(info)).toBe(name === 'valkey');
   });
 
-  itWithValkey('starts a Valkey that answers WAITAOF 1 0 1000 with [1, 0] when it keeps an append-only file', async () => {
-    const valkey = await startPrivateRedis({ server: 'valkey', appendOnly: true });
-    servers.push(valkey);
-    const client = connect(valkey);
-    await client.set('k', 'v');
-    // One local fsync of everything written before, no replica asked for.
-    expect(await client.call('WAITAOF', 1, 0, 1000)).toEqual([1, 0]);
-  });
+  itWithValkey(
+    'starts a Valkey that answers WAITAOF 1 0 1000 with [1, 0] when it keeps an append-only file',
+    async () => {
+      const valkey = await startPrivateRedis({ server: 'valkey', appendOnly: true });
+      servers.push(valkey);
+      const client = connect(valkey);
+      await client.set('k', 'v');
+      // One local fsync of everything written before, no replica asked for.
+      expect(await client.call('WAITAOF', 1, 0, 1000)).toEqual([1, 0]);
+    },
+  );
 
   describe.each(kinds)('on %s', (server) => {
     it('starts a replica pair whose replica holds what the primary was given', async () => {

@@ -4,12 +4,7 @@ export { TimersWorkerModule } from './timers-worker.module';
 export { TimersService } from './timers.service';
 export type { CreateTimerInput, TimerPage } from './timers.service';
 export { TimersController } from './api/timers.controller';
-export {
-  CreateTimerDto,
-  ListTimersQueryDto,
-  createTimerSchema,
-  listTimersSchema,
-} from './api/timers.dto';
+export { CreateTimerDto, ListTimersQueryDto, createTimerSchema, listTimersSchema } from './api/timers.dto';
 export { timersEnv } from './timers.env';
 export type { TimersEnv } from './timers.env';
 export { TIMERS_CONFIG } from './timers.config';

@@ -1,12 +1,6 @@
 import { ObjectId } from 'mongodb';
 
-export const TIMER_STATUSES = [
-  'pending',
-  'delivering',
-  'delivered',
-  'failed',
-  'cancelled',
-] as const;
+export const TIMER_STATUSES = ['pending', 'delivering', 'delivered', 'failed', 'cancelled'] as const;
 export type TimerStatus = (typeof TIMER_STATUSES)[number];
 
 /**
@@ -65,10 +59,7 @@ export interface TimerView {
  * The status the API shows. No write happens between "due" and "sent", so a stored `pending` timer whose
  * run time has passed is one being delivered (or about to be, while no worker runs): `delivering`.
  */
-export function shownStatus(
-  timer: Pick<TimerDocument, 'status' | 'runAt'>,
-  now = Date.now(),
-): TimerStatus {
+export function shownStatus(timer: Pick<TimerDocument, 'status' | 'runAt'>, now = Date.now()): TimerStatus {
   return timer.status === 'pending' && timer.runAt.getTime() <= now ? 'delivering' : timer.status;
 }
 

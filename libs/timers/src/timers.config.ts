@@ -14,12 +14,8 @@ export const timersConfigProvider: Provider = {
   provide: TIMERS_CONFIG,
   inject: [ConfigService],
   useFactory: (config: ConfigService): TimersConfig => {
-    const validated = Object.fromEntries(
-      Object.keys(timersEnv.shape).map((key) => [key, config.get(key)]),
-    );
-    const missing = Object.entries(validated).filter(
-      ([, value]) => value === undefined || typeof value === 'string',
-    );
+    const validated = Object.fromEntries(Object.keys(timersEnv.shape).map((key) => [key, config.get(key)]));
+    const missing = Object.entries(validated).filter(([, value]) => value === undefined || typeof value === 'string');
     // Values the app schema already validated are typed; raw strings (or gaps) are parsed once more here.
     const parsed = timersEnv.parse(Object.fromEntries(missing)) as Record<string, unknown>;
     return {

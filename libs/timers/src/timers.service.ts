@@ -80,12 +80,7 @@ export class TimersService {
     return toTimerView(await this.findOrThrow(id, tenant));
   }
 
-  async list(options: {
-    tenant?: TenantId;
-    status?: TimerStatus;
-    cursor?: string;
-    limit: number;
-  }): Promise<TimerPage> {
+  async list(options: { tenant?: TenantId; status?: TimerStatus; cursor?: string; limit: number }): Promise<TimerPage> {
     const after = options.cursor ? parseTimerId(options.cursor) : undefined;
     const page = await this.timers.list({
       tenant: options.tenant,
@@ -108,9 +103,7 @@ export class TimersService {
     const now = new Date();
     if (shownStatus(timer, now.getTime()) !== 'pending') throw this.notCancellable(timer, now);
     if ((await this.dueIndex.cancel(id, now.getTime())) === 'delivering')
-      throw new ConflictException(
-        `timer ${id} is being delivered; only a pending timer can be cancelled`,
-      );
+      throw new ConflictException(`timer ${id} is being delivered; only a pending timer can be cancelled`);
     const cancelled = await this.timers.cancelPending(timer._id, tenant, now);
     if (cancelled) return toTimerView(cancelled);
     throw this.notCancellable(await this.findOrThrow(id, tenant), now);
@@ -131,9 +124,7 @@ export class TimersService {
       return toTimerView(retried);
     }
     const timer = await this.findOrThrow(id, tenant);
-    throw new ConflictException(
-      `timer ${id} is ${timer.status}; only a failed timer can be retried`,
-    );
+    throw new ConflictException(`timer ${id} is ${timer.status}; only a failed timer can be retried`);
   }
 
   private newTimer(input: CreateTimerInput, tenant: TenantId, now: number): TimerDocument {
@@ -180,8 +171,7 @@ export class TimersService {
       });
     } else if (!this.config.TIMERS_ALLOW_PRIVATE_TARGETS) {
       const refusal = forbiddenTargetReason(new URL(input.url));
-      if (refusal)
-        issues.push({ code: 'custom', path: ['url'], input: input.url, message: refusal });
+      if (refusal) issues.push({ code: 'custom', path: ['url'], input: input.url, message: refusal });
     }
     if (issues.length) throw new ZodValidationException(new z.ZodError(issues));
   }
@@ -195,10 +185,7 @@ export class TimersService {
     const due = timers.map((timer) => ({
       id: timer._id.toHexString(),
       runAt: timer.runAt.getTime(),
-      staged:
-        timer.runAt.getTime() <= stageUntil
-          ? { url: timer.url, attempts: timer.attempts }
-          : undefined,
+      staged: timer.runAt.getTime() <= stageUntil ? { url: timer.url, attempts: timer.attempts } : undefined,
     }));
     try {
       if (why === 'created') await this.dueIndex.schedule(due);

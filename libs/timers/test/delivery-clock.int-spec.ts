@@ -32,10 +32,7 @@ describe('DeliveryClock (armed timers, real Redis)', () => {
   beforeAll(() => Logger.overrideLogger(false));
   const clockOn = (redis: Redis) => {
     clients.push(redis);
-    const dueIndex = new DueIndex(
-      redis,
-      fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tclock') }),
-    );
+    const dueIndex = new DueIndex(redis, fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tclock') }));
     return { dueIndex, clock: new DeliveryClock(dueIndex) };
   };
   afterEach(async () => {
@@ -52,8 +49,7 @@ describe('DeliveryClock (armed timers, real Redis)', () => {
     expect(clock.size).toBe(4);
     expect(await whenDue).toEqual(['timer-3']);
     expect(fired.map((firing) => firing.id)).toEqual(['timer-1', 'timer-0', 'timer-2']);
-    for (const firing of fired)
-      expect(firing.at).toBeGreaterThanOrEqual(timers.find((t) => t.id === firing.id)!.runAt);
+    for (const firing of fired) expect(firing.at).toBeGreaterThanOrEqual(timers.find((t) => t.id === firing.id)!.runAt);
     expect(clock.size).toBe(0);
     // Fired timers are no longer armed: a cancel now finds them being delivered.
     expect(await dueIndex.cancel('timer-0')).toBe('delivering');

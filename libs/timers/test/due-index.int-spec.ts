@@ -8,10 +8,7 @@ describe('DueIndex (real Redis)', () => {
   afterAll(() => redis.quit());
 
   it('counts scheduled, overdue (with the oldest one’s age), claimed and armed timers', async () => {
-    const dueIndex = new DueIndex(
-      redis,
-      fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tstats') }),
-    );
+    const dueIndex = new DueIndex(redis, fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tstats') }));
     const now = Date.now();
     await dueIndex.schedule(
       [-5_000, -1_000, 500, 3_600_000, 7_200_000].map((offset, i) => ({
@@ -48,10 +45,7 @@ describe('DueIndex (real Redis)', () => {
   });
 
   it('fires thousands of armed timers in one take, answering in order (a cancelled one: false)', async () => {
-    const dueIndex = new DueIndex(
-      redis,
-      fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('ttake') }),
-    );
+    const dueIndex = new DueIndex(redis, fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('ttake') }));
     const now = Date.now();
     const ids = Array.from({ length: 2_500 }, (_, i) => `timer-${String(i).padStart(4, '0')}`);
     await dueIndex.schedule(ids.map((id) => ({ id, runAt: now + 60_000 })));

@@ -31,8 +31,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
   });
 
   const statusOf = async (id: string) => (await ctx.timers.get(id)).status;
-  const createDueNow = (url: string) =>
-    ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url });
+  const createDueNow = (url: string) => ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url });
 
   it('fires on time with POST <url>/<id>, an empty body and a verifiable signature', async () => {
     const createdAt = Date.now();
@@ -42,9 +41,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
       seconds: 1,
       url: `${receiver.url}/hooks/`,
     });
-    expect(await eventually(() => receiver.requestsFor(`/hooks/${id}`).length > 0, 5_000)).toBe(
-      true,
-    );
+    expect(await eventually(() => receiver.requestsFor(`/hooks/${id}`).length > 0, 5_000)).toBe(true);
     const [request] = receiver.requestsFor(`/hooks/${id}`);
     expect(request.method).toBe('POST');
     expect(request.body).toBe('');
@@ -71,9 +68,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     expect(await eventually(async () => (await statusOf(id)) === 'delivered', 8_000)).toBe(true);
     const requests = receiver.requestsFor(`/${id}`);
     expect(requests).toHaveLength(3);
-    expect(new Set(requests.map((request) => request.headers['webhook-id']))).toEqual(
-      new Set([id]),
-    );
+    expect(new Set(requests.map((request) => request.headers['webhook-id']))).toEqual(new Set([id]));
     // Backoff between attempts: base 100 ms with jitter, so at least 50 ms, then at least 100 ms.
     expect(requests[1].at - requests[0].at).toBeGreaterThanOrEqual(50);
     expect(requests[2].at - requests[1].at).toBeGreaterThanOrEqual(100);
@@ -112,9 +107,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
       { hours: 0, minutes: 0, seconds: 0, url: `${receiver.url}/held` },
       { hours: 0, minutes: 0, seconds: 0, url: `${receiver.url}/quick` },
     ]);
-    expect(await eventually(() => receiver.requestsFor(`/quick/${quick}`).length > 0, 5_000)).toBe(
-      true,
-    );
+    expect(await eventually(() => receiver.requestsFor(`/quick/${quick}`).length > 0, 5_000)).toBe(true);
     const sentAt = receiver.requestsFor(`/quick/${quick}`)[0].at;
     expect(receiver.requestsFor(`/held/${held}`)).toHaveLength(1);
     // Sent, and its outcome waits while the held POST is in flight...
@@ -124,9 +117,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     expect(await eventually(async () => (await statusOf(quick)) === 'delivered', 5_000)).toBe(true);
     const deliveredAt = Date.parse((await ctx.timers.get(quick)).delivered_at!);
     expect(deliveredAt - sentAt).toBeGreaterThanOrEqual(600);
-    expect(await eventually(async () => (await ctx.timers.get(held)).attempts === 1, 5_000)).toBe(
-      true,
-    );
+    expect(await eventually(async () => (await ctx.timers.get(held)).attempts === 1, 5_000)).toBe(true);
   });
 
   it('retries 429 and timeouts, but fails at once on other 4xx and on redirects (never followed)', async () => {
@@ -141,16 +132,12 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     const gone = await createDueNow(`${receiver.url}/gone`);
     const moved = await createDueNow(`${receiver.url}/moved`);
 
-    expect(
-      await eventually(async () => (await statusOf(throttled.id)) === 'delivered', 5_000),
-    ).toBe(true);
+    expect(await eventually(async () => (await statusOf(throttled.id)) === 'delivered', 5_000)).toBe(true);
     expect(await ctx.timers.get(throttled.id)).toMatchObject({
       attempts: 2,
       last_error: 'HTTP 429',
     });
-    expect(await eventually(async () => (await statusOf(slow.id)) === 'delivered', 6_000)).toBe(
-      true,
-    );
+    expect(await eventually(async () => (await statusOf(slow.id)) === 'delivered', 6_000)).toBe(true);
     expect(await ctx.timers.get(slow.id)).toMatchObject({
       attempts: 2,
       last_error: 'timed out after 1000 ms',
@@ -158,9 +145,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     expect(await eventually(async () => (await statusOf(gone.id)) === 'failed', 5_000)).toBe(true);
     expect(await ctx.timers.get(gone.id)).toMatchObject({ attempts: 1, last_error: 'HTTP 410' });
     expect(await eventually(async () => (await statusOf(moved.id)) === 'failed', 5_000)).toBe(true);
-    expect((await ctx.timers.get(moved.id)).last_error).toMatch(
-      /HTTP 302 \(redirects are not followed\)/,
-    );
+    expect((await ctx.timers.get(moved.id)).last_error).toMatch(/HTTP 302 \(redirects are not followed\)/);
     expect(receiver.requestsFor('/elsewhere')).toHaveLength(0);
   });
 
@@ -186,16 +171,12 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
       })),
     );
     expect(
-      await eventually(
-        async () => (await Promise.all(ids.map(statusOf))).every((s) => s === 'delivered'),
-        8_000,
-      ),
+      await eventually(async () => (await Promise.all(ids.map(statusOf))).every((s) => s === 'delivered'), 8_000),
     ).toBe(true);
     expect(receiver.maxInFlight).toBe(3);
   });
 
-  const isArmed = async (id: string) =>
-    (await ctx.redis.zscore(`${config.TIMERS_REDIS_PREFIX}:armed`, id)) !== null;
+  const isArmed = async (id: string) => (await ctx.redis.zscore(`${config.TIMERS_REDIS_PREFIX}:armed`, id)) !== null;
 
   it('claims a timer ahead of its run time (armed) and sends it when it is due, not before', async () => {
     const { id } = await ctx.timers.create({
@@ -209,9 +190,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     expect(receiver.requestsFor(`/armed/${id}`)).toHaveLength(0);
     expect(await statusOf(id)).toBe('pending');
 
-    expect(await eventually(() => receiver.requestsFor(`/armed/${id}`).length > 0, 3_000)).toBe(
-      true,
-    );
+    expect(await eventually(() => receiver.requestsFor(`/armed/${id}`).length > 0, 3_000)).toBe(true);
     const [request] = receiver.requestsFor(`/armed/${id}`);
     expect(request.at).toBeGreaterThanOrEqual(dueAt);
     // No scheduler poll or queue hop between due and sent: only the firing step.
@@ -237,9 +216,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
   it('drops a malformed delivery job (no id, or a run time that is not a number) without retrying it', () => {
     const processor = ctx.app.get(TimerDeliveryProcessor);
     for (const timers of [[{ runAt: 1 }], [{ id: 'a', runAt: 'soon' }], 'not a list'])
-      expect(() => processor.process({ id: 'bad', data: { timers } } as unknown as Job)).toThrow(
-        UnrecoverableError,
-      );
+      expect(() => processor.process({ id: 'bad', data: { timers } } as unknown as Job)).toThrow(UnrecoverableError);
   });
 
   it('does not fire a cancelled timer', async () => {
@@ -257,21 +234,16 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
   });
 
   it('refuses (409) to cancel a timer being delivered or due, which then fires', async () => {
-    receiver.behaviour = (request, count) =>
-      request.path.startsWith('/busy/') && count === 1 ? 'hang' : 200;
+    receiver.behaviour = (request, count) => (request.path.startsWith('/busy/') && count === 1 ? 'hang' : 200);
     const busy = await ctx.timers.create({
       ...{ hours: 0, minutes: 0, seconds: 0 },
       url: `${receiver.url}/busy`,
     });
-    expect(
-      await eventually(() => receiver.requestsFor(`/busy/${busy.id}`).length === 1, 3_000),
-    ).toBe(true);
+    expect(await eventually(() => receiver.requestsFor(`/busy/${busy.id}`).length === 1, 3_000)).toBe(true);
     expect(await statusOf(busy.id)).toBe('delivering');
     await expect(ctx.timers.cancel(busy.id)).rejects.toThrow(/being delivered|is delivering/);
     // Timed out (1 s), retried, delivered: the refused cancel changed nothing.
-    expect(await eventually(async () => (await statusOf(busy.id)) === 'delivered', 6_000)).toBe(
-      true,
-    );
+    expect(await eventually(async () => (await statusOf(busy.id)) === 'delivered', 6_000)).toBe(true);
   });
 
   it('cancels or fires, never both, when cancels race timers falling due', async () => {
@@ -288,8 +260,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
       ids.map((id) =>
         ctx.timers.cancel(id).then(
           () => 'cancelled',
-          (error: Error) =>
-            /only a pending timer/.test(error.message) ? 'refused' : error.message,
+          (error: Error) => (/only a pending timer/.test(error.message) ? 'refused' : error.message),
         ),
       ),
     );
@@ -336,9 +307,7 @@ describe('timer delivery to private addresses when they are not allowed', () => 
       'http://[::ffff:192.168.0.1]/',
       'http://localhost/',
     ]) {
-      await expect(
-        ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url }),
-      ).rejects.toMatchObject({
+      await expect(ctx.timers.create({ hours: 0, minutes: 0, seconds: 0, url })).rejects.toMatchObject({
         response: { errors: [expect.objectContaining({ path: ['url'] })] },
       });
     }
@@ -362,9 +331,7 @@ describe('timer delivery to private addresses when they are not allowed', () => 
     await ctx.db.collection(TIMERS_COLLECTION).insertMany(stored);
     for (const timer of stored) {
       const id = timer._id.toHexString();
-      expect(
-        await eventually(async () => (await ctx.timers.get(id)).status === 'failed', 5_000),
-      ).toBe(true);
+      expect(await eventually(async () => (await ctx.timers.get(id)).status === 'failed', 5_000)).toBe(true);
       expect(await ctx.timers.get(id)).toMatchObject({
         attempts: 1,
         last_error: expect.stringMatching(/loopback|not public/),

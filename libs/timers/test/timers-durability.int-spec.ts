@@ -3,14 +3,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
 import { DueIndex, TIMERS_COLLECTION } from '@bufferq/timers';
-import {
-  eventually,
-  LocalServer,
-  sleep,
-  startPrivateRedis,
-  testServices,
-  uniqueName,
-} from '@bufferq/testing';
+import { eventually, LocalServer, sleep, startPrivateRedis, testServices, uniqueName } from '@bufferq/testing';
 import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './timers-harness';
 
 const now = () => ({ hours: 0, minutes: 0, seconds: 0 });
@@ -58,12 +51,9 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
 
     const startedAt = Date.now();
     await start({ ...services, worker: true });
-    expect(
-      await eventually(
-        () => deliveryCounts(receiver, 'down', ids).every((count) => count >= 1),
-        5_000,
-      ),
-    ).toBe(true);
+    expect(await eventually(() => deliveryCounts(receiver, 'down', ids).every((count) => count >= 1), 5_000)).toBe(
+      true,
+    );
     const lastDelivery = Math.max(...ids.map((id) => receiver.requestsFor(`/down/${id}`)[0].at));
     expect(lastDelivery - startedAt).toBeLessThan(1_500);
     await sleep(800); // reconciler passes run meanwhile: still exactly once
@@ -91,12 +81,9 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
       await worker.redis.flushall();
       expect(await worker.app.get(DueIndex).size()).toBe(0);
 
-      expect(
-        await eventually(
-          () => deliveryCounts(receiver, 'flushed', ids).every((count) => count >= 1),
-          6_000,
-        ),
-      ).toBe(true);
+      expect(await eventually(() => deliveryCounts(receiver, 'flushed', ids).every((count) => count >= 1), 6_000)).toBe(
+        true,
+      );
       await sleep(600);
       expect(deliveryCounts(receiver, 'flushed', ids)).toEqual(ids.map(() => 1));
     } finally {
@@ -120,12 +107,8 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
       const { id } = await worker.timers.create({ ...inSeconds(1), url: `${receiver.url}/outage` });
       expect((await worker.timers.get(id)).status).toBe('pending');
       await redis.start();
-      expect(
-        await eventually(() => receiver.requestsFor(`/outage/${id}`).length === 1, 10_000),
-      ).toBe(true);
-      expect(
-        await eventually(async () => (await worker.timers.get(id)).status === 'delivered', 3_000),
-      ).toBe(true);
+      expect(await eventually(() => receiver.requestsFor(`/outage/${id}`).length === 1, 10_000)).toBe(true);
+      expect(await eventually(async () => (await worker.timers.get(id)).status === 'delivered', 3_000)).toBe(true);
     } finally {
       await closeAll(open);
       await redis.remove();
@@ -151,12 +134,9 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
     expect(claimed.map((timer) => timer.id).sort()).toEqual([...ids].sort());
 
     await start({ ...services, worker: true });
-    expect(
-      await eventually(
-        () => deliveryCounts(receiver, 'claimed', ids).every((count) => count === 1),
-        5_000,
-      ),
-    ).toBe(true);
+    expect(await eventually(() => deliveryCounts(receiver, 'claimed', ids).every((count) => count === 1), 5_000)).toBe(
+      true,
+    );
   });
 
   it('after a lapsed lease, skips a timer whose delivered outcome the dead worker recorded and sends the others once', async () => {
@@ -187,10 +167,7 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
 
     await start({ ...services, worker: true });
     expect(
-      await eventually(
-        () => deliveryCounts(receiver, 'lapsed', unrecorded).every((count) => count === 1),
-        6_000,
-      ),
+      await eventually(() => deliveryCounts(receiver, 'lapsed', unrecorded).every((count) => count === 1), 6_000),
     ).toBe(true);
     await sleep(800);
     expect(deliveryCounts(receiver, 'lapsed', ids)).toEqual([0, 1, 1, 1]);
@@ -214,9 +191,7 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
     const dueIndex = worker.app.get(DueIndex);
     const { id } = await worker.timers.create({ ...now(), url: `${receiver.url}/race` });
     const { due_at: dueAt } = await worker.timers.get(id);
-    expect(
-      await eventually(async () => (await worker.timers.get(id)).status === 'delivered', 3_000),
-    ).toBe(true);
+    expect(await eventually(async () => (await worker.timers.get(id)).status === 'delivered', 3_000)).toBe(true);
     // What a pass that read MongoDB before the delivery was recorded would write now.
     const stale = {
       id,
@@ -238,27 +213,18 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
     const api = await start({ ...services, worker: false });
     const child = await startWorkerProcess(services);
     try {
-      receiver.behaviour = (request, count) =>
-        request.path.startsWith('/killed/') && count === 1 ? 'hang' : 200;
+      receiver.behaviour = (request, count) => (request.path.startsWith('/killed/') && count === 1 ? 'hang' : 200);
       const { id } = await api.timers.create({ ...now(), url: `${receiver.url}/killed` });
-      expect(
-        await eventually(() => receiver.requestsFor(`/killed/${id}`).length === 1, 10_000),
-      ).toBe(true);
+      expect(await eventually(() => receiver.requestsFor(`/killed/${id}`).length === 1, 10_000)).toBe(true);
       child.kill('SIGKILL');
       await once(child, 'exit');
       expect((await api.timers.get(id)).status).toBe('delivering');
 
       await start({ ...services, worker: true });
-      expect(
-        await eventually(() => receiver.requestsFor(`/killed/${id}`).length === 2, 10_000),
-      ).toBe(true);
-      const deliveryIds = receiver
-        .requestsFor(`/killed/${id}`)
-        .map((request) => request.headers['webhook-id']);
+      expect(await eventually(() => receiver.requestsFor(`/killed/${id}`).length === 2, 10_000)).toBe(true);
+      const deliveryIds = receiver.requestsFor(`/killed/${id}`).map((request) => request.headers['webhook-id']);
       expect(deliveryIds).toEqual([id, id]);
-      expect(
-        await eventually(async () => (await api.timers.get(id)).status === 'delivered', 3_000),
-      ).toBe(true);
+      expect(await eventually(async () => (await api.timers.get(id)).status === 'delivered', 3_000)).toBe(true);
       // The killed attempt's outcome was never recorded, so only the second one counts.
       expect((await api.timers.get(id)).attempts).toBe(1);
     } finally {
@@ -286,12 +252,9 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
       await once(child, 'exit');
 
       await start({ ...services, worker: true });
-      expect(
-        await eventually(
-          () => deliveryCounts(receiver, 'held', ids).every((count) => count === 1),
-          8_000,
-        ),
-      ).toBe(true);
+      expect(await eventually(() => deliveryCounts(receiver, 'held', ids).every((count) => count === 1), 8_000)).toBe(
+        true,
+      );
       await sleep(500);
       expect(deliveryCounts(receiver, 'held', ids)).toEqual([1, 1, 1, 1, 1]);
       expect(await api.redis.zcard(armed)).toBe(0);
@@ -319,12 +282,9 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
         )),
       );
     }
-    expect(
-      await eventually(
-        () => deliveryCounts(receiver, 'two', ids).every((count) => count >= 1),
-        20_000,
-      ),
-    ).toBe(true);
+    expect(await eventually(() => deliveryCounts(receiver, 'two', ids).every((count) => count >= 1), 20_000)).toBe(
+      true,
+    );
     await sleep(800);
     const counts = deliveryCounts(receiver, 'two', ids);
     expect(counts.filter((count) => count !== 1)).toEqual([]);

@@ -8,14 +8,7 @@ import { Test, TestingModule } from '@nestjs/testing';
 import { Db } from 'mongodb';
 import { Redis } from 'ioredis';
 import { DatastoresModule, MONGO_DB, REDIS_CLIENT } from '@bufferq/datastores';
-import {
-  TIMERS_CONFIG,
-  TimersEnv,
-  timersEnv,
-  TimersModule,
-  TimersService,
-  TimersWorkerModule,
-} from '@bufferq/timers';
+import { TIMERS_CONFIG, TimersEnv, timersEnv, TimersModule, TimersService, TimersWorkerModule } from '@bufferq/timers';
 
 export interface ReceivedRequest {
   method: string;
@@ -103,9 +96,7 @@ export class WebhookReceiver {
 }
 
 /** Settings for fast tests: short polls and backoff; a private target (the local receiver) allowed. */
-export function fastTimersConfig(
-  overrides: Partial<Record<keyof TimersEnv, string>> = {},
-): TimersEnv {
+export function fastTimersConfig(overrides: Partial<Record<keyof TimersEnv, string>> = {}): TimersEnv {
   return timersEnv.parse({
     TIMERS_ALLOW_PRIVATE_TARGETS: 'true',
     TIMERS_SCHEDULER_POLL_MS: '20',

@@ -26,8 +26,7 @@ describe('timers under races between claim, queue, send, create and cancel', () 
     open.push(ctx);
     return ctx;
   };
-  const postsTo = (prefix: string, ids: string[]) =>
-    ids.map((id) => receiver.requestsFor(`/${prefix}/${id}`).length);
+  const postsTo = (prefix: string, ids: string[]) => ids.map((id) => receiver.requestsFor(`/${prefix}/${id}`).length);
 
   beforeAll(async () => {
     receiver = await new WebhookReceiver().start();
@@ -70,16 +69,13 @@ describe('timers under races between claim, queue, send, create and cancel', () 
     ]);
     const [slow, fast] = [ids.slice(0, 4), ids.slice(4)];
 
-    expect(await eventually(() => postsTo('fast', fast).every((count) => count >= 1), 15_000)).toBe(
-      true,
-    );
+    expect(await eventually(() => postsTo('fast', fast).every((count) => count >= 1), 15_000)).toBe(true);
     // Late duplicates would come from the stale jobs and from the re-claims' jobs: let both run out.
     expect(
       await eventually(
         async () =>
-          (await api.db
-            .collection(TIMERS_COLLECTION)
-            .countDocuments({ status: { $in: ['delivered', 'failed'] } })) === ids.length,
+          (await api.db.collection(TIMERS_COLLECTION).countDocuments({ status: { $in: ['delivered', 'failed'] } })) ===
+          ids.length,
         15_000,
       ),
     ).toBe(true);
@@ -138,9 +134,7 @@ describe('timers under races between claim, queue, send, create and cancel', () 
       expect(await creating).toEqual({ id, created: true });
 
       await sleep(2_000);
-      expect(
-        receiver.requests.filter((request) => request.path.startsWith(new URL(url).pathname)),
-      ).toEqual([]);
+      expect(receiver.requests.filter((request) => request.path.startsWith(new URL(url).pathname))).toEqual([]);
       expect((await worker.timers.get(id)).status).toBe('cancelled');
     });
 
@@ -152,9 +146,7 @@ describe('timers under races between claim, queue, send, create and cancel', () 
       const creating = creator.timers.create({ ...inSeconds(0), url });
       const id = await storedId(worker, url);
       // The worker's reconciler (every 300 ms) finds it in MongoDB, and the worker delivers it.
-      expect(
-        await eventually(async () => (await worker.timers.get(id)).status === 'delivered', 5_000),
-      ).toBe(true);
+      expect(await eventually(async () => (await worker.timers.get(id)).status === 'delivered', 5_000)).toBe(true);
       proxy.release();
       await creating;
 
@@ -200,17 +192,13 @@ describe('timers under races between claim, queue, send, create and cancel', () 
         Array.from({ length: 5 }, () => ({ ...inSeconds(2), url: `${receiver.url}/handed-back` })),
       );
       const dueAt = new Map(
-        await Promise.all(
-          ids.map(async (id) => [id, Date.parse((await api.timers.get(id)).due_at)] as const),
-        ),
+        await Promise.all(ids.map(async (id) => [id, Date.parse((await api.timers.get(id)).due_at)] as const)),
       );
       // Claimed ahead (armed), refused by the queue, handed back, claimed again... for most of a second.
       await sleep(800);
       await queueAdmin.config('SET', 'maxmemory', '0');
 
-      expect(
-        await eventually(() => postsTo('handed-back', ids).every((count) => count >= 1), 6_000),
-      ).toBe(true);
+      expect(await eventually(() => postsTo('handed-back', ids).every((count) => count >= 1), 6_000)).toBe(true);
       await sleep(500);
       expect(postsTo('handed-back', ids)).toEqual([1, 1, 1, 1, 1]);
       const early = ids

@@ -34,9 +34,7 @@ async function main(): Promise<void> {
       const started = process.hrtime.bigint();
       const cpu = process.cpuUsage();
       const outcomes = await Promise.all(
-        Array.from({ length: count }, (_, i) =>
-          sender.send(`http://127.0.0.1:${port}/t`, `id${i}`),
-        ),
+        Array.from({ length: count }, (_, i) => sender.send(`http://127.0.0.1:${port}/t`, `id${i}`)),
       );
       const ms = Number(process.hrtime.bigint() - started) / 1e6;
       const used = process.cpuUsage(cpu);

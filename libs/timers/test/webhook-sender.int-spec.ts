@@ -42,9 +42,7 @@ describe('WebhookSender (local receiver)', () => {
   it('reuses keep-alive connections: 400 POSTs to one host over at most the per-host cap of connections', async () => {
     const target = await receiver((_, res) => res.writeHead(204).end());
     try {
-      const outcomes = await Promise.all(
-        Array.from({ length: 400 }, (_, i) => sender.send(target.url, `id${i}`)),
-      );
+      const outcomes = await Promise.all(Array.from({ length: 400 }, (_, i) => sender.send(target.url, `id${i}`)));
       expect(outcomes.every((outcome) => outcome.delivered)).toBe(true);
       expect(target.connections()).toBeLessThanOrEqual(4);
       expect(target.requests[0]).toBe('POST /hooks/id0?k=1 0');
@@ -62,9 +60,7 @@ describe('WebhookSender (local receiver)', () => {
     try {
       // Five attempts, four slots for the host: the fifth starts when a timed-out one frees its slot.
       const started = Date.now();
-      const outcomes = await Promise.all(
-        Array.from({ length: 5 }, (_, i) => sender.send(target.url, `slow${i}`)),
-      );
+      const outcomes = await Promise.all(Array.from({ length: 5 }, (_, i) => sender.send(target.url, `slow${i}`)));
       expect(outcomes).toEqual(
         Array.from({ length: 5 }, () => ({
           delivered: false,

@@ -19,6 +19,9 @@ const apiSettings = datastoresEnv.extend({
   ...countersEnv.shape,
   ...operationsEnv.shape,
 });
-export const apiEnv = refuseUnsafeSecretsInProduction(apiSettings, [{ name: 'TIMERS_SIGNING_SECRET' }, BOARD_PASSWORD_SECRET]);
+export const apiEnv = refuseUnsafeSecretsInProduction(apiSettings, [
+  { name: 'TIMERS_SIGNING_SECRET' },
+  BOARD_PASSWORD_SECRET,
+]);
 
 export type ApiEnv = z.infer<typeof apiEnv>;

@@ -23,7 +23,8 @@ export class BufferErrorsFilter implements ExceptionFilter {
       reply.header('retry-after', String(BUFFER_FULL_RETRY_AFTER_S));
       reply.status(503).send({
         statusCode: 503,
-        message: 'The increment buffer is full (the counter store is behind); increments of keys not already buffered were not recorded, retry later',
+        message:
+          'The increment buffer is full (the counter store is behind); increments of keys not already buffered were not recorded, retry later',
       });
       return;
     }

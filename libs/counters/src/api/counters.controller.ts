@@ -1,5 +1,13 @@
 import { Body, Controller, Get, Header, HttpCode, Param, Post, UseFilters } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBadRequestResponse, ApiBody, ApiExtraModels, ApiOkResponse, ApiTags, getSchemaPath } from '@nestjs/swagger';
+import {
+  ApiAcceptedResponse,
+  ApiBadRequestResponse,
+  ApiBody,
+  ApiExtraModels,
+  ApiOkResponse,
+  ApiTags,
+  getSchemaPath,
+} from '@nestjs/swagger';
 import { CountersService } from '../counters.service';
 import { BufferErrorsFilter } from './buffer-errors.filter';
 import { CounterKeyParamsDto, IncrementBatchDto, IncrementDto, parseIncrementRequest } from './counters.dto';
@@ -25,7 +33,10 @@ export class CountersController {
 
   @Get(':key')
   @Header('content-type', 'application/json; charset=utf-8')
-  @ApiOkResponse({ description: '`{ key, value }`: MongoDB value plus still-buffered increments; 0 for an unknown key. `value` is exact to 64 bits (its JSON digits; JavaScript clients round past 2^53)' })
+  @ApiOkResponse({
+    description:
+      '`{ key, value }`: MongoDB value plus still-buffered increments; 0 for an unknown key. `value` is exact to 64 bits (its JSON digits; JavaScript clients round past 2^53)',
+  })
   async read(@Param() { key }: CounterKeyParamsDto): Promise<string> {
     const value = await this.counters.read(key);
     // Written by hand: JSON.stringify knows no bigint, and a number would round a counter past 2^53.

@@ -5,7 +5,10 @@ import { MAX_COUNTER_KEY_BYTES, MAX_INCREMENTS_PER_BATCH } from '../counters.con
 export const counterKeySchema = z
   .string()
   .min(1)
-  .refine((key) => Buffer.byteLength(key) <= MAX_COUNTER_KEY_BYTES, `must be at most ${MAX_COUNTER_KEY_BYTES} bytes (UTF-8)`)
+  .refine(
+    (key) => Buffer.byteLength(key) <= MAX_COUNTER_KEY_BYTES,
+    `must be at most ${MAX_COUNTER_KEY_BYTES} bytes (UTF-8)`,
+  )
   .refine((key) => key.isWellFormed(), 'must be well-formed Unicode');
 
 /** One increment: `value` is a safe integer (|value| < 2^53), negative too, so sums stay exact. */
@@ -34,5 +37,7 @@ export function parseIncrementRequest(body: unknown): IncrementRequest {
   const batch = typeof body === 'object' && body !== null && 'increments' in body;
   const parsed = (batch ? incrementBatchSchema : incrementSchema).safeParse(body);
   if (!parsed.success) throw new ZodValidationException(parsed.error);
-  return batch ? { increments: (parsed.data as IncrementBatchDto).increments, batch } : { increments: [parsed.data as IncrementDto], batch };
+  return batch
+    ? { increments: (parsed.data as IncrementBatchDto).increments, batch }
+    : { increments: [parsed.data as IncrementDto], batch };
 }

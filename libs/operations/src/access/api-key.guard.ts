@@ -27,11 +27,15 @@ export class ApiKeyGuard implements CanActivate {
 
   canActivate(context: ExecutionContext): boolean {
     if (this.keyDigests.length === 0) return true;
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ENDPOINT, [context.getHandler(), context.getClass()])) return true;
-    const request = context.switchToHttp().getRequest<{ headers: Record<string, unknown>; apiClient?: string; tenant?: string }>();
+    if (this.reflector.getAllAndOverride<boolean>(PUBLIC_ENDPOINT, [context.getHandler(), context.getClass()]))
+      return true;
+    const request = context
+      .switchToHttp()
+      .getRequest<{ headers: Record<string, unknown>; apiClient?: string; tenant?: string }>();
     const given = request.headers['x-api-key'];
     // Compare digests in constant time, so response timing tells nothing about a key's characters.
-    const matched = typeof given === 'string' ? this.keyDigests.find((key) => timingSafeEqual(key, digest(given))) : undefined;
+    const matched =
+      typeof given === 'string' ? this.keyDigests.find((key) => timingSafeEqual(key, digest(given))) : undefined;
     if (matched) {
       // 128 bits of the digest: a stable id per key that reveals nothing about the key.
       request.tenant = matched.toString('hex').slice(0, 32);

@@ -14,13 +14,21 @@ export class FailOpenThrottlerStorage implements ThrottlerStorage {
 
   constructor(private readonly counts: ThrottlerStorage) {}
 
-  async increment(key: string, ttl: number, limit: number, blockDuration: number, throttlerName: string): Promise<ThrottlerRecord> {
+  async increment(
+    key: string,
+    ttl: number,
+    limit: number,
+    blockDuration: number,
+    throttlerName: string,
+  ): Promise<ThrottlerRecord> {
     try {
       return await this.counts.increment(key, ttl, limit, blockDuration, throttlerName);
     } catch (error) {
       if (Date.now() - this.lastWarningAt > 10_000) {
         this.lastWarningAt = Date.now();
-        this.logger.warn(`rate limit counts unavailable, letting requests through: ${error instanceof Error ? error.message : error}`);
+        this.logger.warn(
+          `rate limit counts unavailable, letting requests through: ${error instanceof Error ? error.message : error}`,
+        );
       }
       return { totalHits: 0, timeToExpire: ttl, isBlocked: false, timeToBlockExpire: 0 };
     }

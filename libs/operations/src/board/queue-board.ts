@@ -42,14 +42,21 @@ export class QueueBoard implements OnModuleInit {
     const serverAdapter = new BoardFastifyAdapter();
     serverAdapter.setBasePath(BOARD_PATH);
     // @bull-board/fastify 9.10.1 pins its own @bull-board/api copy; the adapter contract is the same across 9.10.x.
-    createBullBoard({ queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode })), serverAdapter: serverAdapter as never });
+    createBullBoard({
+      queues: queues.map((queue) => new BullMQAdapter(queue, { readOnlyMode })),
+      serverAdapter: serverAdapter as never,
+    });
     // Bull Board answers 500 with the error's message and stack for what is the client's fault (it
     // JSON-parses text a request sent after a NUL): a bad request is a 400, and no answer shows a stack.
     serverAdapter.setErrorHandler((error: Error) => {
       const declared = (error as Error & { statusCode?: number }).statusCode;
-      const status = error instanceof SyntaxError || error instanceof TypeError ? 400 : declared && declared < 500 ? declared : 500;
+      const status =
+        error instanceof SyntaxError || error instanceof TypeError ? 400 : declared && declared < 500 ? declared : 500;
       if (status >= 500) this.logger.error(`Bull Board request failed: ${error.message}`, error.stack);
-      return { status, body: { statusCode: status, message: status >= 500 ? 'Internal server error' : 'Bad request' } } as never;
+      return {
+        status,
+        body: { statusCode: status, message: status >= 500 ? 'Internal server error' : 'Bad request' },
+      } as never;
     });
     const expected = digest(`${user}:${password}`);
     void fastify.register(async (scope) => {
@@ -58,7 +65,10 @@ export class QueueBoard implements OnModuleInit {
         // refused while the count cannot be read (Redis away: the board has nothing to show then anyway).
         const refusedForMs = await this.loginFailures.refusedForMs(request.ip).catch(() => undefined);
         if (refusedForMs === undefined) {
-          await reply.header('retry-after', '1').code(503).send({ statusCode: 503, message: 'Login attempts cannot be counted while Redis is unreachable' });
+          await reply
+            .header('retry-after', '1')
+            .code(503)
+            .send({ statusCode: 503, message: 'Login attempts cannot be counted while Redis is unreachable' });
           return;
         }
         if (refusedForMs > 0) {
@@ -72,18 +82,24 @@ export class QueueBoard implements OnModuleInit {
         if (timingSafeEqual(expected, digest(credentials))) return;
         // A request without credentials is the browser asking for them, not a failed login.
         if (credentials) await this.loginFailures.recordFailure(request.ip).catch(() => undefined);
-        await reply.header('www-authenticate', 'Basic realm="queues", charset="UTF-8"').code(401).send({ statusCode: 401, message: 'Unauthorized' });
+        await reply
+          .header('www-authenticate', 'Basic realm="queues", charset="UTF-8"')
+          .code(401)
+          .send({ statusCode: 401, message: 'Unauthorized' });
       });
       await scope.register(serverAdapter.registerPlugin() as never, { prefix: BOARD_PATH });
     });
-    this.logger.log(`Bull Board at ${BOARD_PATH} (${readOnlyMode ? 'read-only' : 'read-write'}): ${queues.map((queue) => queue.name).join(', ')}`);
+    this.logger.log(
+      `Bull Board at ${BOARD_PATH} (${readOnlyMode ? 'read-only' : 'read-write'}): ${queues.map((queue) => queue.name).join(', ')}`,
+    );
   }
 
   private queues(): Queue[] {
     const byName = new Map<string, Queue>();
     for (const wrapper of this.discovery.getProviders()) {
       const instance: unknown = wrapper.isDependencyTreeStatic() ? wrapper.instance : undefined;
-      if (instance instanceof Queue && !byName.has(instance.qualifiedName)) byName.set(instance.qualifiedName, instance);
+      if (instance instanceof Queue && !byName.has(instance.qualifiedName))
+        byName.set(instance.qualifiedName, instance);
     }
     return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
   }

@@ -18,7 +18,9 @@ export class HealthController {
 
   /** Readiness: the api can accept writes (Redis answers). MongoDB and the flush lag show in `details` only. */
   @Get('ready')
-  @ApiOkResponse({ description: 'Redis answers: increments are accepted; `details` also shows MongoDB and the flush lag' })
+  @ApiOkResponse({
+    description: 'Redis answers: increments are accepted; `details` also shows MongoDB and the flush lag',
+  })
   @ApiServiceUnavailableResponse({ description: 'Redis does not answer: take this replica out of rotation' })
   async ready(): Promise<ReadinessReport> {
     const report = await this.readiness.report();

@@ -73,7 +73,8 @@ export class ReadinessIndicators {
     return this.probe('flush', async () => {
       const { oldestPendingAgeMs, bufferedFields } = await this.counters.stats();
       const details = { oldestPendingAgeMs, bufferedFields, maxFlushLagMs: this.maxFlushLagMs };
-      if (oldestPendingAgeMs > this.maxFlushLagMs) throw Object.assign(new Error('flush lag over its bound'), { details });
+      if (oldestPendingAgeMs > this.maxFlushLagMs)
+        throw Object.assign(new Error('flush lag over its bound'), { details });
       return details;
     });
   }

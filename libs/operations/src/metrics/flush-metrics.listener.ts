@@ -12,14 +12,21 @@ const flushDuration = processMetric(
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     }),
 );
-const fieldsFlushed = processMetric('flush_fields_total', () => new Counter({ name: 'flush_fields_total', help: 'Buffered fields written to MongoDB' }));
+const fieldsFlushed = processMetric(
+  'flush_fields_total',
+  () => new Counter({ name: 'flush_fields_total', help: 'Buffered fields written to MongoDB' }),
+);
 const documentsFlushed = processMetric(
   'flush_documents_total',
   () => new Counter({ name: 'flush_documents_total', help: 'Documents updated in MongoDB by flushes' }),
 );
 const flushFailures = processMetric(
   'flush_failures_total',
-  () => new Counter({ name: 'flush_failures_total', help: 'Flush jobs that failed (the buffer keeps the data and retries)' }),
+  () =>
+    new Counter({
+      name: 'flush_failures_total',
+      help: 'Flush jobs that failed (the buffer keeps the data and retries)',
+    }),
 );
 
 /**
@@ -31,7 +38,9 @@ const flushFailures = processMetric(
 export class FlushMetricsListener extends QueueEventsHost {
   @OnQueueEvent('completed')
   onFlushed({ returnvalue }: { returnvalue: unknown }): void {
-    const report = (typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue) as Partial<FlushReport> | null;
+    const report = (
+      typeof returnvalue === 'string' ? JSON.parse(returnvalue) : returnvalue
+    ) as Partial<FlushReport> | null;
     if (!report || typeof report.durationMs !== 'number') return;
     flushDuration.observe(report.durationMs / 1000);
     fieldsFlushed.inc(report.fields ?? 0);

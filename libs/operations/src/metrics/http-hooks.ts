@@ -29,7 +29,10 @@ export class HttpHooks implements OnModuleInit {
     fastify.addHook('onResponse', async (request: FastifyRequest, reply: FastifyReply) => {
       // The route pattern, not the URL, keeps the label set small (keys never become labels).
       const route = request.routeOptions?.url ?? 'unmatched';
-      httpDuration.observe({ method: request.method, route, status_code: String(reply.statusCode) }, reply.elapsedTime / 1000);
+      httpDuration.observe(
+        { method: request.method, route, status_code: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      );
     });
   }
 }

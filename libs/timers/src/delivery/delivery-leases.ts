@@ -48,9 +48,7 @@ export class DeliveryLeases implements OnApplicationShutdown {
     try {
       await this.dueIndex.renewLeases([...this.held.keys()]);
     } catch (error) {
-      this.logger.warn(
-        `renewing ${this.held.size} delivery leases failed: ${(error as Error).message}`,
-      );
+      this.logger.warn(`renewing ${this.held.size} delivery leases failed: ${(error as Error).message}`);
     }
   }
 }

@@ -100,8 +100,7 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
 
   /** Resolves once fewer than MAX_UNRECORDED outcomes wait for MongoDB. */
   async capacity(): Promise<void> {
-    while (this.unrecorded.size >= MAX_UNRECORDED)
-      await new Promise<void>((resolve) => this.waiting.push(resolve));
+    while (this.unrecorded.size >= MAX_UNRECORDED) await new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 
   /** How many outcomes are not yet recorded. */
@@ -134,29 +133,19 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
     const attemptsMade = attempt.attempts + 1;
     if (outcome.retryable && attemptsMade < this.config.TIMERS_MAX_ATTEMPTS) {
       const runAt =
-        Date.now() +
-        retryDelayMs(
-          attemptsMade,
-          this.config.TIMERS_BACKOFF_BASE_MS,
-          this.config.TIMERS_BACKOFF_MAX_MS,
-        );
+        Date.now() + retryDelayMs(attemptsMade, this.config.TIMERS_BACKOFF_BASE_MS, this.config.TIMERS_BACKOFF_MAX_MS);
       return {
         result: 'retry-scheduled',
         steps: [
           () => this.timers.recordRetry(timerId, new Date(runAt), outcome.error),
           () =>
-            this.dueIndex.reschedule([
-              { id: attempt.id, runAt, staged: { url: attempt.url, attempts: attemptsMade } },
-            ]),
+            this.dueIndex.reschedule([{ id: attempt.id, runAt, staged: { url: attempt.url, attempts: attemptsMade } }]),
         ],
       };
     }
     return {
       result: 'failed',
-      steps: [
-        () => this.timers.recordFailed(timerId, outcome.error),
-        () => this.settling.submit(attempt.id),
-      ],
+      steps: [() => this.timers.recordFailed(timerId, outcome.error), () => this.settling.submit(attempt.id)],
     };
   }
 
@@ -172,9 +161,7 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
           break;
         } catch (error) {
           if (this.stopping) throw error;
-          this.logger.warn(
-            `timer ${id}: recording the outcome failed (${(error as Error).message}); trying again`,
-          );
+          this.logger.warn(`timer ${id}: recording the outcome failed (${(error as Error).message}); trying again`);
           await sleep(WRITE_RETRY_MS);
         }
       }

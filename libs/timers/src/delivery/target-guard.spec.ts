@@ -1,17 +1,9 @@
-import {
-  ForbiddenTargetError,
-  forbiddenTargetReason,
-  isPublicAddress,
-  publicOnlyLookup,
-} from './target-guard';
+import { ForbiddenTargetError, forbiddenTargetReason, isPublicAddress, publicOnlyLookup } from './target-guard';
 
 describe('isPublicAddress', () => {
-  it.each(['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])(
-    'allows public unicast %s',
-    (address) => {
-      expect(isPublicAddress(address)).toBe(true);
-    },
-  );
+  it.each(['8.8.8.8', '1.1.1.1', '2606:4700:4700::1111', '::ffff:8.8.8.8'])('allows public unicast %s', (address) => {
+    expect(isPublicAddress(address)).toBe(true);
+  });
 
   it.each([
     '127.0.0.1',
@@ -58,9 +50,7 @@ describe('publicOnlyLookup', () => {
   });
 
   it('passes through a resolution error', async () => {
-    const error = await new Promise<unknown>((resolve) =>
-      publicOnlyLookup('name.invalid', {}, (err) => resolve(err)),
-    );
+    const error = await new Promise<unknown>((resolve) => publicOnlyLookup('name.invalid', {}, (err) => resolve(err)));
     expect((error as NodeJS.ErrnoException).code).toMatch(/ENOTFOUND|EAI_AGAIN/);
   });
 });

@@ -29,30 +29,20 @@ export function forbiddenTargetReason(url: URL): string | undefined {
   return undefined;
 }
 
-type LookupCallback = (
-  error: NodeJS.ErrnoException | null,
-  address: string | LookupAddress[],
-  family?: number,
-) => void;
+type LookupCallback = (error: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void;
 
 /**
  * A `dns.lookup` replacement for the delivery connection: it refuses names that resolve to a
  * non-public address at connect time, so a DNS answer that changes after validation (rebinding) or a
  * host that resolves privately cannot reach internal services.
  */
-export function publicOnlyLookup(
-  hostname: string,
-  options: LookupOptions,
-  callback: LookupCallback,
-): void {
+export function publicOnlyLookup(hostname: string, options: LookupOptions, callback: LookupCallback): void {
   dnsLookup(hostname, { ...options, all: true }, (error, addresses) => {
     if (error) return callback(error, []);
     const refused = addresses.find((entry) => !isPublicAddress(entry.address));
     if (refused) {
       return callback(
-        new ForbiddenTargetError(
-          `target host ${hostname} resolves to non-public address ${refused.address}`,
-        ),
+        new ForbiddenTargetError(`target host ${hostname} resolves to non-public address ${refused.address}`),
         [],
       );
     }

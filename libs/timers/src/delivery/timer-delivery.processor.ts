@@ -1,10 +1,4 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  OnApplicationBootstrap,
-  OnModuleDestroy,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { bullmqConnection } from '@bufferq/datastores';
@@ -27,23 +21,17 @@ export class TimerDeliveryProcessor implements OnApplicationBootstrap, OnModuleD
   ) {}
 
   onApplicationBootstrap(): void {
-    this.worker = new Worker<TimerDeliveryJob, BatchResult>(
-      TIMER_DELIVERY_QUEUE,
-      (job) => this.process(job),
-      {
-        connection: bullmqConnection(this.env.getOrThrow<string>('REDIS_URL')),
-        prefix: this.config.TIMERS_REDIS_PREFIX,
-        concurrency: deliveryJobConcurrency(this.config),
-        lockDuration: this.config.TIMERS_DELIVERY_LOCK_MS,
-        stalledInterval: this.config.TIMERS_DELIVERY_LOCK_MS,
-        // A batch whose worker died is not run again by BullMQ: its timers' leases lapse and schedulers
-        // claim them again, so a timer is re-sent once, not once per mechanism.
-        maxStalledCount: 0,
-      },
-    );
-    this.worker.on('failed', (job, error) =>
-      this.logger.warn(`delivery batch ${job?.id} failed: ${error.message}`),
-    );
+    this.worker = new Worker<TimerDeliveryJob, BatchResult>(TIMER_DELIVERY_QUEUE, (job) => this.process(job), {
+      connection: bullmqConnection(this.env.getOrThrow<string>('REDIS_URL')),
+      prefix: this.config.TIMERS_REDIS_PREFIX,
+      concurrency: deliveryJobConcurrency(this.config),
+      lockDuration: this.config.TIMERS_DELIVERY_LOCK_MS,
+      stalledInterval: this.config.TIMERS_DELIVERY_LOCK_MS,
+      // A batch whose worker died is not run again by BullMQ: its timers' leases lapse and schedulers
+      // claim them again, so a timer is re-sent once, not once per mechanism.
+      maxStalledCount: 0,
+    });
+    this.worker.on('failed', (job, error) => this.logger.warn(`delivery batch ${job?.id} failed: ${error.message}`));
     this.worker.on('error', (error) => this.logger.error(`delivery worker: ${error.message}`));
   }
 

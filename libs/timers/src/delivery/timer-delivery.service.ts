@@ -113,31 +113,26 @@ export class TimerDeliveryService {
     const finished: string[] = [];
     for (const timer of claimed) {
       if (!parseTimerId(timer.id)) finished.push(timer.id);
-      else if (timer.staged)
-        toSend.push({ id: timer.id, claim: timer.claim, ...timer.staged, runAt: timer.runAt });
+      else if (timer.staged) toSend.push({ id: timer.id, claim: timer.claim, ...timer.staged, runAt: timer.runAt });
       else unstaged.set(timer.id, timer);
     }
     const notDue: ReturnedTimer[] = [];
     if (unstaged.size) {
       const now = Date.now();
       const found = new Map(
-        (
-          await this.timers.findForDelivery([...unstaged.keys()].map((id) => parseTimerId(id)!))
-        ).map((timer) => [timer._id.toHexString(), timer]),
+        (await this.timers.findForDelivery([...unstaged.keys()].map((id) => parseTimerId(id)!))).map((timer) => [
+          timer._id.toHexString(),
+          timer,
+        ]),
       );
       for (const { id, claim, runAt: armedAt } of unstaged.values()) {
         const timer = found.get(id);
-        if (!timer || !(timer.status === 'pending' || timer.status === 'delivering'))
-          finished.push(id);
+        if (!timer || !(timer.status === 'pending' || timer.status === 'delivering')) finished.push(id);
         else {
           const runAt = timer.runAt.getTime();
           // An index entry older than MongoDB's run time (a rescheduled timer): back to the index, unless
           // it was armed and MongoDB's time is still within the lookahead (then it waits for that time).
-          if (
-            armedAt === undefined
-              ? runAt > now
-              : runAt > now + this.config.TIMERS_SCHEDULER_LOOKAHEAD_MS
-          )
+          if (armedAt === undefined ? runAt > now : runAt > now + this.config.TIMERS_SCHEDULER_LOOKAHEAD_MS)
             notDue.push({ id, claim, runAt });
           else
             toSend.push({

@@ -4,12 +4,8 @@ import { webhookSignatureHeaders } from './webhook-signature';
 
 describe('webhookTarget', () => {
   it('appends the id as one path segment, keeping the query and dropping the fragment', () => {
-    expect(webhookTarget('https://someserver.com', '1').toString()).toBe(
-      'https://someserver.com/1',
-    );
-    expect(webhookTarget('https://someserver.com/hooks/', 'abc').toString()).toBe(
-      'https://someserver.com/hooks/abc',
-    );
+    expect(webhookTarget('https://someserver.com', '1').toString()).toBe('https://someserver.com/1');
+    expect(webhookTarget('https://someserver.com/hooks/', 'abc').toString()).toBe('https://someserver.com/hooks/abc');
     expect(webhookTarget('https://someserver.com/hooks?x=1#frag', 'abc').toString()).toBe(
       'https://someserver.com/hooks/abc?x=1',
     );
@@ -25,8 +21,8 @@ describe('webhookSignatureHeaders', () => {
       'webhook-timestamp': '1700000000',
       'webhook-signature': `v1,${expected}`,
     });
-    expect(
-      webhookSignatureHeaders('other', 'abc', 1_700_000_000, '')['webhook-signature'],
-    ).not.toBe(headers['webhook-signature']);
+    expect(webhookSignatureHeaders('other', 'abc', 1_700_000_000, '')['webhook-signature']).not.toBe(
+      headers['webhook-signature'],
+    );
   });
 });

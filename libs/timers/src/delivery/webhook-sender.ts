@@ -7,8 +7,7 @@ import { ForbiddenTargetError, forbiddenTargetReason, publicOnlyLookup } from '.
 import { signingKey, webhookSignature } from './webhook-signature';
 
 /** What one POST to a webhook target came to. `retryable` says whether another attempt may succeed. */
-export type SendOutcome =
-  { delivered: true; status: number } | { delivered: false; retryable: boolean; error: string };
+export type SendOutcome = { delivered: true; status: number } | { delivered: false; retryable: boolean; error: string };
 
 /** A timer's webhook url, parsed once: where its POSTs go and whether they may go there at all. */
 export interface WebhookTarget {
@@ -68,10 +67,7 @@ export class WebhookSender implements OnModuleDestroy {
   private readonly key: KeyObject;
 
   constructor(@Inject(TIMERS_CONFIG) private readonly config: TimersConfig) {
-    this.slots = new DeliverySlots(
-      config.TIMERS_DELIVERY_CONCURRENCY,
-      config.TIMERS_MAX_CONCURRENCY_PER_HOST,
-    );
+    this.slots = new DeliverySlots(config.TIMERS_DELIVERY_CONCURRENCY, config.TIMERS_MAX_CONCURRENCY_PER_HOST);
     this.key = signingKey(config.TIMERS_SIGNING_SECRET);
     const timeout = config.TIMERS_DELIVERY_TIMEOUT_MS;
     this.agent = new Agent({
@@ -93,11 +89,8 @@ export class WebhookSender implements OnModuleDestroy {
 
   send(url: string, id: string): Promise<SendOutcome> {
     const target = this.targetOf(url);
-    if ('refused' in target)
-      return Promise.resolve({ delivered: false, retryable: false, error: target.refused });
-    return new Promise((resolve) =>
-      this.slots.run(target.host, (done) => this.post(target, id, resolve, done)),
-    );
+    if ('refused' in target) return Promise.resolve({ delivered: false, retryable: false, error: target.refused });
+    return new Promise((resolve) => this.slots.run(target.host, (done) => this.post(target, id, resolve, done)));
   }
 
   /** Whether POSTs are in flight (an attempt waiting for a slot implies some are). */
@@ -114,9 +107,7 @@ export class WebhookSender implements OnModuleDestroy {
     if (target) return target;
     try {
       const parsed = parseWebhookTarget(url);
-      const refusal = this.config.TIMERS_ALLOW_PRIVATE_TARGETS
-        ? undefined
-        : forbiddenTargetReason(new URL(url));
+      const refusal = this.config.TIMERS_ALLOW_PRIVATE_TARGETS ? undefined : forbiddenTargetReason(new URL(url));
       target = refusal ? { refused: refusal } : parsed;
     } catch {
       target = { refused: `invalid url ${url}` };
@@ -126,12 +117,7 @@ export class WebhookSender implements OnModuleDestroy {
     return target;
   }
 
-  private post(
-    target: WebhookTarget,
-    id: string,
-    resolve: (outcome: SendOutcome) => void,
-    done: () => void,
-  ): void {
+  private post(target: WebhookTarget, id: string, resolve: (outcome: SendOutcome) => void, done: () => void): void {
     const timestamp = Math.floor(Date.now() / 1000);
     const attempt = new WebhookAttempt(this.config.TIMERS_DELIVERY_TIMEOUT_MS, (outcome) => {
       done();

@@ -12,9 +12,7 @@ export function webhookSignature(
   timestampSeconds: number,
   body: string,
 ): string {
-  const signature = createHmac('sha256', secret)
-    .update(`${deliveryId}.${timestampSeconds}.${body}`)
-    .digest('base64');
+  const signature = createHmac('sha256', secret).update(`${deliveryId}.${timestampSeconds}.${body}`).digest('base64');
   return `v1,${signature}`;
 }
 

@@ -138,11 +138,7 @@ export class DueIndex {
   async schedule(timers: DueTimer[]): Promise<number> {
     let added = 0;
     for (let i = 0; i < timers.length; i += CHUNK)
-      added += await this.redis.scheduleTimers(
-        ...this.keys,
-        '',
-        ...timerArgs(timers.slice(i, i + CHUNK)),
-      );
+      added += await this.redis.scheduleTimers(...this.keys, '', ...timerArgs(timers.slice(i, i + CHUNK)));
     return added;
   }
 
@@ -204,14 +200,7 @@ export class DueIndex {
     for (let i = 0; i < timers.length; i += CHUNK) {
       const args: string[] = [];
       for (const timer of timers.slice(i, i + CHUNK)) args.push(timer.id, timer.claim);
-      calls.push(
-        this.redis.takeClaimedTimers(
-          ...this.keys,
-          now,
-          this.config.TIMERS_DELIVERY_LOCK_MS,
-          ...args,
-        ),
-      );
+      calls.push(this.redis.takeClaimedTimers(...this.keys, now, this.config.TIMERS_DELIVERY_LOCK_MS, ...args));
     }
     return (await Promise.all(calls)).flat().map((flag) => flag === 1);
   }
@@ -270,12 +259,10 @@ export class DueIndex {
       .zcard(leased)
       .zcard(armed)
       .exec();
-    const [scheduled, overdue, earliest, claimed, armedCount] = (replies ?? []).map(
-      ([error, value]) => {
-        if (error) throw error;
-        return value;
-      },
-    ) as [number, number, string[], number, number];
+    const [scheduled, overdue, earliest, claimed, armedCount] = (replies ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    }) as [number, number, string[], number, number];
     const earliestRunAt = earliest.length ? Number(earliest[1]) : now;
     return {
       scheduled,
@@ -289,7 +276,6 @@ export class DueIndex {
 
 function timerArgs(timers: DueTimer[]): Array<string | number> {
   const args: Array<string | number> = [];
-  for (const timer of timers)
-    args.push(timer.runAt, timer.id, timer.staged ? JSON.stringify(timer.staged) : '');
+  for (const timer of timers) args.push(timer.runAt, timer.id, timer.staged ? JSON.stringify(timer.staged) : '');
   return args;
 }

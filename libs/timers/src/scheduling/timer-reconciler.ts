@@ -1,10 +1,4 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  OnApplicationBootstrap,
-  OnModuleDestroy,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { TimersRepository } from '../storage/timers.repository';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 import { DueIndex } from './due-index';

@@ -1,10 +1,4 @@
-import {
-  Inject,
-  Injectable,
-  Logger,
-  OnApplicationBootstrap,
-  OnModuleDestroy,
-} from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeliveryClock } from '../delivery/delivery-clock';
 import { TimerDeliveryQueue } from '../delivery/timer-delivery-queue';
@@ -51,11 +45,7 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     const queued = (await this.deliveryQueue.waitingBatches()) * batch;
     const limit = this.config.TIMERS_SCHEDULER_BATCH - queued - this.clock.size;
     if (limit <= 0) return 0;
-    const due = await this.dueIndex.claimDue(
-      now,
-      limit,
-      now + this.config.TIMERS_SCHEDULER_LOOKAHEAD_MS,
-    );
+    const due = await this.dueIndex.claimDue(now, limit, now + this.config.TIMERS_SCHEDULER_LOOKAHEAD_MS);
     if (!due.length) return 0;
     try {
       await this.deliveryQueue.enqueue(due);
@@ -65,9 +55,7 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
       // cancelled meanwhile stays out (the script gives back only what this claim still holds); if the
       // jobs were added after all (a reply lost), their claim is gone and they send nothing.
       await this.dueIndex
-        .giveBack(
-          due.map((timer) => ({ id: timer.id, claim: timer.claim, runAt: timer.runAt ?? now })),
-        )
+        .giveBack(due.map((timer) => ({ id: timer.id, claim: timer.claim, runAt: timer.runAt ?? now })))
         .catch(() => undefined);
       throw error;
     }
@@ -85,10 +73,7 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
       // A full delivery batch moved means more may be due now: go again at once (the queue bounds it).
       // Fewer: wait a poll, so timers falling due one by one during a burst travel in batches, not as
       // a stream of tiny jobs whose per-job cost would hold delivery back.
-      const fullBatch = Math.min(
-        this.config.TIMERS_DELIVERY_BATCH,
-        this.config.TIMERS_SCHEDULER_BATCH,
-      );
+      const fullBatch = Math.min(this.config.TIMERS_DELIVERY_BATCH, this.config.TIMERS_SCHEDULER_BATCH);
       if (moved < fullBatch) await this.pause();
     }
   }

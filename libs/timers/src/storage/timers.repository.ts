@@ -31,9 +31,7 @@ function ownedBy(tenant: TenantId): Filter<TimerDocument> {
 @Injectable()
 export class TimersRepository implements OnModuleInit {
   private readonly timers: Collection<TimerDocument>;
-  private readonly deliveries = new MicroBatcher((ids: ObjectId[]) =>
-    this.recordManyDelivered(ids),
-  );
+  private readonly deliveries = new MicroBatcher((ids: ObjectId[]) => this.recordManyDelivered(ids));
 
   constructor(@Inject(MONGO_DB) db: Db) {
     this.timers = db.collection<TimerDocument>(TIMERS_COLLECTION);
@@ -44,10 +42,7 @@ export class TimersRepository implements OnModuleInit {
     // indexes that already exist (every process start after the first); single ones are idempotent.
     // Sparse: only timers created with an Idempotency-Key carry one (FerretDB lacks partial indexes). The
     // stored key carries its tenant (storedIdempotencyKey), so one unique index serves every tenant.
-    await this.timers.createIndex(
-      { idempotencyKey: 1 },
-      { name: 'idempotencyKey_unique', unique: true, sparse: true },
-    );
+    await this.timers.createIndex({ idempotencyKey: 1 }, { name: 'idempotencyKey_unique', unique: true, sparse: true });
     await this.timers.createIndex({ status: 1, runAt: 1 }, { name: 'status_runAt' });
     // A tenant's list, newest first, with and without a status filter.
     await this.timers.createIndex({ tenant: 1, _id: -1 }, { name: 'tenant_id' });
@@ -60,11 +55,7 @@ export class TimersRepository implements OnModuleInit {
       await this.timers.insertOne(timer);
       return { timer, inserted: true };
     } catch (error) {
-      if (!(
-        error instanceof MongoServerError &&
-        error.code === 11000 &&
-        timer.idempotencyKey !== undefined
-      ))
+      if (!(error instanceof MongoServerError && error.code === 11000 && timer.idempotencyKey !== undefined))
         throw error;
       const existing = await this.timers.findOne({ idempotencyKey: timer.idempotencyKey });
       if (!existing) throw error;
@@ -94,8 +85,7 @@ export class TimersRepository implements OnModuleInit {
   }): Promise<TimerDocument[]> {
     const now = options.now ?? new Date();
     const filter: Record<string, unknown> = { ...ownedBy(options.tenant) };
-    if (options.status === 'pending')
-      Object.assign(filter, { status: 'pending', runAt: { $gt: now } });
+    if (options.status === 'pending') Object.assign(filter, { status: 'pending', runAt: { $gt: now } });
     else if (options.status === 'delivering')
       filter.$or = [{ status: 'delivering' }, { status: 'pending', runAt: { $lte: now } }];
     else if (options.status) filter.status = options.status;
@@ -127,10 +117,7 @@ export class TimersRepository implements OnModuleInit {
    */
   findForDelivery(ids: ObjectId[]): Promise<DeliverableTimer[]> {
     return this.timers
-      .find(
-        { _id: { $in: ids } },
-        { projection: { _id: 1, url: 1, status: 1, runAt: 1, attempts: 1 } },
-      )
+      .find({ _id: { $in: ids } }, { projection: { _id: 1, url: 1, status: 1, runAt: 1, attempts: 1 } })
       .toArray();
   }
 
