@@ -185,13 +185,13 @@ async function longestRedisCommand(redis: Redis): Promise<string> {
   );
   if (!slowest) return 'under 1 ms';
   const [name, , , ...keys] = slowest[3];
-  // claim_batch takes [lock, live, draining, ...]; finish_batch [lock, draining, ...]; buffer_updates [live, ...].
+  // claim-batch-8 takes [lock, live, draining, ...]; finish-batch-4 [lock, draining, ...]; buffer-updates-4 [live, ...].
   const script =
     name.toLowerCase() === 'evalsha'
       ? keys[1]?.endsWith(':live')
-        ? ' (claim_batch)'
+        ? ' (claim-batch-8)'
         : keys[0]?.endsWith(':live')
-          ? ' (buffer_updates)'
+          ? ' (buffer-updates-4)'
           : ' (script)'
       : '';
   return `${(slowest[2] / 1000).toFixed(1)} ms, ${name.toLowerCase()}${script}; ${entries.length} over 1 ms`;

@@ -6,14 +6,16 @@ import { numberAtPath } from './document-path';
 import { BufferKeys, completeMarker, legacyCompleteMarker, SET_ORDER_FIELD, SINCE_FIELD } from './buffer-keys';
 import { ClaimDurability } from './claim-durability';
 import { FlushLockLostError } from './errors';
-import { RedisLike, RedisScript } from './redis-script';
+import { join } from 'node:path';
+import { RedisLike, RedisScript } from '@bufferq/redis-scripts';
 
+const script = (file: string) => new RedisScript(join(__dirname, 'scripts', file), { SINCE_FIELD, SET_ORDER_FIELD });
 export const SCRIPTS = {
-  bufferUpdates: new RedisScript('buffer_updates'),
-  claimBatch: new RedisScript('claim_batch'),
-  finishBatch: new RedisScript('finish_batch'),
-  extendLock: new RedisScript('extend_lock'),
-  releaseLock: new RedisScript('release_lock'),
+  bufferUpdates: script('buffer-updates-4.lua'),
+  claimBatch: script('claim-batch-8.lua'),
+  finishBatch: script('finish-batch-4.lua'),
+  extendLock: script('extend-lock-1.lua'),
+  releaseLock: script('release-lock-1.lua'),
 };
 
 /** What one shard's drain did; a flush adds these up. */

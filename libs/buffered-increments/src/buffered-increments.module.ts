@@ -22,7 +22,7 @@ import {
 import { BufferedMongoIncrements } from './buffered-mongo-increments';
 import { FLUSH_SCHEDULE_COLLECTIONS, flushConcurrency, FlushSchedule } from './flush-schedule';
 import { flushProcessorWithLock } from './flush.processor';
-import type { RedisLike } from './redis-script';
+import type { RedisLike } from '@bufferq/redis-scripts';
 import { assertDistinctBuffers, bufferKeyOf } from './buffer-identity';
 
 /** Connections this module opened itself (from URLs) and must close; given clients belong to the caller. */

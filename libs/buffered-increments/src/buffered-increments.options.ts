@@ -1,7 +1,7 @@
 import type { DynamicModule } from '@nestjs/common';
 import type { Db } from 'mongodb';
 import type { BufferedMongoIncrementsOptions } from './buffered-mongo-increments';
-import type { RedisLike } from './redis-script';
+import type { RedisLike } from '@bufferq/redis-scripts';
 
 type SharedOptions = Omit<BufferedMongoIncrementsOptions, 'autoFlush' | 'onBufferFull'>;
 

@@ -9,7 +9,7 @@ import { shardKeys, shardOf } from './buffer-keys';
 import { BufferShard, SCRIPTS, ShardReport } from './buffer-shard';
 import { ClaimDurability } from './claim-durability';
 import { BufferFullError, BufferUnavailableError, InvalidUpdateError } from './errors';
-import { RedisLike } from './redis-script';
+import { RedisLike } from '@bufferq/redis-scripts';
 
 export interface BufferedMongoIncrementsOptions {
   /** Names this buffer's Redis keys; default `<database>.<collection>`. Producers and flushers must agree. */

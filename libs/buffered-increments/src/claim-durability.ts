@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { ClaimNotDurableError } from './errors';
-import type { RedisLike } from './redis-script';
+import type { RedisLike } from '@bufferq/redis-scripts';
 
 export interface ClaimDurabilityOptions {
   /**

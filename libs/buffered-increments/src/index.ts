@@ -21,4 +21,4 @@ export type {
 export { InjectBufferedIncrements } from './inject-buffered-increments.decorator';
 export { bufferedIncrementsToken, FLUSH_QUEUE, BUFFERED_INCREMENTS_FLUSHERS } from './buffered-increments.constants';
 export { flushSchedulerId } from './flush-schedule';
-export type { RedisLike } from './redis-script';
+export type { RedisLike } from '@bufferq/redis-scripts';

@@ -1,15 +1,14 @@
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { uniqueName } from '@bufferq/testing';
+import { SCRIPTS } from '../src/buffer-shard';
 import { bufferTestContext } from './fixtures/buffer-test-context';
 
 // The buffer script's at-most-once contract, called as a client would: calls of one producer instance
 // may arrive re-sent (reply lost) or out of order (a call that met NOSCRIPT after a Redis restart is
 // sent again after later calls ran).
 const context = bufferTestContext('replay');
-const source = readFileSync(join(__dirname, '..', 'src', 'scripts', 'buffer_updates.lua'), 'utf8');
+const source = SCRIPTS.bufferUpdates.source;
 
-describe('buffer_updates.lua call numbers', () => {
+describe('buffer-updates-4.lua call numbers', () => {
   const base = () => `bmi:{${uniqueName('calls')}}`;
   const call = (keys: string, number: number, delta: number) =>
     context.redis.eval(

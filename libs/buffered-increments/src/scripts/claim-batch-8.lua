@@ -27,7 +27,7 @@ end
 
 local function updatesIn(hash)
   local count = redis.call('HLEN', hash)
-  for _, field in ipairs({'#since', '#seq'}) do count = count - redis.call('HEXISTS', hash, field) end
+  for _, field in ipairs({SINCE_FIELD, SET_ORDER_FIELD}) do count = count - redis.call('HEXISTS', hash, field) end
   return count
 end
 
@@ -96,8 +96,8 @@ if not batchId or redis.call('EXISTS', KEYS[3]) == 0 then
       if cursor == '0' then passesLeft = passesLeft - 1 end
     until passesLeft == 0 or moved >= limit
     redis.call('SET', KEYS[8], cursor)
-    local since = redis.call('HGET', KEYS[2], '#since')
-    if since then redis.call('HSET', KEYS[3], '#since', since) end
+    local since = redis.call('HGET', KEYS[2], SINCE_FIELD)
+    if since then redis.call('HSET', KEYS[3], SINCE_FIELD, since) end
   end
   redis.call('SET', KEYS[4], batchId)
   redis.call('SET', KEYS[7], '2')

@@ -40,12 +40,12 @@ end
 -- Orders the $set calls of one batch: a parent path and a child path set in one interval are folded
 -- at flush time as the same calls in sequence would have left them.
 local function nextSetOrder()
-  return redis.call('HINCRBY', live, '#seq', 1)
+  return redis.call('HINCRBY', live, SET_ORDER_FIELD, 1)
 end
 
 local function apply(op, field, value)
   if redis.call('HLEN', live) >= limit and redis.call('HEXISTS', live, field) == 0
-      and redis.call('HLEN', live) - redis.call('HEXISTS', live, '#since') - redis.call('HEXISTS', live, '#seq') >= limit then
+      and redis.call('HLEN', live) - redis.call('HEXISTS', live, SINCE_FIELD) - redis.call('HEXISTS', live, SET_ORDER_FIELD) >= limit then
     return 'BMI_BUFFER_FULL'
   end
   if op == 'i' or op == 'f' then
@@ -132,9 +132,9 @@ else
 end
 
 -- Time of the oldest update still waiting for a flush (server clock, so all producers agree).
-if redis.call('HEXISTS', live, '#since') == 0 and redis.call('EXISTS', live) == 1 then
+if redis.call('HEXISTS', live, SINCE_FIELD) == 0 and redis.call('EXISTS', live) == 1 then
   local now = redis.call('TIME')
-  redis.call('HSET', live, '#since', string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000)))
+  redis.call('HSET', live, SINCE_FIELD, string.format('%d', now[1] * 1000 + math.floor(now[2] / 1000)))
 end
 
 if call > 0 then

@@ -1,0 +1,4 @@
+// The one way every lib runs Lua in Redis: scripts in files named after what they do and how many keys
+// they take, loaded once per server, with constants shared with TypeScript defined in TypeScript.
+export { RedisScript } from './redis-script';
+export type { RedisLike, ScriptConstants } from './redis-script';
