@@ -1,7 +1,7 @@
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Logger } from 'nestjs-pino';
-import { validatedEnv } from '@bufferq/datastores';
+import { validatedEnv } from '@bufferq/config';
 import { mountOpenApiDocs, operationsEnv, requestIdOf } from '@bufferq/operations';
 import { AppModule } from './app.module';
 

@@ -1,7 +1,8 @@
 import { Test } from '@nestjs/testing';
 import { Redis } from 'ioredis';
 import { Db } from 'mongodb';
-import { DatastoresModule, MONGO_DB, REDIS_CLIENT, validatedEnv, datastoresEnv } from '@bufferq/datastores';
+import { validatedEnv } from '@bufferq/config';
+import { DatastoresModule, MONGO_DB, REDIS_CLIENT, datastoresEnv } from '@bufferq/datastores';
 import { eventually, testServices, uniqueName } from '@bufferq/testing';
 
 describe('DatastoresModule', () => {

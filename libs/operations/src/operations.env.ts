@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import type { ProductionSecret } from '@bufferq/datastores';
+import type { ProductionSecret } from '@bufferq/config';
 
 /** The default dashboard credentials, for local runs; production refuses the password (BOARD_PASSWORD_SECRET). */
 export const DEFAULT_BOARD_USER = 'admin';

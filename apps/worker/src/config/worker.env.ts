@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { datastoresEnv, refuseUnsafeSecretsInProduction } from '@bufferq/datastores';
+import { refuseUnsafeSecretsInProduction } from '@bufferq/config';
+import { datastoresEnv } from '@bufferq/datastores';
 import { timersEnv } from '@bufferq/timers';
 import { royaltiesEnv } from '@bufferq/royalties';
 import { countersEnv } from '@bufferq/counters';
