@@ -3,7 +3,7 @@
 export { RoyaltiesApiModule, RoyaltiesWorkerModule } from './royalties.module';
 export { royaltiesEnv, royaltiesSettings } from './royalties.env';
 export type { RoyaltiesEnv, RoyaltiesSettings } from './royalties.env';
-export { consolidateRoyalties, dayMonthYearToIso } from './consolidation';
+export { consolidateRoyalties, dayMonthYearToIso } from './consolidation/consolidation';
 export type {
   BuildInputs,
   BuildProgress,
@@ -12,19 +12,24 @@ export type {
   InputProblem,
   LabelPayout,
   RevenueSummary,
-} from './consolidation';
-export { readTrackMetadata } from './track-metadata';
-export type { TrackMetadata, TrackRecord } from './track-metadata';
-export { parseFeeCents, splitByLargestRemainder, formatMinorUnits, ORIGIN_REVENUE_PERCENT } from './money';
-export { RoyaltiesRepository } from './royalties.repository';
-export type { BuildDocument, BuildStatus } from './royalties.repository';
-export { RunRoyaltiesBuild } from './run-royalties-build';
-export { RoyaltiesService } from './royalties.service';
-export { readConsolidatedPage } from './consolidated-entries';
-export { BuildCancelledError, BuildInputError, LineTooLongError } from './build-errors';
-export { InputUnavailableError } from './input-source';
-export { DEFAULT_MAX_LINE_BYTES, InputRefusedError, STRICT_INPUT_POLICY } from './input-policy';
-export type { InputPolicy } from './input-policy';
+} from './consolidation/consolidation';
+export { readTrackMetadata } from './inputs/track-metadata';
+export type { TrackMetadata, TrackRecord } from './inputs/track-metadata';
+export {
+  parseFeeCents,
+  splitByLargestRemainder,
+  formatMinorUnits,
+  ORIGIN_REVENUE_PERCENT,
+} from './consolidation/money';
+export { RoyaltiesRepository } from './storage/royalties.repository';
+export type { BuildDocument, BuildStatus } from './storage/royalties.repository';
+export { RunRoyaltiesBuild } from './build/run-royalties-build';
+export { RoyaltiesService } from './api/royalties.service';
+export { readConsolidatedPage } from './storage/consolidated-entries';
+export { BuildCancelledError } from './consolidation/build-cancelled-error';
+export { BuildInputError, InputRefusedError, InputUnavailableError, LineTooLongError } from './inputs/input-errors';
+export { DEFAULT_MAX_LINE_BYTES, STRICT_INPUT_POLICY } from './inputs/input-policy';
+export type { InputPolicy } from './inputs/input-policy';
 export { writeSyntheticInputs } from './synthetic-inputs';
 export type { SyntheticInputSizes, SyntheticInputs } from './synthetic-inputs';
 export { ROYALTIES_SETTINGS, BUILD_JOB } from './royalties.tokens';

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_MAX_LINE_BYTES, InputPolicy, locationRefusal, normalizedHost } from './input-policy';
+import { DEFAULT_MAX_LINE_BYTES, InputPolicy, locationRefusal, normalizedHost } from './inputs/input-policy';
 
 /** Environment variables of the royalties capability; both apps merge this into their validated schema. */
 export const royaltiesEnv = z.object({

@@ -4,12 +4,12 @@ import { Queue } from 'bullmq';
 import { Db } from 'mongodb';
 import { bullmqConnection, MONGO_DB } from '@bufferq/datastores';
 import { royaltiesEnv, royaltiesSettings, RoyaltiesSettings } from './royalties.env';
-import { RoyaltiesRepository } from './royalties.repository';
+import { RoyaltiesRepository } from './storage/royalties.repository';
 import { BuildJobData, ROYALTIES_QUEUE, ROYALTIES_SETTINGS } from './royalties.tokens';
-import { RoyaltiesBuildsController, RoyaltiesReportsController } from './royalties.controller';
-import { RoyaltiesService } from './royalties.service';
-import { RunRoyaltiesBuild } from './run-royalties-build';
-import { RoyaltiesBuildWorker } from './royalties-build.worker';
+import { RoyaltiesBuildsController, RoyaltiesReportsController } from './api/royalties.controller';
+import { RoyaltiesService } from './api/royalties.service';
+import { RunRoyaltiesBuild } from './build/run-royalties-build';
+import { RoyaltiesBuildWorker } from './build/royalties-build.worker';
 
 const sharedProviders: Provider[] = [
   {

@@ -11,8 +11,8 @@ import {
   InputRefusedError,
   readTrackMetadata,
 } from '@bufferq/royalties';
-import { readCsvLines } from '../src/csv-lines';
-import { openInput } from '../src/input-source';
+import { readCsvLines } from '../src/inputs/csv-lines';
+import { openInput } from '../src/inputs/input-source';
 
 const fixtures = join(__dirname, 'fixtures');
 const header = 'date;user_id;region;track id;seconds';

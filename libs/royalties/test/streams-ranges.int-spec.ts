@@ -3,9 +3,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BuildCancelledError, consolidateRoyalties, InputPolicy } from '@bufferq/royalties';
-import { lineAlignedRanges, tallyRange } from '../src/streams-ranges';
-import { SharedUserIndex } from '../src/shared-user-index';
-import { RangeUsers, StreamTallyResult, TallyContext } from '../src/stream-tally';
+import { lineAlignedRanges, tallyRange } from '../src/consolidation/streams-ranges';
+import { SharedUserIndex } from '../src/consolidation/shared-user-index';
+import { RangeUsers, StreamTallyResult, TallyContext } from '../src/consolidation/stream-tally';
 
 const fixtures = join(__dirname, 'fixtures');
 const context: TallyContext = {

@@ -3,7 +3,8 @@ import { stat } from 'node:fs/promises';
 import { pipeline, Readable, Transform } from 'node:stream';
 import { Agent, Dispatcher, request } from 'undici';
 import { READ_CHUNK_BYTES } from './csv-lines';
-import { InputPolicy, InputRefusedError, inputLookup, isUrlLocation, realLocalPath, urlRefusal } from './input-policy';
+import { InputRefusedError, InputUnavailableError } from './input-errors';
+import { InputPolicy, inputLookup, isUrlLocation, realLocalPath, urlRefusal } from './input-policy';
 
 /** An input the royalties build reads: a local path or an http(s) URL. */
 export interface OpenedInput {
@@ -14,11 +15,6 @@ export interface OpenedInput {
   modifiedMs: number | null;
   /** The file read, symlinks resolved (local inputs only): later reads of the same input open this one. */
   path: string | null;
-}
-
-/** The input could not be opened or read: a clear message naming it, not a stack from deep inside a stream. */
-export class InputUnavailableError extends Error {
-  override readonly name = 'InputUnavailableError';
 }
 
 export interface OpenInputOptions {

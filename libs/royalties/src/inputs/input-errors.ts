@@ -3,14 +3,6 @@ export class BuildInputError extends Error {
   override readonly name = 'BuildInputError';
 }
 
-/** Someone asked to cancel the build; the run stops between two chunks and keeps no partial results. */
-export class BuildCancelledError extends Error {
-  override readonly name = 'BuildCancelledError';
-  constructor() {
-    super('build cancelled on request');
-  }
-}
-
 /** A line of an input is longer than ROYALTIES_MAX_LINE_BYTES; `line` and `startByte` count from where reading began. */
 export class LineTooLongError extends BuildInputError {
   constructor(
@@ -20,4 +12,14 @@ export class LineTooLongError extends BuildInputError {
   ) {
     super(`line ${line} is longer than ${maxLineBytes} bytes (ROYALTIES_MAX_LINE_BYTES)`);
   }
+}
+
+/** The policy refuses this input: a clear reason, and no retry (it would be refused again). */
+export class InputRefusedError extends Error {
+  override readonly name = 'InputRefusedError';
+}
+
+/** The input could not be opened or read: a clear message naming it, not a stack from deep inside a stream. */
+export class InputUnavailableError extends Error {
+  override readonly name = 'InputUnavailableError';
 }

@@ -2,8 +2,8 @@ import { Inject, Injectable, Logger, OnModuleDestroy, OnModuleInit } from '@nest
 import { ConfigService } from '@nestjs/config';
 import { Job, Worker } from 'bullmq';
 import { bullmqConnection } from '@bufferq/datastores';
-import type { RoyaltiesSettings } from './royalties.env';
-import { BuildJobData, ROYALTIES_SETTINGS } from './royalties.tokens';
+import type { RoyaltiesSettings } from '../royalties.env';
+import { BuildJobData, ROYALTIES_SETTINGS } from '../royalties.tokens';
 import { BuildOutcome, RunRoyaltiesBuild } from './run-royalties-build';
 
 /**

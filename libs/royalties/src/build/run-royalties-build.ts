@@ -1,9 +1,8 @@
 import { UnrecoverableError } from 'bullmq';
-import { BuildCancelledError, BuildInputError } from './build-errors';
-import { BuildProgress, consolidateRoyalties, ConsolidationOptions } from './consolidation';
-import { InputRefusedError } from './input-policy';
-import { InputUnavailableError } from './input-source';
-import { RoyaltiesRepository } from './royalties.repository';
+import { BuildCancelledError } from '../consolidation/build-cancelled-error';
+import { BuildInputError, InputRefusedError, InputUnavailableError } from '../inputs/input-errors';
+import { BuildProgress, consolidateRoyalties, ConsolidationOptions } from '../consolidation/consolidation';
+import { RoyaltiesRepository } from '../storage/royalties.repository';
 
 export type BuildOutcome = 'succeeded' | 'cancelled' | 'already finished';
 

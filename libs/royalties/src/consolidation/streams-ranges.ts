@@ -2,8 +2,8 @@ import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
-import { BuildInputError, LineTooLongError } from './build-errors';
-import { READ_CHUNK_BYTES } from './csv-lines';
+import { BuildInputError, LineTooLongError } from '../inputs/input-errors';
+import { READ_CHUNK_BYTES } from '../inputs/csv-lines';
 import { SharedUserIndex, SharedUserIndexBuffers } from './shared-user-index';
 import { RangeUsers, StreamTallyResult, tallyStreams, TallyContext, TallyUsers } from './stream-tally';
 

@@ -1,9 +1,9 @@
 import { pipeline } from 'node:stream/promises';
 import { Writable } from 'node:stream';
 import { parser as jsonTokens } from 'stream-json';
-import { InputPolicy, InputRefusedError, STRICT_INPUT_POLICY } from './input-policy';
-import { InputUnavailableError, openInput } from './input-source';
-import { BuildInputError } from './build-errors';
+import { BuildInputError, InputRefusedError, InputUnavailableError } from './input-errors';
+import { InputPolicy, STRICT_INPUT_POLICY } from './input-policy';
+import { openInput } from './input-source';
 
 export interface TrackRecord {
   trackId: string;

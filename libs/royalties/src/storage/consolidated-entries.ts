@@ -1,11 +1,11 @@
-import { BuildInputError, LineTooLongError } from './build-errors';
-import { dayMonthYearToIso } from './consolidation';
-import { isBlankLine, lineBytes, readCsvLines } from './csv-lines';
-import { readStreamLine } from './stream-tally';
-import type { InputPolicy } from './input-policy';
-import { openInput } from './input-source';
+import { BuildInputError, LineTooLongError } from '../inputs/input-errors';
+import { dayMonthYearToIso } from '../consolidation/consolidation';
+import { isBlankLine, lineBytes, readCsvLines } from '../inputs/csv-lines';
+import { readStreamLine } from '../consolidation/stream-tally';
+import type { InputPolicy } from '../inputs/input-policy';
+import { openInput } from '../inputs/input-source';
 import type { BuildDocument, RoyaltiesRepository } from './royalties.repository';
-import { centsToNumber } from './money';
+import { centsToNumber } from '../consolidation/money';
 
 export interface ConsolidatedEntry {
   date: string;

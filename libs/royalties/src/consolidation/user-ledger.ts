@@ -1,4 +1,4 @@
-import { detachedCopy } from './csv-lines';
+import { detachedCopy } from '../inputs/csv-lines';
 import type { Origin } from './money';
 
 const UNLISTED_SAMPLE_SIZE = 20;

@@ -1,7 +1,7 @@
 import { Collection, Db } from 'mongodb';
-import { BuildCancelledError } from './build-errors';
+import { BuildCancelledError } from '../consolidation/build-cancelled-error';
 import { bucketCountFor, bucketId, bucketOf, groupByBucket } from './buckets';
-import type { LedgerRow } from './user-ledger';
+import type { LedgerRow } from '../consolidation/user-ledger';
 import type {
   BuildCounts,
   BuildInputs,
@@ -10,8 +10,8 @@ import type {
   InputProblem,
   LabelPayout,
   RevenueSummary,
-} from './consolidation';
-import type { Origin } from './money';
+} from '../consolidation/consolidation';
+import type { Origin } from '../consolidation/money';
 
 export type BuildStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 

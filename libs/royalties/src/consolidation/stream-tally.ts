@@ -1,4 +1,4 @@
-import { detachedCopy, isBlankLine, readCsvLines } from './csv-lines';
+import { detachedCopy, isBlankLine, readCsvLines } from '../inputs/csv-lines';
 import type { SharedUserIndex } from './shared-user-index';
 
 export const SAMPLE_SIZE = 20;

@@ -29,11 +29,6 @@ export const STRICT_INPUT_POLICY: InputPolicy = Object.freeze({
   maxLineBytes: DEFAULT_MAX_LINE_BYTES,
 });
 
-/** The policy refuses this input: a clear reason, and no retry (it would be refused again). */
-export class InputRefusedError extends Error {
-  override readonly name = 'InputRefusedError';
-}
-
 export function isUrlLocation(location: string): boolean {
   return /^https?:\/\//i.test(location);
 }

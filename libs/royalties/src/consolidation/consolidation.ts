@@ -1,9 +1,10 @@
 import { createReadStream } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BuildCancelledError, BuildInputError, LineTooLongError } from './build-errors';
-import { isBlankLine, readCsvLines } from './csv-lines';
-import { InputPolicy, isUrlLocation, STRICT_INPUT_POLICY } from './input-policy';
-import { openInput } from './input-source';
+import { BuildInputError, LineTooLongError } from '../inputs/input-errors';
+import { BuildCancelledError } from './build-cancelled-error';
+import { isBlankLine, readCsvLines } from '../inputs/csv-lines';
+import { InputPolicy, isUrlLocation, STRICT_INPUT_POLICY } from '../inputs/input-policy';
+import { openInput } from '../inputs/input-source';
 import {
   formatMinorUnits,
   ORIGIN_REVENUE_PERCENT,
@@ -12,7 +13,7 @@ import {
   splitByLargestRemainder,
   unitsToCents,
 } from './money';
-import { readTrackMetadata, TrackRecord } from './track-metadata';
+import { readTrackMetadata, TrackRecord } from '../inputs/track-metadata';
 import {
   dayMonthYear,
   RangeUsers,

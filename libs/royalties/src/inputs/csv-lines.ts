@@ -1,6 +1,6 @@
 import { StringDecoder } from 'node:string_decoder';
 import Papa from 'papaparse';
-import { LineTooLongError } from './build-errors';
+import { LineTooLongError } from './input-errors';
 
 /**
  * Bytes per read of a local CSV file. Small enough that a chunk's decoded text (one string per chunk, at

@@ -9,15 +9,14 @@ import {
 } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
-import { InputChangedError, readConsolidatedPage, ConsolidatedPage } from './consolidated-entries';
-import { BuildInputError } from './build-errors';
-import type { BuildInputs } from './consolidation';
-import { InputRefusedError, isUrlLocation, locationRefusal, realLocalPath, resolveLocation } from './input-policy';
-import { InputUnavailableError } from './input-source';
-import { centsToNumber } from './money';
-import type { RoyaltiesSettings } from './royalties.env';
-import { BuildDocument, RoyaltiesRepository } from './royalties.repository';
-import { BUILD_JOB, BuildJobData, ROYALTIES_QUEUE, ROYALTIES_SETTINGS } from './royalties.tokens';
+import { InputChangedError, readConsolidatedPage, ConsolidatedPage } from '../storage/consolidated-entries';
+import { BuildInputError, InputRefusedError, InputUnavailableError } from '../inputs/input-errors';
+import type { BuildInputs } from '../consolidation/consolidation';
+import { isUrlLocation, locationRefusal, realLocalPath, resolveLocation } from '../inputs/input-policy';
+import { centsToNumber } from '../consolidation/money';
+import type { RoyaltiesSettings } from '../royalties.env';
+import { BuildDocument, RoyaltiesRepository } from '../storage/royalties.repository';
+import { BUILD_JOB, BuildJobData, ROYALTIES_QUEUE, ROYALTIES_SETTINGS } from '../royalties.tokens';
 
 /** What the api does for royalties: start, watch and cancel builds, and read the latest results. */
 @Injectable()

@@ -1,7 +1,8 @@
 import { createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { InputPolicy, isUrlLocation, locationRefusal, resolveLocation, STRICT_INPUT_POLICY } from './input-policy';
-import { InputUnavailableError, openInput } from './input-source';
+import { InputUnavailableError } from './input-errors';
+import { openInput } from './input-source';
 
 const rooted: InputPolicy = { root: '/data/in', privateHosts: [], maxLineBytes: 1024 };
 
