@@ -20,7 +20,7 @@ import { Agent, request } from 'undici';
 import { bullmqConnection } from '@bufferq/datastores';
 import { testServices, uniqueName } from '@bufferq/testing';
 import { DueIndex, TIMERS_COLLECTION, timersEnv } from '@bufferq/timers';
-import { startTimers, WebhookReceiver } from '../libs/timers/test/timers-harness';
+import { startTimers, WebhookReceiver } from '../libs/timers/test/fixtures/timers-harness';
 
 const { values: args } = parseArgs({
   options: {
@@ -166,7 +166,7 @@ async function naiveBaseline(redis: Redis): Promise<void> {
  * with its source-map support), as the tests run them.
  */
 async function workerCommand(): Promise<{ args: string[]; env: Record<string, string> }> {
-  const child = join(__dirname, '../libs/timers/test/timers-worker-child.ts');
+  const child = join(__dirname, '../libs/timers/test/fixtures/timers-worker-child.ts');
   if (args['worker-build'] === 'ts-node')
     return {
       args: ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register', child],
@@ -201,7 +201,7 @@ async function workerCommand(): Promise<{ args: string[]; env: Record<string, st
     filter: (source) => !source.endsWith('.ts'),
   });
   return {
-    args: ['-r', 'tsconfig-paths/register', join(outDir, 'libs/timers/test/timers-worker-child.js')],
+    args: ['-r', 'tsconfig-paths/register', join(outDir, 'libs/timers/test/fixtures/timers-worker-child.js')],
     // Packages from the repository's node_modules (the output lives outside the tree).
     env: {
       TS_NODE_PROJECT: join(root, 'tsconfig.json'),

@@ -4,7 +4,7 @@ import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Db, MongoClient, ObjectId } from 'mongodb';
 import { eventually, sleep, testServices, uniqueName } from '@bufferq/testing';
 import { startApi, startWorker } from './api-harness';
-import { WebhookReceiver } from '../../../libs/timers/test/timers-harness';
+import { WebhookReceiver } from '../../../libs/timers/test/fixtures/timers-harness';
 
 describe('timers api (e2e: api and worker apps as production builds them)', () => {
   let api: NestFastifyApplication;

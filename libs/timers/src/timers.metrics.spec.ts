@@ -1,5 +1,5 @@
 import { register } from 'prom-client';
-import type { ScheduleStats } from './scheduling/due-index';
+import type { ScheduleStats } from './storage/due-index/due-index';
 import { registerTimersMetrics } from './timers.metrics';
 
 describe('timers metrics', () => {

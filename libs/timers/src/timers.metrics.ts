@@ -1,5 +1,5 @@
 import { Gauge, register } from 'prom-client';
-import type { ScheduleStats } from './scheduling/due-index';
+import type { ScheduleStats } from './storage/due-index/due-index';
 
 type StatsSource = () => Promise<ScheduleStats>;
 

@@ -1,5 +1,5 @@
 import { Module } from '@nestjs/common';
-import { DueIndex } from './scheduling/due-index';
+import { DueIndex } from './storage/due-index/due-index';
 import { TimersRepository } from './storage/timers.repository';
 import { timersConfigProvider } from './timers.config';
 import { TimersService } from './timers.service';

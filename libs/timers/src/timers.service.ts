@@ -2,8 +2,8 @@ import { ConflictException, Inject, Injectable, Logger, NotFoundException } from
 import { ObjectId } from 'mongodb';
 import { ZodValidationException } from 'nestjs-zod';
 import { z } from 'zod';
-import { forbiddenTargetReason } from './delivery/target-guard';
-import { DueIndex } from './scheduling/due-index';
+import { forbiddenTargetReason } from './delivery/webhook/target-guard';
+import { DueIndex } from './storage/due-index/due-index';
 import { TimersRepository } from './storage/timers.repository';
 import {
   parseTimerId,

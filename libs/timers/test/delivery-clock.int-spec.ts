@@ -2,8 +2,8 @@ import { Logger } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { LocalServer, sleep, startPrivateRedis, testServices, uniqueName } from '@bufferq/testing';
 import { DeliveryClock } from '../src/delivery/delivery-clock';
-import { DueIndex } from '../src/scheduling/due-index';
-import { fastTimersConfig } from './timers-harness';
+import { DueIndex } from '../src/storage/due-index/due-index';
+import { fastTimersConfig } from './fixtures/timers-harness';
 
 /** Timers armed in `dueIndex`, due `offsets` ms from now: what a scheduler claims ahead of their time. */
 async function armTimers(dueIndex: DueIndex, offsets: number[]) {

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { testServices, uniqueName } from '@bufferq/testing';
-import { DueIndex } from '../src/scheduling/due-index';
-import { fastTimersConfig } from './timers-harness';
+import { DueIndex } from '../src/storage/due-index/due-index';
+import { fastTimersConfig } from './fixtures/timers-harness';
 
 describe('DueIndex (real Redis)', () => {
   const redis = new Redis(testServices().redisUrl);

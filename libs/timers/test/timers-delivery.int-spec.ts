@@ -4,7 +4,7 @@ import { eventually, sleep, testServices, uniqueName } from '@bufferq/testing';
 import { Job, UnrecoverableError } from 'bullmq';
 import { TIMERS_COLLECTION } from '@bufferq/timers';
 import { TimerDeliveryProcessor } from '../src/delivery/timer-delivery.processor';
-import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './timers-harness';
+import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './fixtures/timers-harness';
 
 describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)', () => {
   const { redisUrl, mongoUrl } = testServices();

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
 import { DueIndex, TIMERS_COLLECTION } from '@bufferq/timers';
 import { eventually, LocalServer, sleep, startPrivateRedis, testServices, uniqueName } from '@bufferq/testing';
-import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './timers-harness';
+import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './fixtures/timers-harness';
 
 const now = () => ({ hours: 0, minutes: 0, seconds: 0 });
 const inSeconds = (seconds: number) => ({ hours: 0, minutes: 0, seconds });
@@ -300,7 +300,7 @@ async function startWorkerProcess(services: object): Promise<ChildProcess> {
       'ts-node/register/transpile-only',
       '-r',
       'tsconfig-paths/register',
-      join(__dirname, 'timers-worker-child.ts'),
+      join(__dirname, 'fixtures', 'timers-worker-child.ts'),
     ],
     {
       env: { ...process.env, TIMERS_CHILD_OPTIONS: JSON.stringify(services) },

@@ -13,7 +13,7 @@ import {
   uniqueName,
 } from '@bufferq/testing';
 import { TIMERS_COLLECTION } from '@bufferq/timers';
-import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './timers-harness';
+import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './fixtures/timers-harness';
 
 const inSeconds = (seconds: number) => ({ hours: 0, minutes: 0, seconds });
 

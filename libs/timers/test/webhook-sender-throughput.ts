@@ -4,7 +4,7 @@
 //   [concurrency=200] [rounds=2000,2000,20000,20000]
 import { spawn } from 'node:child_process';
 import { timersEnv } from '../src/timers.env';
-import { WebhookSender } from '../src/delivery/webhook-sender';
+import { WebhookSender } from '../src/delivery/webhook/webhook-sender';
 
 const RECEIVER = `
 const server = require('node:http').createServer((req, res) => {

@@ -1,7 +1,7 @@
 import { createServer, IncomingMessage, Server, ServerResponse } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { WebhookSender } from '../src/delivery/webhook-sender';
-import { fastTimersConfig } from './timers-harness';
+import { WebhookSender } from '../src/delivery/webhook/webhook-sender';
+import { fastTimersConfig } from './fixtures/timers-harness';
 
 /** A receiver on 127.0.0.1 whose answer each test chooses; counts TCP connections and requests. */
 async function receiver(

@@ -1,5 +1,5 @@
 import { Injectable, Logger } from '@nestjs/common';
-import { DueIndex } from '../scheduling/due-index';
+import { DueIndex } from '../storage/due-index/due-index';
 
 /** A timer held until its run time, with what to do then. */
 interface ArmedEntry {

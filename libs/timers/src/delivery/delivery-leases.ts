@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger, OnApplicationShutdown } from '@nestjs/common';
-import { DueIndex } from '../scheduling/due-index';
+import { DueIndex } from '../storage/due-index/due-index';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 
 /**

@@ -1,13 +1,13 @@
 import { BeforeApplicationShutdown, Inject, Injectable, Logger } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ObjectId } from 'mongodb';
-import { DueIndex } from '../scheduling/due-index';
+import { DueIndex } from '../storage/due-index/due-index';
 import { MicroBatcher } from '../storage/micro-batcher';
 import { TimersRepository } from '../storage/timers.repository';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 import { DeliveryLeases } from './delivery-leases';
 import { retryDelayMs } from './retry-backoff';
-import { SendOutcome, WebhookSender } from './webhook-sender';
+import { SendOutcome, WebhookSender } from './webhook/webhook-sender';
 
 export type DeliveryResult = 'delivered' | 'retry-scheduled' | 'failed';
 

@@ -4,7 +4,7 @@ import { Job, UnrecoverableError, Worker } from 'bullmq';
 import { bullmqConnection } from '@bufferq/datastores';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 import { DeliveryClock } from './delivery-clock';
-import { TIMER_DELIVERY_QUEUE, TimerDeliveryJob } from './timer-delivery-queue';
+import { TIMER_DELIVERY_QUEUE, TimerDeliveryJob } from '../storage/timer-delivery-queue';
 import { BatchResult, TimerDeliveryService } from './timer-delivery.service';
 
 /** Consumes the delivery queue; it checks the job's shape and hands the batch to TimerDeliveryService. */

@@ -1,12 +1,12 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ClaimedTimer, DueIndex, ReturnedTimer } from '../scheduling/due-index';
+import { ClaimedTimer, DueIndex, ReturnedTimer } from '../storage/due-index/due-index';
 import { TimersRepository } from '../storage/timers.repository';
 import { parseTimerId } from '../timer';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 import { DeliveryClock } from './delivery-clock';
 import { DeliveryLeases } from './delivery-leases';
 import { DeliveryOutcomes, DeliveryResult } from './delivery-outcomes';
-import { WebhookSender } from './webhook-sender';
+import { WebhookSender } from './webhook/webhook-sender';
 
 /**
  * What a batch came to, per timer result; `skipped`: finished, cancelled, unknown, not due yet, or taken

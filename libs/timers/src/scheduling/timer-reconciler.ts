@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { TimersRepository } from '../storage/timers.repository';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
-import { DueIndex } from './due-index';
+import { DueIndex } from '../storage/due-index/due-index';
 
 /**
  * Rebuilds the Redis schedule from MongoDB: on worker start and then every period, every unfinished

@@ -1,9 +1,9 @@
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeliveryClock } from '../delivery/delivery-clock';
-import { TimerDeliveryQueue } from '../delivery/timer-delivery-queue';
+import { TimerDeliveryQueue } from '../storage/timer-delivery-queue';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
-import { DueIndex } from './due-index';
+import { DueIndex } from '../storage/due-index/due-index';
 
 /**
  * Moves timers that are due, or due within TIMERS_SCHEDULER_LOOKAHEAD_MS (armed: sent at their run time,

@@ -2,7 +2,7 @@ import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { ConfigService } from '@nestjs/config';
 import { JobsOptions, Queue } from 'bullmq';
 import { bullmqConnection } from '@bufferq/datastores';
-import { ClaimedTimer } from '../scheduling/due-index';
+import { ClaimedTimer } from './due-index/due-index';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 
 export const TIMER_DELIVERY_QUEUE = 'delivery';

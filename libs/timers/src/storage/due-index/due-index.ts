@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { REDIS_CLIENT } from '@bufferq/datastores';
-import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
+import { TIMERS_CONFIG, TimersConfig } from '../../timers.config';
 
 /**
  * What a worker needs to send a timer's next attempt without asking MongoDB: staged in Redis only for
@@ -63,7 +63,7 @@ export interface ReturnedTimer {
 
 type CancelResult = 'cancelled' | 'delivering';
 
-const script = (name: string) => readFileSync(join(__dirname, `${name}.lua`), 'utf8');
+const script = (name: string) => readFileSync(join(__dirname, 'scripts', `${name}.lua`), 'utf8');
 
 type RedisWithTimerScripts = Redis & {
   claimDueTimers(...args: Array<string | number>): Promise<Array<string | null>>;

@@ -1,7 +1,7 @@
 import { KeyObject } from 'node:crypto';
 import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
 import { Agent, Dispatcher, errors as undiciErrors } from 'undici';
-import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
+import { TIMERS_CONFIG, TimersConfig } from '../../timers.config';
 import { DeliverySlots } from './delivery-slots';
 import { ForbiddenTargetError, forbiddenTargetReason, publicOnlyLookup } from './target-guard';
 import { signingKey, webhookSignature } from './webhook-signature';
