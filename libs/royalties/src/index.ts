@@ -3,7 +3,8 @@
 export { RoyaltiesApiModule, RoyaltiesWorkerModule } from './royalties.module';
 export { royaltiesEnv, royaltiesSettings } from './royalties.env';
 export type { RoyaltiesEnv, RoyaltiesSettings } from './royalties.env';
-export { consolidateRoyalties, dayMonthYearToIso } from './consolidation/consolidation';
+export { consolidateRoyalties } from './consolidation/consolidate-royalties';
+export { dayMonthYearToIso } from './consolidation/stream-line';
 export type {
   BuildInputs,
   BuildProgress,

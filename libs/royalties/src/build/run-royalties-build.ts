@@ -1,7 +1,8 @@
 import { UnrecoverableError } from 'bullmq';
 import { BuildCancelledError } from '../consolidation/build-cancelled-error';
 import { BuildInputError, InputRefusedError, InputUnavailableError } from '../inputs/input-errors';
-import { BuildProgress, consolidateRoyalties, ConsolidationOptions } from '../consolidation/consolidation';
+import { consolidateRoyalties } from '../consolidation/consolidate-royalties';
+import type { BuildProgress, ConsolidationOptions } from '../consolidation/consolidation';
 import { RoyaltiesRepository } from '../storage/royalties.repository';
 
 export type BuildOutcome = 'succeeded' | 'cancelled' | 'already finished';

@@ -1,7 +1,6 @@
 import { BuildInputError, LineTooLongError } from '../inputs/input-errors';
-import { dayMonthYearToIso } from '../consolidation/consolidation';
 import { isBlankLine, lineBytes, readCsvLines } from '../inputs/csv-lines';
-import { readStreamLine } from '../consolidation/stream-tally';
+import { dayMonthYearToIso, readStreamLine } from '../consolidation/stream-line';
 import type { InputPolicy } from '../inputs/input-policy';
 import { openInput } from '../inputs/input-source';
 import type { BuildDocument, RoyaltiesRepository } from './royalties.repository';

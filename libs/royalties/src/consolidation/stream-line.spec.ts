@@ -1,5 +1,4 @@
-import { dayMonthYearToIso } from './consolidation';
-import { readStreamLine } from './stream-tally';
+import { dayMonthYearToIso, readStreamLine } from './stream-line';
 
 describe('stream line fields', () => {
   it('reads day/month/year calendar dates and nothing else', () => {
