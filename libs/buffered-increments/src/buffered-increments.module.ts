@@ -18,9 +18,11 @@ import {
   BufferedIncrementsRootAsyncOptions,
   BufferedIncrementsRootOptions,
   BufferedIncrementsWorkerOptions,
+  ResolvedCollection,
+  resolveCollection,
 } from './buffered-increments.options';
 import { BufferedMongoIncrements } from './buffered-mongo-increments';
-import { FLUSH_SCHEDULE_COLLECTIONS, flushConcurrency, FlushSchedule } from './flush-schedule';
+import { FLUSH_SCHEDULE_COLLECTIONS, FlushSchedule } from './flush-schedule';
 import { flushProcessorWithLock } from './flush.processor';
 import type { RedisLike } from '@bufferq/redis-scripts';
 import { assertDistinctBuffers, bufferKeyOf } from './buffer-identity';
@@ -88,13 +90,14 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
     const providers: Provider[] = collections.map((feature) => ({
       provide: bufferedIncrementsToken(bufferKeyOf(feature)),
       inject: [BUFFERED_INCREMENTS_ROOT, BUFFERED_INCREMENTS_REDIS, BUFFERED_INCREMENTS_DB, getQueueToken(FLUSH_QUEUE)],
-      useFactory: (root: BufferedIncrementsRootOptions, redis: RedisLike, db: Db, queue: Queue) =>
-        new BufferedMongoIncrements(db.collection(feature.collection), redis, feature.flushIntervalMs, {
-          ...root.defaults,
-          ...feature.options,
+      useFactory: (root: BufferedIncrementsRootOptions, redis: RedisLike, db: Db, queue: Queue) => {
+        const resolved = resolveCollection(feature, root);
+        return new BufferedMongoIncrements(db.collection(feature.collection), redis, resolved.flushIntervalMs, {
+          ...resolved.options,
           autoFlush: false,
           onBufferFull: () => requestEarlyFlush(queue, feature),
-        }),
+        });
+      },
     }));
     return { module: BufferedIncrementsFeatureModule, providers, exports: providers };
   }
@@ -105,23 +108,27 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
     return {
       module: BufferedIncrementsWorkerModule,
       providers: [
-        { provide: FLUSH_SCHEDULE_COLLECTIONS, useValue: collections },
+        {
+          provide: FLUSH_SCHEDULE_COLLECTIONS,
+          inject: [BUFFERED_INCREMENTS_ROOT],
+          useFactory: (root: BufferedIncrementsRootOptions) =>
+            collections.map((feature) => resolveCollection(feature, root)),
+        },
         {
           provide: BUFFERED_INCREMENTS_FLUSHERS,
-          inject: [BUFFERED_INCREMENTS_ROOT, BUFFERED_INCREMENTS_REDIS, BUFFERED_INCREMENTS_DB],
-          useFactory: (root: BufferedIncrementsRootOptions, redis: RedisLike, db: Db) =>
+          inject: [FLUSH_SCHEDULE_COLLECTIONS, BUFFERED_INCREMENTS_REDIS, BUFFERED_INCREMENTS_DB],
+          useFactory: (resolved: ResolvedCollection[], redis: RedisLike, db: Db) =>
             new Map(
-              collections.map((feature) => [
+              resolved.map((feature) => [
                 bufferKeyOf(feature),
                 new BufferedMongoIncrements(db.collection(feature.collection), redis, feature.flushIntervalMs, {
-                  ...root.defaults,
                   ...feature.options,
                   autoFlush: false,
                 }),
               ]),
             ),
         },
-        flushProcessorWithLock(options.flushJobLockMs ?? FLUSH_JOB_LOCK_MS, flushConcurrency(collections)),
+        flushProcessorWithLock(options.flushJobLockMs ?? FLUSH_JOB_LOCK_MS),
         FlushSchedule,
       ],
       exports: [BUFFERED_INCREMENTS_FLUSHERS],

@@ -10,6 +10,8 @@ export interface BufferedIncrementsRootOptions {
   redis: RedisLike | string;
   /** A mongodb `Db`, or a URL (and database name) to open one. */
   mongo: Db | { url: string; dbName?: string };
+  /** Flush period (ms) of every collection that sets none. Default 1,000. */
+  flushIntervalMs?: number;
   /** Defaults for every collection's buffer. */
   defaults?: SharedOptions;
 }
@@ -27,8 +29,30 @@ export interface BufferedIncrementsRootAsyncOptions {
  */
 export interface BufferedCollection {
   collection: string;
-  flushIntervalMs: number;
+  /** Flush period in ms; the root's `flushIntervalMs` when not set. */
+  flushIntervalMs?: number;
   options?: SharedOptions;
+}
+
+/** A collection as it runs: its own settings over the root's. */
+export interface ResolvedCollection {
+  collection: string;
+  flushIntervalMs: number;
+  options: SharedOptions;
+}
+
+export const DEFAULT_FLUSH_INTERVAL_MS = 1_000;
+
+/** The one place a collection's settings are merged over forRoot's, for producers, flushers and schedules. */
+export function resolveCollection(
+  feature: BufferedCollection,
+  root: BufferedIncrementsRootOptions,
+): ResolvedCollection {
+  return {
+    collection: feature.collection,
+    flushIntervalMs: feature.flushIntervalMs ?? root.flushIntervalMs ?? DEFAULT_FLUSH_INTERVAL_MS,
+    options: { ...root.defaults, ...feature.options },
+  };
 }
 
 /** Settings of the flush processor `forWorker` runs. */

@@ -2,7 +2,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { FLUSH_JOB, FLUSH_JOB_RETENTION, FLUSH_QUEUE } from './buffered-increments.constants';
-import type { BufferedCollection } from './buffered-increments.options';
+import type { ResolvedCollection } from './buffered-increments.options';
 import { bufferKeyOf } from './buffer-identity';
 
 export const FLUSH_SCHEDULE_COLLECTIONS = Symbol('FLUSH_SCHEDULE_COLLECTIONS');
@@ -16,8 +16,8 @@ export function flushSchedulerId(collectionOrNamespace: string, shard = 0): stri
 }
 
 /** Flushes that may run at once across all replicas: one per shard of the most sharded buffer. */
-export function flushConcurrency(collections: BufferedCollection[]): number {
-  return Math.max(1, ...collections.map((feature) => feature.options?.shards ?? 1));
+export function flushConcurrency(collections: ResolvedCollection[]): number {
+  return Math.max(1, ...collections.map((feature) => feature.options.shards ?? 1));
 }
 
 /**
@@ -28,7 +28,7 @@ export function flushConcurrency(collections: BufferedCollection[]): number {
 export class FlushSchedule implements OnApplicationBootstrap {
   constructor(
     @InjectQueue(FLUSH_QUEUE) private readonly queue: Queue,
-    @Inject(FLUSH_SCHEDULE_COLLECTIONS) private readonly collections: BufferedCollection[],
+    @Inject(FLUSH_SCHEDULE_COLLECTIONS) private readonly collections: ResolvedCollection[],
   ) {}
 
   async onApplicationBootstrap(): Promise<void> {
@@ -38,7 +38,7 @@ export class FlushSchedule implements OnApplicationBootstrap {
     await this.queue.setGlobalConcurrency(flushConcurrency(this.collections));
     for (const feature of this.collections) {
       const buffer = bufferKeyOf(feature);
-      const shards = feature.options?.shards ?? 1;
+      const shards = feature.options.shards ?? 1;
       for (let shard = 0; shard < shards; shard++) {
         const data = {
           collection: feature.collection,

@@ -211,6 +211,32 @@ describe('BufferedIncrementsModule', () => {
     await stopApp(worker);
   });
 
+  it('takes the flush period and shard count from forRoot defaults when a collection sets none', async () => {
+    const prefix = uniqueName('bull');
+    const namespace = uniqueName('visits');
+    const app = await (
+      await Test.createTestingModule({
+        imports: [
+          BullModule.forRoot({ connection: bullmqConnection(redisUrl), prefix }),
+          BufferedIncrementsModule.forRoot({
+            redis: redisUrl,
+            mongo: { url: mongoUrl, dbName },
+            flushIntervalMs: 250,
+            defaults: { keyPrefix, shards: 2 },
+          }),
+          BufferedIncrementsModule.forWorker([{ collection: 'visits', options: { namespace } }]),
+        ],
+      }).compile()
+    ).init();
+    apps.push(app);
+    const schedulers = await app.get<Queue>(getQueueToken(FLUSH_QUEUE)).getJobSchedulers();
+    expect(schedulers.map((scheduler) => [scheduler.key, Number(scheduler.every)]).sort()).toEqual([
+      [`flush-${namespace}`, 250],
+      [`flush-${namespace}:1`, 250],
+    ]);
+    await stopApp(app);
+  });
+
   it('refuses at boot two buffers of one collection that would share a name', () => {
     expect(() =>
       BufferedIncrementsModule.forWorker([
