@@ -1,6 +1,7 @@
 import { DynamicModule, Module } from '@nestjs/common';
 import { BufferedIncrementsModule } from '@bufferq/buffered-increments';
-import { bufferedIncrementsRoot, countersCollections } from './counters-buffer';
+import { bufferedIncrementsRoot, COUNTERS_BUFFERS } from './counters-buffer';
+import { CountersFlushMetrics } from './counters-flush.metrics';
 
 /** The worker's `flush` role: the flush processor and one job scheduler per buffered collection. */
 @Module({})
@@ -8,7 +9,8 @@ export class CountersWorkerModule {
   static forRoot(): DynamicModule {
     return {
       module: CountersWorkerModule,
-      imports: [bufferedIncrementsRoot(), BufferedIncrementsModule.forWorker(countersCollections())],
+      imports: [bufferedIncrementsRoot(), BufferedIncrementsModule.forWorker(COUNTERS_BUFFERS)],
+      providers: [CountersFlushMetrics],
     };
   }
 }
