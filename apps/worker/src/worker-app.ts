@@ -6,7 +6,7 @@ import { WorkerModule } from './worker.module';
 /** Builds the worker exactly as production runs it; `main.ts` and the tests both use this. */
 export async function createWorkerApp(): Promise<INestApplicationContext> {
   // The worker serves no HTTP: an application context runs the BullMQ processors.
-  const app = await NestFactory.createApplicationContext(WorkerModule.forRoles(process.env.WORKER_ROLES ?? 'all'), {
+  const app = await NestFactory.createApplicationContext(WorkerModule, {
     bufferLogs: true,
     abortOnError: false,
   });

@@ -1,4 +1,5 @@
-import { DynamicModule, Type } from '@nestjs/common';
+import { ConditionalModule } from '@nestjs/config';
+import { z } from 'zod';
 import { TimersWorkerModule } from '@bufferq/timers';
 import { RoyaltiesWorkerModule } from '@bufferq/royalties';
 import { CountersWorkerModule } from '@bufferq/counters';
@@ -7,23 +8,39 @@ import { CountersWorkerModule } from '@bufferq/counters';
  * One image serves every worker role; WORKER_ROLES (comma-separated, or `all`) picks which processors a
  * replica runs. Each capability lib contributes its worker module here under its role name.
  */
-export const WORKER_ROLE_MODULES: Record<string, () => Array<Type | DynamicModule>> = {
-  timers: () => [TimersWorkerModule],
-  royalties: () => [RoyaltiesWorkerModule],
-  flush: () => [CountersWorkerModule.forRoot()],
+const WORKER_ROLE_MODULES = {
+  timers: TimersWorkerModule,
+  royalties: RoyaltiesWorkerModule,
+  flush: CountersWorkerModule.forRoot(),
 };
+const KNOWN_ROLES = Object.keys(WORKER_ROLE_MODULES);
 
-export function modulesForRoles(roles: string): Array<Type | DynamicModule> {
-  const known = Object.keys(WORKER_ROLE_MODULES);
-  const wanted =
-    roles.trim() === 'all'
-      ? known
-      : roles
-          .split(',')
-          .map((role) => role.trim())
-          .filter(Boolean);
-  const unknown = wanted.filter((role) => !known.includes(role));
-  if (unknown.length)
-    throw new Error(`WORKER_ROLES names unknown roles: ${unknown.join(', ')} (known: ${known.join(', ')})`);
-  return wanted.flatMap((role) => WORKER_ROLE_MODULES[role]());
+function rolesNamedIn(value: string): string[] {
+  if (value.trim() === 'all') return KNOWN_ROLES;
+  return value
+    .split(',')
+    .map((role) => role.trim())
+    .filter(Boolean);
+}
+
+/** WORKER_ROLES in the worker's env schema: boot fails naming a role no lib provides. */
+export const workerRolesSetting = z
+  .string()
+  .min(1)
+  .default('all')
+  .superRefine((value, ctx) => {
+    const unknown = rolesNamedIn(value).filter((role) => !KNOWN_ROLES.includes(role));
+    if (unknown.length) ctx.addIssue({ code: 'custom', message: `unknown roles ${unknown} (known: ${KNOWN_ROLES})` });
+  });
+
+/**
+ * Each role's module, imported only when WORKER_ROLES names it. ConditionalModule decides once the
+ * environment is loaded and validated, so nothing reads it while modules are being declared.
+ */
+export function workerRoleModules() {
+  return Object.entries(WORKER_ROLE_MODULES).map(([role, module]) =>
+    ConditionalModule.registerWhen(module, (env: NodeJS.ProcessEnv) =>
+      rolesNamedIn(env.WORKER_ROLES ?? 'all').includes(role),
+    ),
+  );
 }

@@ -1,41 +1,44 @@
-import { DynamicModule, Module } from '@nestjs/common';
-import { ConfigModule, ConfigService } from '@nestjs/config';
-import { BullModule } from '@nestjs/bullmq';
-import { LoggerModule } from 'nestjs-pino';
-import { validatedEnv } from '@bufferq/config';
-import { bullmqConnection, DatastoresModule } from '@bufferq/datastores';
-import { LOG_REDACTION } from '@bufferq/operations';
-import { workerEnv, WorkerEnv } from './config/worker.env';
-import { modulesForRoles } from './worker-roles';
+import { Module } from "@nestjs/common";
+import { ConfigModule, ConfigService } from "@nestjs/config";
+import { BullModule } from "@nestjs/bullmq";
+import { LoggerModule } from "nestjs-pino";
+import { validatedEnv } from "@bufferq/config";
+import { bullmqConnection, DatastoresModule } from "@bufferq/datastores";
+import { LOG_REDACTION } from "@bufferq/operations";
+import { workerEnv, WorkerEnv } from "./config/worker.env";
+import { workerRoleModules } from "./worker-roles";
 
 @Module({
   imports: [
-    ConfigModule.forRoot({ isGlobal: true, cache: true, validate: validatedEnv(workerEnv) }),
+    ConfigModule.forRoot({
+      isGlobal: true,
+      cache: true,
+      validate: validatedEnv(workerEnv),
+    }),
     LoggerModule.forRootAsync({
       inject: [ConfigService],
       useFactory: (config: ConfigService<WorkerEnv, true>) => ({
-        pinoHttp: { level: config.get('LOG_LEVEL', { infer: true }), redact: LOG_REDACTION },
+        pinoHttp: {
+          level: config.get("LOG_LEVEL", { infer: true }),
+          redact: LOG_REDACTION,
+        },
       }),
     }),
     BullModule.forRootAsync({
       inject: [ConfigService],
       useFactory: (config: ConfigService<WorkerEnv, true>) => ({
-        connection: bullmqConnection(config.get('REDIS_URL', { infer: true })),
+        connection: bullmqConnection(config.get("REDIS_URL", { infer: true })),
       }),
     }),
     DatastoresModule.forRootAsync({
       inject: [ConfigService],
       useFactory: (config: ConfigService<WorkerEnv, true>) => ({
-        redisUrl: config.get('REDIS_URL', { infer: true }),
-        mongoUrl: config.get('MONGO_URL', { infer: true }),
-        mongoDb: config.get('MONGO_DB', { infer: true }),
+        redisUrl: config.get("REDIS_URL", { infer: true }),
+        mongoUrl: config.get("MONGO_URL", { infer: true }),
+        mongoDb: config.get("MONGO_DB", { infer: true }),
       }),
     }),
+    ...workerRoleModules(),
   ],
 })
-export class WorkerModule {
-  /** The worker with the processors of the given roles (`all`, or e.g. `flush,timers`). */
-  static forRoles(roles: string): DynamicModule {
-    return { module: WorkerModule, imports: modulesForRoles(roles) };
-  }
-}
+export class WorkerModule {}
