@@ -1,12 +1,12 @@
-import { Module } from "@nestjs/common";
-import { ConfigModule, ConfigService } from "@nestjs/config";
-import { BullModule } from "@nestjs/bullmq";
-import { LoggerModule } from "nestjs-pino";
-import { validatedEnv } from "@bufferq/config";
-import { bullmqConnection, DatastoresModule } from "@bufferq/datastores";
-import { LOG_REDACTION } from "@bufferq/operations";
-import { workerEnv, WorkerEnv } from "./config/worker.env";
-import { workerRoleModules } from "./worker-roles";
+import { Module } from '@nestjs/common';
+import { ConfigModule, ConfigService } from '@nestjs/config';
+import { BullModule } from '@nestjs/bullmq';
+import { LoggerModule } from 'nestjs-pino';
+import { validatedEnv } from '@bufferq/config';
+import { bullmqConnection, DatastoresModule } from '@bufferq/datastores';
+import { LOG_REDACTION } from '@bufferq/operations';
+import { workerEnv, WorkerEnv } from './config/worker.env';
+import { workerRoleModules } from './worker-roles';
 
 @Module({
   imports: [
@@ -19,7 +19,7 @@ import { workerRoleModules } from "./worker-roles";
       inject: [ConfigService],
       useFactory: (config: ConfigService<WorkerEnv, true>) => ({
         pinoHttp: {
-          level: config.get("LOG_LEVEL", { infer: true }),
+          level: config.get('LOG_LEVEL', { infer: true }),
           redact: LOG_REDACTION,
         },
       }),
@@ -27,15 +27,15 @@ import { workerRoleModules } from "./worker-roles";
     BullModule.forRootAsync({
       inject: [ConfigService],
       useFactory: (config: ConfigService<WorkerEnv, true>) => ({
-        connection: bullmqConnection(config.get("REDIS_URL", { infer: true })),
+        connection: bullmqConnection(config.get('REDIS_URL', { infer: true })),
       }),
     }),
     DatastoresModule.forRootAsync({
       inject: [ConfigService],
       useFactory: (config: ConfigService<WorkerEnv, true>) => ({
-        redisUrl: config.get("REDIS_URL", { infer: true }),
-        mongoUrl: config.get("MONGO_URL", { infer: true }),
-        mongoDb: config.get("MONGO_DB", { infer: true }),
+        redisUrl: config.get('REDIS_URL', { infer: true }),
+        mongoUrl: config.get('MONGO_URL', { infer: true }),
+        mongoDb: config.get('MONGO_DB', { infer: true }),
       }),
     }),
     ...workerRoleModules(),
