@@ -353,44 +353,112 @@ async function startRedisReplicaPair(options = {}) {
 }
 
 /**
- * A three-master Redis Cluster on free loopback ports (no replicas, nothing on disk), for the tests that
- * show the buffer works on a Cluster client. Returns the node servers and a `remove()` for all of them.
+ * A Redis (or Valkey) Cluster on free loopback ports: three masters, and with `replicas: 1` a replica of
+ * each (six nodes), nothing on disk unless `appendOnly`. Resolves once every slot is served and every
+ * replica's link to its master is up. Returns the nodes and a `remove()` for all of them.
  */
-async function startRedisCluster() {
+async function startRedisCluster(options = {}) {
+  const replicas = options.replicas || 0;
   // A relative nodes.conf lands in each node's --dir, which the server makes its working directory.
-  const clusterArgs = [
-    '--cluster-enabled',
-    'yes',
-    '--cluster-config-file',
-    'nodes.conf',
-    '--cluster-node-timeout',
-    '2000',
-  ];
+  // A 2 s node timeout: a killed master's replica is promoted within a few seconds.
+  const clusterArgs = ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf'];
+  clusterArgs.push('--cluster-node-timeout', '2000', '--repl-diskless-sync-delay', '0');
   const nodes = [];
-  for (let i = 0; i < 3; i++) nodes.push(await startRedis({ extraArgs: clusterArgs }));
-  const cli = path.join(path.dirname(nodes[0].bin), 'redis-cli');
-  execFileSync(
-    cli,
-    [
-      '--cluster',
-      'create',
-      ...nodes.map((node) => `127.0.0.1:${node.port}`),
-      '--cluster-replicas',
-      '0',
-      '--cluster-yes',
-    ],
-    { stdio: 'ignore' },
-  );
-  const deadline = Date.now() + 15_000;
-  while (
-    !execFileSync(cli, ['-p', String(nodes[0].port), 'cluster', 'info'], { encoding: 'utf8' }).includes(
-      'cluster_state:ok',
-    )
-  ) {
+  try {
+    for (let i = 0; i < 3 * (1 + replicas); i++) {
+      const node = await startRedis({
+        server: options.server,
+        appendOnly: options.appendOnly,
+        appendFsync: options.appendFsync,
+        extraArgs: clusterArgs,
+      });
+      nodes.push(node);
+    }
+    const cli = clusterCli(nodes[0]);
+    const addresses = nodes.map((node) => `127.0.0.1:${node.port}`);
+    execFileSync(cli, ['--cluster', 'create', ...addresses, '--cluster-replicas', String(replicas), '--cluster-yes'], {
+      stdio: 'ignore',
+    });
+    await waitForCluster(nodes, 3 * replicas);
+  } catch (error) {
+    await Promise.all(nodes.map((node) => node.remove()));
+    throw error;
+  }
+  return {
+    nodes,
+    /** The nodes serving slots now (masters), as `cluster nodes` on any live node reports them. */
+    masters: () => clusterMembers(nodes, 'master'),
+    remove: () => Promise.all(nodes.map((node) => node.remove())),
+  };
+}
+
+function clusterCli(node) {
+  return path.join(path.dirname(node.bin), node.kind === 'valkey' ? 'valkey-cli' : 'redis-cli');
+}
+
+/** `cluster nodes` of the first node that answers, as { port, role, linked } per member. */
+function clusterMembers(nodes, role) {
+  for (const node of nodes) {
+    let text;
+    try {
+      text = execFileSync(clusterCli(node), ['-p', String(node.port), 'cluster', 'nodes'], {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      });
+    } catch {
+      continue;
+    }
+    const members = text
+      .trim()
+      .split('\n')
+      .map((line) => line.split(' '))
+      .map((fields) => ({
+        port: Number(fields[1].split('@')[0].split(':').pop()),
+        role: fields[2].includes('master') ? 'master' : 'replica',
+        failed: fields[2].includes('fail'),
+        linked: fields[7] === 'connected',
+        servesSlots: fields.length > 8,
+      }));
+    const live = members.filter((member) => !member.failed && member.linked);
+    if (role === 'master') return live.filter((member) => member.role === 'master' && member.servesSlots);
+    return role ? live.filter((member) => member.role === role) : members;
+  }
+  return [];
+}
+
+async function waitForCluster(nodes, replicaCount, timeoutMs = 20_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ready = nodes.every((node) => {
+      try {
+        const info = execFileSync(clusterCli(node), ['-p', String(node.port), 'cluster', 'info'], {
+          encoding: 'utf8',
+          stdio: ['ignore', 'pipe', 'ignore'],
+        });
+        return info.includes('cluster_state:ok');
+      } catch {
+        return false;
+      }
+    });
+    const linkedReplicas = replicaCount === 0 ? 0 : nodes.filter((node) => replicaLinkUp(node)).length;
+    const agreed =
+      clusterMembers(nodes, 'master').length === 3 && clusterMembers(nodes, 'replica').length === replicaCount;
+    if (ready && linkedReplicas >= replicaCount && agreed) return;
     if (Date.now() > deadline) throw new Error('the Redis Cluster did not become ready');
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  return { nodes, remove: () => Promise.all(nodes.map((node) => node.remove())) };
+}
+
+function replicaLinkUp(node) {
+  try {
+    const info = execFileSync(clusterCli(node), ['-p', String(node.port), 'info', 'replication'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    return info.includes('role:slave') && info.includes('master_link_status:up');
+  } catch {
+    return false;
+  }
 }
 
 async function startMongo(options = {}) {

@@ -81,9 +81,21 @@ export function waitForReplicaLink(replica: LocalServer, timeoutMs = 15_000): Pr
   return localServices.waitForReplicaLink(replica, timeoutMs);
 }
 
-/** A private three-master Redis Cluster (nothing on disk). */
-export function startPrivateRedisCluster(): Promise<{ nodes: LocalServer[]; remove(): Promise<unknown> }> {
-  return localServices.startRedisCluster();
+export interface PrivateRedisCluster {
+  nodes: LocalServer[];
+  /** The members serving slots now (a promoted replica included, a failed master not). */
+  masters(): Array<{ port: number }>;
+  remove(): Promise<unknown>;
+}
+
+/**
+ * A private Redis (or Valkey) Cluster: three masters, and with `replicas: 1` a replica of each. Resolves once
+ * all slots are served and every replica is linked; nodes may be killed to provoke a failover.
+ */
+export function startPrivateRedisCluster(
+  options: Pick<PrivateRedisOptions, 'server' | 'appendOnly' | 'appendFsync'> & { replicas?: 0 | 1 } = {},
+): Promise<PrivateRedisCluster> {
+  return localServices.startRedisCluster(options);
 }
 
 /** A private MongoDB-wire server (mongod when on PATH, else FerretDB) the test may stop or kill. */
