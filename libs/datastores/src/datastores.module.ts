@@ -1,10 +1,13 @@
 import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
-import { Redis, RedisOptions } from 'ioredis';
 import { MongoClient } from 'mongodb';
-import { MONGO_CLIENT, MONGO_DB, REDIS_CLIENT } from './datastores.tokens';
+import type { RedisLike } from '@bufferq/redis-scripts';
+import { MONGO_CLIENT, MONGO_DB, REDIS_CLIENT, REDIS_ENDPOINT } from './datastores.tokens';
+import { createRedisClient, RedisEndpoint } from './redis-endpoint';
 
 export interface DatastoresOptions {
   redisUrl: string;
+  /** Seed nodes of a Redis Cluster; when given, every Redis client of the process talks to the Cluster. */
+  redisClusterNodes?: Array<{ host: string; port: number }>;
   mongoUrl: string;
   /** Database name; when absent, the one in the MongoDB URL (or `bufferq`). */
   mongoDb?: string;
@@ -26,7 +29,7 @@ const OPTIONS = Symbol('DATASTORES_OPTIONS');
 @Module({})
 export class DatastoresModule implements OnApplicationShutdown {
   constructor(
-    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisLike,
     @Inject(MONGO_CLIENT) private readonly mongo: MongoClient,
   ) {}
 
@@ -41,10 +44,16 @@ export class DatastoresModule implements OnApplicationShutdown {
       providers: [
         { provide: OPTIONS, inject: (options.inject ?? []) as never[], useFactory: options.useFactory },
         {
-          provide: REDIS_CLIENT,
+          provide: REDIS_ENDPOINT,
           inject: [OPTIONS],
-          useFactory: async (o: DatastoresOptions) => {
-            const redis = createRedisClient(o.redisUrl, { lazyConnect: true });
+          useFactory: (o: DatastoresOptions): RedisEndpoint =>
+            o.redisClusterNodes?.length ? { clusterNodes: o.redisClusterNodes } : { url: o.redisUrl },
+        },
+        {
+          provide: REDIS_CLIENT,
+          inject: [REDIS_ENDPOINT],
+          useFactory: async (endpoint: RedisEndpoint) => {
+            const redis = createRedisClient(endpoint, { lazyConnect: true });
             await redis.connect();
             return redis;
           },
@@ -61,21 +70,11 @@ export class DatastoresModule implements OnApplicationShutdown {
           useFactory: (o: DatastoresOptions, client: MongoClient) => client.db(o.mongoDb || undefined),
         },
       ],
-      exports: [REDIS_CLIENT, MONGO_CLIENT, MONGO_DB],
+      exports: [REDIS_ENDPOINT, REDIS_CLIENT, MONGO_CLIENT, MONGO_DB],
     };
   }
 
   async onApplicationShutdown(): Promise<void> {
     await Promise.allSettled([this.redis.quit(), this.mongo.close()]);
   }
-}
-
-/** A Redis client for commands (not for BullMQ, which wants its own blocking connections). */
-export function createRedisClient(url: string, options: RedisOptions = {}): Redis {
-  return new Redis(url, {
-    ...options,
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
-  });
 }

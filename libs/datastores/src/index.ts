@@ -1,5 +1,7 @@
-export { DatastoresModule, createRedisClient } from './datastores.module';
+export { DatastoresModule } from './datastores.module';
+export { createRedisClient, describeRedisEndpoint, redisEndpointOf } from './redis-endpoint';
+export type { RedisEndpoint } from './redis-endpoint';
 export type { DatastoresOptions, DatastoresAsyncOptions } from './datastores.module';
-export { MONGO_CLIENT, MONGO_DB, REDIS_CLIENT } from './datastores.tokens';
+export { MONGO_CLIENT, MONGO_DB, REDIS_CLIENT, REDIS_ENDPOINT } from './datastores.tokens';
 export { datastoresEnv } from './datastores.env';
 export { bullmqConnection } from './bullmq-connection';

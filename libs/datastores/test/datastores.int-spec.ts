@@ -1,9 +1,10 @@
 import { Test } from '@nestjs/testing';
-import { Redis } from 'ioredis';
+import { Queue, Worker } from 'bullmq';
+import { Cluster, Redis } from 'ioredis';
 import { Db } from 'mongodb';
 import { validatedEnv } from '@bufferq/config';
-import { DatastoresModule, MONGO_DB, REDIS_CLIENT, datastoresEnv } from '@bufferq/datastores';
-import { eventually, testServices, uniqueName } from '@bufferq/testing';
+import { bullmqConnection, DatastoresModule, MONGO_DB, REDIS_CLIENT, datastoresEnv } from '@bufferq/datastores';
+import { eventually, PrivateRedisCluster, startPrivateRedisCluster, testServices, uniqueName } from '@bufferq/testing';
 
 describe('DatastoresModule', () => {
   it('connects to the real Redis and MongoDB-wire server and closes them on shutdown', async () => {
@@ -32,5 +33,86 @@ describe('validatedEnv', () => {
       MONGO_DB: 'bufferq',
     });
     expect(() => validate({ REDIS_URL: 'not a url', MONGO_DB: '' })).toThrow(/REDIS_URL.*\n.*MONGO_DB/s);
+  });
+});
+
+describe('REDIS_CLUSTER_NODES', () => {
+  const validate = validatedEnv(datastoresEnv);
+
+  it('reads comma-separated host:port seeds, IPv6 in brackets', () => {
+    expect(validate({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, redis-2:7001,[::1]:7002' }).REDIS_CLUSTER_NODES).toEqual([
+      { host: '10.0.0.1', port: 7000 },
+      { host: 'redis-2', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(validate({}).REDIS_CLUSTER_NODES).toBeUndefined();
+  });
+
+  it('refuses a seed that is not host:port, naming it', () => {
+    expect(() => validate({ REDIS_CLUSTER_NODES: '10.0.0.1:7000,redis-2' })).toThrow(
+      /REDIS_CLUSTER_NODES: not host:port: redis-2/,
+    );
+  });
+});
+
+describe('on a Redis Cluster', () => {
+  let cluster: PrivateRedisCluster;
+  const seeds = () => [{ host: '127.0.0.1', port: cluster.nodes[0].port }];
+
+  beforeAll(async () => {
+    cluster = await startPrivateRedisCluster();
+  });
+  afterAll(() => cluster.remove());
+
+  it('gives the process a Cluster client that reaches keys on every node, and closes it on shutdown', async () => {
+    const { mongoUrl } = testServices();
+    const moduleRef = await Test.createTestingModule({
+      imports: [
+        DatastoresModule.forRoot({
+          redisUrl: 'redis://127.0.0.1:1',
+          redisClusterNodes: seeds(),
+          mongoUrl,
+          mongoDb: uniqueName('ds'),
+        }),
+      ],
+    }).compile();
+    const app = await moduleRef.init();
+    const redis = app.get<Cluster>(REDIS_CLIENT);
+    expect(redis.isCluster).toBe(true);
+    // Keys in many slots, so every master serves some of them.
+    const keys = Array.from({ length: 30 }, (_, i) => uniqueName(`k${i}`));
+    await Promise.all(keys.map((key, i) => redis.set(key, String(i))));
+    expect(await Promise.all(keys.map((key) => redis.get(key)))).toEqual(keys.map((_, i) => String(i)));
+    await app.get<Db>(MONGO_DB).dropDatabase();
+    await app.close();
+    expect(await eventually(() => redis.status === 'end', 2_000)).toBe(true);
+  });
+
+  it('runs BullMQ queues and workers on the Cluster with a hash-tagged queue name, each closing its connections', async () => {
+    const probes = cluster.nodes.map((node) => new Redis(node.port));
+    const connectedClients = async () =>
+      (
+        await Promise.all(
+          probes.map(
+            async (probe) =>
+              String(await probe.client('LIST'))
+                .trim()
+                .split('\n').length,
+          ),
+        )
+      ).reduce((a, b) => a + b, 0);
+    const before = await connectedClients();
+    const connection = bullmqConnection({ clusterNodes: seeds() });
+    const name = `{${uniqueName('cluster-queue')}}`;
+    const queue = new Queue(name, { connection });
+    const done: number[] = [];
+    const worker = new Worker(name, async (job) => done.push(job.data.n), { connection });
+    await Promise.all(Array.from({ length: 20 }, (_, n) => queue.add('job', { n })));
+    expect(await eventually(() => done.length === 20, 10_000)).toBe(true);
+    expect(await connectedClients()).toBeGreaterThan(before);
+    await worker.close();
+    await queue.close();
+    expect(await eventually(async () => (await connectedClients()) === before, 5_000)).toBe(true);
+    await Promise.all(probes.map((probe) => probe.quit()));
   });
 });

@@ -4,6 +4,7 @@ import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
+import { Cluster } from 'ioredis';
 import { CountersApiModule } from '@bufferq/counters';
 import { ApiKeyGuard } from './access/api-key.guard';
 import { ClientThrottlerGuard } from './access/client-throttler.guard';
@@ -38,7 +39,12 @@ import type { OperationsEnv } from './operations.env';
         return {
           throttlers: [{ ttl: config.get('RATE_LIMIT_WINDOW_MS', { infer: true }), limit }],
           // Shared through Redis, so the limit holds across api replicas.
-          storage: new FailOpenThrottlerStorage(new ThrottlerStorageRedisService(redis)),
+          storage: new FailOpenThrottlerStorage(
+            // Its keys are hash-tagged per client and throttler, so it runs on a Cluster as on one server.
+            redis instanceof Cluster
+              ? new ThrottlerStorageRedisService(redis)
+              : new ThrottlerStorageRedisService(redis),
+          ),
           skipIf: () => limit === 0,
         };
       },

@@ -1,7 +1,6 @@
-import { Injectable, Module, OnModuleDestroy } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import type { Redis } from 'ioredis';
-import { createRedisClient } from '@bufferq/datastores';
+import { Inject, Injectable, Module, OnModuleDestroy } from '@nestjs/common';
+import { createRedisClient, REDIS_ENDPOINT, RedisEndpoint } from '@bufferq/datastores';
+import type { RedisLike } from '@bufferq/redis-scripts';
 
 /**
  * The connection rate-limit counts use. Auto-pipelining sends the counts of all requests read in one
@@ -10,10 +9,10 @@ import { createRedisClient } from '@bufferq/datastores';
  */
 @Injectable()
 export class RateLimitRedis implements OnModuleDestroy {
-  readonly client: Redis;
+  readonly client: RedisLike;
 
-  constructor(config: ConfigService) {
-    this.client = createRedisClient(config.getOrThrow<string>('REDIS_URL'), {
+  constructor(@Inject(REDIS_ENDPOINT) endpoint: RedisEndpoint) {
+    this.client = createRedisClient(endpoint, {
       enableAutoPipelining: true,
       connectionName: 'rate-limit',
     });

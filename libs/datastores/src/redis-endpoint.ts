@@ -1,0 +1,48 @@
+import { Cluster, Redis, RedisOptions } from 'ioredis';
+import type { RedisLike } from '@bufferq/redis-scripts';
+
+/** Where Redis is: one server (a URL), or a Redis Cluster (seed nodes; the client discovers the rest). */
+export type RedisEndpoint = { url: string } | { clusterNodes: Array<{ host: string; port: number }> };
+
+/** The endpoint the settings name: the Cluster when REDIS_CLUSTER_NODES is set, else REDIS_URL. */
+export function redisEndpointOf(settings: {
+  REDIS_URL: string;
+  REDIS_CLUSTER_NODES?: Array<{ host: string; port: number }>;
+}): RedisEndpoint {
+  return settings.REDIS_CLUSTER_NODES?.length
+    ? { clusterNodes: settings.REDIS_CLUSTER_NODES }
+    : { url: settings.REDIS_URL };
+}
+
+/** How the endpoint is named in logs and errors, without credentials. */
+export function describeRedisEndpoint(endpoint: RedisEndpoint): string {
+  if ('clusterNodes' in endpoint)
+    return `Redis Cluster ${endpoint.clusterNodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  const url = new URL(endpoint.url);
+  return `Redis ${url.host}`;
+}
+
+/**
+ * A Redis client for commands (not for BullMQ, which wants its own blocking connections): a Cluster client
+ * for a Cluster endpoint. Commands fail fast while Redis is unreachable (no offline queue), so callers get a
+ * clear error instead of a request that hangs until reconnect.
+ */
+export function createRedisClient(endpoint: RedisEndpoint | string, options: RedisOptions = {}): RedisLike {
+  const resolved = typeof endpoint === 'string' ? { url: endpoint } : endpoint;
+  const failFast: RedisOptions = {
+    ...options,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+  };
+  if ('url' in resolved) return new Redis(resolved.url, failFast);
+  const { lazyConnect, enableAutoPipelining, ...redisOptions } = failFast;
+  return new Cluster(resolved.clusterNodes, {
+    lazyConnect,
+    enableAutoPipelining,
+    enableOfflineQueue: false,
+    // A failover moves slots: the client re-reads the slot map and retries on MOVED/ASK by itself.
+    clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
+    redisOptions,
+  });
+}
