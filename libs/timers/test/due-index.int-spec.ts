@@ -85,8 +85,8 @@ describe('DueIndex (real Redis)', () => {
         { ...a, runAt: now },
       ]),
     ).toBe(1);
-    expect(await redis.zscore(dueIndex.key, 'b')).toBe(String(now + 5_000));
-    expect(await redis.zscore(dueIndex.key, 'a')).toBeNull();
+    expect(await redis.zscore(dueIndex.keys.due, 'b')).toBe(String(now + 5_000));
+    expect(await redis.zscore(dueIndex.keys.due, 'a')).toBeNull();
     expect(await dueIndex.take([b, c])).toEqual([false, true]);
   });
 });

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { Redis } from 'ioredis';
 import { REDIS_CLIENT } from '@bufferq/datastores';
+import { RedisScript } from '@bufferq/redis-scripts';
 import { TIMERS_CONFIG, TimersConfig } from '../../timers.config';
+import { TimerKeys, timerKeys } from './timer-keys';
 
 /**
  * What a worker needs to send a timer's next attempt without asking MongoDB: staged in Redis only for
@@ -61,73 +62,45 @@ export interface ReturnedTimer {
   runAt: number;
 }
 
-type CancelResult = 'cancelled' | 'delivering';
+/** A script argument that holds nothing: no staged delivery, no settled entries to forget. */
+const NONE = '';
+/** What cancel-timer-6.lua answers. */
+const CANCELLED = 'cancelled';
+const DELIVERING = 'delivering';
+type CancelResult = typeof CANCELLED | typeof DELIVERING;
 
-const script = (name: string) => readFileSync(join(__dirname, 'scripts', `${name}.lua`), 'utf8');
-
-type RedisWithTimerScripts = Redis & {
-  claimDueTimers(...args: Array<string | number>): Promise<Array<string | null>>;
-  takeClaimedTimers(...args: Array<string | number>): Promise<number[]>;
-  returnClaimedTimers(...args: Array<string | number>): Promise<number>;
-  indexTimers(...args: Array<string | number>): Promise<number>;
-  scheduleTimers(...args: Array<string | number>): Promise<number>;
-  settleTimers(...args: Array<string | number>): Promise<number>;
-  cancelTimer(...args: Array<string | number>): Promise<CancelResult>;
-};
-
-const SCRIPTS: Record<string, string> = {
-  claimDueTimers: 'claim-due-timers',
-  takeClaimedTimers: 'take-claimed-timers',
-  returnClaimedTimers: 'return-claimed-timers',
-  indexTimers: 'index-timers',
-  scheduleTimers: 'schedule-timers',
-  settleTimers: 'settle-timers',
-  cancelTimer: 'cancel-timer',
+const script = (file: string) => new RedisScript(join(__dirname, 'scripts', file), { NONE, CANCELLED, DELIVERING });
+const SCRIPTS = {
+  schedule: script('schedule-timers-4.lua'),
+  reschedule: script('reschedule-timers-6.lua'),
+  claimDue: script('claim-due-timers-5.lua'),
+  takeClaimed: script('take-claimed-timers-3.lua'),
+  returnClaimed: script('return-claimed-timers-4.lua'),
+  settle: script('settle-timers-6.lua'),
+  cancel: script('cancel-timer-6.lua'),
 };
 
 /** Ids per script call: bounds each script's run; calls sent together still travel in one round trip. */
 const CHUNK = 1_000;
 
 /**
- * The schedule in Redis, six keys under `<TIMERS_REDIS_PREFIX>:`:
- * - `due`: sorted set, member = timer id (24 characters), score = next attempt time in ms;
- * - `leased`: sorted set of timers claimed for delivery, score = when the claim lapses unless renewed;
- * - `staged`: hash id -> JSON { url, attempts } for timers due soon, so delivery needs no MongoDB read;
- * - `settled`: sorted set of timers finished recently (score = when), which the reconciler must not re-add;
- * - `armed`: sorted set of leased timers claimed ahead of their run time (score = run time) and not fired
- *   yet: cancelling one disarms it;
- * - `claims`: hash id -> token of the claim that holds a leased timer, until its holder takes it to send
- *   it. A holder sends only what it could take: a batch that waited past its lease, whose timers another
- *   scheduler re-claimed, sends none of them.
- * It is an index only: MongoDB holds the timers, and the reconciler rebuilds `due` and `staged` from it.
+ * The schedule in Redis: the six keys of `TimerKeys` under `<TIMERS_REDIS_PREFIX>:`, each change to them
+ * one script. A holder sends only what it could take (its claim token still in `claims`): a batch that
+ * waited past its lease, whose timers another scheduler re-claimed, sends none of them. It is an index
+ * only: MongoDB holds the timers, and the reconciler rebuilds `due` and `staged` from it.
  */
 @Injectable()
 export class DueIndex {
-  readonly key: string;
-  private readonly keys: string[];
-  private readonly redis: RedisWithTimerScripts;
+  readonly keys: TimerKeys;
   /** Claim tokens: this instance's random prefix and a counter, so no two claims anywhere share one. */
   private readonly claimPrefix = randomBytes(6).toString('base64url');
   private claims = 0;
 
   constructor(
-    @Inject(REDIS_CLIENT) redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
   ) {
-    const prefix = config.TIMERS_REDIS_PREFIX;
-    this.key = `${prefix}:due`;
-    this.keys = [
-      this.key,
-      `${prefix}:leased`,
-      `${prefix}:staged`,
-      `${prefix}:settled`,
-      `${prefix}:armed`,
-      `${prefix}:claims`,
-    ];
-    for (const [command, file] of Object.entries(SCRIPTS)) {
-      if (!(command in redis)) redis.defineCommand(command, { numberOfKeys: 6, lua: script(file) });
-    }
-    this.redis = redis as RedisWithTimerScripts;
+    this.keys = timerKeys(config.TIMERS_REDIS_PREFIX);
   }
 
   /**
@@ -137,8 +110,7 @@ export class DueIndex {
    */
   async schedule(timers: DueTimer[]): Promise<number> {
     let added = 0;
-    for (let i = 0; i < timers.length; i += CHUNK)
-      added += await this.redis.scheduleTimers(...this.keys, '', ...timerArgs(timers.slice(i, i + CHUNK)));
+    for (let i = 0; i < timers.length; i += CHUNK) added += await this.runSchedule(NONE, timers.slice(i, i + CHUNK));
     return added;
   }
 
@@ -148,7 +120,8 @@ export class DueIndex {
    */
   async reschedule(timers: DueTimer[]): Promise<void> {
     if (!timers.length) return;
-    await this.redis.indexTimers(...this.keys, ...timerArgs(timers));
+    const { due, leased, staged, settled, armed, claims } = this.keys;
+    await SCRIPTS.reschedule.run(this.redis, [due, leased, staged, settled, armed, claims], timerArgs(timers));
   }
 
   /**
@@ -156,33 +129,31 @@ export class DueIndex {
    * to an earlier time than the index already has. Forgets settled entries older than `forgetSettledBefore`.
    */
   reconcile(timers: DueTimer[], forgetSettledBefore: number): Promise<number> {
-    return this.redis.scheduleTimers(...this.keys, forgetSettledBefore, ...timerArgs(timers));
+    return this.runSchedule(forgetSettledBefore, timers);
   }
 
   /**
    * Claims up to `limit` timers: lapsed leases first, then timers due at or before `horizon`, earliest
    * first. Each claimed timer is leased for TIMERS_DELIVERY_LOCK_MS; its holder renews the lease until it
    * settles. One due after `now` is armed (it comes with its `runAt`): its holder sends it when it is due,
-   * after `takeArmed`, so work that does not depend on the clock is done before the timer falls due.
+   * after `take`, so work that does not depend on the clock is done before the timer falls due.
    */
   async claimDue(now: number, limit: number, horizon = now): Promise<ClaimedTimer[]> {
     const claim = `${this.claimPrefix}${(++this.claims).toString(36)}`;
-    const flat = await this.redis.claimDueTimers(
-      ...this.keys,
-      now,
-      Math.max(now, horizon),
-      limit,
-      this.config.TIMERS_DELIVERY_LOCK_MS,
-      claim,
+    const { due, leased, staged, armed, claims } = this.keys;
+    const flat = await SCRIPTS.claimDue.run<Array<string | null>>(
+      this.redis,
+      [due, leased, staged, armed, claims],
+      [now, Math.max(now, horizon), limit, this.config.TIMERS_DELIVERY_LOCK_MS, claim],
     );
     const claimed: ClaimedTimer[] = [];
     for (let i = 0; i < flat.length; i += 3) {
-      const staged = flat[i + 1];
+      const stagedDelivery = flat[i + 1];
       const runAt = flat[i + 2];
       claimed.push({
         id: flat[i]!,
         claim,
-        staged: staged ? (JSON.parse(staged) as StagedDelivery) : undefined,
+        staged: stagedDelivery ? (JSON.parse(stagedDelivery) as StagedDelivery) : undefined,
         ...(runAt ? { runAt: Number(runAt) } : {}),
       });
     }
@@ -196,11 +167,12 @@ export class DueIndex {
    */
   async take(timers: Array<Pick<ClaimedTimer, 'id' | 'claim'>>): Promise<boolean[]> {
     const now = Date.now();
+    const { leased, armed, claims } = this.keys;
     const calls: Array<Promise<number[]>> = [];
     for (let i = 0; i < timers.length; i += CHUNK) {
-      const args: string[] = [];
+      const args: Array<string | number> = [now, this.config.TIMERS_DELIVERY_LOCK_MS];
       for (const timer of timers.slice(i, i + CHUNK)) args.push(timer.id, timer.claim);
-      calls.push(this.redis.takeClaimedTimers(...this.keys, now, this.config.TIMERS_DELIVERY_LOCK_MS, ...args));
+      calls.push(SCRIPTS.takeClaimed.run<number[]>(this.redis, [leased, armed, claims], args));
     }
     return (await Promise.all(calls)).flat().map((flag) => flag === 1);
   }
@@ -210,11 +182,12 @@ export class DueIndex {
    * except those cancelled or re-claimed since. Returns how many it handed back.
    */
   async giveBack(timers: ReturnedTimer[]): Promise<number> {
+    const { due, leased, armed, claims } = this.keys;
     let returned = 0;
     for (let i = 0; i < timers.length; i += CHUNK) {
       const args: Array<string | number> = [];
       for (const timer of timers.slice(i, i + CHUNK)) args.push(timer.runAt, timer.id, timer.claim);
-      returned += await this.redis.returnClaimedTimers(...this.keys, ...args);
+      returned += await SCRIPTS.returnClaimed.run<number>(this.redis, [due, leased, armed, claims], args);
     }
     return returned;
   }
@@ -225,14 +198,19 @@ export class DueIndex {
     for (let i = 0; i < ids.length; i += CHUNK) {
       const args: Array<string | number> = [];
       for (const id of ids.slice(i, i + CHUNK)) args.push(until, id);
-      await this.redis.zadd(this.keys[1], 'XX', 'GT', ...(args as [number, string]));
+      await this.redis.zadd(this.keys.leased, 'XX', 'GT', ...(args as [number, string]));
     }
   }
 
   /** Takes finished timers out of the schedule (after MongoDB recorded why they finished). */
   async settle(ids: string[], now = Date.now()): Promise<void> {
+    const { due, leased, staged, settled, armed, claims } = this.keys;
     for (let i = 0; i < ids.length; i += CHUNK)
-      await this.redis.settleTimers(...this.keys, now, ...ids.slice(i, i + CHUNK));
+      await SCRIPTS.settle.run(
+        this.redis,
+        [due, leased, staged, settled, armed, claims],
+        [now, ...ids.slice(i, i + CHUNK)],
+      );
   }
 
   /**
@@ -240,17 +218,18 @@ export class DueIndex {
    * is sending it (then it stays scheduled). A timer claimed ahead of its run time is still cancelled.
    */
   cancel(id: string, now = Date.now()): Promise<CancelResult> {
-    return this.redis.cancelTimer(...this.keys, now, id);
+    const { due, leased, staged, settled, armed, claims } = this.keys;
+    return SCRIPTS.cancel.run<CancelResult>(this.redis, [due, leased, staged, settled, armed, claims], [now, id]);
   }
 
   /** Pending timers in the due index (claimed ones excluded). */
   size(): Promise<number> {
-    return this.redis.zcard(this.key);
+    return this.redis.zcard(this.keys.due);
   }
 
   /** How many timers wait, are overdue, claimed and armed, read in one round trip. */
   async stats(now = Date.now()): Promise<ScheduleStats> {
-    const [due, leased, , , armed] = this.keys;
+    const { due, leased, armed } = this.keys;
     const replies = await this.redis
       .multi()
       .zcard(due)
@@ -272,10 +251,20 @@ export class DueIndex {
       armed: armedCount,
     };
   }
+
+  /** schedule-timers-4.lua: `forgetSettledBefore` (ms) or NONE, then the timers. */
+  private runSchedule(forgetSettledBefore: number | typeof NONE, timers: DueTimer[]): Promise<number> {
+    const { due, leased, staged, settled } = this.keys;
+    return SCRIPTS.schedule.run<number>(
+      this.redis,
+      [due, leased, staged, settled],
+      [forgetSettledBefore, ...timerArgs(timers)],
+    );
+  }
 }
 
 function timerArgs(timers: DueTimer[]): Array<string | number> {
   const args: Array<string | number> = [];
-  for (const timer of timers) args.push(timer.runAt, timer.id, timer.staged ? JSON.stringify(timer.staged) : '');
+  for (const timer of timers) args.push(timer.runAt, timer.id, timer.staged ? JSON.stringify(timer.staged) : NONE);
   return args;
 }

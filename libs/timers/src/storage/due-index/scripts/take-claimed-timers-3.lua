@@ -5,20 +5,20 @@
 -- re-claimed by a scheduler after its lease lapsed (the batch waited in the queue, or its holder stalled,
 -- longer than the lease: the new holder sends it, this one must not). Taking drops the token, so a second
 -- job carrying the same claim (an enqueue sent twice) cannot send it too; it also disarms the timer and
--- renews its lease. Atomic with respect to cancel-timer.lua and claim-due-timers.lua: a timer is either
+-- renews its lease. Atomic with respect to cancel-timer-6.lua and claim-due-timers-5.lua: a timer is either
 -- cancelled or sent, and sent by one holder at a time.
--- KEYS[1] due index, KEYS[2] leases, KEYS[3] staged deliveries (unused), KEYS[4] settled (unused),
--- KEYS[5] armed, KEYS[6] claims.
+-- KEYS[1] leased, KEYS[2] armed, KEYS[3] claims (TimerKeys).
 -- ARGV[1] now (ms), ARGV[2] lease (ms), then id1, token1, id2, token2, ...
 -- Returns 1 (send) or 0 (do not) per id, in order.
+local leased, armed, claims = KEYS[1], KEYS[2], KEYS[3]
 local leasedUntil = tonumber(ARGV[1]) + tonumber(ARGV[2])
 local take = {}
 for i = 3, #ARGV, 2 do
   local id = ARGV[i]
-  if redis.call('HGET', KEYS[6], id) == ARGV[i + 1] then
-    redis.call('HDEL', KEYS[6], id)
-    redis.call('ZREM', KEYS[5], id)
-    redis.call('ZADD', KEYS[2], leasedUntil, id)
+  if redis.call('HGET', claims, id) == ARGV[i + 1] then
+    redis.call('HDEL', claims, id)
+    redis.call('ZREM', armed, id)
+    redis.call('ZADD', leased, leasedUntil, id)
     take[#take + 1] = 1
   else
     take[#take + 1] = 0
