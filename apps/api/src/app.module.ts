@@ -5,7 +5,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { BullModule } from '@nestjs/bullmq';
 import { LoggerModule } from 'nestjs-pino';
 import { validatedEnv } from '@bufferq/config';
-import { bullmqConnection, DatastoresModule } from '@bufferq/datastores';
+import { bullmqConnection, DatastoresModule, redisEndpointFromConfig } from '@bufferq/datastores';
 import { apiEnv, ApiEnv } from './config/api.env';
 import { TimersApiModule } from '@bufferq/timers';
 import { RoyaltiesApiModule } from '@bufferq/royalties';
@@ -28,18 +28,11 @@ import { LOG_REDACTION, OperationsModule, requestIdOf } from '@bufferq/operation
     }),
     BullModule.forRootAsync({
       inject: [ConfigService],
-      useFactory: (config: ConfigService<ApiEnv, true>) => ({
-        connection: bullmqConnection(config.get('REDIS_URL', { infer: true })),
+      useFactory: (config: ConfigService) => ({
+        connection: bullmqConnection(redisEndpointFromConfig(config)),
       }),
     }),
-    DatastoresModule.forRootAsync({
-      inject: [ConfigService],
-      useFactory: (config: ConfigService<ApiEnv, true>) => ({
-        redisUrl: config.get('REDIS_URL', { infer: true }),
-        mongoUrl: config.get('MONGO_URL', { infer: true }),
-        mongoDb: config.get('MONGO_DB', { infer: true }),
-      }),
-    }),
+    DatastoresModule.forRootFromConfig(),
     TimersApiModule,
     RoyaltiesApiModule,
     CountersApiModule,

@@ -3,7 +3,7 @@ import { ConfigModule, ConfigService } from '@nestjs/config';
 import { BullModule } from '@nestjs/bullmq';
 import { LoggerModule } from 'nestjs-pino';
 import { validatedEnv } from '@bufferq/config';
-import { bullmqConnection, DatastoresModule } from '@bufferq/datastores';
+import { bullmqConnection, DatastoresModule, redisEndpointFromConfig } from '@bufferq/datastores';
 import { LOG_REDACTION } from '@bufferq/operations';
 import { workerEnv, WorkerEnv } from './config/worker.env';
 import { workerRoleModules } from './worker-roles';
@@ -26,18 +26,11 @@ import { workerRoleModules } from './worker-roles';
     }),
     BullModule.forRootAsync({
       inject: [ConfigService],
-      useFactory: (config: ConfigService<WorkerEnv, true>) => ({
-        connection: bullmqConnection(config.get('REDIS_URL', { infer: true })),
+      useFactory: (config: ConfigService) => ({
+        connection: bullmqConnection(redisEndpointFromConfig(config)),
       }),
     }),
-    DatastoresModule.forRootAsync({
-      inject: [ConfigService],
-      useFactory: (config: ConfigService<WorkerEnv, true>) => ({
-        redisUrl: config.get('REDIS_URL', { infer: true }),
-        mongoUrl: config.get('MONGO_URL', { infer: true }),
-        mongoDb: config.get('MONGO_DB', { infer: true }),
-      }),
-    }),
+    DatastoresModule.forRootFromConfig(),
     ...workerRoleModules(),
   ],
 })

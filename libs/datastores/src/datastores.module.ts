@@ -1,5 +1,8 @@
 import { DynamicModule, Global, Inject, Module, OnApplicationShutdown } from '@nestjs/common';
+import { ConfigService } from '@nestjs/config';
 import { MongoClient } from 'mongodb';
+import { readCapabilityConfig } from '@bufferq/config';
+import { datastoresEnv } from './datastores.env';
 import type { RedisLike } from '@bufferq/redis-scripts';
 import { MONGO_CLIENT, MONGO_DB, REDIS_CLIENT, REDIS_ENDPOINT } from './datastores.tokens';
 import { createRedisClient, RedisEndpoint } from './redis-endpoint';
@@ -32,6 +35,22 @@ export class DatastoresModule implements OnApplicationShutdown {
     @Inject(REDIS_CLIENT) private readonly redis: RedisLike,
     @Inject(MONGO_CLIENT) private readonly mongo: MongoClient,
   ) {}
+
+  /** The connections the app's validated config names (REDIS_URL or REDIS_CLUSTER_NODES, MONGO_URL, MONGO_DB). */
+  static forRootFromConfig(): DynamicModule {
+    return DatastoresModule.forRootAsync({
+      inject: [ConfigService],
+      useFactory: (config: ConfigService) => {
+        const settings = readCapabilityConfig(datastoresEnv, (key) => config.get(key));
+        return {
+          redisUrl: settings.REDIS_URL,
+          redisClusterNodes: settings.REDIS_CLUSTER_NODES,
+          mongoUrl: settings.MONGO_URL,
+          mongoDb: settings.MONGO_DB,
+        };
+      },
+    });
+  }
 
   static forRoot(options: DatastoresOptions): DynamicModule {
     return DatastoresModule.forRootAsync({ useFactory: () => options });

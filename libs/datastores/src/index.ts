@@ -1,5 +1,5 @@
 export { DatastoresModule } from './datastores.module';
-export { createRedisClient, describeRedisEndpoint, redisEndpointOf } from './redis-endpoint';
+export { createRedisClient, describeRedisEndpoint, redisEndpointFromConfig, redisEndpointOf } from './redis-endpoint';
 export type { RedisEndpoint } from './redis-endpoint';
 export type { DatastoresOptions, DatastoresAsyncOptions } from './datastores.module';
 export { MONGO_CLIENT, MONGO_DB, REDIS_CLIENT, REDIS_ENDPOINT } from './datastores.tokens';

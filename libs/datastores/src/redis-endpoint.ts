@@ -1,4 +1,7 @@
+import { ConfigService } from '@nestjs/config';
 import { Cluster, Redis, RedisOptions } from 'ioredis';
+import { readCapabilityConfig } from '@bufferq/config';
+import { datastoresEnv } from './datastores.env';
 import type { RedisLike } from '@bufferq/redis-scripts';
 
 /** Where Redis is: one server (a URL), or a Redis Cluster (seed nodes; the client discovers the rest). */
@@ -12,6 +15,11 @@ export function redisEndpointOf(settings: {
   return settings.REDIS_CLUSTER_NODES?.length
     ? { clusterNodes: settings.REDIS_CLUSTER_NODES }
     : { url: settings.REDIS_URL };
+}
+
+/** The endpoint the app's validated config names, for modules built from ConfigService (BullMQ's root). */
+export function redisEndpointFromConfig(config: ConfigService): RedisEndpoint {
+  return redisEndpointOf(readCapabilityConfig(datastoresEnv, (key) => config.get(key)));
 }
 
 /** How the endpoint is named in logs and errors, without credentials. */
