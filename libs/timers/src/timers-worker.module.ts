@@ -2,17 +2,17 @@ import { Module } from '@nestjs/common';
 import { DeliveryClock } from './delivery/delivery-clock';
 import { DeliveryLeases } from './delivery/delivery-leases';
 import { DeliveryOutcomes } from './delivery/delivery-outcomes';
-import { TimerDeliveryProcessor } from './delivery/timer-delivery.processor';
-import { TimerDeliveryQueue } from './storage/timer-delivery-queue';
+import { timerDeliveryProcessorProvider } from './delivery/timer-delivery.processor';
 import { TimerDeliveryService } from './delivery/timer-delivery.service';
 import { WebhookSender } from './delivery/webhook/webhook-sender';
 import { TimerReconciler } from './scheduling/timer-reconciler';
 import { TimerScheduler } from './scheduling/timer-scheduler';
+import { TimerDeliveryQueue, TimerDeliveryQueueModule } from './storage/timer-delivery-queue';
 import { TimersModule } from './timers.module';
 
 /** The `timers` worker role: scheduler, reconciler and delivery processor. Safe to run on many replicas. */
 @Module({
-  imports: [TimersModule],
+  imports: [TimersModule, TimerDeliveryQueueModule],
   providers: [
     WebhookSender,
     DeliveryLeases,
@@ -20,7 +20,7 @@ import { TimersModule } from './timers.module';
     DeliveryOutcomes,
     TimerDeliveryQueue,
     TimerDeliveryService,
-    TimerDeliveryProcessor,
+    timerDeliveryProcessorProvider,
     TimerScheduler,
     TimerReconciler,
   ],

@@ -1,7 +1,7 @@
 import { Module } from '@nestjs/common';
 import { DueIndex } from './storage/due-index/due-index';
 import { TimersRepository } from './storage/timers.repository';
-import { timersConfigProvider } from './timers.config';
+import { TimersConfigModule } from './timers.config';
 import { TimersService } from './timers.service';
 
 /**
@@ -9,7 +9,8 @@ import { TimersService } from './timers.service';
  * and ConfigModule; the api mounts TimersApiModule, the worker TimersWorkerModule.
  */
 @Module({
-  providers: [timersConfigProvider, TimersRepository, DueIndex, TimersService],
-  exports: [timersConfigProvider, TimersRepository, DueIndex, TimersService],
+  imports: [TimersConfigModule],
+  providers: [TimersRepository, DueIndex, TimersService],
+  exports: [TimersConfigModule, TimersRepository, DueIndex, TimersService],
 })
 export class TimersModule {}

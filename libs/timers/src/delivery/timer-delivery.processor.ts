@@ -1,38 +1,27 @@
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
-import { Job, UnrecoverableError, Worker } from 'bullmq';
-import { bullmqConnection } from '@bufferq/datastores';
+import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
+import { Logger, OnApplicationBootstrap, OnModuleDestroy, Provider, Type } from '@nestjs/common';
+import { Job, UnrecoverableError, WorkerOptions } from 'bullmq';
+import { TIMER_DELIVERY_QUEUE, TimerDeliveryJob } from '../storage/timer-delivery-queue';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 import { DeliveryClock } from './delivery-clock';
-import { TIMER_DELIVERY_QUEUE, TimerDeliveryJob } from '../storage/timer-delivery-queue';
 import { BatchResult, TimerDeliveryService } from './timer-delivery.service';
 
-/** Consumes the delivery queue; it checks the job's shape and hands the batch to TimerDeliveryService. */
-@Injectable()
-export class TimerDeliveryProcessor implements OnApplicationBootstrap, OnModuleDestroy {
+/**
+ * Runs delivery batches. Thin on purpose: check the job's shape, hand the batch to TimerDeliveryService.
+ * Its worker starts once the application has bootstrapped (the scheduler starts then too).
+ */
+export class TimerDeliveryProcessor extends WorkerHost implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(TimerDeliveryProcessor.name);
-  private worker?: Worker<TimerDeliveryJob, BatchResult>;
 
   constructor(
     private readonly delivery: TimerDeliveryService,
     private readonly clock: DeliveryClock,
-    @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
-    private readonly env: ConfigService,
-  ) {}
+  ) {
+    super();
+  }
 
   onApplicationBootstrap(): void {
-    this.worker = new Worker<TimerDeliveryJob, BatchResult>(TIMER_DELIVERY_QUEUE, (job) => this.process(job), {
-      connection: bullmqConnection(this.env.getOrThrow<string>('REDIS_URL')),
-      prefix: this.config.TIMERS_REDIS_PREFIX,
-      concurrency: deliveryJobConcurrency(this.config),
-      lockDuration: this.config.TIMERS_DELIVERY_LOCK_MS,
-      stalledInterval: this.config.TIMERS_DELIVERY_LOCK_MS,
-      // A batch whose worker died is not run again by BullMQ: its timers' leases lapse and schedulers
-      // claim them again, so a timer is re-sent once, not once per mechanism.
-      maxStalledCount: 0,
-    });
-    this.worker.on('failed', (job, error) => this.logger.warn(`delivery batch ${job?.id} failed: ${error.message}`));
-    this.worker.on('error', (error) => this.logger.error(`delivery worker: ${error.message}`));
+    this.worker.run().catch((error: Error) => this.logger.error(`delivery worker stopped: ${error.message}`));
   }
 
   process(job: Job<TimerDeliveryJob>): Promise<BatchResult> {
@@ -50,14 +39,39 @@ export class TimerDeliveryProcessor implements OnApplicationBootstrap, OnModuleD
     return this.delivery.deliverBatch(timers);
   }
 
+  @OnWorkerEvent('failed')
+  onFailed(job: Job | undefined, error: Error): void {
+    this.logger.warn(`delivery batch ${job?.id} failed: ${error.message}`);
+  }
+
+  @OnWorkerEvent('error')
+  onError(error: Error): void {
+    this.logger.error(`delivery worker: ${error.message}`);
+  }
+
   /**
    * Lets the batches in flight finish sending (armed timers at their run times, at most the lookahead
-   * away) before DeliveryOutcomes records the rest.
+   * away) before DeliveryOutcomes records the rest (before application shutdown).
    */
   async onModuleDestroy(): Promise<void> {
     this.clock.close();
-    await this.worker?.close();
+    await this.worker.close();
   }
+}
+
+type DeliveryWorkerOptions = Omit<WorkerOptions, 'connection'>;
+
+/** The delivery queue's worker settings, from the timers settings. */
+function deliveryWorkerOptions(config: TimersConfig): DeliveryWorkerOptions {
+  return {
+    concurrency: deliveryJobConcurrency(config),
+    lockDuration: config.TIMERS_DELIVERY_LOCK_MS,
+    stalledInterval: config.TIMERS_DELIVERY_LOCK_MS,
+    // A batch whose worker died is not run again by BullMQ: its timers' leases lapse and schedulers
+    // claim them again, so a timer is re-sent once, not once per mechanism.
+    maxStalledCount: 0,
+    autorun: false,
+  };
 }
 
 /**
@@ -66,7 +80,7 @@ export class TimerDeliveryProcessor implements OnApplicationBootstrap, OnModuleD
  * when timers are claimed ahead, enough to hold the TIMERS_SCHEDULER_BATCH armed timers waiting for
  * their run time.
  */
-export function deliveryJobConcurrency(config: TimersConfig): number {
+function deliveryJobConcurrency(config: TimersConfig): number {
   const batches = (timers: number) => Math.ceil(timers / config.TIMERS_DELIVERY_BATCH);
   return (
     batches(config.TIMERS_DELIVERY_CONCURRENCY) +
@@ -74,3 +88,17 @@ export function deliveryJobConcurrency(config: TimersConfig): number {
     (config.TIMERS_SCHEDULER_LOOKAHEAD_MS > 0 ? batches(config.TIMERS_SCHEDULER_BATCH) : 0)
   );
 }
+
+/** The processor on the delivery queue, with the worker settings known once the config is read. */
+function timerDeliveryProcessorWith(options: DeliveryWorkerOptions): Type<TimerDeliveryProcessor> {
+  @Processor(TIMER_DELIVERY_QUEUE, options)
+  class ConfiguredTimerDeliveryProcessor extends TimerDeliveryProcessor {}
+  return ConfiguredTimerDeliveryProcessor;
+}
+
+export const timerDeliveryProcessorProvider: Provider = {
+  provide: TimerDeliveryProcessor,
+  inject: [TimerDeliveryService, DeliveryClock, TIMERS_CONFIG],
+  useFactory: (delivery: TimerDeliveryService, clock: DeliveryClock, config: TimersConfig) =>
+    new (timerDeliveryProcessorWith(deliveryWorkerOptions(config)))(delivery, clock),
+};

@@ -1,11 +1,12 @@
-import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
+import { BullModule, InjectQueue } from '@nestjs/bullmq';
+import { Inject, Injectable } from '@nestjs/common';
 import { JobsOptions, Queue } from 'bullmq';
-import { bullmqConnection } from '@bufferq/datastores';
 import { ClaimedTimer } from './due-index/due-index';
-import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
+import { TIMERS_CONFIG, TimersConfig, TimersConfigModule } from '../timers.config';
 
+/** BullMQ queue `<TIMERS_REDIS_PREFIX>:delivery`: claimed timers on their way to a worker that sends them. */
 export const TIMER_DELIVERY_QUEUE = 'delivery';
+export const TIMER_DELIVERY_JOB = 'deliver';
 
 /** The job of one delivery batch: up to TIMERS_DELIVERY_BATCH claimed timers. */
 export interface TimerDeliveryJob {
@@ -15,25 +16,31 @@ export interface TimerDeliveryJob {
 // The queue carries claimed timers to whichever worker is free; it is not what keeps a timer from being
 // lost or sent twice: the lease in the due index is (see DeliveryLeases). So a job runs once: a job that
 // throws or stalls (its worker died) is dropped, and its timers' leases lapse and they are claimed again.
-const DELIVERY_JOB_OPTIONS: JobsOptions = {
+// Finished batches are not kept; failed ones for a day (at most 1,000), for the dashboard.
+export const TIMER_DELIVERY_JOB_OPTIONS: JobsOptions = {
   attempts: 1,
   removeOnComplete: true,
   removeOnFail: { age: 24 * 3600, count: 1_000 },
 };
 
-@Injectable()
-export class TimerDeliveryQueue implements OnModuleDestroy {
-  readonly queue: Queue<TimerDeliveryJob>;
+/**
+ * The delivery queue's registration: under TIMERS_REDIS_PREFIX (so deployments and tests sharing a Redis
+ * keep apart), on the connection of the app's `BullModule.forRoot`.
+ */
+export const TimerDeliveryQueueModule = BullModule.registerQueueAsync({
+  name: TIMER_DELIVERY_QUEUE,
+  imports: [TimersConfigModule],
+  inject: [TIMERS_CONFIG],
+  useFactory: (config: TimersConfig) => ({ prefix: config.TIMERS_REDIS_PREFIX }),
+});
 
+/** Adds claimed timers to the delivery queue in batches. */
+@Injectable()
+export class TimerDeliveryQueue {
   constructor(
+    @InjectQueue(TIMER_DELIVERY_QUEUE) readonly queue: Queue<TimerDeliveryJob>,
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
-    env: ConfigService,
-  ) {
-    this.queue = new Queue<TimerDeliveryJob>(TIMER_DELIVERY_QUEUE, {
-      connection: bullmqConnection(env.getOrThrow<string>('REDIS_URL')),
-      prefix: config.TIMERS_REDIS_PREFIX,
-    });
-  }
+  ) {}
 
   /** Adds the timers as jobs of up to TIMERS_DELIVERY_BATCH timers each. */
   async enqueue(timers: ClaimedTimer[]): Promise<void> {
@@ -41,9 +48,9 @@ export class TimerDeliveryQueue implements OnModuleDestroy {
     const jobs = [];
     for (let i = 0; i < timers.length; i += size)
       jobs.push({
-        name: 'deliver',
+        name: TIMER_DELIVERY_JOB,
         data: { timers: timers.slice(i, i + size) },
-        opts: DELIVERY_JOB_OPTIONS,
+        opts: TIMER_DELIVERY_JOB_OPTIONS,
       });
     if (jobs.length) await this.queue.addBulk(jobs);
   }
@@ -51,9 +58,5 @@ export class TimerDeliveryQueue implements OnModuleDestroy {
   /** Batches waiting for a worker. */
   waitingBatches(): Promise<number> {
     return this.queue.getWaitingCount();
-  }
-
-  async onModuleDestroy(): Promise<void> {
-    await this.queue.close();
   }
 }
