@@ -18,9 +18,9 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Agent, request } from 'undici';
 import { bullmqConnection } from '@bufferq/datastores';
-import { testServices, uniqueName } from '@bufferq/testing';
+import { testServices, uniqueName, WebhookReceiver } from '@bufferq/testing';
 import { DueIndex, TIMERS_COLLECTION, timersEnv } from '@bufferq/timers';
-import { startTimers, WebhookReceiver } from '../libs/timers/test/fixtures/timers-harness';
+import { startTimers } from '../libs/timers/test/fixtures/timers-harness';
 
 const { values: args } = parseArgs({
   options: {

@@ -2,9 +2,8 @@ import { createHash } from 'node:crypto';
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Db, MongoClient, ObjectId } from 'mongodb';
-import { eventually, sleep, testServices, uniqueName } from '@bufferq/testing';
+import { eventually, sleep, testServices, uniqueName, WebhookReceiver } from '@bufferq/testing';
 import { startApi, startWorker } from './api-harness';
-import { WebhookReceiver } from '../../../libs/timers/test/fixtures/timers-harness';
 
 describe('timers api (e2e: api and worker apps as production builds them)', () => {
   let api: NestFastifyApplication;

@@ -126,3 +126,5 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 export { FaultProxy } from './fault-proxy';
 export { runTsScript } from './ts-script';
+export { WebhookReceiver } from './webhook-receiver';
+export type { ReceivedRequest, ReceiverBehaviour } from './webhook-receiver';

@@ -1,10 +1,10 @@
 import { createHmac } from 'node:crypto';
 import { ObjectId } from 'mongodb';
-import { eventually, sleep, testServices, uniqueName } from '@bufferq/testing';
+import { eventually, sleep, testServices, uniqueName, WebhookReceiver } from '@bufferq/testing';
 import { Job, UnrecoverableError } from 'bullmq';
-import { TIMERS_COLLECTION } from '@bufferq/timers';
+import { TIMERS_COLLECTION } from '../src/storage/timers.repository';
 import { TimerDeliveryProcessor } from '../src/delivery/timer-delivery.processor';
-import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './fixtures/timers-harness';
+import { fastTimersConfig, startTimers, TimersContext } from './fixtures/timers-harness';
 
 describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)', () => {
   const { redisUrl, mongoUrl } = testServices();

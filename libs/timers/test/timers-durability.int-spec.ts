@@ -2,9 +2,18 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { ObjectId } from 'mongodb';
-import { DueIndex, TIMERS_COLLECTION } from '@bufferq/timers';
-import { eventually, LocalServer, sleep, startPrivateRedis, testServices, uniqueName } from '@bufferq/testing';
-import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './fixtures/timers-harness';
+import { DueIndex } from '../src/storage/due-index/due-index';
+import { TIMERS_COLLECTION } from '../src/storage/timers.repository';
+import {
+  eventually,
+  LocalServer,
+  sleep,
+  startPrivateRedis,
+  testServices,
+  uniqueName,
+  WebhookReceiver,
+} from '@bufferq/testing';
+import { fastTimersConfig, startTimers, TimersContext } from './fixtures/timers-harness';
 
 const now = () => ({ hours: 0, minutes: 0, seconds: 0 });
 const inSeconds = (seconds: number) => ({ hours: 0, minutes: 0, seconds });

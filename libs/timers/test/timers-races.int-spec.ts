@@ -11,9 +11,10 @@ import {
   startPrivateRedis,
   testServices,
   uniqueName,
+  WebhookReceiver,
 } from '@bufferq/testing';
-import { TIMERS_COLLECTION } from '@bufferq/timers';
-import { fastTimersConfig, startTimers, TimersContext, WebhookReceiver } from './fixtures/timers-harness';
+import { TIMERS_COLLECTION } from '../src/storage/timers.repository';
+import { fastTimersConfig, startTimers, TimersContext } from './fixtures/timers-harness';
 
 const inSeconds = (seconds: number) => ({ hours: 0, minutes: 0, seconds });
 

@@ -36,12 +36,6 @@ export function webhookPath(target: WebhookTarget, id: string): string {
   return `${target.basePath}/${encodeURIComponent(id)}${target.search}`;
 }
 
-/** `<url>/<id>`: the id becomes the last path segment; query string kept, fragment dropped. */
-export function webhookTarget(url: string, id: string): string {
-  const target = parseWebhookTarget(url);
-  return `${target.origin}${webhookPath(target, id)}`;
-}
-
 /** Response bytes read (and dropped) before the connection is closed instead of drained for reuse. */
 const MAX_RESPONSE_BYTES = 64 * 1024;
 /** Parsed urls kept; timers of one burst mostly share a few urls. */

@@ -19,17 +19,3 @@ export function webhookSignature(
 export function signingKey(secret: string): KeyObject {
   return createSecretKey(Buffer.from(secret, 'utf8'));
 }
-
-/** The three signature headers of one attempt. */
-export function webhookSignatureHeaders(
-  secret: string | KeyObject,
-  deliveryId: string,
-  timestampSeconds: number,
-  body: string,
-): Record<string, string> {
-  return {
-    'webhook-id': deliveryId,
-    'webhook-timestamp': String(timestampSeconds),
-    'webhook-signature': webhookSignature(secret, deliveryId, timestampSeconds, body),
-  };
-}
