@@ -205,7 +205,7 @@ export class DomainValues {
       case 'key':
         return this.counterKey(random);
       case 'queueName':
-        return this.pooled(random, 'admin:name') ?? 'buffered-increments-flush';
+        return this.pooled(random, 'admin:name') ?? '{buffered-increments-flush}';
       case 'jobId':
         return this.pooled(random, 'admin:id', 'admin:jobId') ?? String(random.int(1, 50));
       case 'queueStatus':

@@ -17,7 +17,7 @@ import {
 import { spawnApp, startApi, startWorker } from './api-harness';
 
 const { mongoUrl } = testServices();
-const FLUSH_QUEUE = 'buffered-increments-flush';
+const FLUSH_QUEUE = '{buffered-increments-flush}';
 
 function killed(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {

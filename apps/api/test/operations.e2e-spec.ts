@@ -15,7 +15,7 @@ import {
 import { startApi, startWorker } from './api-harness';
 
 const { redisUrl, mongoUrl } = testServices();
-const FLUSH_QUEUE = 'buffered-increments-flush';
+const FLUSH_QUEUE = '{buffered-increments-flush}';
 const basic = (user: string, password: string) => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
 const STRONG_SECRET = 'a-long-random-production-secret-0123456789';
 

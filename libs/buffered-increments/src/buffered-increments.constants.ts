@@ -1,5 +1,8 @@
-/** The BullMQ queue that carries `flush` jobs for every buffered collection; processed one job at a time. */
-export const FLUSH_QUEUE = 'buffered-increments-flush';
+/**
+ * The BullMQ queue that carries `flush` jobs for every buffered collection. The braces are a Redis Cluster hash
+ * tag: every key of the queue lives in one slot, as BullMQ's scripts require, and each queue in its own.
+ */
+export const FLUSH_QUEUE = '{buffered-increments-flush}';
 export const FLUSH_JOB = 'flush';
 
 /**
