@@ -2,13 +2,16 @@
 // the parsing throughput and memory of `consolidateRoyalties` itself, with the streams threads the worker
 // would use (ROYALTIES_STREAM_THREADS, default 2). With ROYALTIES_BENCH_LIB (set by `--compiled`) the
 // library is loaded from `npm run build` output, so its streams threads run compiled JavaScript, not ts-node.
+import { readCapabilityConfig } from '@bufferq/config';
 import * as royalties from '@bufferq/royalties';
 
 const [usersCsv, streamsCsv, tracks] = process.argv.slice(2);
-const { consolidateRoyalties, royaltiesSettings }: typeof royalties = process.env.ROYALTIES_BENCH_LIB
+const { consolidateRoyalties, inputPolicyOf, royaltiesEnv }: typeof royalties = process.env.ROYALTIES_BENCH_LIB
   ? require(process.env.ROYALTIES_BENCH_LIB)
   : royalties;
-const { streamThreads, inputPolicy } = royaltiesSettings(process.env);
+const config = readCapabilityConfig(royaltiesEnv, (key) => process.env[key]);
+const streamThreads = config.ROYALTIES_STREAM_THREADS;
+const inputPolicy = inputPolicyOf(config);
 
 process.on('message', async (message) => {
   if (message !== 'go') return;

@@ -1,8 +1,9 @@
 // The royalties capability: streaming consolidation of users, streams and track metadata into label
 // payouts, run as a BullMQ job, with the api endpoints that start builds and read their results.
 export { RoyaltiesApiModule, RoyaltiesWorkerModule } from './royalties.module';
-export { royaltiesEnv, royaltiesSettings } from './royalties.env';
-export type { RoyaltiesEnv, RoyaltiesSettings } from './royalties.env';
+export { royaltiesEnv } from './royalties.env';
+export type { RoyaltiesEnv } from './royalties.env';
+export { inputPolicyOf } from './royalties.config';
 export { consolidateRoyalties } from './consolidation/consolidate-royalties';
 export { dayMonthYearToIso } from './consolidation/stream-line';
 export type {
@@ -33,4 +34,3 @@ export { DEFAULT_MAX_LINE_BYTES, STRICT_INPUT_POLICY } from './inputs/input-poli
 export type { InputPolicy } from './inputs/input-policy';
 export { writeSyntheticInputs } from './synthetic-inputs';
 export type { SyntheticInputSizes, SyntheticInputs } from './synthetic-inputs';
-export { ROYALTIES_SETTINGS, BUILD_JOB } from './royalties.tokens';

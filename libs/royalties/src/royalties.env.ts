@@ -1,6 +1,5 @@
-import { resolve } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_MAX_LINE_BYTES, InputPolicy, locationRefusal, normalizedHost } from './inputs/input-policy';
+import { DEFAULT_MAX_LINE_BYTES } from './inputs/input-policy';
 
 /** Environment variables of the royalties capability; both apps merge this into their validated schema. */
 export const royaltiesEnv = z.object({
@@ -31,48 +30,3 @@ export const royaltiesEnv = z.object({
 });
 
 export type RoyaltiesEnv = z.infer<typeof royaltiesEnv>;
-
-/** The settings the royalties providers read, resolved once from the validated environment. */
-export interface RoyaltiesSettings {
-  queueName: string;
-  maxBadLineShare: number;
-  streamThreads: number;
-  defaultInputs: { usersCsv?: string; streamsCsv?: string; tracks?: string };
-  /** Where inputs may come from and how long their lines may be; the api and the worker read through it. */
-  inputPolicy: InputPolicy;
-}
-
-/**
- * Resolves the settings once, at boot. A default input (ROYALTIES_USERS_CSV, …) that the input policy
- * refuses stops the boot: it would fail every build that relies on it.
- */
-export function royaltiesSettings(env: Partial<RoyaltiesEnv>): RoyaltiesSettings {
-  const parsed = royaltiesEnv.parse(env);
-  const inputPolicy: InputPolicy = {
-    root: parsed.ROYALTIES_INPUT_ROOT ? resolve(parsed.ROYALTIES_INPUT_ROOT) : null,
-    privateHosts: parsed.ROYALTIES_ALLOW_PRIVATE_INPUT_HOSTS.split(',')
-      .map((host) => normalizedHost(host.trim()))
-      .filter(Boolean),
-    maxLineBytes: parsed.ROYALTIES_MAX_LINE_BYTES,
-  };
-  const defaultInputs = {
-    usersCsv: parsed.ROYALTIES_USERS_CSV,
-    streamsCsv: parsed.ROYALTIES_STREAMS_CSV,
-    tracks: parsed.ROYALTIES_TRACKS,
-  };
-  for (const [name, location] of Object.entries({
-    ROYALTIES_USERS_CSV: defaultInputs.usersCsv,
-    ROYALTIES_STREAMS_CSV: defaultInputs.streamsCsv,
-    ROYALTIES_TRACKS: defaultInputs.tracks,
-  })) {
-    const refusal = location === undefined ? undefined : locationRefusal(location, inputPolicy);
-    if (refusal) throw new Error(`${name}: ${refusal}`);
-  }
-  return {
-    queueName: parsed.ROYALTIES_QUEUE,
-    maxBadLineShare: parsed.ROYALTIES_MAX_BAD_LINE_SHARE,
-    streamThreads: parsed.ROYALTIES_STREAM_THREADS,
-    defaultInputs,
-    inputPolicy,
-  };
-}

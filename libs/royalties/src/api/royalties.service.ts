@@ -5,8 +5,8 @@ import {
   Inject,
   Injectable,
   NotFoundException,
-  OnModuleDestroy,
 } from '@nestjs/common';
+import { InjectQueue } from '@nestjs/bullmq';
 import { Queue } from 'bullmq';
 import { ObjectId } from 'mongodb';
 import { InputChangedError, readConsolidatedPage, ConsolidatedPage } from '../storage/consolidated-entries';
@@ -14,25 +14,23 @@ import { BuildInputError, InputRefusedError, InputUnavailableError } from '../in
 import type { BuildInputs } from '../consolidation/consolidation';
 import { isUrlLocation, locationRefusal, realLocalPath, resolveLocation } from '../inputs/input-policy';
 import { centsToNumber } from '../consolidation/money';
-import type { RoyaltiesSettings } from '../royalties.env';
 import { BuildDocument, RoyaltiesRepository } from '../storage/royalties.repository';
-import { BUILD_JOB, BuildJobData, ROYALTIES_QUEUE, ROYALTIES_SETTINGS } from '../royalties.tokens';
+import { BUILD_JOB, BUILD_JOB_OPTIONS, BuildJobData, ROYALTIES_BUILD_QUEUE } from '../build/royalties-build-queue';
+import type { InputPolicy } from '../inputs/input-policy';
+import { defaultInputsOf, ROYALTIES_CONFIG, ROYALTIES_INPUT_POLICY, RoyaltiesConfig } from '../royalties.config';
 
 /** What the api does for royalties: start, watch and cancel builds, and read the latest results. */
 @Injectable()
-export class RoyaltiesService implements OnModuleDestroy {
+export class RoyaltiesService {
   constructor(
-    @Inject(ROYALTIES_SETTINGS) private readonly settings: RoyaltiesSettings,
-    @Inject(ROYALTIES_QUEUE) private readonly queue: Queue<BuildJobData>,
+    @Inject(ROYALTIES_CONFIG) private readonly config: RoyaltiesConfig,
+    @Inject(ROYALTIES_INPUT_POLICY) private readonly inputPolicy: InputPolicy,
+    @InjectQueue(ROYALTIES_BUILD_QUEUE) private readonly queue: Queue<BuildJobData>,
     private readonly repository: RoyaltiesRepository,
   ) {}
 
-  async onModuleDestroy(): Promise<void> {
-    await this.queue.close();
-  }
-
   async startBuild(requested: Partial<BuildInputs>): Promise<{ buildId: string }> {
-    const defaults = this.settings.defaultInputs;
+    const defaults = defaultInputsOf(this.config);
     const inputs = {
       usersCsv: requested.usersCsv ?? defaults.usersCsv,
       streamsCsv: requested.streamsCsv ?? defaults.streamsCsv,
@@ -46,7 +44,7 @@ export class RoyaltiesService implements OnModuleDestroy {
         `missing ${missing.join(', ')}: give them in the body or configure ROYALTIES_USERS_CSV / ROYALTIES_STREAMS_CSV / ROYALTIES_TRACKS`,
       );
     await this.refuseForbiddenInputs(inputs as BuildInputs);
-    const root = this.settings.inputPolicy.root;
+    const root = this.inputPolicy.root;
     const resolved: BuildInputs = {
       usersCsv: resolveLocation(inputs.usersCsv!, root),
       streamsCsv: resolveLocation(inputs.streamsCsv!, root),
@@ -55,17 +53,7 @@ export class RoyaltiesService implements OnModuleDestroy {
     const buildId = new ObjectId().toHexString();
     await this.repository.createBuild(buildId, resolved);
     // The job id is the build id: a duplicate add is a no-op and Bull Board shows the same id.
-    await this.queue.add(
-      BUILD_JOB,
-      { buildId },
-      {
-        jobId: buildId,
-        attempts: 2,
-        backoff: { type: 'exponential', delay: 5_000 },
-        removeOnComplete: { count: 100 },
-        removeOnFail: { count: 100 },
-      },
-    );
+    await this.queue.add(BUILD_JOB, { buildId }, { jobId: buildId, ...BUILD_JOB_OPTIONS });
     return { buildId };
   }
 
@@ -74,7 +62,7 @@ export class RoyaltiesService implements OnModuleDestroy {
    * symlinks included; a URL's host name is checked by the worker when it connects.
    */
   private async refuseForbiddenInputs(inputs: BuildInputs): Promise<void> {
-    const policy = this.settings.inputPolicy;
+    const policy = this.inputPolicy;
     const refused = new Map<string, string[]>();
     for (const [name, location] of Object.entries(inputs)) {
       let reason = locationRefusal(location, policy);
@@ -184,7 +172,7 @@ export class RoyaltiesService implements OnModuleDestroy {
     try {
       return {
         buildId: build._id,
-        ...(await readConsolidatedPage(this.repository, build, query.cursor, query.limit, this.settings.inputPolicy)),
+        ...(await readConsolidatedPage(this.repository, build, query.cursor, query.limit, this.inputPolicy)),
       };
     } catch (error) {
       if (error instanceof RangeError) throw new BadRequestException(error.message);

@@ -1,8 +1,11 @@
+import { Provider } from '@nestjs/common';
 import { UnrecoverableError } from 'bullmq';
 import { BuildCancelledError } from '../consolidation/build-cancelled-error';
 import { BuildInputError, InputRefusedError, InputUnavailableError } from '../inputs/input-errors';
 import { consolidateRoyalties } from '../consolidation/consolidate-royalties';
 import type { BuildProgress, ConsolidationOptions } from '../consolidation/consolidation';
+import type { InputPolicy } from '../inputs/input-policy';
+import { ROYALTIES_CONFIG, ROYALTIES_INPUT_POLICY, RoyaltiesConfig } from '../royalties.config';
 import { RoyaltiesRepository } from '../storage/royalties.repository';
 
 export type BuildOutcome = 'succeeded' | 'cancelled' | 'already finished';
@@ -86,3 +89,15 @@ export class RunRoyaltiesBuild {
     }
   }
 }
+
+/** The use case with the deployment's settings (ROYALTIES_MAX_BAD_LINE_SHARE, ROYALTIES_STREAM_THREADS, the input policy). */
+export const runRoyaltiesBuildProvider: Provider = {
+  provide: RunRoyaltiesBuild,
+  inject: [RoyaltiesRepository, ROYALTIES_CONFIG, ROYALTIES_INPUT_POLICY],
+  useFactory: (repository: RoyaltiesRepository, config: RoyaltiesConfig, inputPolicy: InputPolicy) =>
+    new RunRoyaltiesBuild(repository, {
+      maxBadLineShare: config.ROYALTIES_MAX_BAD_LINE_SHARE,
+      streamThreads: config.ROYALTIES_STREAM_THREADS,
+      inputPolicy,
+    }),
+};
