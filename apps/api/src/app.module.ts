@@ -11,6 +11,7 @@ import { TimersApiModule } from '@bufferq/timers';
 import { RoyaltiesApiModule } from '@bufferq/royalties';
 import { CountersApiModule } from '@bufferq/counters';
 import { LOG_REDACTION, OperationsModule, requestIdOf } from '@bufferq/operations';
+import { bullmqTelemetry, logContext } from '@bufferq/telemetry';
 
 @Module({
   imports: [
@@ -23,6 +24,7 @@ import { LOG_REDACTION, OperationsModule, requestIdOf } from '@bufferq/operation
           autoLogging: false,
           genReqId: requestIdOf,
           redact: LOG_REDACTION,
+          mixin: logContext,
         },
       }),
     }),
@@ -30,6 +32,7 @@ import { LOG_REDACTION, OperationsModule, requestIdOf } from '@bufferq/operation
       inject: [ConfigService],
       useFactory: (config: ConfigService) => ({
         connection: bullmqConnection(redisEndpointFromConfig(config)),
+        telemetry: bullmqTelemetry(),
       }),
     }),
     DatastoresModule.forRootFromConfig(),

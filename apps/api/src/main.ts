@@ -1,3 +1,4 @@
+import './tracing';
 import { ConfigService } from '@nestjs/config';
 import { createApiApp } from './api-app';
 import { ApiEnv } from './config/api.env';

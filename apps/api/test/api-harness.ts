@@ -31,7 +31,15 @@ function useEnvironment(dbName: string, env: Record<string, string>): void {
   for (const name of OVERRIDABLE) delete process.env[name];
   Object.assign(
     process.env,
-    { REDIS_URL: redisUrl, MONGO_URL: mongoUrl, MONGO_DB: dbName, LOG_LEVEL: 'silent', WORKER_ROLES: 'flush' },
+    {
+      REDIS_URL: redisUrl,
+      MONGO_URL: mongoUrl,
+      MONGO_DB: dbName,
+      LOG_LEVEL: 'silent',
+      WORKER_ROLES: 'flush',
+      // Workers built side by side (and other test runs) each serve /metrics on a port of their own.
+      METRICS_PORT: '0',
+    },
     env,
   );
   jest.resetModules();
@@ -62,6 +70,7 @@ export function spawnApp(app: 'api' | 'worker', env: Record<string, string>): Ch
         ...process.env,
         LOG_LEVEL: 'warn',
         WORKER_ROLES: 'flush',
+        METRICS_PORT: '0',
         ...env,
         TS_NODE_PROJECT: join(root, 'tsconfig.json'),
       },

@@ -1,3 +1,4 @@
+import './tracing';
 import { createWorkerApp } from './worker-app';
 
 createWorkerApp().catch((error: unknown) => {

@@ -4,7 +4,8 @@ import { BullModule } from '@nestjs/bullmq';
 import { LoggerModule } from 'nestjs-pino';
 import { validatedEnv } from '@bufferq/config';
 import { bullmqConnection, DatastoresModule, redisEndpointFromConfig } from '@bufferq/datastores';
-import { LOG_REDACTION } from '@bufferq/operations';
+import { LOG_REDACTION, WorkerOperationsModule } from '@bufferq/operations';
+import { bullmqTelemetry, logContext } from '@bufferq/telemetry';
 import { workerEnv, WorkerEnv } from './config/worker.env';
 import { workerRoleModules } from './worker-roles';
 
@@ -21,6 +22,7 @@ import { workerRoleModules } from './worker-roles';
         pinoHttp: {
           level: config.get('LOG_LEVEL', { infer: true }),
           redact: LOG_REDACTION,
+          mixin: logContext,
         },
       }),
     }),
@@ -28,9 +30,11 @@ import { workerRoleModules } from './worker-roles';
       inject: [ConfigService],
       useFactory: (config: ConfigService) => ({
         connection: bullmqConnection(redisEndpointFromConfig(config)),
+        telemetry: bullmqTelemetry(),
       }),
     }),
     DatastoresModule.forRootFromConfig(),
+    WorkerOperationsModule,
     ...workerRoleModules(),
   ],
 })

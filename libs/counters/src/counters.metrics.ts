@@ -1,68 +1,43 @@
-import { Counter, Gauge, register } from 'prom-client';
-import type { BufferStats } from '@bufferq/buffered-increments';
+import { Injectable } from '@nestjs/common';
+import { BufferedMongoIncrements, InjectBufferedIncrements } from '@bufferq/buffered-increments';
+import { CapabilityMetrics } from '@bufferq/operations';
 import { COUNTERS_COLLECTION } from './counters.constants';
 
-/** What the gauges read from the counters' buffer at scrape time. */
-export interface CounterMetricSources {
-  stats: () => Promise<BufferStats>;
-  /** Updates MongoDB refused for good, waiting in the buffer's dead-letter list. */
-  deadLetterCount: () => Promise<number>;
-}
-
-let sources: CounterMetricSources | undefined;
-
-function metric<T>(name: string, create: () => T): T {
-  // One registry per process; an app built twice in one process (tests) reuses the metric.
-  return (register.getSingleMetric(name) as T | undefined) ?? create();
-}
-
 /**
- * The counters' Prometheus metrics in the default registry (served by the operations lib's /metrics).
- * The gauges read the buffer at scrape time; the latest app built in the process is the one measured.
+ * The counters' metrics in the api: increments accepted, and what waits in the counters' buffer, read
+ * at scrape time (the flushes themselves are counted by the worker that runs them, CountersFlushMetrics).
  */
-export function counterMetrics(buffer: CounterMetricSources) {
-  sources = buffer;
-  const incrementsAccepted = metric(
-    'counters_increments_accepted_total',
-    () =>
-      new Counter({
-        name: 'counters_increments_accepted_total',
-        help: 'Counter increments accepted (durable in Redis)',
-      }),
-  );
-  metric(
-    'counters_buffered_fields',
-    () =>
-      new Gauge({
-        name: 'counters_buffered_fields',
-        help: 'Counter fields waiting in Redis for the next flush',
-        async collect() {
-          if (sources) this.set((await sources.stats()).bufferedFields);
-        },
-      }),
-  );
-  metric(
-    'counters_oldest_pending_age_seconds',
-    () =>
-      new Gauge({
-        name: 'counters_oldest_pending_age_seconds',
-        help: 'Age of the oldest counter increment not yet in MongoDB',
-        async collect() {
-          if (sources) this.set((await sources.stats()).oldestPendingAgeMs / 1000);
-        },
-      }),
-  );
-  metric(
-    'bufferq_dead_letters',
-    () =>
-      new Gauge({
-        name: 'bufferq_dead_letters',
-        help: 'Buffered updates MongoDB refused for good (e.g. $inc on a string), kept for replay or drop',
-        labelNames: ['collection'],
-        async collect() {
-          if (sources) this.set({ collection: COUNTERS_COLLECTION }, await sources.deadLetterCount());
-        },
-      }),
-  );
-  return { incrementsAccepted };
+@Injectable()
+export class CountersMetrics extends CapabilityMetrics {
+  readonly incrementsAccepted = this.counter({
+    name: 'counters_increments_accepted_total',
+    help: 'Counter increments accepted (durable in Redis)',
+  });
+
+  constructor(@InjectBufferedIncrements(COUNTERS_COLLECTION) counters: BufferedMongoIncrements) {
+    super();
+    const stats = this.oncePerScrape(() => counters.stats());
+    this.gauge({
+      name: 'counters_buffered_fields',
+      help: 'Counter fields waiting in Redis for the next flush',
+      async collect() {
+        this.set((await stats()).bufferedFields);
+      },
+    });
+    this.gauge({
+      name: 'counters_oldest_pending_age_seconds',
+      help: 'Age of the oldest counter increment not yet in MongoDB',
+      async collect() {
+        this.set((await stats()).oldestPendingAgeMs / 1000);
+      },
+    });
+    this.gauge({
+      name: 'bufferq_dead_letters',
+      help: 'Buffered updates MongoDB refused for good (e.g. $inc on a string), kept for replay or drop',
+      labelNames: ['collection'],
+      async collect() {
+        this.set({ collection: COUNTERS_COLLECTION }, await counters.deadLetterCount());
+      },
+    });
+  }
 }

@@ -8,7 +8,7 @@ import {
 } from '@bufferq/buffered-increments';
 import { REDIS_CLIENT } from '@bufferq/datastores';
 import { COUNTER_VALUE_FIELD, COUNTERS_COLLECTION } from './counters.constants';
-import { counterMetrics } from './counters.metrics';
+import { CountersMetrics } from './counters.metrics';
 
 export interface CounterIncrement {
   key: string;
@@ -18,14 +18,10 @@ export interface CounterIncrement {
 /** Counters buffered in Redis by the core library and flushed to MongoDB by the worker's `flush` role. */
 @Injectable()
 export class CountersService {
-  private readonly metrics = counterMetrics({
-    stats: () => this.stats(),
-    deadLetterCount: () => this.counters.deadLetterCount(),
-  });
-
   constructor(
     @InjectBufferedIncrements(COUNTERS_COLLECTION) private readonly counters: BufferedMongoIncrements,
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    private readonly metrics: CountersMetrics,
   ) {}
 
   /**

@@ -5,7 +5,6 @@ import { TerminusModule } from '@nestjs/terminus';
 import { ThrottlerModule } from '@nestjs/throttler';
 import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
 import { Cluster } from 'ioredis';
-import { CountersApiModule } from '@bufferq/counters';
 import { ApiKeyGuard } from './access/api-key.guard';
 import { ClientThrottlerGuard } from './access/client-throttler.guard';
 import { FailOpenThrottlerStorage } from './access/fail-open-throttler-storage';
@@ -13,14 +12,15 @@ import { RateLimitRedis, RateLimitRedisModule } from './access/rate-limit-redis'
 import { BoardLoginFailures } from './board/board-login-failures';
 import { QueueBoard } from './board/queue-board';
 import { HealthController } from './health/health.controller';
+import { ReadinessMetrics } from './health/health.metrics';
 import { ReadinessIndicators } from './health/readiness.indicators';
-import { FlushMetricsListener } from './metrics/flush-metrics.listener';
 import { HttpHooks } from './metrics/http-hooks';
 import { MetricsController } from './metrics/metrics.controller';
+import { MetricsModule } from './metrics/metrics.module';
 import type { OperationsEnv } from './operations.env';
 
 /**
- * Health, metrics, API keys, rate limits and the queue dashboard for the api app. Guards run in the
+ * Health, metrics (what the app's capabilities declare, see CapabilityMetrics / CapabilityHealth), API keys, rate limits and the queue dashboard for the api app. Guards run in the
  * order listed: the API key is checked before the request counts against a client's rate limit.
  * Rate limits and dashboard logins count per client address (`request.ip`): the socket's, or what a
  * proxy listed in TRUST_PROXY says (the api builds its Fastify adapter with that setting).
@@ -29,7 +29,7 @@ import type { OperationsEnv } from './operations.env';
   imports: [
     DiscoveryModule,
     TerminusModule,
-    CountersApiModule,
+    MetricsModule,
     RateLimitRedisModule,
     ThrottlerModule.forRootAsync({
       imports: [RateLimitRedisModule],
@@ -53,7 +53,7 @@ import type { OperationsEnv } from './operations.env';
   controllers: [HealthController, MetricsController],
   providers: [
     ReadinessIndicators,
-    FlushMetricsListener,
+    ReadinessMetrics,
     HttpHooks,
     BoardLoginFailures,
     QueueBoard,

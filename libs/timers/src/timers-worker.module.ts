@@ -8,6 +8,7 @@ import { WebhookSender } from './delivery/webhook/webhook-sender';
 import { TimerReconciler } from './scheduling/timer-reconciler';
 import { TimerScheduler } from './scheduling/timer-scheduler';
 import { TimerDeliveryQueue, TimerDeliveryQueueModule } from './storage/timer-delivery-queue';
+import { TimersDeliveryMetrics } from './timers.metrics';
 import { TimersModule } from './timers.module';
 
 /** The `timers` worker role: scheduler, reconciler and delivery processor. Safe to run on many replicas. */
@@ -23,6 +24,7 @@ import { TimersModule } from './timers.module';
     timerDeliveryProcessorProvider,
     TimerScheduler,
     TimerReconciler,
+    TimersDeliveryMetrics,
   ],
   exports: [TimerScheduler, TimerReconciler, TimerDeliveryService],
 })

@@ -2,6 +2,8 @@ import { Module } from '@nestjs/common';
 import { DueIndex } from './storage/due-index/due-index';
 import { TimersRepository } from './storage/timers.repository';
 import { TimersConfigModule } from './timers.config';
+import { TimersHealth } from './timers.health';
+import { TimersScheduleMetrics } from './timers.metrics';
 import { TimersService } from './timers.service';
 
 /**
@@ -10,7 +12,7 @@ import { TimersService } from './timers.service';
  */
 @Module({
   imports: [TimersConfigModule],
-  providers: [TimersRepository, DueIndex, TimersService],
+  providers: [TimersRepository, DueIndex, TimersService, TimersScheduleMetrics, TimersHealth],
   exports: [TimersConfigModule, TimersRepository, DueIndex, TimersService],
 })
 export class TimersModule {}

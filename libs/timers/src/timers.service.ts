@@ -16,7 +16,6 @@ import {
   toTimerView,
 } from './timer';
 import { TIMERS_CONFIG, TimersConfig } from './timers.config';
-import { registerTimersMetrics } from './timers.metrics';
 
 /** A timer request after its shape was validated (see `createTimerSchema`). */
 export interface CreateTimerInput {
@@ -50,9 +49,7 @@ export class TimersService {
     private readonly timers: TimersRepository,
     private readonly dueIndex: DueIndex,
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
-  ) {
-    registerTimersMetrics(() => this.dueIndex.stats());
-  }
+  ) {}
 
   async create(
     input: CreateTimerInput,

@@ -5,6 +5,7 @@ import { timersEnv } from '@bufferq/timers';
 import { royaltiesEnv } from '@bufferq/royalties';
 import { countersEnv } from '@bufferq/counters';
 import { BOARD_PASSWORD_SECRET, operationsEnv } from '@bufferq/operations';
+import { telemetryEnv } from '@bufferq/telemetry';
 
 /**
  * Every environment variable the api reads, validated once at boot (see the README's configuration table).
@@ -19,6 +20,7 @@ const apiSettings = datastoresEnv.extend({
   ...royaltiesEnv.shape,
   ...countersEnv.shape,
   ...operationsEnv.shape,
+  ...telemetryEnv.shape,
 });
 export const apiEnv = refuseUnsafeSecretsInProduction(apiSettings, [
   { name: 'TIMERS_SIGNING_SECRET' },

@@ -4,6 +4,8 @@ import { datastoresEnv } from '@bufferq/datastores';
 import { timersEnv } from '@bufferq/timers';
 import { royaltiesEnv } from '@bufferq/royalties';
 import { countersEnv } from '@bufferq/counters';
+import { metricsServerEnv } from '@bufferq/operations';
+import { telemetryEnv } from '@bufferq/telemetry';
 import { workerRolesSetting } from '../worker-roles';
 
 /**
@@ -17,6 +19,8 @@ const workerSettings = datastoresEnv.extend({
   ...timersEnv.shape,
   ...royaltiesEnv.shape,
   ...countersEnv.shape,
+  ...metricsServerEnv.shape,
+  ...telemetryEnv.shape,
 });
 export const workerEnv = refuseUnsafeSecretsInProduction(workerSettings, [{ name: 'TIMERS_SIGNING_SECRET' }]);
 

@@ -1,12 +1,11 @@
-import { Inject, Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
+import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { DiscoveryService } from '@nestjs/core';
 import { HealthIndicatorResult, HealthIndicatorService } from '@nestjs/terminus';
 import type { Redis } from 'ioredis';
 import type { Db } from 'mongodb';
-import { CountersService } from '@bufferq/counters';
 import { MONGO_DB, REDIS_CLIENT } from '@bufferq/datastores';
-import type { OperationsEnv } from '../operations.env';
-import { reportHealthInMetrics } from './health.metrics';
+import { providersOfKind } from '../discovered-providers';
+import { CapabilityHealth, HealthCheckFailed } from './capability-health';
 
 const PING_TIMEOUT_MS = 2_000;
 
@@ -15,7 +14,8 @@ type CheckResult = HealthIndicatorResult[string];
 /**
  * `/health/ready`'s answer. Only what increments need decides `status` (the api takes writes while
  * Redis answers): `info` and `error` hold those checks. `details` holds every check, also MongoDB and
- * the flush lag, which an operator must see but which must not take the api out of rotation.
+ * the capabilities' (e.g. the flush lag), which an operator must see but which must not take the api out
+ * of rotation.
  */
 export interface ReadinessReport {
   status: 'ok' | 'error';
@@ -27,24 +27,31 @@ export interface ReadinessReport {
 /** Checks that decide readiness; the others are reported only. */
 const REQUIRED_CHECKS = new Set(['redis']);
 
-/** What `/health/ready` and the `health_check_up` gauge report: Redis, MongoDB and whether the flush keeps up. */
+/**
+ * What `/health/ready` and the `health_check_up` gauge report: Redis, MongoDB, and the check of every
+ * CapabilityHealth provider of the app.
+ */
 @Injectable()
-export class ReadinessIndicators {
-  private readonly maxFlushLagMs: number;
+export class ReadinessIndicators implements OnApplicationBootstrap {
+  private capabilityChecks: CapabilityHealth[] = [];
 
   constructor(
     private readonly health: HealthIndicatorService,
     @Inject(REDIS_CLIENT) private readonly redis: Redis,
     @Inject(MONGO_DB) private readonly db: Db,
-    private readonly counters: CountersService,
-    config: ConfigService<OperationsEnv, true>,
-  ) {
-    this.maxFlushLagMs = config.get('READY_MAX_FLUSH_LAG_MS', { infer: true });
-    reportHealthInMetrics(() => this.report());
+    private readonly discovery: DiscoveryService,
+  ) {}
+
+  onApplicationBootstrap(): void {
+    this.capabilityChecks = providersOfKind(this.discovery, CapabilityHealth);
   }
 
   async report(): Promise<ReadinessReport> {
-    const results = await Promise.all([this.redisAnswers(), this.mongoAnswers(), this.flushKeepsUp()]);
+    const results = await Promise.all([
+      this.redisAnswers(),
+      this.mongoAnswers(),
+      ...this.capabilityChecks.map((capability) => this.probe(capability.check, () => capability.probe())),
+    ]);
     const report: ReadinessReport = { status: 'ok', info: {}, error: {}, details: Object.assign({}, ...results) };
     for (const [check, result] of Object.entries(report.details)) {
       if (!REQUIRED_CHECKS.has(check)) continue;
@@ -68,23 +75,12 @@ export class ReadinessIndicators {
     });
   }
 
-  /** The oldest unflushed increment is younger than READY_MAX_FLUSH_LAG_MS: a worker is flushing. */
-  private flushKeepsUp(): Promise<HealthIndicatorResult> {
-    return this.probe('flush', async () => {
-      const { oldestPendingAgeMs, bufferedFields } = await this.counters.stats();
-      const details = { oldestPendingAgeMs, bufferedFields, maxFlushLagMs: this.maxFlushLagMs };
-      if (oldestPendingAgeMs > this.maxFlushLagMs)
-        throw Object.assign(new Error('flush lag over its bound'), { details });
-      return details;
-    });
-  }
-
   private async probe(key: string, check: () => Promise<Record<string, unknown>>): Promise<HealthIndicatorResult> {
     const indicator = this.health.check(key);
     try {
       return indicator.up(await withTimeout(check(), PING_TIMEOUT_MS));
     } catch (error) {
-      const details = (error as { details?: Record<string, unknown> }).details ?? {};
+      const details = error instanceof HealthCheckFailed ? error.details : {};
       return indicator.down({ message: error instanceof Error ? error.message : String(error), ...details });
     }
   }

@@ -1,23 +1,19 @@
-import { Controller, Get, Header } from '@nestjs/common';
+import { Controller, Get, Res } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
-import { collectDefaultMetrics, register } from 'prom-client';
+import type { FastifyReply } from 'fastify';
 import { PublicEndpoint } from '../access/public-endpoint.decorator';
+import { MetricsCollector } from './metrics-collector';
 
-let defaultMetricsCollected = false;
-
-/** Prometheus text format: counters, buffer, flush and HTTP metrics, plus the Node.js process metrics. */
+/** Prometheus text format: every capability's metrics, plus HTTP, health, queue and process metrics. */
 @ApiExcludeController()
 @PublicEndpoint()
 @Controller('metrics')
 export class MetricsController {
-  constructor() {
-    if (!defaultMetricsCollected) collectDefaultMetrics();
-    defaultMetricsCollected = true;
-  }
+  constructor(private readonly metrics: MetricsCollector) {}
 
   @Get()
-  @Header('content-type', register.contentType)
-  metrics(): Promise<string> {
-    return register.metrics();
+  async metricsText(@Res({ passthrough: true }) reply: FastifyReply): Promise<string> {
+    reply.header('content-type', this.metrics.contentType);
+    return this.metrics.render();
   }
 }

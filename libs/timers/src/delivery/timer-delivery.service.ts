@@ -3,6 +3,7 @@ import { ClaimedTimer, DueIndex, ReturnedTimer } from '../storage/due-index/due-
 import { TimersRepository } from '../storage/timers.repository';
 import { parseTimerId } from '../timer';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
+import { TimersDeliveryMetrics } from '../timers.metrics';
 import { DeliveryClock } from './delivery-clock';
 import { DeliveryLeases } from './delivery-leases';
 import { DeliveryOutcomes, DeliveryResult } from './delivery-outcomes';
@@ -49,6 +50,7 @@ export class TimerDeliveryService {
     private readonly outcomes: DeliveryOutcomes,
     private readonly clock: DeliveryClock,
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
+    private readonly metrics: TimersDeliveryMetrics,
   ) {}
 
   async deliverBatch(claimed: ClaimedTimer[]): Promise<BatchResult> {
@@ -67,12 +69,16 @@ export class TimerDeliveryService {
     for (const id of ids) if (!sending.has(id)) this.leases.release(id);
 
     const sends: Array<Promise<void>> = [];
-    const send = (timer: TimerToSend) =>
+    const send = (timer: TimerToSend) => {
+      this.metrics.sending(timer.runAt);
       sends.push(
         this.sender.send(timer.url, timer.id).then((outcome) => {
-          result[this.outcomes.record({ ...timer, outcome })]++;
+          const sent = this.outcomes.record({ ...timer, outcome });
+          this.metrics.sent(sent, outcome);
+          result[sent]++;
         }),
       );
+    };
     const armed = new Map<string, TimerToSend & { runAt: number }>();
     const due: TimerToSend[] = [];
     for (const timer of toSend) {

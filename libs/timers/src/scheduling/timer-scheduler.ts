@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DeliveryClock } from '../delivery/delivery-clock';
 import { TimerDeliveryQueue } from '../storage/timer-delivery-queue';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
+import { TimersDeliveryMetrics } from '../timers.metrics';
 import { DueIndex } from '../storage/due-index/due-index';
 
 /**
@@ -26,6 +27,7 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     private readonly deliveryQueue: TimerDeliveryQueue,
     private readonly clock: DeliveryClock,
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
+    private readonly metrics: TimersDeliveryMetrics,
   ) {}
 
   onApplicationBootstrap(): void {
@@ -47,6 +49,7 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     if (limit <= 0) return 0;
     const due = await this.dueIndex.claimDue(now, limit, now + this.config.TIMERS_SCHEDULER_LOOKAHEAD_MS);
     if (!due.length) return 0;
+    this.metrics.claimed(due.length);
     try {
       await this.deliveryQueue.enqueue(due);
     } catch (error) {

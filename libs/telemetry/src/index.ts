@@ -1,0 +1,5 @@
+// Loaded first by the apps' bootstraps (before the modules tracing instruments): keep it free of imports
+// of ioredis, mongodb, undici, fastify and bullmq.
+export { startTracing, tracingEnabled, bullmqTelemetry, telemetryEnv } from './tracing';
+export { runInJobContext, logContext } from './log-context';
+export type { JobLogFields } from './log-context';
