@@ -14,8 +14,7 @@ import * as os from 'node:os';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeSyntheticInputs } from '@bufferq/royalties';
-import { freePort } from '@bufferq/testing';
+import { freePort, writeSyntheticInputs } from '@bufferq/testing';
 
 const root = resolve(__dirname, '..');
 const probe = join(__dirname, 'royalties', 'event-loop-probe.js');

@@ -3,7 +3,7 @@
 // Writes users.csv, streams.csv and tracks.json in the production formats, quirks included.
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { writeSyntheticInputs } from '@bufferq/royalties';
+import { writeSyntheticInputs } from '@bufferq/testing';
 
 async function main(): Promise<void> {
   const { values } = parseArgs({

@@ -9,8 +9,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { MongoClient } from 'mongodb';
 import { isPublicAddress } from '@bufferq/timers';
-import { writeSyntheticInputs } from '@bufferq/royalties';
-import { eventually, testServices, uniqueName } from '@bufferq/testing';
+import { eventually, testServices, uniqueName, writeSyntheticInputs } from '@bufferq/testing';
 
 const fixtures = join(__dirname, '..', '..', '..', 'libs', 'royalties', 'test', 'fixtures');
 

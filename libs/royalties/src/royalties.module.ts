@@ -3,6 +3,8 @@ import { Db } from 'mongodb';
 import { MONGO_DB } from '@bufferq/datastores';
 import { RoyaltiesBuildsController, RoyaltiesReportsController } from './api/royalties.controller';
 import { RoyaltiesService } from './api/royalties.service';
+import { RoyaltiesBuildHealth } from './build/royalties-build.health';
+import { RoyaltiesBuildMetrics } from './build/royalties-build.metrics';
 import { royaltiesBuildProcessorProvider } from './build/royalties-build.processor';
 import { RoyaltiesBuildQueueModule } from './build/royalties-build-queue';
 import { runRoyaltiesBuildProvider } from './build/run-royalties-build';
@@ -30,13 +32,13 @@ class RoyaltiesModule {}
 @Module({
   imports: [RoyaltiesModule],
   controllers: [RoyaltiesBuildsController, RoyaltiesReportsController],
-  providers: [RoyaltiesService],
+  providers: [RoyaltiesService, RoyaltiesBuildHealth],
 })
 export class RoyaltiesApiModule {}
 
 /** The `royalties` worker role: runs builds from the queue. */
 @Module({
   imports: [RoyaltiesModule],
-  providers: [runRoyaltiesBuildProvider, royaltiesBuildProcessorProvider],
+  providers: [runRoyaltiesBuildProvider, royaltiesBuildProcessorProvider, RoyaltiesBuildMetrics],
 })
 export class RoyaltiesWorkerModule {}

@@ -4,15 +4,12 @@ import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  BuildCancelledError,
-  BuildInputError,
-  consolidateRoyalties,
-  InputPolicy,
-  InputUnavailableError,
-  readTrackMetadata,
-  writeSyntheticInputs,
-} from '@bufferq/royalties';
+import { writeSyntheticInputs } from '@bufferq/testing';
+import { BuildCancelledError } from '../src/consolidation/build-cancelled-error';
+import { consolidateRoyalties } from '../src/consolidation/consolidate-royalties';
+import { BuildInputError, InputUnavailableError } from '../src/inputs/input-errors';
+import type { InputPolicy } from '../src/inputs/input-policy';
+import { readTrackMetadata } from '../src/inputs/track-metadata';
 
 const fixtures = join(__dirname, 'fixtures');
 const fixture = {

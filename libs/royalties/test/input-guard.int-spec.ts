@@ -4,15 +4,12 @@ import { AddressInfo } from 'node:net';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import {
-  BuildInputError,
-  consolidateRoyalties,
-  InputPolicy,
-  InputRefusedError,
-  readTrackMetadata,
-} from '@bufferq/royalties';
+import { consolidateRoyalties } from '../src/consolidation/consolidate-royalties';
 import { readCsvLines } from '../src/inputs/csv-lines';
+import { BuildInputError, InputRefusedError } from '../src/inputs/input-errors';
+import type { InputPolicy } from '../src/inputs/input-policy';
 import { openInput } from '../src/inputs/input-source';
+import { readTrackMetadata } from '../src/inputs/track-metadata';
 
 const fixtures = join(__dirname, 'fixtures');
 const header = 'date;user_id;region;track id;seconds';

@@ -3,14 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UnrecoverableError } from 'bullmq';
 import { Db, MongoClient, ObjectId } from 'mongodb';
-import {
-  InputPolicy,
-  readConsolidatedPage,
-  RoyaltiesRepository,
-  RunRoyaltiesBuild,
-  writeSyntheticInputs,
-} from '@bufferq/royalties';
-import { eventually, testServices, uniqueName } from '@bufferq/testing';
+import { eventually, testServices, uniqueName, writeSyntheticInputs } from '@bufferq/testing';
+import { RunRoyaltiesBuild } from '../src/build/run-royalties-build';
+import type { InputPolicy } from '../src/inputs/input-policy';
+import { readConsolidatedPage } from '../src/storage/consolidated-entries';
+import { RoyaltiesRepository } from '../src/storage/royalties.repository';
 
 const fixtures = join(__dirname, 'fixtures');
 const fixture = {

@@ -2,10 +2,12 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BuildCancelledError, consolidateRoyalties, InputPolicy } from '@bufferq/royalties';
+import { BuildCancelledError } from '../src/consolidation/build-cancelled-error';
+import { consolidateRoyalties } from '../src/consolidation/consolidate-royalties';
 import { lineAlignedRanges, tallyRange } from '../src/consolidation/streams-ranges';
 import { SharedUserIndex } from '../src/consolidation/shared-user-index';
 import { RangeUsers, StreamTallyResult, TallyContext } from '../src/consolidation/stream-tally';
+import type { InputPolicy } from '../src/inputs/input-policy';
 
 const fixtures = join(__dirname, 'fixtures');
 const context: TallyContext = {

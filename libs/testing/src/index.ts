@@ -126,5 +126,7 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 export { FaultProxy } from './fault-proxy';
 export { runTsScript } from './ts-script';
+export { writeSyntheticInputs } from './synthetic-royalties-inputs';
+export type { SyntheticInputSizes, SyntheticInputs } from './synthetic-royalties-inputs';
 export { WebhookReceiver } from './webhook-receiver';
 export type { ReceivedRequest, ReceiverBehaviour } from './webhook-receiver';
