@@ -53,11 +53,11 @@ describe('operations (e2e): health, metrics, docs, request ids', () => {
     await http().get('/health').expect(200, { status: 'ok' });
   });
 
-  it('GET /health/ready is decided by Redis and details Redis, MongoDB, the flush lag and the timers schedule', async () => {
+  it('GET /health/ready is decided by Redis and details Redis, MongoDB and every capability check (flush lag, royalties builds, timers schedule)', async () => {
     const response = await http().get('/health/ready').expect(200);
     expect(response.body.status).toBe('ok');
     expect(Object.keys(response.body.info)).toEqual(['redis']);
-    expect(Object.keys(response.body.details).sort()).toEqual(['flush', 'mongodb', 'redis', 'timers']);
+    expect(Object.keys(response.body.details).sort()).toEqual(['flush', 'mongodb', 'redis', 'royalties', 'timers']);
     expect(response.body.details.mongodb.status).toBe('up');
   });
 
