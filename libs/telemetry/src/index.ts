@@ -2,4 +2,5 @@
 // of ioredis, mongodb, undici, fastify and bullmq.
 export { startTracing, tracingEnabled, bullmqTelemetry, telemetryEnv } from './tracing';
 export { runInJobContext, logContext } from './log-context';
+export { inSpan } from './spans';
 export type { JobLogFields } from './log-context';

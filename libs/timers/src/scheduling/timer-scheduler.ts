@@ -2,9 +2,10 @@ import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } f
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DeliveryClock } from '../delivery/delivery-clock';
 import { TimerDeliveryQueue } from '../storage/timer-delivery-queue';
+import { inSpan } from '@bufferq/telemetry';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 import { TimersDeliveryMetrics } from '../timers.metrics';
-import { DueIndex } from '../storage/due-index/due-index';
+import { ClaimedTimer, DueIndex } from '../storage/due-index/due-index';
 
 /**
  * Moves timers that are due, or due within TIMERS_SCHEDULER_LOOKAHEAD_MS (armed: sent at their run time,
@@ -47,9 +48,18 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     const queued = (await this.deliveryQueue.waitingBatches()) * batch;
     const limit = this.config.TIMERS_SCHEDULER_BATCH - queued - this.clock.size;
     if (limit <= 0) return 0;
+    const claimedAt = Date.now();
     const due = await this.dueIndex.claimDue(now, limit, now + this.config.TIMERS_SCHEDULER_LOOKAHEAD_MS);
     if (!due.length) return 0;
     this.metrics.claimed(due.length);
+    // Traced from the claim on (an empty poll is not worth a span): the delivery jobs carry its context
+    // to the worker that POSTs, which sends it on as `traceparent`.
+    return inSpan('timers claim', { startTime: claimedAt, attributes: { 'timers.claimed': due.length } }, () =>
+      this.enqueueClaimed(due, now),
+    );
+  }
+
+  private async enqueueClaimed(due: ClaimedTimer[], now: number): Promise<number> {
     try {
       await this.deliveryQueue.enqueue(due);
     } catch (error) {

@@ -1,0 +1,119 @@
+import { ChildProcess } from 'node:child_process';
+import { MongoClient } from 'mongodb';
+import { eventually, freePort, testServices, uniqueName, WebhookReceiver } from '@bufferq/testing';
+import { spawnApp } from './api-harness';
+import { OtlpReceiver, ReceivedSpan } from './otlp-receiver';
+
+const { redisUrl, mongoUrl } = testServices();
+const FLUSH_QUEUE = '{buffered-increments-flush}';
+const SPAN_KIND = { SERVER: 2, CLIENT: 3, CONSUMER: 5 };
+
+const isRedisCommand = (span: ReceivedSpan) =>
+  span.attributes['db.system'] === 'redis' || span.attributes['db.system.name'] === 'redis';
+const isMongoCommand = (span: ReceivedSpan) =>
+  span.attributes['db.system'] === 'mongodb' || span.attributes['db.system.name'] === 'mongodb';
+
+describe('tracing (e2e: api and worker processes export OTLP/HTTP to a local receiver)', () => {
+  const dbName = uniqueName('tracing');
+  const collector = new OtlpReceiver();
+  const webhooks = new WebhookReceiver();
+  const children: ChildProcess[] = [];
+  let base: string;
+
+  beforeAll(async () => {
+    await Promise.all([collector.start(), webhooks.start()]);
+    const port = await freePort();
+    base = `http://127.0.0.1:${port}`;
+    const env = {
+      REDIS_URL: redisUrl,
+      MONGO_URL: mongoUrl,
+      MONGO_DB: dbName,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      RATE_LIMIT_MAX: '0',
+      BOARD_ENABLED: 'false',
+      COUNTERS_FLUSH_INTERVAL_MS: '300',
+      WORKER_ROLES: 'flush,timers',
+      TIMERS_ALLOW_PRIVATE_TARGETS: 'true',
+      TIMERS_REDIS_PREFIX: uniqueName('trace'),
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+      OTEL_BSP_SCHEDULE_DELAY: '100',
+    };
+    children.push(spawnApp('api', env), spawnApp('worker', env));
+    expect(
+      await eventually(async () => (await fetch(`${base}/health`).catch(() => null))?.ok === true, 60_000, 100),
+    ).toBe(true);
+    // The worker traces its flush jobs once it is up: its first ones reach the collector.
+    expect(await eventually(() => collector.spans.some((span) => span.service === 'bufferq-worker'), 60_000, 100)).toBe(
+      true,
+    );
+  }, 90_000);
+
+  afterAll(async () => {
+    for (const child of children) child.kill('SIGTERM');
+    await Promise.all(children.map((child) => new Promise((resolve) => child.once('exit', resolve))));
+    await Promise.all([collector.stop(), webhooks.stop()]);
+    const mongo = await new MongoClient(mongoUrl).connect();
+    await mongo.db(dbName).dropDatabase();
+    await mongo.close();
+  });
+
+  it('traces an increment from its HTTP request to the Redis buffer write', async () => {
+    const response = await fetch(`${base}/api/v1/increment`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: 'traced', value: 1 }),
+    });
+    expect(response.status).toBe(202);
+    const request = () =>
+      collector.spans.find(
+        (span) =>
+          span.service === 'bufferq-api' &&
+          span.kind === SPAN_KIND.SERVER &&
+          String(span.attributes['url.path'] ?? span.attributes['http.target']).startsWith('/api/v1/increment'),
+      );
+    expect(await eventually(() => request() !== undefined, 10_000)).toBe(true);
+    const bufferWrite = () =>
+      collector.spans.find(
+        (span) => isRedisCommand(span) && collector.ancestors(span).some((ancestor) => ancestor === request()),
+      );
+    expect(await eventually(() => bufferWrite() !== undefined, 10_000)).toBe(true);
+  });
+
+  it('traces a flush job from its processing to each MongoDB bulkWrite', async () => {
+    const flushJobWithWrite = () =>
+      collector.spans.find(
+        (span) =>
+          span.service === 'bufferq-worker' &&
+          isMongoCommand(span) &&
+          collector
+            .ancestors(span)
+            .some((ancestor) => ancestor.kind === SPAN_KIND.CONSUMER && ancestor.name.includes(FLUSH_QUEUE)),
+      );
+    expect(await eventually(() => flushJobWithWrite() !== undefined, 20_000, 100)).toBe(true);
+    expect(String(flushJobWithWrite()!.attributes['db.operation'] ?? flushJobWithWrite()!.name)).toMatch(
+      /update|insert/,
+    );
+  });
+
+  it("traces a timer from its claim to its webhook POST and sends the POST's trace context to the receiver", async () => {
+    const created = await fetch(`${base}/timers`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ hours: 0, minutes: 0, seconds: 1, url: `${webhooks.url}/hook` }),
+    });
+    expect(created.status).toBe(201);
+    const { id } = (await created.json()) as { id: string };
+    expect(await eventually(() => webhooks.requests.some((hook) => hook.path.endsWith(id)), 20_000, 50)).toBe(true);
+    const traceparent = String(webhooks.requests.find((hook) => hook.path.endsWith(id))!.headers.traceparent);
+    const [, traceId, postSpanId] = /^00-([0-9a-f]{32})-([0-9a-f]{16})-0[01]$/.exec(traceparent) ?? [];
+    expect(traceId).toBeDefined();
+    const post = () => collector.spans.find((span) => span.spanId === postSpanId && span.traceId === traceId);
+    expect(await eventually(() => post() !== undefined, 10_000)).toBe(true);
+    expect(post()!.kind).toBe(SPAN_KIND.CLIENT);
+    const ancestors = () => collector.ancestors(post()!).map((span) => span.name);
+    expect(await eventually(() => ancestors().includes('timers claim'), 10_000)).toBe(true);
+    // claim -> delivery job added -> delivery job processed -> POST
+    expect(collector.ancestors(post()!).some((span) => span.kind === SPAN_KIND.CONSUMER)).toBe(true);
+  });
+});
