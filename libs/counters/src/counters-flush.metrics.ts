@@ -46,6 +46,8 @@ export class CountersFlushMetrics extends CapabilityMetrics {
     const buffers = [...flushers.entries()].map(([name, buffer]) => ({ name, buffer }));
     for (const { name, buffer } of buffers) {
       const collection = { collection: name };
+      // Every series exists from the start, so rates and alerts see a 0, not an absent series.
+      this.duration.zero(collection);
       for (const metric of [this.fields, this.documents, this.recoveredBatches, this.deadLetters, this.failures])
         metric.inc(collection, 0);
       buffer.on('flush', (report: FlushReport) => {

@@ -15,7 +15,7 @@ import { z } from 'zod';
  */
 export const telemetryEnv = z.object({
   /** OTLP/HTTP collector (e.g. http://otel-collector:4318); tracing is off while it is unset. */
-  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.preprocess((value) => (value === '' ? undefined : value), z.url().optional()),
   /** Service name on the spans; default `bufferq-api` / `bufferq-worker`. */
   OTEL_SERVICE_NAME: z.string().min(1).optional(),
 });

@@ -3,6 +3,9 @@ import type { Job } from 'bullmq';
 import { CapabilityMetrics } from '@bufferq/operations';
 import type { BuildProgress } from '../consolidation/consolidation';
 import { RoyaltiesBuildProcessor } from './royalties-build.processor';
+import type { BuildOutcome } from './run-royalties-build';
+
+const BUILD_OUTCOMES: Array<BuildOutcome | 'failed'> = ['succeeded', 'cancelled', 'already finished', 'failed'];
 
 /** Builds this worker ran: how many by outcome, how long each took, and how many input lines a second. */
 @Injectable()
@@ -26,6 +29,11 @@ export class RoyaltiesBuildMetrics extends CapabilityMetrics implements OnApplic
 
   constructor(private readonly processor: RoyaltiesBuildProcessor) {
     super();
+    // Every series exists from the start, so rates and alerts see a 0, not an absent series.
+    for (const outcome of BUILD_OUTCOMES) {
+      this.builds.inc({ outcome }, 0);
+      this.duration.zero({ outcome });
+    }
   }
 
   /** The processor's BullMQ worker exists once the modules are initialised. */
