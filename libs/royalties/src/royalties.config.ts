@@ -9,12 +9,12 @@ import { RoyaltiesEnv, royaltiesEnv } from './royalties.env';
 export const ROYALTIES_CONFIG = Symbol('ROYALTIES_CONFIG');
 export type RoyaltiesConfig = RoyaltiesEnv;
 
-export const royaltiesConfigProvider = capabilityConfigProvider(ROYALTIES_CONFIG, royaltiesEnv);
+const royaltiesConfigProvider = capabilityConfigProvider(ROYALTIES_CONFIG, royaltiesEnv);
 
 /** The deployment's InputPolicy (`inputPolicyOf` the settings): the api and the worker read every input through it. */
 export const ROYALTIES_INPUT_POLICY = Symbol('ROYALTIES_INPUT_POLICY');
 
-export const royaltiesInputPolicyProvider: Provider = {
+const royaltiesInputPolicyProvider: Provider = {
   provide: ROYALTIES_INPUT_POLICY,
   inject: [ROYALTIES_CONFIG],
   useFactory: inputPolicyOf,

@@ -10,7 +10,7 @@ export type Origin = 'app_store' | 'web';
 export const ORIGIN_REVENUE_PERCENT: Readonly<Record<Origin, number>> = { app_store: 70, web: 90 };
 
 /** Revenue units per cent: fee cents x percent gives units of 1/100 cent. */
-export const UNITS_PER_CENT = 100n;
+const UNITS_PER_CENT = 100n;
 
 /** `7,99` -> 799, `7` -> 700, `7,9` -> 790; anything else (negative, dot, three decimals) -> null. */
 export function parseFeeCents(text: string): number | null {

@@ -67,7 +67,7 @@ const DAYS_IN_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
  * `d/m/yyyy` (day and month of one or two digits) packed as yyyymmdd, or -1 when it is not a calendar
  * date. Char codes and no allocation: this runs once per stream line.
  */
-export function dayMonthYear(text: string): number {
+function dayMonthYear(text: string): number {
   const firstSlash = text.indexOf('/');
   const secondSlash = text.indexOf('/', firstSlash + 1);
   if (

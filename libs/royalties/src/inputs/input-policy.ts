@@ -80,7 +80,7 @@ function isInside(root: string, path: string): boolean {
 }
 
 /** Why a local path may not be read, judged without the file system: no root, or outside it as written. */
-export function localPathRefusal(location: string, policy: InputPolicy): string | undefined {
+function localPathRefusal(location: string, policy: InputPolicy): string | undefined {
   if (!policy.root) return 'local paths are refused unless ROYALTIES_INPUT_ROOT is set';
   return isInside(resolve(policy.root), resolve(policy.root, location))
     ? undefined

@@ -36,7 +36,7 @@ interface Cursor {
   line: number;
 }
 
-export function decodeCursor(cursor: string | undefined): Cursor | null {
+function decodeCursor(cursor: string | undefined): Cursor | null {
   if (!cursor) return { offset: 0, line: 0 };
   try {
     const value = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as Cursor;
