@@ -6,8 +6,12 @@ import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { BufferedMongoIncrements } from '@bufferq/buffered-increments';
 import { testServices, uniqueName } from '@bufferq/testing';
+import { runClusterBench } from './increments-cluster.bench';
 
+// `-- --cluster` runs bench/increments-cluster.bench.ts instead, which reads its own flags.
+const CLUSTER = process.argv.includes('--cluster');
 const { values: args } = parseArgs({
+  args: CLUSTER ? [] : undefined,
   options: {
     seconds: { type: 'string', default: '3' },
     big: { type: 'string', default: '10000000' },
@@ -269,7 +273,7 @@ async function isFerret(url: string): Promise<boolean> {
   return 'ferretdbVersion' in info;
 }
 
-main().catch((error) => {
+(CLUSTER ? runClusterBench(process.argv.slice(2)).finally(() => clearInterval(rssSampler)) : main()).catch((error) => {
   console.error(error);
   process.exit(1);
 });
