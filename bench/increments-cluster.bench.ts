@@ -251,10 +251,12 @@ function printTable(
   const nodeHeads = run.masters.map((port) => `:${port} CPU s (share)`);
   console.log(
     `| shards | shard → master | increments/s | increments per script call | ${nodeHeads.join(' | ')} | ` +
-      `busiest master's core | producer process's core | Redis CPU per increment | command time per master | buffered fields per master | ` +
+      `busiest master's core | increments/s at which it would be full | producer process's core | Redis CPU per increment | command time per master | buffered fields per master | ` +
       `live hash KiB per master | drain (all shards at once) | buffered sums | load average |`,
   );
-  console.log(`|---:|---|---:|---:|${nodeHeads.map(() => '---:|').join('')}---:|---:|---:|---|---|---|---|---|---|`);
+  console.log(
+    `|---:|---|---:|---:|${nodeHeads.map(() => '---:|').join('')}---:|---:|---:|---:|---|---|---|---|---|---|`,
+  );
   for (const row of rows) {
     const cpu = row.work.map((node) => node.cpuSeconds);
     const cpuTotal = cpu.reduce((sum, value) => sum + value, 0);
@@ -263,7 +265,7 @@ function printTable(
     console.log(
       `| ${row.shards} | ${row.placement} | ${fmt(row.rate)} | ${row.perScriptCall.toFixed(1)} | ` +
         `${cpu.map((value) => `${value.toFixed(2)} (${pct(value, cpuTotal)})`).join(' | ')} | ` +
-        `${pct(Math.max(...cpu), row.seconds)} | ${pct(row.clientCore, 1)} | ${row.redisMicrosPerIncrement.toFixed(1)} µs | ` +
+        `${pct(Math.max(...cpu), row.seconds)} | ${fmt(row.rate / (Math.max(...cpu) / row.seconds))} | ${pct(row.clientCore, 1)} | ${row.redisMicrosPerIncrement.toFixed(1)} µs | ` +
         `${command.map((value) => pct(value, commandTotal)).join(' / ')} | ` +
         `${row.buffers.map((buffer) => fmt(buffer.fields)).join(' / ')} | ` +
         `${row.buffers.map((buffer) => fmt(buffer.bytes / 1024)).join(' / ')} | ` +
