@@ -124,6 +124,23 @@ export class TimersService {
     throw new ConflictException(`timer ${id} is ${timer.status}; only a failed timer can be retried`);
   }
 
+  /** Timers per status, across every tenant (an operator's view; API callers see their own tenant's). */
+  countByStatus(): Promise<Record<TimerStatus, number>> {
+    return this.timers.countByStatus();
+  }
+
+  /** Sends up to `limit` failed timers of every tenant again now, oldest first (an operator's command); returns their ids. */
+  async retryAllFailed(limit: number): Promise<string[]> {
+    const now = new Date();
+    const retried: TimerDocument[] = [];
+    for (const { _id, tenant } of await this.timers.failed(limit)) {
+      const timer = await this.timers.retryFailed(_id, tenant, now);
+      if (timer) retried.push(timer);
+    }
+    if (retried.length) await this.index(retried, 'retried');
+    return retried.map((timer) => timer._id.toHexString());
+  }
+
   private newTimer(input: CreateTimerInput, tenant: TenantId, now: number): TimerDocument {
     this.checkLimits(input);
     const delaySeconds = input.hours * 3600 + input.minutes * 60 + input.seconds;

@@ -9,14 +9,15 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { OperationsEnv } from '../operations.env';
 import { BoardLoginFailures } from './board-login-failures';
+import { systemQueues } from './system-queues';
 
 export const BOARD_PATH = '/admin/queues';
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
- * Bull Board at /admin/queues behind HTTP basic auth, showing every BullMQ queue the api knows (found
- * among the app's providers, so a lib that registers a queue appears without touching this file). A
+ * Bull Board at /admin/queues behind HTTP basic auth, showing every BullMQ queue the api knows
+ * (`systemQueues`, so a lib that registers a queue appears without touching this file). A
  * client address with too many failed logins gets 429 (BoardLoginFailures); production refuses a
  * published password at boot (BOARD_PASSWORD_SECRET in the env schema).
  */
@@ -95,13 +96,7 @@ export class QueueBoard implements OnModuleInit {
   }
 
   private queues(): Queue[] {
-    const byName = new Map<string, Queue>();
-    for (const wrapper of this.discovery.getProviders()) {
-      const instance: unknown = wrapper.isDependencyTreeStatic() ? wrapper.instance : undefined;
-      if (instance instanceof Queue && !byName.has(instance.qualifiedName))
-        byName.set(instance.qualifiedName, instance);
-    }
-    return [...byName.values()].sort((a, b) => a.name.localeCompare(b.name));
+    return systemQueues(this.discovery);
   }
 }
 

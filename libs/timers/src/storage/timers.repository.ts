@@ -1,7 +1,7 @@
 import { Inject, Injectable, OnModuleInit } from '@nestjs/common';
 import { Collection, Db, Filter, MongoServerError, ObjectId } from 'mongodb';
 import { MONGO_DB } from '@bufferq/datastores';
-import { TenantId, TimerDocument, TimerStatus } from '../timer';
+import { TenantId, TIMER_STATUSES, TimerDocument, TimerStatus } from '../timer';
 import { MicroBatcher } from './micro-batcher';
 
 export const TIMERS_COLLECTION = 'timers';
@@ -26,6 +26,13 @@ const UNFINISHED: TimerStatus[] = ['pending', 'delivering'];
  */
 function ownedBy(tenant: TenantId): Filter<TimerDocument> {
   return { tenant: tenant ?? null } as Filter<TimerDocument>;
+}
+
+/** Timers whose status the API shows as `status` (`shownStatus`: a stored `pending` timer that is due shows `delivering`). */
+function shownStatusFilter(status: TimerStatus, now: Date): Filter<TimerDocument> {
+  if (status === 'pending') return { status: 'pending', runAt: { $gt: now } };
+  if (status === 'delivering') return { $or: [{ status: 'delivering' }, { status: 'pending', runAt: { $lte: now } }] };
+  return { status };
 }
 
 @Injectable()
@@ -83,14 +90,29 @@ export class TimersRepository implements OnModuleInit {
     limit: number;
     now?: Date;
   }): Promise<TimerDocument[]> {
-    const now = options.now ?? new Date();
-    const filter: Record<string, unknown> = { ...ownedBy(options.tenant) };
-    if (options.status === 'pending') Object.assign(filter, { status: 'pending', runAt: { $gt: now } });
-    else if (options.status === 'delivering')
-      filter.$or = [{ status: 'delivering' }, { status: 'pending', runAt: { $lte: now } }];
-    else if (options.status) filter.status = options.status;
+    const filter: Record<string, unknown> = {
+      ...ownedBy(options.tenant),
+      ...(options.status ? shownStatusFilter(options.status, options.now ?? new Date()) : {}),
+    };
     if (options.after) filter._id = { $lt: options.after };
     return this.timers.find(filter).sort({ _id: -1 }).limit(options.limit).toArray();
+  }
+
+  /** Timers per status as the API shows it, across every tenant: an operator's view. */
+  async countByStatus(now = new Date()): Promise<Record<TimerStatus, number>> {
+    const counts = await Promise.all(
+      TIMER_STATUSES.map((status) => this.timers.countDocuments(shownStatusFilter(status, now))),
+    );
+    return Object.fromEntries(TIMER_STATUSES.map((status, i) => [status, counts[i]])) as Record<TimerStatus, number>;
+  }
+
+  /** Failed timers of every tenant, oldest first (id and tenant), for an operator's retry. */
+  failed(limit: number): Promise<Array<Pick<TimerDocument, '_id' | 'tenant'>>> {
+    return this.timers
+      .find({ status: 'failed' }, { projection: { _id: 1, tenant: 1 } })
+      .sort({ _id: 1 })
+      .limit(limit)
+      .toArray();
   }
 
   /** Cancels the tenant's timer if it is pending and not yet due at `now`; `null` otherwise (or unknown). */
