@@ -8,7 +8,7 @@ import { WebhookSender } from './delivery/webhook/webhook-sender';
 import { TimerReconciler } from './scheduling/timer-reconciler';
 import { TimerScheduler } from './scheduling/timer-scheduler';
 import { TimerDeliveryQueue, TimerDeliveryQueueModule } from './storage/timer-delivery-queue';
-import { TimersDeliveryMetrics } from './timers.metrics';
+import { TimersDeliveryMetrics } from './delivery/timers-delivery.metrics';
 import { TimersModule } from './timers.module';
 
 /** The `timers` worker role: scheduler, reconciler and delivery processor. Safe to run on many replicas. */

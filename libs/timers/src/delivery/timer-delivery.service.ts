@@ -3,7 +3,7 @@ import { ClaimedTimer, DueIndex, ReturnedTimer } from '../storage/due-index/due-
 import { TimersRepository } from '../storage/timers.repository';
 import { parseTimerId } from '../timer';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
-import { TimersDeliveryMetrics } from '../timers.metrics';
+import { TimersDeliveryMetrics } from './timers-delivery.metrics';
 import { DeliveryClock } from './delivery-clock';
 import { DeliveryLeases } from './delivery-leases';
 import { DeliveryOutcomes, DeliveryResult } from './delivery-outcomes';

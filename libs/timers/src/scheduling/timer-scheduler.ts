@@ -4,7 +4,7 @@ import { DeliveryClock } from '../delivery/delivery-clock';
 import { TimerDeliveryQueue } from '../storage/timer-delivery-queue';
 import { inSpan } from '@bufferq/telemetry';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
-import { TimersDeliveryMetrics } from '../timers.metrics';
+import { TimersDeliveryMetrics } from '../delivery/timers-delivery.metrics';
 import { ClaimedTimer, DueIndex } from '../storage/due-index/due-index';
 
 /**

@@ -1,0 +1,46 @@
+import { Injectable } from '@nestjs/common';
+import { CapabilityMetrics } from '@bufferq/operations';
+import type { DeliveryResult } from './delivery-outcomes';
+import type { SendOutcome } from './webhook/webhook-sender';
+
+/** What a POST's answer was, as a label: `2xx` ... `5xx`, or `timeout`, `network`, `refused` (not sent). */
+export function statusClass(outcome: SendOutcome): string {
+  if (outcome.delivered) return `${Math.floor(outcome.status / 100)}xx`;
+  const status = /^HTTP (\d)\d\d/.exec(outcome.error);
+  if (status) return `${status[1]}xx`;
+  if (outcome.error.startsWith('timed out')) return 'timeout';
+  if (outcome.error.startsWith('network error')) return 'network';
+  return 'refused';
+}
+
+/** Delivery in this worker: timers claimed, POSTs by outcome and answer, and how late they were sent. */
+@Injectable()
+export class TimersDeliveryMetrics extends CapabilityMetrics {
+  private readonly claimedTimers = this.counter({
+    name: 'timers_claimed_total',
+    help: 'Timers this worker claimed from the due index for delivery (re-claims of lapsed leases included)',
+  });
+  private readonly deliveries = this.counter({
+    name: 'timers_deliveries_total',
+    help: 'Webhook POSTs by what they came to (delivered, retry-scheduled, failed) and answer (2xx..5xx, timeout, network, refused)',
+    labelNames: ['outcome', 'status_class'],
+  });
+  private readonly lateness = this.histogram({
+    name: 'timers_delivery_lateness_seconds',
+    help: 'From a timer’s run time to its POST, for timers claimed ahead of their run time (timers claimed late show in timers_overdue_oldest_seconds)',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+  });
+
+  claimed(count: number): void {
+    this.claimedTimers.inc(count);
+  }
+
+  /** A POST starts now for a timer due at `runAt` (ms), when known. */
+  sending(runAt: number | undefined): void {
+    if (runAt !== undefined) this.lateness.observe(Math.max(0, Date.now() - runAt) / 1000);
+  }
+
+  sent(result: DeliveryResult, outcome: SendOutcome): void {
+    this.deliveries.inc({ outcome: result, status_class: statusClass(outcome) });
+  }
+}
