@@ -10,9 +10,4 @@ export { TIMERS_COLLECTION } from './storage/timers.repository';
 export { timersEnv } from './timers.env';
 export { WebhookSender } from './delivery/webhook/webhook-sender';
 export type { TimerStatus } from './timer';
-export {
-  ForbiddenTargetError,
-  forbiddenTargetReason,
-  isPublicAddress,
-  publicOnlyLookup,
-} from './delivery/webhook/target-guard';
+export { forbiddenTargetReason, isPublicAddress, publicOnlyLookup } from './delivery/webhook/target-guard';
