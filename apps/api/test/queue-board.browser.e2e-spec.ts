@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Browser, chromium } from 'playwright-core';
 import { uniqueName } from '@bufferq/testing';
-import { startApi } from './api-harness';
+import { startApi, startWorker } from './api-harness';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -30,9 +30,31 @@ describe('Bull Board in headless Chromium', () => {
   let browser: Browser;
   let base: string;
 
+  // Every queue a worker with every role processes: the queues the system uses.
+  let processedQueues: string[];
+  // Queues of their own, so the board shows this test's and other tests' jobs stay elsewhere.
+  const queues = { TIMERS_REDIS_PREFIX: uniqueName('board_timers'), ROYALTIES_QUEUE: uniqueName('board_royalties') };
+
   beforeAll(async () => {
     const executablePath = ensureChromium();
-    api = await startApi(uniqueName('board_browser'), {
+    const dbName = uniqueName('board_browser');
+    const worker = await startWorker(dbName, { ...queues, WORKER_ROLES: 'all' });
+    try {
+      // From the module registry the worker was just built in, so `instanceof` sees its classes.
+      const { DiscoveryService } = await import('@nestjs/core');
+      const { WorkerHost } = await import('@nestjs/bullmq');
+      processedQueues = worker
+        .get(DiscoveryService, { strict: false })
+        .getProviders()
+        .map((wrapper) => wrapper.instance as unknown)
+        .filter((instance): instance is InstanceType<typeof WorkerHost> => instance instanceof WorkerHost)
+        .map((host) => host.worker.name)
+        .sort();
+    } finally {
+      await worker.close();
+    }
+    api = await startApi(dbName, {
+      ...queues,
       BOARD_USER: 'operator',
       BOARD_PASSWORD: 'browser-test-secret',
     });
@@ -62,15 +84,19 @@ describe('Bull Board in headless Chromium', () => {
     expect(await wrong.content()).not.toContain('buffered-increments-flush');
   });
 
-  it('logs in with the configured credentials and shows the flush queue', async () => {
+  it('logs in with the configured credentials and shows every queue the workers process', async () => {
+    // At least flush, timer delivery and royalties builds; a queue added later is checked without a change here.
+    expect(processedQueues.length).toBeGreaterThanOrEqual(3);
+    expect(processedQueues).toEqual(expect.arrayContaining([expect.stringContaining(queues.ROYALTIES_QUEUE)]));
     const context = await browser.newContext({
       httpCredentials: { username: 'operator', password: 'browser-test-secret' },
     });
     const page = await context.newPage();
     const response = await page.goto(`${base}/admin/queues`);
     expect(response?.status()).toBe(200);
-    // The board is a single-page app: the queue name appears once its API answered.
-    await page.getByText('buffered-increments-flush').first().waitFor({ state: 'visible', timeout: 30_000 });
     expect(await page.title()).toMatch(/bull/i);
+    // The board is a single-page app: the queue names appear once its API answered.
+    for (const queue of processedQueues)
+      await page.getByText(queue, { exact: true }).first().waitFor({ state: 'visible', timeout: 30_000 });
   });
 });
