@@ -1,6 +1,10 @@
-// npm run bench:increments [-- --seconds 3 --big 10000000 --drain 1000000 --ticks 100 --interval 200]
-// Naive ($inc per call) vs buffered ingest, the 10M exactness run, the 1M-field drain, and the
-// tick-to-visible latency of an instance flushing on its own timer, in one run.
+// npm run bench:increments [-- --ingest-seconds 5 --linger 0,1 --seconds 3 --big 10000000 --drain 1000000 --ticks 100 --interval 200]
+// Awaited increment() against pipelined HINCRBY (redis-benchmark on the same Redis, same run), naive
+// ($inc per call) vs buffered ingest, the 10M exactness run, the 1M-field drain, and the tick-to-visible
+// latency of an instance flushing on its own timer, in one run. A count of 0 skips its part.
+import { execFile } from 'node:child_process';
+import { loadavg } from 'node:os';
+import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
@@ -13,6 +17,9 @@ const CLUSTER = process.argv.includes('--cluster');
 const { values: args } = parseArgs({
   args: CLUSTER ? [] : undefined,
   options: {
+    'ingest-seconds': { type: 'string', default: '5' },
+    linger: { type: 'string', default: '0,1' },
+    'reference-requests': { type: 'string', default: '5000000' },
     seconds: { type: 'string', default: '3' },
     big: { type: 'string', default: '10000000' },
     drain: { type: 'string', default: '1000000' },
@@ -23,6 +30,9 @@ const { values: args } = parseArgs({
     'latency-keys': { type: 'string', default: '50' },
   },
 });
+const INGEST_SECONDS = Number(args['ingest-seconds']);
+const LINGERS = args.linger.split(',').map(Number);
+const REFERENCE_REQUESTS = Number(args['reference-requests']);
 const SECONDS = Number(args.seconds);
 const BIG = Number(args.big);
 const DRAIN_FIELDS = Number(args.drain);
@@ -55,7 +65,9 @@ async function main(): Promise<void> {
   // Auto-pipelining sends the concurrent callers' commands to Redis in shared writes.
   const redis = new Redis(redisUrl, { enableAutoPipelining: true });
 
-  for (const callers of [1, 10, 100]) {
+  if (INGEST_SECONDS > 0) await awaitedIngestVsPipelined(db, redis);
+
+  for (const callers of SECONDS > 0 ? [1, 10, 100] : []) {
     const naive = db.collection(`naive_${callers}`);
     // Documents exist up front: concurrent first upserts of one _id would collide (E11000) otherwise.
     await naive.insertMany(Array.from({ length: KEYS }, (_, k) => ({ _id: `k${k}` as never, n: 0 })));
@@ -76,7 +88,7 @@ async function main(): Promise<void> {
   }
 
   // 10M increments of 2 over 1,000 keys, then an exact check of every total.
-  {
+  if (BIG > 0) {
     const collection = db.collection('big');
     const buffered = new BufferedMongoIncrements(collection, redis, 1_000, { namespace: uniqueName('big') });
     peakRss = process.memoryUsage().rss;
@@ -110,7 +122,7 @@ async function main(): Promise<void> {
   // runs with upsert off against an empty collection, so every update is sent but matches nothing:
   // this times the drain itself (claim, HSCAN reads, grouping, bulkWrites), not the server's document
   // writes, which on FerretDB (SQLite) run at a few document updates per second for large documents.
-  {
+  if (DRAIN_FIELDS > 0) {
     const collection = db.collection('drain');
     const namespace = uniqueName('drain');
     const filler = new BufferedMongoIncrements(collection, redis, 1_000, {
@@ -182,6 +194,22 @@ async function main(): Promise<void> {
   console.log(
     `\nbench:increments — ${SECONDS}s per ingest run, ${mongoKind}, Redis ${redisUrl}, Node ${process.version}\n`,
   );
+  if (ingestRows.length > 0) {
+    console.log(
+      `Awaited increment() vs pipelined HINCRBY (\`redis-benchmark -P 64 -c 50 -n ${fmt(REFERENCE_REQUESTS)} -r 1000 hincrby\` on the same Redis, before and after the rows: ${referenceRates.map(fmt).join(' / ')} HINCRBY/s; ratios against the higher), ${INGEST_SECONDS} s per row after 1 s of warm-up, load average ${loadAverages.join(' → ')}\n`,
+    );
+    console.log(
+      '| callers | keys | lingerMs | increments/s | vs pipelined HINCRBY | increment() p50 ms | p99 ms | increments per script call |',
+    );
+    console.log('|---:|---|---:|---:|---:|---:|---:|---:|');
+    const reference = Math.max(...referenceRates);
+    for (const row of ingestRows)
+      console.log(
+        `| ${fmt(row.callers)} | ${row.keys} | ${row.lingerMs} | ${fmt(row.rate)} | ${Math.round((row.rate / reference) * 100)}% | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.perCall.toFixed(1)} |`,
+      );
+    console.log('');
+  }
+  if (rows.length === 0) return;
   console.log('| scenario | increments/s | MongoDB write commands | MongoDB update statements / notes |');
   console.log('|---|---|---|---|');
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);
@@ -194,6 +222,120 @@ async function main(): Promise<void> {
   );
   console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const row of latencyRows) console.log(`| ${row.join(' | ')} |`);
+}
+
+interface IngestRow {
+  callers: number;
+  keys: string;
+  lingerMs: number;
+  rate: number;
+  p50: number;
+  p99: number;
+  perCall: number;
+}
+const ingestRows: IngestRow[] = [];
+const referenceRates: number[] = [];
+const loadAverages: string[] = [];
+
+/**
+ * Awaited increment() calls (each resolves once its update is durable in Redis) at 100 and 1,000
+ * concurrent callers, uniform over 1,000 keys and Zipf-skewed (s = 1) over 100,000 keys, against
+ * pipelined HINCRBY sent by redis-benchmark to the same Redis. No flush runs meanwhile (in a deployment
+ * the workers flush, in other processes); afterwards every buffered sum is checked against the calls.
+ */
+async function awaitedIngestVsPipelined(db: ReturnType<MongoClient['db']>, redis: Redis): Promise<void> {
+  loadAverages.push(loadavg()[0].toFixed(2));
+  referenceRates.push(await pipelinedHincrby());
+  const uniform = Array.from({ length: 1 << 20 }, (_, i) => `key-${i % 1000}`);
+  const zipf = zipfKeys(100_000, 1 << 20);
+  const admin = new Redis(redisUrl);
+  for (const callers of [100, 1000]) {
+    for (const [keys, sample] of [
+      ['uniform, 1,000', uniform],
+      ['Zipf, 100,000', zipf],
+    ] as const) {
+      for (const lingerMs of LINGERS) {
+        const namespace = uniqueName('ingest');
+        const buffered = new BufferedMongoIncrements(db.collection('ingest'), redis, 60_000, {
+          namespace,
+          autoFlush: false,
+          lingerMs,
+        });
+        const warmUp = await runFor(1, callers, (i) => buffered.increment(sample[i & (sample.length - 1)], 'n', 1));
+        const callsBefore = await scriptCalls(admin);
+        const latencies = new Float64Array(1 << 22);
+        let sampled = 0;
+        const count = await runFor(INGEST_SECONDS, callers, async (i) => {
+          const startedAt = performance.now();
+          await buffered.increment(sample[i & (sample.length - 1)], 'n', 1);
+          if ((i & 3) === 0 && sampled < latencies.length) latencies[sampled++] = performance.now() - startedAt;
+        });
+        const calls = (await scriptCalls(admin)) - callsBefore;
+        buffered.destroy();
+        const sorted = latencies.subarray(0, sampled).sort();
+        ingestRows.push({
+          callers,
+          keys,
+          lingerMs,
+          rate: count / INGEST_SECONDS,
+          p50: sorted[Math.ceil(0.5 * sampled) - 1],
+          p99: sorted[Math.ceil(0.99 * sampled) - 1],
+          perCall: count / Math.max(1, calls),
+        });
+        // Warm-up and measured calls together: the buffer must hold exactly that many.
+        const live = await admin.hgetall(`bmi:{${namespace}}:live`);
+        const total = Object.entries(live)
+          .filter(([field]) => !field.startsWith('#'))
+          .reduce((sum, [, value]) => sum + Number(value), 0);
+        if (total !== warmUp + count) {
+          console.error(`${namespace}: the buffer holds ${total}, the calls made ${warmUp + count}`);
+          process.exitCode = 1;
+        }
+        await admin.unlink(`bmi:{${namespace}}:live`);
+      }
+    }
+  }
+  referenceRates.push(await pipelinedHincrby());
+  loadAverages.push(loadavg()[0].toFixed(2));
+  await admin.quit();
+}
+
+/** `redis-benchmark -P 64 -c 50 hincrby` over 1,000 fields of one hash, on the bench's Redis: HINCRBY/s. */
+async function pipelinedHincrby(): Promise<number> {
+  const { hostname, port } = new URL(redisUrl);
+  const { stdout } = await promisify(execFile)('redis-benchmark', [
+    ...['-h', hostname, '-p', port, '-P', '64', '-c', '50', '-n', String(REFERENCE_REQUESTS), '-r', '1000', '--csv'],
+    ...['hincrby', 'bench:{reference}', 'field:__rand_int__', '1'],
+  ]);
+  const rps = Number(stdout.trim().split('\n').pop()?.split(',')[1]?.replaceAll('"', ''));
+  if (!Number.isFinite(rps)) throw new Error(`redis-benchmark printed no rate: ${stdout}`);
+  return rps;
+}
+
+/** Script calls the server ran so far (EVALSHA, and EVAL after a NOSCRIPT). */
+async function scriptCalls(admin: Redis): Promise<number> {
+  const stats = await admin.info('commandstats');
+  return [...stats.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0);
+}
+
+/** `count` keys drawn from a Zipf distribution (s = 1) over `universe` keys: key-0 is the most frequent. */
+function zipfKeys(universe: number, count: number): string[] {
+  const cumulative = new Float64Array(universe);
+  let sum = 0;
+  for (let k = 0; k < universe; k++) cumulative[k] = sum += 1 / (k + 1);
+  let seed = 42;
+  const random = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32) * sum;
+  return Array.from({ length: count }, () => {
+    const target = random();
+    let low = 0;
+    let high = universe - 1;
+    while (low < high) {
+      const middle = (low + high) >> 1;
+      if (cumulative[middle] < target) low = middle + 1;
+      else high = middle;
+    }
+    return `user-${low}`;
+  });
 }
 
 /**

@@ -18,6 +18,12 @@ export const SCRIPTS = {
   releaseLock: script('release-lock-1.lua'),
 };
 
+/** A buffer call's answer: the live hash's length; outcomes per update only when one was refused. */
+export interface BufferCallReply {
+  length: number;
+  outcomes?: Array<number | string>;
+}
+
 /** What one shard's drain did; a flush adds these up. */
 export interface ShardReport {
   batches: number;
@@ -63,22 +69,25 @@ export class BufferShard {
   ) {}
 
   /**
-   * Runs one buffer call: `updates` as operator, field, value triples, numbered `call` by the producer
-   * instance `callerId` so a re-sent call is a no-op; `atomic` buffers all of them or none. Returns
-   * {live length, outcome per update}.
+   * Runs one buffer call: `updates` as buffered field, value pairs (the field names its operator), or
+   * as runs of one value (`runs`: value, count, fields...), numbered `call` by the producer instance
+   * `callerId` so a re-sent call is a no-op; `atomic` buffers all of them or none. Returns the live hash's length and, when some update was refused, one outcome
+   * per update (0 = buffered, else the refusal); no outcomes means every update was buffered.
    */
   async buffer(
     callerId: string,
     call: number,
-    updates: Array<string | number>,
-    mode: 'updates' | 'atomic' = 'updates',
-  ): Promise<Array<number | string>> {
+    updates: string[],
+    mode: 'updates' | 'runs' | 'atomic' = 'updates',
+  ): Promise<BufferCallReply> {
     const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(
       this.context.redis,
       [this.keys.live, this.keys.caller(callerId), this.keys.deadLetters, this.keys.callerRing(callerId)],
       [call, this.context.settings.bufferLimitFields, mode, ...updates],
     );
-    return reply[1] === 'replayed' ? [reply[0], ...replayedOutcomes(reply[2], updates.length / 3)] : reply;
+    const length = Number(reply[0]);
+    if (reply[1] === 'replayed') return { length, outcomes: replayedOutcomes(reply[2]) };
+    return reply.length === 1 ? { length } : { length, outcomes: reply.slice(1) };
   }
 
   /** Applies every batch of this shard that waited when the drain started (and one more). */
@@ -283,10 +292,10 @@ export class BufferShard {
   }
 }
 
-/** Outcomes of a call that had run already: refusals as its first run answered them, else buffered. */
-function replayedOutcomes(firstRun: number | string | undefined, count: number): Array<number | string> {
+/** Outcomes of a call that had run already: refusals as its first run answered them, else none (all buffered). */
+function replayedOutcomes(firstRun: number | string | undefined): Array<number | string> | undefined {
   if (typeof firstRun === 'string' && firstRun.length > 0) return JSON.parse(firstRun) as Array<number | string>;
-  return new Array<number>(count).fill(0);
+  return undefined;
 }
 
 function pairs(flat: string[]): Array<[string, string]> {

@@ -30,6 +30,12 @@ export function encodeField(operator: OperatorCode, documentKey: string, fieldPa
   return `${operator}${documentKey}${fieldPath}`;
 }
 
+/** The encoded document id (`<type><length>:<id>`) inside a buffered field name. */
+export function documentKeyOfField(name: string): string {
+  const colon = name.indexOf(':', 2);
+  return name.slice(1, colon + 1 + Number(name.slice(2, colon)));
+}
+
 export function decodeField(name: string): BufferedField {
   const operator = name[0] as OperatorCode;
   const idType = name[1];
@@ -46,7 +52,8 @@ export function documentKeyOf(id: unknown): string {
   if (typeof id === 'string') {
     if (id.length === 0) throw new InvalidUpdateError('documentId must not be empty');
     if (!id.isWellFormed()) throw new InvalidUpdateError('documentId must be well-formed Unicode');
-    if (Buffer.byteLength(id) > MAX_ID_BYTES)
+    // A UTF-16 unit is at most 3 UTF-8 bytes: short ids need no byte count.
+    if (id.length * 3 > MAX_ID_BYTES && Buffer.byteLength(id) > MAX_ID_BYTES)
       throw new InvalidUpdateError(`documentId must be at most ${MAX_ID_BYTES} bytes`);
     return `s${id.length}:${id}`;
   }

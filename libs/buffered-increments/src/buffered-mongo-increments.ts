@@ -3,10 +3,20 @@ import { EventEmitter } from 'node:events';
 import { ReplyError } from 'ioredis';
 import { Collection, Document, WriteConcern, WriteConcernSettings } from 'mongodb';
 import { BatchApplier, DeadLetter } from './batch-applier';
-import { assertFieldPath, documentKeyOf, DocumentId, encodeField, OPERATOR, OperatorCode } from './buffered-field';
+import {
+  assertFieldPath,
+  decodeField,
+  documentKeyOf,
+  documentKeyOfField,
+  DocumentId,
+  encodeField,
+  OPERATOR,
+  OperatorCode,
+} from './buffered-field';
+import { OutgoingCall } from './outgoing-call';
 import { encodeComparable, encodeDelta, encodeSetValue } from './buffered-value';
 import { shardKeys, shardOf } from './buffer-keys';
-import { BufferShard, SCRIPTS, ShardReport } from './buffer-shard';
+import { BufferCallReply, BufferShard, SCRIPTS, ShardReport } from './buffer-shard';
 import { ClaimDurability } from './claim-durability';
 import { BufferFullError, BufferUnavailableError, InvalidUpdateError } from './errors';
 import { RedisLike } from '@bufferq/redis-scripts';
@@ -72,6 +82,13 @@ export interface BufferedMongoIncrementsOptions {
   onBufferFull?: () => unknown;
   /** First retry delay after a failed flush; doubles up to the flush interval. Default 100 ms. */
   retryDelayMs?: number;
+  /**
+   * How long an update may wait in the process for others to travel with it in one script call. 0
+   * (default): updates made in one event-loop turn travel together. A few ms gather updates across
+   * turns into larger calls (more increments per second for a busy producer), and each update is
+   * acknowledged up to that much later.
+   */
+  lingerMs?: number;
 }
 
 export interface FlushReport {
@@ -91,18 +108,11 @@ export interface BufferStats {
   oldestPendingAgeMs: number;
 }
 
-interface OutgoingUpdate {
-  operator: OperatorCode;
-  documentKey: string;
-  field: string;
-  value: string;
-  fieldPath: string;
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
-
 /** Most updates sent in one script call, to keep each call short on the Redis side. */
 const MAX_UPDATES_PER_CALL = 1_000;
+/** Field paths whose integer `$inc` fields are remembered, and documents remembered per path. */
+const MAX_REMEMBERED_PATHS = 64;
+const MAX_REMEMBERED_FIELDS_PER_PATH = 100_000;
 
 const UNREACHABLE_STATUSES = new Set(['reconnecting', 'close', 'end']);
 
@@ -143,8 +153,13 @@ export class BufferedMongoIncrements extends EventEmitter {
   /** Per flush target (all shards, or one): at most one flush running and one queued behind it. */
   private readonly flushes = new Map<string, { running?: Promise<FlushReport>; queued?: Promise<FlushReport> }>();
   private earlyFlushRequested = false;
-  private outbox: OutgoingUpdate[] = [];
-  private outboxSend?: NodeJS.Immediate;
+  /** Per shard, the script call gathering updates until the turn (or linger window) ends. */
+  private readonly gathering: Array<OutgoingCall | undefined> = [];
+  private sendTimer?: NodeJS.Immediate | NodeJS.Timeout;
+  /** Per field path, the buffered field of an integer `$inc` per document id. */
+  private readonly integerFields = new Map<string, Map<string | number, string>>();
+  /** Field paths already validated (they are few in practice): the check runs once per path. */
+  private readonly checkedPaths = new Set<string>();
   private destroyed = false;
   private readonly startedAt = Date.now();
   private ticks = 0;
@@ -176,6 +191,7 @@ export class BufferedMongoIncrements extends EventEmitter {
       readChunkSize: options.readChunkSize ?? 1_000,
       autoFlush: options.autoFlush ?? true,
       retryDelayMs: options.retryDelayMs ?? 100,
+      lingerMs: options.lingerMs ?? 0,
     };
     this.marker = this.settings.idempotencyMarker;
     this.retryDelayMs = this.settings.retryDelayMs;
@@ -183,6 +199,8 @@ export class BufferedMongoIncrements extends EventEmitter {
     if (!Number.isInteger(this.settings.shards) || this.settings.shards < 1 || this.settings.shards > 1024) {
       throw new InvalidUpdateError('shards must be an integer from 1 to 1,024');
     }
+    if (!(Number.isFinite(this.settings.lingerMs) && this.settings.lingerMs >= 0))
+      throw new InvalidUpdateError('lingerMs must be a non-negative number of milliseconds');
     if (!(this.settings.durabilityTimeoutMs > 0))
       throw new InvalidUpdateError(
         'durabilityTimeoutMs must be a positive number of milliseconds (0 would make WAIT block forever)',
@@ -243,7 +261,17 @@ export class BufferedMongoIncrements extends EventEmitter {
 
   /** Adds `delta` (a number or bigint, negative too) to `fieldPath` of document `documentId`. */
   increment(documentId: DocumentId, fieldPath: string, delta: number | bigint): Promise<void> {
-    return this.buffer(documentId, fieldPath, () => encodeDelta(delta));
+    // The hot path: a safe integer delta, summed with others of the field while the call gathers.
+    if (typeof delta === 'number' && Number.isSafeInteger(delta)) {
+      let field: string;
+      try {
+        field = this.integerField(documentId, fieldPath);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return this.buffer(field, String(delta), delta);
+    }
+    return this.validated(documentId, fieldPath, () => encodeDelta(delta));
   }
 
   /**
@@ -257,48 +285,54 @@ export class BufferedMongoIncrements extends EventEmitter {
     if (this.destroyed)
       throw new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered');
     if (increments.length === 0) return;
-    const encoded = increments.map(({ documentId, fieldPath, delta }) => {
-      const documentKey = documentKeyOf(documentId);
-      assertFieldPath(fieldPath, this.reservedFields);
-      const { operator, value } = encodeDelta(delta);
-      return { documentKey, fieldPath, args: [operator, encodeField(operator, documentKey, fieldPath), value] };
-    });
-    const shards = new Set(encoded.map((increment) => this.shardFor(increment.documentKey)));
-    if (shards.size > 1)
-      throw new InvalidUpdateError(
-        'incrementAll: the documents live in different shards, so they cannot be buffered together',
-      );
+    const args: string[] = [];
+    let shard: BufferShard | undefined;
+    for (const { documentId, fieldPath, delta } of increments) {
+      let field: string;
+      let value: string;
+      if (typeof delta === 'number' && Number.isSafeInteger(delta)) {
+        field = this.integerField(documentId, fieldPath);
+        value = String(delta);
+      } else {
+        const documentKey = documentKeyOf(documentId);
+        this.assertPath(fieldPath);
+        const encoded = encodeDelta(delta);
+        field = encodeField(encoded.operator, documentKey, fieldPath);
+        value = encoded.value;
+      }
+      const own = this.shards.length === 1 ? this.shards[0] : this.shardFor(documentKeyOfField(field));
+      if (shard !== undefined && own !== shard)
+        throw new InvalidUpdateError(
+          'incrementAll: the documents live in different shards, so they cannot be buffered together',
+        );
+      shard = own;
+      args.push(field, value);
+    }
     this.assertRedisReachable();
-    const [shard] = shards;
-    let outcomes: Array<number | string>;
+    let reply: BufferCallReply;
     try {
-      outcomes = await shard.buffer(
-        this.callerId,
-        ++this.calls,
-        encoded.flatMap((increment) => increment.args),
-        'atomic',
-      );
+      reply = await shard!.buffer(this.callerId, ++this.calls, args, 'atomic');
     } catch (error) {
       throw callFailure(error);
     }
-    const refused = outcomes.slice(1).findIndex((outcome) => outcome !== 0 && outcome !== 'BMI_NOT_APPLIED');
-    if (refused >= 0) throw this.refusal(outcomes[refused + 1], encoded[refused].fieldPath);
-    if (Number(outcomes[0]) >= this.settings.maxBufferedFields) this.requestEarlyFlush();
+    const refused = reply.outcomes?.findIndex((outcome) => outcome !== 0 && outcome !== 'BMI_NOT_APPLIED') ?? -1;
+    if (refused >= 0) throw this.refusal(reply.outcomes![refused], decodeField(args[2 * refused]).fieldPath);
+    if (reply.length >= this.settings.maxBufferedFields) this.requestEarlyFlush();
   }
 
   /** Raises `fieldPath` to `value` if larger (numbers or Dates, e.g. `lastItemScrapedAt`). */
   max(documentId: DocumentId, fieldPath: string, value: number | Date): Promise<void> {
-    return this.buffer(documentId, fieldPath, () => ({ operator: OPERATOR.max, value: encodeComparable(value) }));
+    return this.validated(documentId, fieldPath, () => ({ operator: OPERATOR.max, value: encodeComparable(value) }));
   }
 
   /** Lowers `fieldPath` to `value` if smaller (numbers or Dates). */
   min(documentId: DocumentId, fieldPath: string, value: number | Date): Promise<void> {
-    return this.buffer(documentId, fieldPath, () => ({ operator: OPERATOR.min, value: encodeComparable(value) }));
+    return this.validated(documentId, fieldPath, () => ({ operator: OPERATOR.min, value: encodeComparable(value) }));
   }
 
   /** Sets `fieldPath` to `value`; the last write before a flush wins and replaces earlier buffered updates. */
   set(documentId: DocumentId, fieldPath: string, value: unknown): Promise<void> {
-    return this.buffer(documentId, fieldPath, () => ({ operator: OPERATOR.set, value: encodeSetValue(value) }));
+    return this.validated(documentId, fieldPath, () => ({ operator: OPERATOR.set, value: encodeSetValue(value) }));
   }
 
   /**
@@ -350,7 +384,7 @@ export class BufferedMongoIncrements extends EventEmitter {
    */
   async readIncrementedExact(documentId: DocumentId, fieldPath: string): Promise<number | bigint> {
     const documentKey = documentKeyOf(documentId);
-    assertFieldPath(fieldPath, this.reservedFields);
+    this.assertPath(fieldPath);
     const fields: [string, string] = [
       encodeField(OPERATOR.incInteger, documentKey, fieldPath),
       encodeField(OPERATOR.incDecimal, documentKey, fieldPath),
@@ -419,79 +453,131 @@ export class BufferedMongoIncrements extends EventEmitter {
     }
   }
 
-  private async buffer(
+  /** Validates an update and buffers it as one update of its own (never summed with others). */
+  private validated(
     documentId: DocumentId,
     fieldPath: string,
     encode: () => { operator: OperatorCode; value: string },
   ): Promise<void> {
-    if (this.destroyed)
-      throw new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered');
-    const documentKey = documentKeyOf(documentId);
-    assertFieldPath(fieldPath, this.reservedFields);
-    const { operator, value } = encode();
-    this.assertRedisReachable();
-    return new Promise<void>((resolve, reject) => {
-      // Updates made in the same event-loop turn travel to Redis in one script call. setImmediate, not
-      // nextTick: a server reads many requests in one turn, and they should share the call (and write).
-      if (
-        this.outbox.push({
-          operator,
-          field: encodeField(operator, documentKey, fieldPath),
-          value,
-          fieldPath,
-          documentKey,
-          resolve,
-          reject,
-        }) === 1
-      ) {
-        this.outboxSend = setImmediate(() => this.sendOutbox());
-      }
-    });
+    let field: string;
+    let value: string;
+    try {
+      const documentKey = documentKeyOf(documentId);
+      this.assertPath(fieldPath);
+      const encoded = encode();
+      field = encodeField(encoded.operator, documentKey, fieldPath);
+      value = encoded.value;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.buffer(field, value, NaN);
   }
 
-  private sendOutbox(): void {
-    clearImmediate(this.outboxSend);
-    this.outboxSend = undefined;
-    const updates = this.outbox;
-    this.outbox = [];
-    const byShard = new Map<BufferShard, OutgoingUpdate[]>();
-    for (const update of updates) {
-      const shard = this.shardFor(update.documentKey);
-      const list = byShard.get(shard);
-      if (list) list.push(update);
-      else byShard.set(shard, [update]);
+  /**
+   * The buffered field of an integer `$inc`, validated. Remembered per path and id, as producers count
+   * the same few paths of the same documents over and over (bounded; ObjectIds are encoded each time).
+   */
+  private integerField(documentId: DocumentId, fieldPath: string): string {
+    const byId = this.integerFields.get(fieldPath);
+    const known = byId?.get(documentId as string | number);
+    if (known !== undefined) return known;
+    const field = encodeField(OPERATOR.incInteger, documentKeyOf(documentId), fieldPath);
+    this.assertPath(fieldPath);
+    if (typeof documentId === 'object') return field;
+    if (byId === undefined) {
+      if (this.integerFields.size < MAX_REMEMBERED_PATHS)
+        this.integerFields.set(fieldPath, new Map([[documentId, field]]));
+    } else {
+      if (byId.size >= MAX_REMEMBERED_FIELDS_PER_PATH) byId.clear();
+      byId.set(documentId, field);
     }
-    for (const [shard, shardUpdates] of byShard) {
-      for (let start = 0; start < shardUpdates.length; start += MAX_UPDATES_PER_CALL) {
-        void this.sendUpdates(shard, shardUpdates.slice(start, start + MAX_UPDATES_PER_CALL));
-      }
+    return field;
+  }
+
+  /**
+   * Puts an update into the call gathering for its shard. `delta` is an integer `$inc`'s delta (it may
+   * be summed with others of its field), NaN for any other update.
+   */
+  private buffer(field: string, value: string, delta: number): Promise<void> {
+    if (this.destroyed)
+      return Promise.reject(
+        new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered'),
+      );
+    if (UNREACHABLE_STATUSES.has(this.redis.status))
+      return Promise.reject(
+        new BufferUnavailableError(`Redis is not connected (${this.redis.status}); the update was not buffered`),
+      );
+    return new Promise<void>((resolve, reject) => this.gather(field, value, delta, resolve, reject));
+  }
+
+  private gather(
+    field: string,
+    value: string,
+    delta: number,
+    resolve: () => void,
+    reject: (error: Error) => void,
+  ): void {
+    const shard = this.shards.length === 1 ? 0 : shardOf(documentKeyOfField(field), this.shards.length);
+    const call = (this.gathering[shard] ??= new OutgoingCall());
+    call.add(field, value, delta, resolve, reject);
+    if (this.sendTimer === undefined) {
+      // Updates made in the same event-loop turn (or linger window) travel to Redis in one script call.
+      // setImmediate, not nextTick: a server reads many requests in one turn, and they should share
+      // the call (and write).
+      this.sendTimer =
+        this.settings.lingerMs > 0
+          ? setTimeout(() => this.sendGathered(), this.settings.lingerMs)
+          : setImmediate(() => this.sendGathered());
+    } else if (call.size >= MAX_UPDATES_PER_CALL) {
+      // A full call goes now; the next update starts another.
+      this.gathering[shard] = undefined;
+      void this.sendCall(this.shards[shard], call);
     }
+  }
+
+  /** Validates a field path; paths seen before were valid then and are now (the rules never change). */
+  private assertPath(fieldPath: string): void {
+    if (this.checkedPaths.has(fieldPath)) return;
+    assertFieldPath(fieldPath, this.reservedFields);
+    // Bounded: a producer writing ever new paths re-checks them instead of growing this set.
+    if (this.checkedPaths.size >= 1_024) this.checkedPaths.clear();
+    this.checkedPaths.add(fieldPath);
+  }
+
+  private sendGathered(): void {
+    // Each kind is cleared by its own function (clearImmediate on a timeout corrupts the immediate queue).
+    if (this.settings.lingerMs > 0) clearTimeout(this.sendTimer as NodeJS.Timeout);
+    else clearImmediate(this.sendTimer as NodeJS.Immediate);
+    this.sendTimer = undefined;
+    this.gathering.forEach((call, shard) => {
+      if (call === undefined) return;
+      this.gathering[shard] = undefined;
+      void this.sendCall(this.shards[shard], call);
+    });
   }
 
   private shardFor(documentKey: string): BufferShard {
     return this.shards[shardOf(documentKey, this.shards.length)];
   }
 
-  private async sendUpdates(shard: BufferShard, updates: OutgoingUpdate[]): Promise<void> {
-    let outcomes: Array<number | string>;
+  private async sendCall(shard: BufferShard, call: OutgoingCall): Promise<void> {
+    let reply: BufferCallReply;
     try {
       // The call number makes the call run at most once, whatever the client re-sends after a lost reply.
-      outcomes = await shard.buffer(
-        this.callerId,
-        ++this.calls,
-        updates.flatMap((update) => [update.operator, update.field, update.value]),
-      );
+      const { mode, args } = call.encode();
+      reply = await shard.buffer(this.callerId, ++this.calls, args, mode);
     } catch (error) {
-      const failure = callFailure(error);
-      for (const update of updates) update.reject(failure);
+      call.rejectAll(callFailure(error));
       return;
     }
-    updates.forEach((update, index) => {
-      const outcome = outcomes[index + 1];
-      if (outcome === 0) update.resolve();
-      else update.reject(this.refusal(outcome, update.fieldPath));
-    });
-    if (Number(outcomes[0]) >= this.settings.maxBufferedFields) this.requestEarlyFlush();
+    if (reply.outcomes === undefined) call.resolveAll();
+    else {
+      const resent = call.settle(reply.outcomes, (outcome, field) =>
+        this.refusal(outcome, decodeField(field).fieldPath),
+      );
+      for (const update of resent) this.gather(update.field, update.value, NaN, update.resolve, update.reject);
+    }
+    if (reply.length >= this.settings.maxBufferedFields) this.requestEarlyFlush();
   }
 
   /** Fails fast while Redis is away: nothing is sent, so nothing was buffered. */
@@ -570,7 +656,7 @@ export class BufferedMongoIncrements extends EventEmitter {
   private startFlush(slot: { running?: Promise<FlushReport> }, shard: number | undefined): Promise<FlushReport> {
     // Updates still waiting for their script call go first (same connection, so in order): a flush
     // includes every update this instance was asked for before it.
-    if (this.outbox.length) this.sendOutbox();
+    if (this.sendTimer !== undefined) this.sendGathered();
     const shards =
       shard === undefined
         ? this.allShards

@@ -21,18 +21,18 @@ describe('buffer-updates-4.lua call numbers', () => {
       number,
       1_000_000,
       'updates',
-      'i',
       'is1:dn',
       delta,
     ) as Promise<unknown[]>;
 
   it('applies a call that arrives after a later call ran, and each re-sent call once', async () => {
     const keys = base();
-    expect((await call(keys, 13, 100))[1]).toBe(0);
-    expect((await call(keys, 12, 10))[1]).toBe(0); // out of order: not a replay
+    // A call that buffered everything answers the hash's length alone.
+    expect(await call(keys, 13, 100)).toEqual([2]);
+    expect(await call(keys, 12, 10)).toEqual([2]); // out of order: not a replay
     expect((await call(keys, 12, 10))[1]).toBe('replayed');
     expect((await call(keys, 13, 100))[1]).toBe('replayed');
-    expect((await call(keys, 14, 1))[1]).toBe(0);
+    expect(await call(keys, 14, 1)).toEqual([2]);
     expect(await context.redis.hget(`${keys}:live`, 'is1:dn')).toBe('111');
   });
 
@@ -49,10 +49,8 @@ describe('buffer-updates-4.lua call numbers', () => {
         number,
         1,
         'updates',
-        'i',
         'is1:an',
         1,
-        'i',
         'is1:bn',
         1,
       ) as Promise<unknown[]>;
@@ -62,10 +60,43 @@ describe('buffer-updates-4.lua call numbers', () => {
     expect(JSON.parse(replayed[2] as string)).toEqual([0, 'BMI_BUFFER_FULL']);
   });
 
-  it('takes a call older than the last 1,024 that ran as already run', async () => {
+  it('takes a call whose ring slot a call 1,024 or more later took as already run', async () => {
     const keys = base();
     await call(keys, 5_000, 1);
-    expect((await call(keys, 5_000 - 1_025, 1))[1]).toBe('replayed');
+    expect((await call(keys, 5_000 - 1_024, 1))[1]).toBe('replayed');
+    expect((await call(keys, 5_000 - 2 * 1_024, 1))[1]).toBe('replayed');
+  });
+
+  it('runs a call that never ran, however many later calls ran (its ring slot holds an earlier call)', async () => {
+    const keys = base();
+    await call(keys, 4_000, 1);
+    await call(keys, 5_000, 10);
+    // 5,000 - 1,000 = 4,000 ran; 3,999 never did, though more than 1,000 later calls ran since.
+    expect(await call(keys, 3_999, 100)).toEqual([2]);
+    expect(await context.redis.hget(`${keys}:live`, 'is1:dn')).toBe('111');
+  });
+
+  it('buffers runs of one value as the same updates in order', async () => {
+    const keys = base();
+    const runs = (number: number, ...args: Array<string | number>) =>
+      context.redis.eval(
+        source,
+        4,
+        `${keys}:live`,
+        `${keys}:caller:p`,
+        `${keys}:dead-letters`,
+        `${keys}:caller:p:ring`,
+        number,
+        1_000_000,
+        'runs',
+        ...args,
+      ) as Promise<unknown[]>;
+    expect(await runs(1, 1, 3, 'is1:an', 'is1:bn', 'is1:an', -5, 1, 'is1:bn')).toEqual([3]);
+    expect(await context.redis.hmget(`${keys}:live`, 'is1:an', 'is1:bn')).toEqual(['2', '-4']);
+    await context.redis.hset(`${keys}:live`, 'is1:cn', String(2n ** 63n - 1n));
+    // A refused update lists every outcome, in call order.
+    expect(await runs(2, 1, 3, 'is1:an', 'is1:cn', 'is1:bn')).toEqual([4, 0, expect.stringMatching(/overflow/), 0]);
+    expect(await context.redis.hmget(`${keys}:live`, 'is1:an', 'is1:bn')).toEqual(['3', '-3']);
   });
 });
 

@@ -1,38 +1,41 @@
 -- Buffers a batch of field updates in the live hash, atomically, in one round trip, at most once per call.
--- Producers send every update made in the same event-loop turn together.
--- KEYS[1] live hash   KEYS[2] caller hash (the producer instance's highest call number, recent refusals)
+-- Producers send every update gathered in one event-loop turn (or linger window) together.
+-- KEYS[1] live hash   KEYS[2] caller hash (refusals of the instance's recent calls, for re-sent calls)
 -- KEYS[3] dead letters (read only when replaying them)
 -- KEYS[4] caller ring: the numbers of the instance's last 1,024 calls that ran, one fixed-width slot each
 -- ARGV[1] call number: grows with every call of one producer instance ('0' = no replay protection)
 -- ARGV[2] most buffered fields the live hash may hold; an update that would add a field past it is refused
--- ARGV[3] 'updates' | 'atomic' | 'replay': atomic buffers every update of the call or none (a refusal
---   undoes the others, which answer BMI_NOT_APPLIED); replay moves up to ARGV[4] dead letters back
--- ARGV[3k+2..3k+4] (updates) operator, buffered field name, value:
---   operator i (integer $inc), f (non-integer $inc), M ($max), m ($min), s ($set)
---   field: operator character + encoded document id + field path
---   value: integer / decimal string for i and f; type-tagged for M and m; EJSON for s
--- Returns {live hash length, outcome of update 1, outcome of update 2, ...}: an outcome is 0 when
--- buffered, else an error text; a refused update changes nothing and does not stop the others.
+-- ARGV[3] 'updates' | 'runs' | 'atomic' | 'replay': atomic buffers every update of the call or none (a
+--   refusal undoes the others, which answer BMI_NOT_APPLIED); replay moves up to ARGV[4] dead letters back
+-- ARGV[4..] (updates, atomic) buffered field name, value, field, value, ...; (runs) the same updates
+--   grouped by value: value, number of fields, those fields, value, number of fields, ... (a counter
+--   producer's deltas are mostly equal, so a call carries one argument per update instead of two).
+--   A buffered field's first character is its operator:
+--   i (integer $inc), f (non-integer $inc), M ($max), m ($min), s ($set); then the encoded document id
+--   and the field path. Values: integer / decimal string for i and f; type-tagged for M and m; EJSON for s.
+-- Returns {live hash length} when every update was buffered, else {live hash length, outcome of update 1,
+-- outcome of update 2, ...}: an outcome is 0 when buffered, else an error text; a refused update changes
+-- nothing and does not stop the others.
 -- A call that already ran (its reply was lost and the client sent it again) changes nothing and answers
 -- {length, 'replayed', <refusals of the first run as JSON or ''>}. Calls of one instance mostly run in
 -- the order they were made, but not always (a call that met NOSCRIPT after a Redis restart is sent
--- again after later ones), so "ran" is looked up in the ring, not inferred from the highest number;
--- only a call older than the whole ring is taken as run because a later one ran.
+-- again after later ones), so "ran" is looked up in the ring: a slot holding this call ran it; a slot
+-- holding a later call (1,024 or more calls later) is taken as run; a slot holding an earlier call (or
+-- nothing) means this call never ran, however many calls ran since.
 local live = KEYS[1]
 local caller = KEYS[2]
+local ring = KEYS[4]
 local call = tonumber(ARGV[1])
 local limit = tonumber(ARGV[2])
-local ring = KEYS[4]
+local mode = ARGV[3]
 local CALLER_TTL_MS = 600000
 local RING_SLOTS = 1024
 local SLOT_WIDTH = 15
 local slot = (call % RING_SLOTS) * SLOT_WIDTH
-local stamp = string.format('%015.0f', call)
 
 if call > 0 then
-  local last = tonumber(redis.call('HGET', caller, 'last') or '0')
-  local ran = redis.call('GETRANGE', ring, slot, slot + SLOT_WIDTH - 1) == stamp
-  if ran or call <= last - RING_SLOTS then
+  local held = tonumber(redis.call('GETRANGE', ring, slot, slot + SLOT_WIDTH - 1))
+  if held and held >= call then
     return {redis.call('HLEN', live), 'replayed', redis.call('HGET', caller, 'r' .. ARGV[1]) or ''}
   end
 end
@@ -43,8 +46,13 @@ local function nextSetOrder()
   return redis.call('HINCRBY', live, SET_ORDER_FIELD, 1)
 end
 
-local function apply(op, field, value)
-  if redis.call('HLEN', live) >= limit and redis.call('HEXISTS', live, field) == 0
+-- Whether the hash holds so few fields that no update of this call can reach the limit (each adds at
+-- most one field, and there are fewer updates than arguments): then none is checked against it.
+local roomy = false
+
+local function apply(field, value)
+  local op = string.sub(field, 1, 1)
+  if not roomy and redis.call('HLEN', live) >= limit and redis.call('HEXISTS', live, field) == 0
       and redis.call('HLEN', live) - redis.call('HEXISTS', live, SINCE_FIELD) - redis.call('HEXISTS', live, SET_ORDER_FIELD) >= limit then
     return 'BMI_BUFFER_FULL'
   end
@@ -79,16 +87,35 @@ local function apply(op, field, value)
   return 0
 end
 
+-- Whether every update of the call is an integer $inc that cannot be refused: the hash has room for
+-- each, and however the deltas add up no sum can leave the signed 64-bit range (a bound from the number
+-- of digits of each delta and of each buffered sum, with margin: 10^digits counts the sign as a digit).
+local function integersCannotFail()
+  if not roomy or #ARGV - 3 > 8000 then return false end
+  local fields = {}
+  local bound = 0
+  for k = 4, #ARGV, 2 do
+    if string.byte(ARGV[k], 1) ~= 105 then return false end -- 'i'
+    fields[#fields + 1] = ARGV[k]
+    bound = bound + 10 ^ #ARGV[k + 1]
+  end
+  for _, held in ipairs(redis.call('HMGET', live, unpack(fields))) do
+    if held then bound = bound + 10 ^ #held end
+  end
+  return bound < 9e18
+end
+
 local outcomes = {0}
 local refused = false
-if ARGV[3] == 'replay' then
+if mode ~= 'replay' then roomy = redis.call('HLEN', live) + #ARGV - 3 < limit end
+if mode == 'replay' then
   for _ = 1, tonumber(ARGV[4]) do
     local text = redis.call('LPOP', KEYS[3])
     if not text then break end
     local letter = cjson.decode(text)
     local kept = {}
     for field, value in pairs(letter.fields) do
-      local outcome = apply(string.sub(field, 1, 1), field, value)
+      local outcome = apply(field, value)
       if outcome ~= 0 then kept[field] = value end
     end
     -- What cannot be buffered again (buffer full, type clash) stays a dead letter.
@@ -100,34 +127,61 @@ if ARGV[3] == 'replay' then
       outcomes[#outcomes + 1] = 0
     end
   end
-elseif ARGV[3] == 'atomic' then
+  refused = true -- replay answers one outcome per letter
+elseif mode == 'atomic' and integersCannotFail() then
+  -- Nothing can be refused, so nothing needs saving to be put back.
+  for k = 4, #ARGV, 2 do redis.call('HINCRBY', live, ARGV[k], ARGV[k + 1]) end
+elseif mode == 'atomic' then
   -- Every field an update may change is remembered first, so a refusal puts each back exactly.
   local saved = {}
-  for k = 4, #ARGV, 3 do
-    local field = ARGV[k + 1]
+  for k = 4, #ARGV, 2 do
+    local field = ARGV[k]
     local touched = {field}
-    if ARGV[k] == 's' then
+    if string.sub(field, 1, 1) == 's' then
       local rest = string.sub(field, 2)
       touched = {field, 'i' .. rest, 'f' .. rest, 'M' .. rest, 'm' .. rest}
     end
     for _, name in ipairs(touched) do saved[#saved + 1] = {name, redis.call('HGET', live, name)} end
-    local outcome = apply(ARGV[k], field, ARGV[k + 2])
+    local outcome = apply(field, ARGV[k + 1])
     if outcome ~= 0 then
       for i = #saved, 1, -1 do
         if saved[i][2] then redis.call('HSET', live, saved[i][1], saved[i][2]) else redis.call('HDEL', live, saved[i][1]) end
       end
       refused = true
       outcomes = {0}
-      for j = 4, #ARGV, 3 do outcomes[#outcomes + 1] = (j == k) and outcome or 'BMI_NOT_APPLIED' end
+      for j = 4, #ARGV, 2 do outcomes[#outcomes + 1] = (j == k) and outcome or 'BMI_NOT_APPLIED' end
       break
     end
     outcomes[#outcomes + 1] = 0
   end
 else
-  for k = 4, #ARGV, 3 do
-    local outcome = apply(ARGV[k], ARGV[k + 1], ARGV[k + 2])
-    if outcome ~= 0 then refused = true end
-    outcomes[#outcomes + 1] = outcome
+  -- 'updates' and 'runs': outcomes are only listed once one update is refused.
+  local count = 0
+  local function buffer(field, value)
+    local outcome
+    if roomy and string.byte(field, 1) == 105 then -- 'i': the common update is one HINCRBY
+      outcome = redis.pcall('HINCRBY', live, field, value)
+      outcome = type(outcome) == 'table' and outcome.err or 0
+    else
+      outcome = apply(field, value)
+    end
+    count = count + 1
+    if outcome ~= 0 and not refused then
+      refused = true
+      for _ = 1, count - 1 do outcomes[#outcomes + 1] = 0 end
+    end
+    if refused then outcomes[#outcomes + 1] = outcome end
+  end
+  if mode == 'runs' then
+    local k = 4
+    while k <= #ARGV do
+      local value = ARGV[k]
+      local last = k + 1 + tonumber(ARGV[k + 1])
+      for j = k + 2, last do buffer(ARGV[j], value) end
+      k = last + 1
+    end
+  else
+    for k = 4, #ARGV, 2 do buffer(ARGV[k], ARGV[k + 1]) end
   end
 end
 
@@ -138,23 +192,18 @@ if redis.call('HEXISTS', live, SINCE_FIELD) == 0 and redis.call('EXISTS', live) 
 end
 
 if call > 0 then
-  redis.call('SETRANGE', ring, slot, stamp)
+  redis.call('SETRANGE', ring, slot, string.format('%015.0f', call))
   redis.call('PEXPIRE', ring, CALLER_TTL_MS)
-  local last = tonumber(redis.call('HGET', caller, 'last') or '0')
-  if call > last then redis.call('HSET', caller, 'last', ARGV[1]) end
-  if refused then
+  if refused and mode ~= 'replay' then
     -- Refusals are kept so a replayed call answers as the first run did; the hash stays small.
-    if redis.call('HLEN', caller) > 256 then
-      local highest = redis.call('HGET', caller, 'last')
-      redis.call('DEL', caller)
-      redis.call('HSET', caller, 'last', highest)
-    end
+    if redis.call('HLEN', caller) > 256 then redis.call('DEL', caller) end
     local answer = {}
     for i = 2, #outcomes do answer[i - 1] = outcomes[i] end
     redis.call('HSET', caller, 'r' .. ARGV[1], cjson.encode(answer))
+    redis.call('PEXPIRE', caller, CALLER_TTL_MS)
   end
-  redis.call('PEXPIRE', caller, CALLER_TTL_MS)
 end
 
+if not refused then return {redis.call('HLEN', live)} end
 outcomes[1] = redis.call('HLEN', live)
 return outcomes
