@@ -3,6 +3,7 @@ import { FastifyAdapter, NestFastifyApplication } from '@nestjs/platform-fastify
 import { Logger } from 'nestjs-pino';
 import { validatedEnv } from '@bufferq/config';
 import { mountOpenApiDocs, operationsEnv, requestIdOf } from '@bufferq/operations';
+import { serveIncrementRoute } from '@bufferq/counters';
 import { AppModule } from './app.module';
 
 // The adapter exists before the config module does, so its one setting is read here, by the same schema.
@@ -26,6 +27,8 @@ export async function createApiApp(): Promise<NestFastifyApplication> {
     { bufferLogs: true, abortOnError: false },
   );
   app.useLogger(app.get(Logger));
+  // The ingest hot path skips NestJS's per-request pipeline (same guards, validation and error shapes).
+  serveIncrementRoute(app);
   // SIGTERM: stop accepting, finish in-flight requests, run module shutdown hooks, exit.
   app.enableShutdownHooks();
   mountOpenApiDocs(app);

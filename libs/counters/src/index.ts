@@ -3,6 +3,7 @@ export { CountersWorkerModule } from './counters-worker.module';
 export { CountersService } from './counters.service';
 export type { CounterIncrement } from './counters.service';
 export { CountersController } from './api/counters.controller';
+export { serveIncrementRoute } from './api/increment-route';
 export {
   IncrementDto,
   IncrementBatchDto,
