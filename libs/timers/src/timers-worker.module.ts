@@ -7,19 +7,17 @@ import { TimerDeliveryService } from './delivery/timer-delivery.service';
 import { WebhookSender } from './delivery/webhook/webhook-sender';
 import { TimerReconciler } from './scheduling/timer-reconciler';
 import { TimerScheduler } from './scheduling/timer-scheduler';
-import { TimerDeliveryQueue, TimerDeliveryQueueModule } from './storage/timer-delivery-queue';
 import { TimersDeliveryMetrics } from './delivery/timers-delivery.metrics';
 import { TimersModule } from './timers.module';
 
 /** The `timers` worker role: scheduler, reconciler and delivery processor. Safe to run on many replicas. */
 @Module({
-  imports: [TimersModule, TimerDeliveryQueueModule],
+  imports: [TimersModule],
   providers: [
     WebhookSender,
     DeliveryLeases,
     DeliveryClock,
     DeliveryOutcomes,
-    TimerDeliveryQueue,
     TimerDeliveryService,
     timerDeliveryProcessorProvider,
     TimerScheduler,
