@@ -1,8 +1,9 @@
 // npm run bench:increments -- --cluster [--shards 1,2,3 --seconds 10 --callers 1000 --keys 10000 --server redis]
-// One hot collection on a local Redis Cluster of three masters (started here), spread over S shards per row:
-// the awaited increment() rate, each master's share of the Redis work while it ran (CPU from INFO cpu, time
-// inside commands from INFO commandstats), the buffer's memory per master, and the drain of what was
-// buffered (every shard flushing at once), then an exact check of every total in MongoDB.
+// One hot collection on a local Redis Cluster of three masters (started here), spread over S shards per row,
+// each shard on its own master: the awaited increment() rate, each master's share of the Redis work while it
+// ran (CPU from INFO cpu, time inside commands from INFO commandstats) and the rate at which the busiest one
+// would be full, the buffer's fields and memory per master, an exact check of every document's buffered sum,
+// and the drain of what was buffered (every shard flushing at once).
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { Cluster, Redis } from 'ioredis';
@@ -18,6 +19,7 @@ interface NodeWork {
   cpuSeconds: number;
   /** Time spent executing commands (INFO commandstats usec, summed over commands). */
   commandSeconds: number;
+  /** Script calls (EVALSHA, EVAL): how many buffer calls the callers' increments travelled in. */
   calls: number;
 }
 
@@ -199,7 +201,6 @@ async function nodeWork(node: Redis): Promise<NodeWork> {
   let calls = 0;
   for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/gm)) {
     commandSeconds += Number(match[3]) / 1e6;
-    // Script calls: how many buffer calls the callers' increments were gathered into.
     if (match[1] === 'evalsha' || match[1] === 'eval') calls += Number(match[2]);
   }
   return { cpuSeconds: number('used_cpu_sys') + number('used_cpu_user'), commandSeconds, calls };
