@@ -16,10 +16,11 @@ export class HealthController {
     return { status: 'ok' };
   }
 
-  /** Readiness: the api can accept writes (Redis answers). MongoDB and the flush lag show in `details` only. */
+  /** Readiness: the api can accept writes (Redis answers). MongoDB and the capabilities' checks show in `details` only. */
   @Get('ready')
   @ApiOkResponse({
-    description: 'Redis answers: increments are accepted; `details` also shows MongoDB and the flush lag',
+    description:
+      'Redis answers: increments are accepted; `details` also shows MongoDB and each capability check (flush lag, timers, royalties)',
   })
   @ApiServiceUnavailableResponse({ description: 'Redis does not answer: take this replica out of rotation' })
   async ready(): Promise<ReadinessReport> {
