@@ -1,4 +1,4 @@
-import { Module } from '@nestjs/common';
+import { Module, RequestMethod } from '@nestjs/common';
 import { APP_PIPE } from '@nestjs/core';
 import { ZodValidationPipe } from 'nestjs-zod';
 import { ConfigModule, ConfigService } from '@nestjs/config';
@@ -26,6 +26,10 @@ import { bullmqTelemetry, logContext } from '@bufferq/telemetry';
           redact: LOG_REDACTION,
           mixin: logContext,
         },
+        // The ingest hot path logs nothing per request (autoLogging is off; its errors go through the app
+        // logger): a request logger per increment (child logger, redaction, async context) would cost
+        // more CPU than the increment itself.
+        exclude: [{ method: RequestMethod.POST, path: 'api/v1/increment' }],
       }),
     }),
     BullModule.forRootAsync({
