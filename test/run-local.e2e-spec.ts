@@ -69,7 +69,9 @@ describe('npm start (tools/run-local.js)', () => {
       MONGO_DB: uniqueName('run_local'),
       COUNTERS_FLUSH_INTERVAL_MS: '300',
       BUFFERQ_LOCAL_DATA_DIR: dataDir,
-      LOG_LEVEL: 'warn',
+      LOG_LEVEL: 'info',
+      METRICS_PORT: String(await freeApiPort()),
+      NODE_ENV: 'development',
     };
     // As on a fresh machine: no servers given, so it starts its own.
     delete env.REDIS_URL;
@@ -84,8 +86,21 @@ describe('npm start (tools/run-local.js)', () => {
   it('starts the whole system with its own servers, prints the URLs, flushes to MongoDB, stops on SIGTERM and keeps the data', async () => {
     const first = await startSystem(env);
     running.push(first.child);
-    for (const printed of ['/api/v1/increment', '/docs', '/admin/queues', '/health', '/metrics'])
-      expect(first.output()).toContain(`${base}${printed}`);
+    // The summary names each URL once (a URL is followed by a space, a bracket or the line's end).
+    const urls = ['/api/v1/increment', '/docs', '/admin/queues', '/health', '/health/ready', '/metrics'].map(
+      (path) => `${base}${path}`,
+    );
+    urls.push(`http://localhost:${env.METRICS_PORT}/metrics`);
+    for (const url of urls) {
+      const mentions = first.output().match(new RegExp(`${url.replace(/[.]/g, '\\.')}(?=[\\s(]|$)`, 'gm')) ?? [];
+      expect({ url, mentions: mentions.length }).toEqual({ url, mentions: 1 });
+    }
+    // In development the apps' JSON log lines are printed for a person.
+    const lines = first.output().split('\n');
+    expect(lines.filter((line) => line.startsWith('{'))).toEqual([]);
+    expect(first.output()).toMatch(
+      /^\[[\d:.]+\] INFO: api \[NestApplication\] Nest application successfully started$/m,
+    );
     const mongoUrl = /MongoDB-wire server \(\w+\) at (mongodb:\/\/\S+)/.exec(first.output())?.[1];
     expect(mongoUrl).toBeDefined();
 
@@ -120,8 +135,10 @@ describe('npm start (tools/run-local.js)', () => {
     await expect(fetch(`${base}/health`)).rejects.toThrow();
 
     // A second start (no rebuild) finds the counter in the data it kept.
-    const second = await startSystem(env, ['--no-build']);
+    const second = await startSystem(env, ['--no-build', '--json-logs']);
     running.push(second.child);
+    // --json-logs: the lines stay as the apps write them, for a log collector.
+    expect(second.output()).toMatch(/^\{"level":30,.*"msg":"Nest application successfully started"/m);
     const read = await fetch(`${base}/api/v1/increment/visits`);
     expect(await read.json()).toEqual({ key: 'visits', value: 42 });
     second.child.kill('SIGTERM');

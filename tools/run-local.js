@@ -5,12 +5,15 @@
 // BUFFERQ_LOCAL_DATA_DIR (default BUFFERQ_CACHE_DIR/local-data) between runs; then builds the apps and
 // starts one api and one worker.
 // Ctrl-C (or SIGTERM) stops the apps gracefully (the worker finishes its flush), then the servers.
-// Flags: --no-build (use the existing dist/).
+// In development (NODE_ENV unset or `development`) the apps' JSON log lines are printed readable and, on a
+// terminal, colored (pino-pretty); elsewhere, or with --json-logs, they stay JSON as the apps write them.
+// Flags: --no-build (use the existing dist/), --json-logs.
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const { setTimeout, clearTimeout } = require('node:timers');
 const { CACHE_DIR, startRedis, startMongo } = require('./local-services');
+const { prettyLogStream } = require('./pretty-logs');
 
 const ROOT = path.join(__dirname, '..');
 const API_ENTRY = path.join(ROOT, 'dist', 'apps', 'api', 'src', 'main.js');
@@ -52,7 +55,9 @@ async function main() {
   let stopping = false;
   const env = { ...process.env };
   env.PORT ??= '3000';
+  env.METRICS_PORT ??= '9464';
   env.NODE_ENV ??= 'development';
+  const pretty = env.NODE_ENV === 'development' && !process.argv.includes('--json-logs');
 
   const stopAll = async (code) => {
     if (stopping) return;
@@ -91,7 +96,12 @@ async function main() {
       ['api', API_ENTRY],
       ['worker', WORKER_ENTRY],
     ]) {
-      const child = spawn(process.execPath, [entry], { cwd: ROOT, env, stdio: 'inherit' });
+      const child = spawn(process.execPath, [entry], {
+        cwd: ROOT,
+        env,
+        stdio: ['inherit', pretty ? 'pipe' : 'inherit', 'inherit'],
+      });
+      if (pretty) child.stdout.pipe(prettyLogStream(name));
       child.once('exit', (code, signal) => {
         if (stopping) return;
         log(`the ${name} exited unexpectedly (${signal ?? `code ${code}`}); stopping everything`);
@@ -103,11 +113,14 @@ async function main() {
     const base = `http://localhost:${env.PORT}`;
     await waitForHealth(`${base}/health`, children[0]);
     const boardUser = env.BOARD_USER ?? 'admin';
+    // Each URL once: what a person opens or curls next.
     log('');
-    log(`API        ${base}/api/v1/increment   (POST { "key": "k", "value": 1 }, GET /api/v1/increment/k)`);
+    log(`Counters   ${base}/api/v1/increment   (POST {"key":"k","value":1}; GET .../k reads it)`);
     log(`API docs   ${base}/docs`);
-    log(`Dashboard  ${base}/admin/queues   (user ${boardUser}; password from BOARD_PASSWORD, default admin)`);
-    log(`Health     ${base}/health  ${base}/health/ready   Metrics ${base}/metrics`);
+    log(`Dashboard  ${base}/admin/queues   (user ${boardUser}; password BOARD_PASSWORD, default admin)`);
+    log(`Health     ${base}/health   ${base}/health/ready`);
+    log(`Metrics    ${base}/metrics (api)   http://localhost:${env.METRICS_PORT}/metrics (worker)`);
+    log('Admin CLI  npx bufferq --help');
     log('Press Ctrl-C to stop.');
   } catch (error) {
     process.stderr.write(`[run-local] ${error.stack || error}\n`);
