@@ -71,14 +71,14 @@ export class BufferShard {
   /**
    * Runs one buffer call: `updates` as buffered field, value pairs (the field names its operator), or
    * as runs of one value (`runs`: value, count, fields...), numbered `call` by the producer instance
-   * `callerId` so a re-sent call is a no-op; `atomic` buffers all of them or none. Returns the live hash's length and, when some update was refused, one outcome
+   * `callerId` so a re-sent call is a no-op; `atomic` (`atomic-runs`) buffers all of them or none. Returns the live hash's length and, when some update was refused, one outcome
    * per update (0 = buffered, else the refusal); no outcomes means every update was buffered.
    */
   async buffer(
     callerId: string,
     call: number,
     updates: string[],
-    mode: 'updates' | 'runs' | 'atomic' = 'updates',
+    mode: 'updates' | 'runs' | 'atomic' | 'atomic-runs' = 'updates',
   ): Promise<BufferCallReply> {
     const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(
       this.context.redis,

@@ -285,7 +285,10 @@ export class BufferedMongoIncrements extends EventEmitter {
     if (this.destroyed)
       throw new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered');
     if (increments.length === 0) return;
-    const args: string[] = [];
+    // Grouped by delta: all or nothing, the order of the updates changes no outcome, and a call whose
+    // deltas repeat carries one argument per update instead of two.
+    const byValue = new Map<string, string[]>();
+    let count = 0;
     let shard: BufferShard | undefined;
     for (const { documentId, fieldPath, delta } of increments) {
       let field: string;
@@ -306,17 +309,31 @@ export class BufferedMongoIncrements extends EventEmitter {
           'incrementAll: the documents live in different shards, so they cannot be buffered together',
         );
       shard = own;
-      args.push(field, value);
+      const fields = byValue.get(value);
+      if (fields) fields.push(field);
+      else byValue.set(value, [field]);
+      count += 1;
+    }
+    const runs = 2 * byValue.size < count;
+    const args: string[] = [];
+    const sent: string[] = [];
+    for (const [value, fields] of byValue) {
+      if (runs) args.push(value, String(fields.length));
+      for (const field of fields) {
+        if (runs) args.push(field);
+        else args.push(field, value);
+        sent.push(field);
+      }
     }
     this.assertRedisReachable();
     let reply: BufferCallReply;
     try {
-      reply = await shard!.buffer(this.callerId, ++this.calls, args, 'atomic');
+      reply = await shard!.buffer(this.callerId, ++this.calls, args, runs ? 'atomic-runs' : 'atomic');
     } catch (error) {
       throw callFailure(error);
     }
     const refused = reply.outcomes?.findIndex((outcome) => outcome !== 0 && outcome !== 'BMI_NOT_APPLIED') ?? -1;
-    if (refused >= 0) throw this.refusal(reply.outcomes![refused], decodeField(args[2 * refused]).fieldPath);
+    if (refused >= 0) throw this.refusal(reply.outcomes![refused], decodeField(sent[refused]).fieldPath);
     if (reply.length >= this.settings.maxBufferedFields) this.requestEarlyFlush();
   }
 

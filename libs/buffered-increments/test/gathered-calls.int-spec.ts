@@ -92,6 +92,28 @@ describe.each([0, 5])('gathered calls, lingerMs %i', (lingerMs) => {
   });
 });
 
+describe('incrementAll with repeating deltas (sent as runs of one value)', () => {
+  it('buffers all or nothing: a second +1 that overflows refuses the whole batch', async () => {
+    const buffered = context.buffered(context.freshCollection(), 60_000, { autoFlush: false });
+    await buffered.increment('a', 'n', INT64_MAX - 1n);
+    const batch = Array.from({ length: 10 }, (_, i) => ({ documentId: `k${i}`, fieldPath: 'n', delta: 1 }));
+    await expect(
+      buffered.incrementAll([
+        ...batch,
+        { documentId: 'a', fieldPath: 'n', delta: 1 },
+        { documentId: 'a', fieldPath: 'n', delta: 1 },
+      ]),
+    ).rejects.toThrow(/overflow a signed 64-bit integer/);
+    expect((await buffered.stats()).bufferedFields).toBe(1);
+    expect(await buffered.readIncrementedExact('a', 'n')).toBe(INT64_MAX - 1n);
+    await buffered.incrementAll([...batch, { documentId: 'a', fieldPath: 'n', delta: 1 }]);
+    expect(await buffered.readIncrementedExact('a', 'n')).toBe(INT64_MAX);
+    expect(await Promise.all(batch.map(({ documentId }) => buffered.readIncremented(documentId, 'n')))).toEqual(
+      batch.map(() => 1),
+    );
+  });
+});
+
 describe('lingerMs', () => {
   it('refuses a negative or non-finite linger window', () => {
     expect(() => context.buffered(context.freshCollection(), 60_000, { lingerMs: -1 })).toThrow(/lingerMs/);

@@ -5,11 +5,12 @@
 -- KEYS[4] caller ring: the numbers of the instance's last 1,024 calls that ran, one fixed-width slot each
 -- ARGV[1] call number: grows with every call of one producer instance ('0' = no replay protection)
 -- ARGV[2] most buffered fields the live hash may hold; an update that would add a field past it is refused
--- ARGV[3] 'updates' | 'runs' | 'atomic' | 'replay': atomic buffers every update of the call or none (a
---   refusal undoes the others, which answer BMI_NOT_APPLIED); replay moves up to ARGV[4] dead letters back
--- ARGV[4..] (updates, atomic) buffered field name, value, field, value, ...; (runs) the same updates
---   grouped by value: value, number of fields, those fields, value, number of fields, ... (a counter
---   producer's deltas are mostly equal, so a call carries one argument per update instead of two).
+-- ARGV[3] 'updates' | 'runs' | 'atomic' | 'atomic-runs' | 'replay': atomic buffers every update of the
+--   call or none (a refusal undoes the others, which answer BMI_NOT_APPLIED); replay moves up to ARGV[4]
+--   dead letters back
+-- ARGV[4..] (updates, atomic) buffered field name, value, field, value, ...; (runs, atomic-runs) the
+--   updates grouped by value: value, number of fields, those fields, value, number of fields, ... (a
+--   counter producer's deltas are mostly equal, so a call carries one argument per update, not two).
 --   A buffered field's first character is its operator:
 --   i (integer $inc), f (non-integer $inc), M ($max), m ($min), s ($set); then the encoded document id
 --   and the field path. Values: integer / decimal string for i and f; type-tagged for M and m; EJSON for s.
@@ -47,7 +48,7 @@ local function nextSetOrder()
 end
 
 -- Whether the hash holds so few fields that no update of this call can reach the limit (each adds at
--- most one field, and there are fewer updates than arguments): then none is checked against it.
+-- most one field): then none is checked against it.
 local roomy = false
 
 local function apply(field, value)
@@ -87,17 +88,37 @@ local function apply(field, value)
   return 0
 end
 
+-- The call's updates in order, whichever layout carried them.
+local fields = {}
+local values = {}
+if mode == 'runs' or mode == 'atomic-runs' then
+  local k = 4
+  while k <= #ARGV do
+    local value = ARGV[k]
+    local last = k + 1 + tonumber(ARGV[k + 1])
+    for j = k + 2, last do
+      fields[#fields + 1] = ARGV[j]
+      values[#values + 1] = value
+    end
+    k = last + 1
+  end
+elseif mode ~= 'replay' then
+  for k = 4, #ARGV, 2 do
+    fields[#fields + 1] = ARGV[k]
+    values[#values + 1] = ARGV[k + 1]
+  end
+end
+local atomic = mode == 'atomic' or mode == 'atomic-runs'
+
 -- Whether every update of the call is an integer $inc that cannot be refused: the hash has room for
 -- each, and however the deltas add up no sum can leave the signed 64-bit range (a bound from the number
 -- of digits of each delta and of each buffered sum, with margin: 10^digits counts the sign as a digit).
 local function integersCannotFail()
-  if not roomy or #ARGV - 3 > 8000 then return false end
-  local fields = {}
+  if not roomy or #fields > 4000 then return false end
   local bound = 0
-  for k = 4, #ARGV, 2 do
-    if string.byte(ARGV[k], 1) ~= 105 then return false end -- 'i'
-    fields[#fields + 1] = ARGV[k]
-    bound = bound + 10 ^ #ARGV[k + 1]
+  for i = 1, #fields do
+    if string.byte(fields[i], 1) ~= 105 then return false end -- 'i'
+    bound = bound + 10 ^ #values[i]
   end
   for _, held in ipairs(redis.call('HMGET', live, unpack(fields))) do
     if held then bound = bound + 10 ^ #held end
@@ -107,7 +128,7 @@ end
 
 local outcomes = {0}
 local refused = false
-if mode ~= 'replay' then roomy = redis.call('HLEN', live) + #ARGV - 3 < limit end
+if mode ~= 'replay' then roomy = redis.call('HLEN', live) + #fields < limit end
 if mode == 'replay' then
   for _ = 1, tonumber(ARGV[4]) do
     local text = redis.call('LPOP', KEYS[3])
@@ -128,60 +149,48 @@ if mode == 'replay' then
     end
   end
   refused = true -- replay answers one outcome per letter
-elseif mode == 'atomic' and integersCannotFail() then
+elseif atomic and integersCannotFail() then
   -- Nothing can be refused, so nothing needs saving to be put back.
-  for k = 4, #ARGV, 2 do redis.call('HINCRBY', live, ARGV[k], ARGV[k + 1]) end
-elseif mode == 'atomic' then
+  for i = 1, #fields do redis.call('HINCRBY', live, fields[i], values[i]) end
+elseif atomic then
   -- Every field an update may change is remembered first, so a refusal puts each back exactly.
   local saved = {}
-  for k = 4, #ARGV, 2 do
-    local field = ARGV[k]
+  for i = 1, #fields do
+    local field = fields[i]
     local touched = {field}
     if string.sub(field, 1, 1) == 's' then
       local rest = string.sub(field, 2)
       touched = {field, 'i' .. rest, 'f' .. rest, 'M' .. rest, 'm' .. rest}
     end
     for _, name in ipairs(touched) do saved[#saved + 1] = {name, redis.call('HGET', live, name)} end
-    local outcome = apply(field, ARGV[k + 1])
+    local outcome = apply(field, values[i])
     if outcome ~= 0 then
-      for i = #saved, 1, -1 do
-        if saved[i][2] then redis.call('HSET', live, saved[i][1], saved[i][2]) else redis.call('HDEL', live, saved[i][1]) end
+      for j = #saved, 1, -1 do
+        if saved[j][2] then redis.call('HSET', live, saved[j][1], saved[j][2]) else redis.call('HDEL', live, saved[j][1]) end
       end
       refused = true
       outcomes = {0}
-      for j = 4, #ARGV, 2 do outcomes[#outcomes + 1] = (j == k) and outcome or 'BMI_NOT_APPLIED' end
+      for j = 1, #fields do outcomes[#outcomes + 1] = (j == i) and outcome or 'BMI_NOT_APPLIED' end
       break
     end
     outcomes[#outcomes + 1] = 0
   end
 else
   -- 'updates' and 'runs': outcomes are only listed once one update is refused.
-  local count = 0
-  local function buffer(field, value)
+  for i = 1, #fields do
+    local field = fields[i]
     local outcome
     if roomy and string.byte(field, 1) == 105 then -- 'i': the common update is one HINCRBY
-      outcome = redis.pcall('HINCRBY', live, field, value)
+      outcome = redis.pcall('HINCRBY', live, field, values[i])
       outcome = type(outcome) == 'table' and outcome.err or 0
     else
-      outcome = apply(field, value)
+      outcome = apply(field, values[i])
     end
-    count = count + 1
     if outcome ~= 0 and not refused then
       refused = true
-      for _ = 1, count - 1 do outcomes[#outcomes + 1] = 0 end
+      for _ = 1, i - 1 do outcomes[#outcomes + 1] = 0 end
     end
     if refused then outcomes[#outcomes + 1] = outcome end
-  end
-  if mode == 'runs' then
-    local k = 4
-    while k <= #ARGV do
-      local value = ARGV[k]
-      local last = k + 1 + tonumber(ARGV[k + 1])
-      for j = k + 2, last do buffer(ARGV[j], value) end
-      k = last + 1
-    end
-  else
-    for k = 4, #ARGV, 2 do buffer(ARGV[k], ARGV[k + 1]) end
   end
 end
 
