@@ -181,14 +181,15 @@ describe('royalties endpoints (api + worker role `royalties`, real Redis and Mon
     });
     expect((await get('/consolidated?cursor=garbage')).status).toBe(400);
 
-    // The build job, with its progress, is on the queue Bull Board shows.
+    // The build job, with its progress, is on the queue Bull Board shows (ROYALTIES_QUEUE, hash-tagged).
+    const queueName = `{${process.env.ROYALTIES_QUEUE}}`;
     const board = await api.inject({
       method: 'GET',
-      url: '/admin/queues/api/queues?activeQueue=' + process.env.ROYALTIES_QUEUE + '&status=completed',
+      url: `/admin/queues/api/queues?activeQueue=${encodeURIComponent(queueName)}&status=completed`,
       headers: { authorization: `Basic ${Buffer.from('admin:admin').toString('base64')}` },
     });
     expect(board.statusCode).toBe(200);
-    const queue = board.json().queues.find((entry: { name: string }) => entry.name === process.env.ROYALTIES_QUEUE);
+    const queue = board.json().queues.find((entry: { name: string }) => entry.name === queueName);
     expect(queue.jobs).toEqual(
       expect.arrayContaining([
         expect.objectContaining({

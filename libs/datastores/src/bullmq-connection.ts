@@ -34,3 +34,12 @@ function installClusterClientFactory(): void {
     return createIORedisClient(typeof url === 'string' ? new Redis(url, rest) : new Redis(rest));
   };
 }
+
+/**
+ * The name every queue is created under: its name in braces. On a Redis Cluster the braces are a hash tag,
+ * so all of one queue's keys share a slot (BullMQ's scripts touch several at once) and each queue gets a
+ * slot of its own; on one server they change nothing. Queues keep the app-wide BullMQ prefix.
+ */
+export function hashTaggedQueueName(name: string): string {
+  return /^\{[^{}]+\}$/.test(name) ? name : `{${name}}`;
+}

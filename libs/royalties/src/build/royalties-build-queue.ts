@@ -1,11 +1,12 @@
 import { BullModule } from '@nestjs/bullmq';
 import type { JobsOptions } from 'bullmq';
+import { hashTaggedQueueName } from '@bufferq/datastores';
 import { ROYALTIES_CONFIG, RoyaltiesConfig, RoyaltiesConfigModule } from '../royalties.config';
 
 /**
  * The queue of builds: the api adds a `build` job per build, the `royalties` worker role runs them.
- * Registered under this name (`@InjectQueue`); BullMQ's queue is named by ROYALTIES_QUEUE, whose default
- * this is, so deployments and tests can keep their builds apart on one Redis.
+ * Registered under this name (`@InjectQueue`); BullMQ's queue is ROYALTIES_QUEUE (whose default this is, so
+ * deployments and tests can keep their builds apart on one Redis) in hash-tag braces.
  */
 export const ROYALTIES_BUILD_QUEUE = 'royalties-builds';
 export const BUILD_JOB = 'build';
@@ -33,5 +34,5 @@ export const RoyaltiesBuildQueueModule = BullModule.registerQueueAsync({
   name: ROYALTIES_BUILD_QUEUE,
   imports: [RoyaltiesConfigModule],
   inject: [ROYALTIES_CONFIG],
-  useFactory: (config: RoyaltiesConfig) => ({ name: config.ROYALTIES_QUEUE }),
+  useFactory: (config: RoyaltiesConfig) => ({ name: hashTaggedQueueName(config.ROYALTIES_QUEUE) }),
 });

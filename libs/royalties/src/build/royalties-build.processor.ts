@@ -4,6 +4,7 @@ import { Job, UnrecoverableError } from 'bullmq';
 import { ROYALTIES_CONFIG, RoyaltiesConfig } from '../royalties.config';
 import type { BuildJobData } from './royalties-build-queue';
 import { BuildOutcome, RunRoyaltiesBuild } from './run-royalties-build';
+import { hashTaggedQueueName } from '@bufferq/datastores';
 
 /**
  * Runs `build` jobs. Thin on purpose: validate the job, hand it to RunRoyaltiesBuild; progress goes to
@@ -44,7 +45,7 @@ export class RoyaltiesBuildProcessor extends WorkerHost implements OnModuleDestr
 
 /**
  * The processor on the queue named `queueName`, one build at a time per replica (a build saturates a
- * core). The name is ROYALTIES_QUEUE, known once the config is read, so the class is made then.
+ * core). The name comes from ROYALTIES_QUEUE, known once the config is read, so the class is made then.
  */
 function royaltiesBuildProcessorOn(queueName: string): Type<RoyaltiesBuildProcessor> {
   @Processor(queueName, { concurrency: 1 })
@@ -56,5 +57,5 @@ export const royaltiesBuildProcessorProvider: Provider = {
   provide: RoyaltiesBuildProcessor,
   inject: [RunRoyaltiesBuild, ROYALTIES_CONFIG],
   useFactory: (runBuild: RunRoyaltiesBuild, config: RoyaltiesConfig) =>
-    new (royaltiesBuildProcessorOn(config.ROYALTIES_QUEUE))(runBuild),
+    new (royaltiesBuildProcessorOn(hashTaggedQueueName(config.ROYALTIES_QUEUE)))(runBuild),
 };
