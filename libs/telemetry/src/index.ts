@@ -1,6 +1,6 @@
 // Loaded first by the apps' bootstraps (before the modules tracing instruments): keep it free of imports
 // of ioredis, mongodb, undici, fastify and bullmq.
-export { startTracing, tracingEnabled, bullmqTelemetry, telemetryEnv } from './tracing';
+export { startTracing, bullmqTelemetry, telemetryEnv } from './tracing';
 export { runInJobContext, logContext } from './log-context';
 export { inSpan } from './spans';
 export type { JobLogFields } from './log-context';

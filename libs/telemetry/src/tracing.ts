@@ -38,9 +38,16 @@ export function startTracing(defaultServiceName: string, env: NodeJS.ProcessEnv 
     metricReaders: [],
     logRecordProcessors: [],
     instrumentations: [
-      // Requests only: the outgoing requests worth tracing go through undici.
-      new HttpInstrumentation({ disableOutgoingRequestInstrumentation: true }),
-      new FastifyOtelInstrumentation({ registerOnInitialization: true }),
+      // Requests only (the outgoing requests worth tracing go through undici), and not the scrapes and
+      // probes that arrive every few seconds.
+      new HttpInstrumentation({
+        disableOutgoingRequestInstrumentation: true,
+        ignoreIncomingRequestHook: (request) => isScrapeOrProbe(request.url),
+      }),
+      new FastifyOtelInstrumentation({
+        registerOnInitialization: true,
+        ignorePaths: (route: { url?: string }) => isScrapeOrProbe(route.url),
+      }),
       // Commands of a traced operation only, not every BullMQ poll.
       new IORedisInstrumentation({ requireParentSpan: true }),
       new MongoDBInstrumentation({ requireParentSpan: true }),
@@ -55,8 +62,9 @@ export function startTracing(defaultServiceName: string, env: NodeJS.ProcessEnv 
   return true;
 }
 
-export function tracingEnabled(): boolean {
-  return sdk !== undefined;
+/** `/metrics` and `/health...`: asked every few seconds by Prometheus and orchestrators. */
+function isScrapeOrProbe(path: string | undefined): boolean {
+  return /^\/(metrics|health)(\/|\?|$)/.test(path ?? '');
 }
 
 /**
