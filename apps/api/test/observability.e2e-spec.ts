@@ -4,7 +4,15 @@ import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { MongoClient } from 'mongodb';
 import request from 'supertest';
-import { eventually, freePort, testServices, uniqueName, WebhookReceiver } from '@bufferq/testing';
+import {
+  eventually,
+  freePort,
+  LocalServer,
+  startPrivateMongo,
+  testServices,
+  uniqueName,
+  WebhookReceiver,
+} from '@bufferq/testing';
 import { startApi, startWorker } from './api-harness';
 
 const { mongoUrl } = testServices();
@@ -149,4 +157,41 @@ describe('observability (e2e): worker /metrics on METRICS_PORT and the dashboard
     );
     expect([...queried].filter((name) => !exported.has(name))).toEqual([]);
   });
+});
+
+describe('observability (e2e): a flush that fails while MongoDB is down', () => {
+  const dbName = uniqueName('observability_outage');
+  let privateMongo: LocalServer;
+  let api: NestFastifyApplication;
+  let worker: INestApplicationContext;
+  let metricsPort: number;
+
+  beforeAll(async () => {
+    privateMongo = await startPrivateMongo();
+    metricsPort = await freePort();
+    const env = { MONGO_URL: privateMongo.url, COUNTERS_FLUSH_INTERVAL_MS: '200' };
+    api = await startApi(dbName, env);
+    worker = await startWorker(dbName, { ...env, METRICS_PORT: String(metricsPort) });
+  }, 120_000);
+
+  afterAll(async () => {
+    await worker?.close();
+    await api?.close();
+    await privateMongo?.remove();
+  });
+
+  it('counts the failed flush in flush_failures_total and keeps the increment buffered until MongoDB is back', async () => {
+    const series = async (name: string) =>
+      seriesValue(await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text(), name);
+    await privateMongo.stop();
+    await request(api.getHttpServer()).post('/api/v1/increment').send({ key: 'during-outage', value: 1 }).expect(202);
+    expect(
+      await eventually(async () => (await series('flush_failures_total{collection="counters"}')) >= 1, 60_000, 250),
+    ).toBe(true);
+    expect(await series('bufferq_buffered_fields{collection="counters"}')).toBe(1);
+    await privateMongo.start();
+    expect(
+      await eventually(async () => (await series('bufferq_buffered_fields{collection="counters"}')) === 0, 60_000, 250),
+    ).toBe(true);
+  }, 150_000);
 });
