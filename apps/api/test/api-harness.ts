@@ -51,8 +51,15 @@ export async function startApi(dbName: string, env: Record<string, string> = {})
   return createApiApp();
 }
 
-/** The api's main.ts / the worker's main.ts in a child process (ts-node), for tests that SIGKILL them. */
-export function spawnApp(app: 'api' | 'worker', env: Record<string, string>): ChildProcess {
+/**
+ * The api's main.ts / the worker's main.ts in a child process (ts-node), for tests that SIGKILL them;
+ * `stdout: 'pipe'` to read its log lines.
+ */
+export function spawnApp(
+  app: 'api' | 'worker',
+  env: Record<string, string>,
+  options: { stdout?: 'inherit' | 'pipe' } = {},
+): ChildProcess {
   const root = join(__dirname, '..', '..', '..');
   return spawn(
     process.execPath,
@@ -65,7 +72,7 @@ export function spawnApp(app: 'api' | 'worker', env: Record<string, string>): Ch
     ],
     {
       cwd: root,
-      stdio: ['ignore', 'inherit', 'inherit'],
+      stdio: ['ignore', options.stdout ?? 'inherit', 'inherit'],
       env: {
         ...process.env,
         LOG_LEVEL: 'warn',

@@ -1,4 +1,5 @@
 import { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { MongoClient } from 'mongodb';
 import { eventually, freePort, testServices, uniqueName, WebhookReceiver } from '@bufferq/testing';
 import { spawnApp } from './api-harness';
@@ -18,6 +19,8 @@ describe('tracing (e2e: api and worker processes export OTLP/HTTP to a local rec
   const collector = new OtlpReceiver();
   const webhooks = new WebhookReceiver();
   const children: ChildProcess[] = [];
+  /** The worker's log lines (pino JSON). */
+  const workerLogs: Array<Record<string, unknown>> = [];
   let base: string;
 
   beforeAll(async () => {
@@ -39,7 +42,11 @@ describe('tracing (e2e: api and worker processes export OTLP/HTTP to a local rec
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       OTEL_BSP_SCHEDULE_DELAY: '100',
     };
-    children.push(spawnApp('api', env), spawnApp('worker', env));
+    const worker = spawnApp('worker', env, { stdout: 'pipe' });
+    createInterface({ input: worker.stdout! }).on('line', (line) => {
+      if (line.startsWith('{')) workerLogs.push(JSON.parse(line));
+    });
+    children.push(spawnApp('api', env), worker);
     expect(
       await eventually(async () => (await fetch(`${base}/health`).catch(() => null))?.ok === true, 60_000, 100),
     ).toBe(true);
@@ -115,5 +122,34 @@ describe('tracing (e2e: api and worker processes export OTLP/HTTP to a local rec
     expect(await eventually(() => ancestors().includes('timers claim'), 10_000)).toBe(true);
     // claim -> delivery job added -> delivery job processed -> POST
     expect(collector.ancestors(post()!).some((span) => span.kind === SPAN_KIND.CONSUMER)).toBe(true);
+  });
+
+  it('writes the job id, the queue and the trace id on every log line of a job', async () => {
+    const mongo = await new MongoClient(mongoUrl).connect();
+    // An increment MongoDB refuses for good: the flush job logs the dead letter it sets aside.
+    await mongo
+      .db(dbName)
+      .collection<{ _id: string; value: string }>('counters')
+      .insertOne({ _id: 'poison', value: 'x' });
+    await mongo.close();
+    await fetch(`${base}/api/v1/increment`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: 'poison', value: 1 }),
+    });
+    const deadLetterLine = () => workerLogs.find((line) => String(line.msg).includes('set aside as dead letters'));
+    expect(await eventually(() => deadLetterLine() !== undefined, 20_000, 100)).toBe(true);
+    const line = deadLetterLine()!;
+    expect(line).toMatchObject({
+      queue: FLUSH_QUEUE,
+      jobId: expect.any(String),
+      trace_id: expect.stringMatching(/^[0-9a-f]{32}$/),
+    });
+    // The trace id is the flush job's: its processing span is in the collector under that trace.
+    const jobSpan = () =>
+      collector.spans.find(
+        (span) => span.traceId === line.trace_id && span.kind === SPAN_KIND.CONSUMER && span.name.includes(FLUSH_QUEUE),
+      );
+    expect(await eventually(() => jobSpan() !== undefined, 10_000)).toBe(true);
   });
 });
