@@ -2,8 +2,8 @@
 'use strict';
 // `npm start`: runs the whole system on this machine without Docker. When REDIS_URL / MONGO_URL are not
 // set it starts a local Redis (append-only file on) and a MongoDB-wire server whose data is kept in
-// BUFFERQ_LOCAL_DATA_DIR (default BUFFERQ_CACHE_DIR/local-data) between runs; then builds the apps and
-// starts one api and one worker.
+// BUFFERQ_LOCAL_DATA_DIR (default BUFFERQ_CACHE_DIR/local-data) between runs; then builds and starts one
+// api and one worker.
 // Ctrl-C (or SIGTERM) stops the apps gracefully (the worker finishes its flush), then the servers.
 // In development (NODE_ENV unset or `development`) the apps' JSON log lines are printed readable and, on a
 // terminal, colored (pino-pretty); elsewhere, or with --json-logs, they stay JSON as the apps write them.
@@ -87,9 +87,12 @@ async function main() {
     }
 
     if (!process.argv.includes('--no-build') || !fs.existsSync(API_ENTRY)) {
-      log('building the api and the worker (npm run build) ...');
-      const build = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit', env });
-      if (build.status !== 0) throw new Error('npm run build failed');
+      // Only what it runs: `npm run build` also builds the admin CLI, which `npx bufferq` runs from source here.
+      for (const app of ['api', 'worker']) {
+        log(`building the ${app} (nest build ${app}) ...`);
+        const build = spawnSync('npx', ['nest', 'build', app], { cwd: ROOT, stdio: 'inherit', env });
+        if (build.status !== 0) throw new Error(`nest build ${app} failed`);
+      }
     }
 
     for (const [name, entry] of [
