@@ -110,7 +110,8 @@ async function creation(redis: Redis): Promise<void> {
   );
   const after = await usedMemory(redis);
   const pending = await dueIndex.size();
-  const keyBytes = Number(await redis.call('MEMORY', 'USAGE', dueIndex.keys.due, 'SAMPLES', '0'));
+  let keyBytes = 0;
+  for (const keys of dueIndex.shards) keyBytes += Number(await redis.call('MEMORY', 'USAGE', keys.due, 'SAMPLES', '0'));
   const stats = await ctx.db.command({ collStats: TIMERS_COLLECTION });
   rows.push([
     `create ${fmt(TIMERS)} timers (library, batches of ${BATCH}, ${PARALLEL} in parallel)`,
@@ -125,7 +126,7 @@ async function creation(redis: Redis): Promise<void> {
     '',
   ]);
   log('dropping the creation data');
-  await redis.del(dueIndex.keys.due);
+  await redis.del(...dueIndex.shards.map((keys) => keys.due));
   await ctx.db.dropDatabase();
   await ctx.close();
 }

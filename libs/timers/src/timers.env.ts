@@ -47,12 +47,20 @@ export const timersEnv = z.object({
   TIMERS_MAX_CONCURRENCY_PER_HOST: z.coerce.number().int().min(1).default(20),
   /** Allow webhook targets on loopback, private and link-local addresses (local runs and tests). */
   TIMERS_ALLOW_PRIVATE_TARGETS: z.stringbool().default(false),
-  /** Prefix of the due-index key and of the delivery queue, so deployments (and tests) can share a Redis. */
+  /**
+   * Prefix of the due-index keys (their hash tag) and of the delivery queue's name, so deployments (and
+   * tests) can share a Redis.
+   */
   TIMERS_REDIS_PREFIX: z
     .string()
     .min(1)
     .regex(/^[A-Za-z0-9_.-]+$/)
     .default('timers'),
+  /**
+   * Shards of the due index, each in a hash slot of its own: on a Redis Cluster more shards spread the
+   * schedule, and the work of claiming it, over more nodes. A timer's shard is a hash of its id.
+   */
+  TIMERS_DUE_INDEX_SHARDS: z.coerce.number().int().min(1).max(256).default(1),
 });
 
 export type TimersEnv = z.infer<typeof timersEnv>;

@@ -4,6 +4,7 @@ import { eventually, sleep, testServices, uniqueName, WebhookReceiver } from '@b
 import { Job, UnrecoverableError } from 'bullmq';
 import { TIMERS_COLLECTION } from '../src/storage/timers.repository';
 import { TimerDeliveryProcessor } from '../src/delivery/timer-delivery.processor';
+import { DueIndex } from '../src/storage/due-index/due-index';
 import { fastTimersConfig, startTimers, TimersContext } from './fixtures/timers-harness';
 
 describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)', () => {
@@ -176,7 +177,8 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     expect(receiver.maxInFlight).toBe(3);
   });
 
-  const isArmed = async (id: string) => (await ctx.redis.zscore(`${config.TIMERS_REDIS_PREFIX}:armed`, id)) !== null;
+  const keysOf = (id: string) => ctx.app.get(DueIndex).keysOf(id);
+  const isArmed = async (id: string) => (await ctx.redis.zscore(keysOf(id).armed, id)) !== null;
 
   it('claims a timer ahead of its run time (armed) and sends it when it is due, not before', async () => {
     const { id } = await ctx.timers.create({
@@ -210,7 +212,7 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     await sleep(2_000);
     expect(receiver.requestsFor(`/disarmed/${id}`)).toHaveLength(0);
     expect(await statusOf(id)).toBe('cancelled');
-    expect(await ctx.redis.zscore(`${config.TIMERS_REDIS_PREFIX}:leased`, id)).toBeNull();
+    expect(await ctx.redis.zscore(keysOf(id).leased, id)).toBeNull();
   });
 
   it('drops a malformed delivery job (no id, or a run time that is not a number) without retrying it', () => {

@@ -1,7 +1,7 @@
 import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Logger, OnApplicationBootstrap, OnModuleDestroy, Provider, Type } from '@nestjs/common';
 import { Job, UnrecoverableError, WorkerOptions } from 'bullmq';
-import { TIMER_DELIVERY_QUEUE, TimerDeliveryJob } from '../storage/timer-delivery-queue';
+import { TimerDeliveryJob, timerDeliveryQueueName } from '../storage/timer-delivery-queue';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 import { DeliveryClock } from './delivery-clock';
 import { BatchResult, TimerDeliveryService } from './timer-delivery.service';
@@ -89,9 +89,9 @@ function deliveryJobConcurrency(config: TimersConfig): number {
   );
 }
 
-/** The processor on the delivery queue, with the worker settings known once the config is read. */
-function timerDeliveryProcessorWith(options: DeliveryWorkerOptions): Type<TimerDeliveryProcessor> {
-  @Processor(TIMER_DELIVERY_QUEUE, options)
+/** The processor on the delivery queue, whose name and worker settings are known once the config is read. */
+function timerDeliveryProcessorOn(queueName: string, options: DeliveryWorkerOptions): Type<TimerDeliveryProcessor> {
+  @Processor(queueName, options)
   class ConfiguredTimerDeliveryProcessor extends TimerDeliveryProcessor {}
   return ConfiguredTimerDeliveryProcessor;
 }
@@ -100,5 +100,5 @@ export const timerDeliveryProcessorProvider: Provider = {
   provide: TimerDeliveryProcessor,
   inject: [TimerDeliveryService, DeliveryClock, TIMERS_CONFIG],
   useFactory: (delivery: TimerDeliveryService, clock: DeliveryClock, config: TimersConfig) =>
-    new (timerDeliveryProcessorWith(deliveryWorkerOptions(config)))(delivery, clock),
+    new (timerDeliveryProcessorOn(timerDeliveryQueueName(config), deliveryWorkerOptions(config)))(delivery, clock),
 };

@@ -1,11 +1,16 @@
 import { BullModule, InjectQueue } from '@nestjs/bullmq';
 import { Inject, Injectable } from '@nestjs/common';
 import { JobsOptions, Queue } from 'bullmq';
+import { hashTaggedQueueName } from '@bufferq/datastores';
 import { ClaimedTimer } from './due-index/due-index';
 import { TIMERS_CONFIG, TimersConfig, TimersConfigModule } from '../timers.config';
 
-/** BullMQ queue `<TIMERS_REDIS_PREFIX>:delivery`: claimed timers on their way to a worker that sends them. */
-export const TIMER_DELIVERY_QUEUE = 'delivery';
+/**
+ * The delivery queue: claimed timers on their way to a worker that sends them. Registered under this name
+ * (`@InjectQueue`); BullMQ's queue is `<TIMERS_REDIS_PREFIX>-delivery` in hash-tag braces
+ * (`timerDeliveryQueueName`), under the app-wide BullMQ prefix.
+ */
+export const TIMER_DELIVERY_QUEUE = 'timers-delivery';
 export const TIMER_DELIVERY_JOB = 'deliver';
 
 /** The job of one delivery batch: up to TIMERS_DELIVERY_BATCH claimed timers. */
@@ -24,14 +29,19 @@ export const TIMER_DELIVERY_JOB_OPTIONS: JobsOptions = {
 };
 
 /**
- * The delivery queue's registration: under TIMERS_REDIS_PREFIX (so deployments and tests sharing a Redis
- * keep apart), on the connection of the app's `BullModule.forRoot`.
+ * BullMQ's name of the delivery queue: derived from TIMERS_REDIS_PREFIX, so deployments and tests sharing a
+ * Redis keep apart, and hash-tagged, so it runs on a Redis Cluster.
  */
+export function timerDeliveryQueueName(config: Pick<TimersConfig, 'TIMERS_REDIS_PREFIX'>): string {
+  return hashTaggedQueueName(`${config.TIMERS_REDIS_PREFIX}-delivery`);
+}
+
+/** The delivery queue's registration, on the connection and prefix of the app's `BullModule.forRoot`. */
 export const TimerDeliveryQueueModule = BullModule.registerQueueAsync({
   name: TIMER_DELIVERY_QUEUE,
   imports: [TimersConfigModule],
   inject: [TIMERS_CONFIG],
-  useFactory: (config: TimersConfig) => ({ prefix: config.TIMERS_REDIS_PREFIX }),
+  useFactory: (config: TimersConfig) => ({ name: timerDeliveryQueueName(config) }),
 });
 
 /** Adds claimed timers to the delivery queue in batches. */

@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
-import { Redis } from 'ioredis';
 import { REDIS_CLIENT } from '@bufferq/datastores';
-import { RedisScript } from '@bufferq/redis-scripts';
+import { RedisLike, RedisScript } from '@bufferq/redis-scripts';
 import { TIMERS_CONFIG, TimersConfig } from '../../timers.config';
-import { TimerKeys, timerKeys } from './timer-keys';
+import { TimerKeys, timerKeys, timerShardOf } from './timer-keys';
 
 /**
  * What a worker needs to send a timer's next attempt without asking MongoDB: staged in Redis only for
@@ -83,24 +82,43 @@ const SCRIPTS = {
 /** Ids per script call: bounds each script's run; calls sent together still travel in one round trip. */
 const CHUNK = 1_000;
 
+/** One shard's part of a call: the shard's keys, its items in input order, and where they were in the input. */
+interface ShardGroup<T> {
+  keys: TimerKeys;
+  items: T[];
+  positions: number[];
+}
+
 /**
- * The schedule in Redis: the six keys of `TimerKeys` under `<TIMERS_REDIS_PREFIX>:`, each change to them
- * one script. A holder sends only what it could take (its claim token still in `claims`): a batch that
- * waited past its lease, whose timers another scheduler re-claimed, sends none of them. It is an index
- * only: MongoDB holds the timers, and the reconciler rebuilds `due` and `staged` from it.
+ * The schedule in Redis, spread over TIMERS_DUE_INDEX_SHARDS shards: each shard is the six keys of
+ * `TimerKeys` under one hash tag, and a timer lives in the shard its id hashes to (`timerShardOf`). Each
+ * change to a shard is one script on that shard's keys, so on a Redis Cluster every call stays in one slot,
+ * and a call about timers of several shards is one script call per shard, the shards concurrently. A holder
+ * sends only what it could take (its claim token still in `claims`): a batch that waited past its lease,
+ * whose timers another scheduler re-claimed, sends none of them. It is an index only: MongoDB holds the
+ * timers, and the reconciler rebuilds `due` and `staged` from it.
  */
 @Injectable()
 export class DueIndex {
-  readonly keys: TimerKeys;
+  /** The keys of each shard, by shard number. */
+  readonly shards: readonly TimerKeys[];
   /** Claim tokens: this instance's random prefix and a counter, so no two claims anywhere share one. */
   private readonly claimPrefix = randomBytes(6).toString('base64url');
   private claims = 0;
+  /** The shard this instance's next claim starts with: each claim starts one shard further on. */
+  private firstClaimShard = 0;
 
   constructor(
-    @Inject(REDIS_CLIENT) private readonly redis: Redis,
+    @Inject(REDIS_CLIENT) private readonly redis: RedisLike,
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
   ) {
-    this.keys = timerKeys(config.TIMERS_REDIS_PREFIX);
+    const count = config.TIMERS_DUE_INDEX_SHARDS;
+    this.shards = Array.from({ length: count }, (_, shard) => timerKeys(config.TIMERS_REDIS_PREFIX, count, shard));
+  }
+
+  /** The keys of the shard that holds the timer `id`. */
+  keysOf(id: string): TimerKeys {
+    return this.shards[timerShardOf(id, this.shards.length)];
   }
 
   /**
@@ -109,9 +127,13 @@ export class DueIndex {
    * as it is: this write may come late. Returns how many it added.
    */
   async schedule(timers: DueTimer[]): Promise<number> {
-    let added = 0;
-    for (let i = 0; i < timers.length; i += CHUNK) added += await this.runSchedule(NONE, timers.slice(i, i + CHUNK));
-    return added;
+    return sum(
+      await this.eachShard(
+        timers,
+        (timer) => timer.id,
+        (keys, chunk) => this.runSchedule(keys, NONE, chunk),
+      ),
+    );
   }
 
   /**
@@ -119,28 +141,201 @@ export class DueIndex {
    * (by the worker holding it), a failed timer sent again by API.
    */
   async reschedule(timers: DueTimer[]): Promise<void> {
-    if (!timers.length) return;
-    const { due, leased, staged, settled, armed, claims } = this.keys;
-    await SCRIPTS.reschedule.run(this.redis, [due, leased, staged, settled, armed, claims], timerArgs(timers));
+    await this.eachShard(
+      timers,
+      (timer) => timer.id,
+      ({ due, leased, staged, settled, armed, claims }, chunk) =>
+        SCRIPTS.reschedule.run(this.redis, [due, leased, staged, settled, armed, claims], timerArgs(chunk)),
+    );
   }
 
   /**
    * Re-adds timers the reconciler read from MongoDB, unless they are leased or settled meanwhile, and never
-   * to an earlier time than the index already has. Forgets settled entries older than `forgetSettledBefore`.
+   * to an earlier time than the index already has. Forgets settled entries older than `forgetSettledBefore`
+   * in every shard, also those none of these timers live in.
    */
-  reconcile(timers: DueTimer[], forgetSettledBefore: number): Promise<number> {
-    return this.runSchedule(forgetSettledBefore, timers);
+  async reconcile(timers: DueTimer[], forgetSettledBefore: number): Promise<number> {
+    const groups = this.groupByShard(timers, (timer) => timer.id);
+    const counts = await Promise.all(
+      this.shards.map(async (keys, shard) => {
+        const group = groups.get(shard)?.items ?? [];
+        let added = await this.runSchedule(keys, forgetSettledBefore, group.slice(0, CHUNK));
+        for (let i = CHUNK; i < group.length; i += CHUNK)
+          added += await this.runSchedule(keys, NONE, group.slice(i, i + CHUNK));
+        return added;
+      }),
+    );
+    return sum(counts);
   }
 
   /**
-   * Claims up to `limit` timers: lapsed leases first, then timers due at or before `horizon`, earliest
-   * first. Each claimed timer is leased for TIMERS_DELIVERY_LOCK_MS; its holder renews the lease until it
-   * settles. One due after `now` is armed (it comes with its `runAt`): its holder sends it when it is due,
-   * after `take`, so work that does not depend on the clock is done before the timer falls due.
+   * Claims up to `limit` timers over all shards: in each shard lapsed leases first, then timers due at or
+   * before `horizon`, earliest first. Each claimed timer is leased for TIMERS_DELIVERY_LOCK_MS; its holder
+   * renews the lease until it settles. One due after `now` is armed (it comes with its `runAt`): its holder
+   * sends it when it is due, after `take`, so work that does not depend on the clock is done before the
+   * timer falls due.
+   *
+   * Fair over shards: the limit is split evenly among the shards (the remainder to those first in turn,
+   * and each claim starts one shard further on), so a shard with a large backlog takes at most its share
+   * while the others have timers to claim. What shards with fewer timers leave unused goes, in further
+   * rounds of the same claim, to the shards that filled their share, so the claim still takes up to
+   * `limit` timers while any shard has them.
    */
   async claimDue(now: number, limit: number, horizon = now): Promise<ClaimedTimer[]> {
     const claim = `${this.claimPrefix}${(++this.claims).toString(36)}`;
-    const { due, leased, staged, armed, claims } = this.keys;
+    const count = this.shards.length;
+    const first = this.firstClaimShard;
+    this.firstClaimShard = (first + 1) % count;
+    // Shards that may still hold claimable timers, in this claim's turn order.
+    let open = Array.from({ length: count }, (_, i) => (first + i) % count);
+    const claimed: ClaimedTimer[] = [];
+    while (open.length && claimed.length < limit) {
+      const remaining = limit - claimed.length;
+      const asked = open
+        .map((shard, i) => ({
+          shard,
+          share: Math.floor(remaining / open.length) + (i < remaining % open.length ? 1 : 0),
+        }))
+        .filter(({ share }) => share > 0);
+      const replies = await Promise.all(
+        asked.map(({ shard, share }) => this.claimInShard(this.shards[shard], now, horizon, share, claim)),
+      );
+      // A shard that returned less than its share has nothing more to claim now; one that was asked for
+      // nothing (fewer timers left to claim than open shards) is asked in the next round.
+      const exhausted = new Set<number>();
+      replies.forEach((timers, i) => {
+        claimed.push(...timers);
+        if (timers.length < asked[i].share) exhausted.add(asked[i].shard);
+      });
+      open = open.filter((shard) => !exhausted.has(shard));
+    }
+    return claimed;
+  }
+
+  /**
+   * Takes claimed timers right before sending them: for each, whether it may be sent now (its claim still
+   * holds it; taken, it is disarmed and its lease renewed) or not (cancelled, handed back, settled, or
+   * re-claimed by another scheduler after its lease lapsed). One round trip for the whole group.
+   */
+  async take(timers: Array<Pick<ClaimedTimer, 'id' | 'claim'>>): Promise<boolean[]> {
+    const now = Date.now();
+    const taken = new Array<boolean>(timers.length).fill(false);
+    const calls: Array<Promise<void>> = [];
+    for (const { keys, items, positions } of this.groupByShard(timers, (timer) => timer.id).values()) {
+      for (let i = 0; i < items.length; i += CHUNK) {
+        const args: Array<string | number> = [now, this.config.TIMERS_DELIVERY_LOCK_MS];
+        for (const timer of items.slice(i, i + CHUNK)) args.push(timer.id, timer.claim);
+        calls.push(
+          SCRIPTS.takeClaimed
+            .run<number[]>(this.redis, [keys.leased, keys.armed, keys.claims], args)
+            .then((flags) => flags.forEach((flag, j) => (taken[positions[i + j]] = flag === 1))),
+        );
+      }
+    }
+    await Promise.all(calls);
+    return taken;
+  }
+
+  /**
+   * Hands claimed timers back to the due index at their run times (a claim that is not carried out),
+   * except those cancelled or re-claimed since. Returns how many it handed back.
+   */
+  async giveBack(timers: ReturnedTimer[]): Promise<number> {
+    const returned = await this.eachShard(
+      timers,
+      (timer) => timer.id,
+      ({ due, leased, armed, claims }, chunk) => {
+        const args: Array<string | number> = [];
+        for (const timer of chunk) args.push(timer.runAt, timer.id, timer.claim);
+        return SCRIPTS.returnClaimed.run<number>(this.redis, [due, leased, armed, claims], args);
+      },
+    );
+    return sum(returned);
+  }
+
+  /** Extends the leases of timers this process still holds (only those still leased). */
+  async renewLeases(ids: string[], now = Date.now()): Promise<void> {
+    const until = now + this.config.TIMERS_DELIVERY_LOCK_MS;
+    await this.eachShard(
+      ids,
+      (id) => id,
+      (keys, chunk) => {
+        const args: Array<string | number> = [];
+        for (const id of chunk) args.push(until, id);
+        return this.redis.zadd(keys.leased, 'XX', 'GT', ...(args as [number, string]));
+      },
+    );
+  }
+
+  /** Takes finished timers out of the schedule (after MongoDB recorded why they finished). */
+  async settle(ids: string[], now = Date.now()): Promise<void> {
+    await this.eachShard(
+      ids,
+      (id) => id,
+      ({ due, leased, staged, settled, armed, claims }, chunk) =>
+        SCRIPTS.settle.run(this.redis, [due, leased, staged, settled, armed, claims], [now, ...chunk]),
+    );
+  }
+
+  /**
+   * Takes a pending timer out of the schedule; 'delivering' when it is due at or before `now` or a worker
+   * is sending it (then it stays scheduled). A timer claimed ahead of its run time is still cancelled.
+   */
+  cancel(id: string, now = Date.now()): Promise<CancelResult> {
+    const { due, leased, staged, settled, armed, claims } = this.keysOf(id);
+    return SCRIPTS.cancel.run<CancelResult>(this.redis, [due, leased, staged, settled, armed, claims], [now, id]);
+  }
+
+  /** Pending timers in the due index (claimed ones excluded), over all shards. */
+  async size(): Promise<number> {
+    return sum(await Promise.all(this.shards.map((keys) => this.redis.zcard(keys.due))));
+  }
+
+  /** How many timers wait, are overdue, claimed and armed over all shards: one round trip per shard, concurrently. */
+  async stats(now = Date.now()): Promise<ScheduleStats> {
+    const perShard = await Promise.all(this.shards.map((keys) => this.shardStats(keys, now)));
+    const earliestRunAt = Math.min(now, ...perShard.map((shard) => shard.earliestRunAt));
+    return {
+      scheduled: sum(perShard.map((shard) => shard.scheduled)),
+      overdue: sum(perShard.map((shard) => shard.overdue)),
+      oldestOverdueMs: Math.max(0, now - earliestRunAt),
+      claimed: sum(perShard.map((shard) => shard.claimed)),
+      armed: sum(perShard.map((shard) => shard.armed)),
+    };
+  }
+
+  private async shardStats(keys: TimerKeys, now: number) {
+    const { due, leased, armed } = keys;
+    const replies = await this.redis
+      .multi()
+      .zcard(due)
+      .zcount(due, '-inf', now)
+      .zrange(due, 0, 0, 'WITHSCORES')
+      .zcard(leased)
+      .zcard(armed)
+      .exec();
+    const [scheduled, overdue, earliest, claimed, armedCount] = (replies ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return value;
+    }) as [number, number, string[], number, number];
+    return {
+      scheduled,
+      overdue,
+      earliestRunAt: earliest.length ? Number(earliest[1]) : now,
+      claimed,
+      armed: armedCount,
+    };
+  }
+
+  /** claim-due-timers-5.lua on one shard. */
+  private async claimInShard(
+    keys: TimerKeys,
+    now: number,
+    horizon: number,
+    limit: number,
+    claim: string,
+  ): Promise<ClaimedTimer[]> {
+    const { due, leased, staged, armed, claims } = keys;
     const flat = await SCRIPTS.claimDue.run<Array<string | null>>(
       this.redis,
       [due, leased, staged, armed, claims],
@@ -160,108 +355,50 @@ export class DueIndex {
     return claimed;
   }
 
-  /**
-   * Takes claimed timers right before sending them: for each, whether it may be sent now (its claim still
-   * holds it; taken, it is disarmed and its lease renewed) or not (cancelled, handed back, settled, or
-   * re-claimed by another scheduler after its lease lapsed). One round trip for the whole group.
-   */
-  async take(timers: Array<Pick<ClaimedTimer, 'id' | 'claim'>>): Promise<boolean[]> {
-    const now = Date.now();
-    const { leased, armed, claims } = this.keys;
-    const calls: Array<Promise<number[]>> = [];
-    for (let i = 0; i < timers.length; i += CHUNK) {
-      const args: Array<string | number> = [now, this.config.TIMERS_DELIVERY_LOCK_MS];
-      for (const timer of timers.slice(i, i + CHUNK)) args.push(timer.id, timer.claim);
-      calls.push(SCRIPTS.takeClaimed.run<number[]>(this.redis, [leased, armed, claims], args));
-    }
-    return (await Promise.all(calls)).flat().map((flag) => flag === 1);
-  }
-
-  /**
-   * Hands claimed timers back to the due index at their run times (a claim that is not carried out),
-   * except those cancelled or re-claimed since. Returns how many it handed back.
-   */
-  async giveBack(timers: ReturnedTimer[]): Promise<number> {
-    const { due, leased, armed, claims } = this.keys;
-    let returned = 0;
-    for (let i = 0; i < timers.length; i += CHUNK) {
-      const args: Array<string | number> = [];
-      for (const timer of timers.slice(i, i + CHUNK)) args.push(timer.runAt, timer.id, timer.claim);
-      returned += await SCRIPTS.returnClaimed.run<number>(this.redis, [due, leased, armed, claims], args);
-    }
-    return returned;
-  }
-
-  /** Extends the leases of timers this process still holds (only those still leased). */
-  async renewLeases(ids: string[], now = Date.now()): Promise<void> {
-    const until = now + this.config.TIMERS_DELIVERY_LOCK_MS;
-    for (let i = 0; i < ids.length; i += CHUNK) {
-      const args: Array<string | number> = [];
-      for (const id of ids.slice(i, i + CHUNK)) args.push(until, id);
-      await this.redis.zadd(this.keys.leased, 'XX', 'GT', ...(args as [number, string]));
-    }
-  }
-
-  /** Takes finished timers out of the schedule (after MongoDB recorded why they finished). */
-  async settle(ids: string[], now = Date.now()): Promise<void> {
-    const { due, leased, staged, settled, armed, claims } = this.keys;
-    for (let i = 0; i < ids.length; i += CHUNK)
-      await SCRIPTS.settle.run(
-        this.redis,
-        [due, leased, staged, settled, armed, claims],
-        [now, ...ids.slice(i, i + CHUNK)],
-      );
-  }
-
-  /**
-   * Takes a pending timer out of the schedule; 'delivering' when it is due at or before `now` or a worker
-   * is sending it (then it stays scheduled). A timer claimed ahead of its run time is still cancelled.
-   */
-  cancel(id: string, now = Date.now()): Promise<CancelResult> {
-    const { due, leased, staged, settled, armed, claims } = this.keys;
-    return SCRIPTS.cancel.run<CancelResult>(this.redis, [due, leased, staged, settled, armed, claims], [now, id]);
-  }
-
-  /** Pending timers in the due index (claimed ones excluded). */
-  size(): Promise<number> {
-    return this.redis.zcard(this.keys.due);
-  }
-
-  /** How many timers wait, are overdue, claimed and armed, read in one round trip. */
-  async stats(now = Date.now()): Promise<ScheduleStats> {
-    const { due, leased, armed } = this.keys;
-    const replies = await this.redis
-      .multi()
-      .zcard(due)
-      .zcount(due, '-inf', now)
-      .zrange(due, 0, 0, 'WITHSCORES')
-      .zcard(leased)
-      .zcard(armed)
-      .exec();
-    const [scheduled, overdue, earliest, claimed, armedCount] = (replies ?? []).map(([error, value]) => {
-      if (error) throw error;
-      return value;
-    }) as [number, number, string[], number, number];
-    const earliestRunAt = earliest.length ? Number(earliest[1]) : now;
-    return {
-      scheduled,
-      overdue,
-      oldestOverdueMs: Math.max(0, now - earliestRunAt),
-      claimed,
-      armed: armedCount,
-    };
-  }
-
-  /** schedule-timers-4.lua: `forgetSettledBefore` (ms) or NONE, then the timers. */
-  private runSchedule(forgetSettledBefore: number | typeof NONE, timers: DueTimer[]): Promise<number> {
-    const { due, leased, staged, settled } = this.keys;
+  /** schedule-timers-4.lua on one shard: `forgetSettledBefore` (ms) or NONE, then the timers. */
+  private runSchedule(keys: TimerKeys, forgetSettledBefore: number | typeof NONE, timers: DueTimer[]): Promise<number> {
+    const { due, leased, staged, settled } = keys;
     return SCRIPTS.schedule.run<number>(
       this.redis,
       [due, leased, staged, settled],
       [forgetSettledBefore, ...timerArgs(timers)],
     );
   }
+
+  /** The items by shard number, in input order within each shard; only shards that hold some of them. */
+  private groupByShard<T>(items: readonly T[], idOf: (item: T) => string): Map<number, ShardGroup<T>> {
+    const groups = new Map<number, ShardGroup<T>>();
+    items.forEach((item, position) => {
+      const shard = timerShardOf(idOf(item), this.shards.length);
+      let group = groups.get(shard);
+      if (!group) groups.set(shard, (group = { keys: this.shards[shard], items: [], positions: [] }));
+      group.items.push(item);
+      group.positions.push(position);
+    });
+    return groups;
+  }
+
+  /**
+   * Runs `call` on each shard's share of `items`, in chunks of CHUNK one after another within a shard, the
+   * shards concurrently; returns every call's result.
+   */
+  private async eachShard<T, R>(
+    items: readonly T[],
+    idOf: (item: T) => string,
+    call: (keys: TimerKeys, chunk: T[]) => Promise<R>,
+  ): Promise<R[]> {
+    const perShard = await Promise.all(
+      [...this.groupByShard(items, idOf).values()].map(async ({ keys, items: group }) => {
+        const results: R[] = [];
+        for (let i = 0; i < group.length; i += CHUNK) results.push(await call(keys, group.slice(i, i + CHUNK)));
+        return results;
+      }),
+    );
+    return perShard.flat();
+  }
 }
+
+const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
 
 function timerArgs(timers: DueTimer[]): Array<string | number> {
   const args: Array<string | number> = [];

@@ -1,6 +1,7 @@
 /**
- * The Redis keys of the timers' schedule, under `<TIMERS_REDIS_PREFIX>:`. They carry no hash tag: the
- * scripts take several of them at once, so a prefix's keys must live on one Redis node.
+ * The Redis keys of one shard of the timers' schedule. All six carry the shard's hash tag, so on a Redis
+ * Cluster they share a slot (every script takes several of them at once); different shards hash to
+ * different slots, so the schedule spreads over the Cluster's nodes.
  */
 export interface TimerKeys {
   /** Sorted set: timer id (24 characters) -> next attempt time (ms); timers waiting, not claimed. */
@@ -17,13 +18,29 @@ export interface TimerKeys {
   claims: string;
 }
 
-export function timerKeys(prefix: string): TimerKeys {
+/**
+ * The keys of shard `shard` of a schedule spread over `shards`: tagged `{<prefix>}` when there is one
+ * shard, `{<prefix>:<shard>}` otherwise, so each shard has a hash slot of its own.
+ */
+export function timerKeys(prefix: string, shards: number, shard: number): TimerKeys {
+  const base = shards === 1 ? `{${prefix}}` : `{${prefix}:${shard}}`;
   return {
-    due: `${prefix}:due`,
-    leased: `${prefix}:leased`,
-    staged: `${prefix}:staged`,
-    settled: `${prefix}:settled`,
-    armed: `${prefix}:armed`,
-    claims: `${prefix}:claims`,
+    due: `${base}:due`,
+    leased: `${base}:leased`,
+    staged: `${base}:staged`,
+    settled: `${base}:settled`,
+    armed: `${base}:armed`,
+    claims: `${base}:claims`,
   };
+}
+
+/** The shard a timer lives in: FNV-1a of its id, so every process (api and workers) agrees. */
+export function timerShardOf(id: string, shards: number): number {
+  if (shards === 1) return 0;
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) {
+    hash ^= id.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % shards;
 }
