@@ -265,10 +265,10 @@ describe('bufferq admin CLI', () => {
 
   it('lists every queue the system uses with its depths', async () => {
     const listed = await bufferqJson<Array<Record<string, unknown>>>(['queues']);
-    // The flush queue, the timers' delivery queue (under the timers' key prefix) and the royalties builds.
+    // The flush queue, the timers' delivery queue (named after TIMERS_REDIS_PREFIX) and the royalties builds.
     const named = (depths: typeof listed, part: string) => depths.filter((queue) => String(queue.queue).includes(part));
     expect(named(listed, FLUSH_QUEUE)).toHaveLength(1);
-    expect(listed.filter((queue) => queue.prefix === env.TIMERS_REDIS_PREFIX)).toHaveLength(1);
+    expect(named(listed, env.TIMERS_REDIS_PREFIX)).toHaveLength(1);
     const [builds] = named(listed, env.ROYALTIES_QUEUE);
     expect(builds).toMatchObject({ prefix: 'bull', waiting: 0 });
 
