@@ -139,6 +139,28 @@ describe('DueIndex on a Redis Cluster (three masters, three shards)', () => {
     expect(polls.every((ids) => ids.length === 1)).toBe(true);
   });
 
+  it('moves timers claimed from a shard their ids no longer hash to (more shards now) into their own, and sends them from there', async () => {
+    const threeShards = await settingsOnEveryNode('tcl_reshard');
+    const now = Date.now();
+    const ids = Array.from({ length: 300 }, newTimerId);
+    await new DueIndex(redis, threeShards).schedule(
+      ids.map((id) => ({ id, runAt: now - 1_000, staged: { url: 'u', attempts: 2 } })),
+    );
+    const fourShards = new DueIndex(redis, { ...threeShards, TIMERS_DUE_INDEX_SHARDS: 4 });
+    const claimed: ClaimedTimer[] = [];
+    for (let poll = 0; poll < 10 && claimed.length < ids.length; poll++)
+      claimed.push(...(await fourShards.claimDue(now, 1_000)));
+    expect(claimed.map((timer) => timer.id).sort()).toEqual([...ids].sort());
+    expect(claimed.every((timer) => timer.staged?.attempts === 2)).toBe(true);
+    expect((await fourShards.take(claimed)).every(Boolean)).toBe(true);
+    expect(await fourShards.stats(now)).toMatchObject({ scheduled: 0, claimed: 300, armed: 0 });
+    // Each is leased in its own shard; nothing is left in the shards it was claimed from.
+    for (const keys of fourShards.shards) {
+      const leased = await redis.zrange(keys.leased, 0, -1);
+      expect(leased.every((id) => fourShards.keysOf(id) === keys)).toBe(true);
+    }
+  });
+
   it('cancels, takes, renews, gives back, settles and reconciles each timer in the shard that holds it', async () => {
     const dueIndex = await dueIndexOnEveryNode('tcl_route', { TIMERS_DELIVERY_LOCK_MS: '5000' });
     const now = Date.now();

@@ -203,13 +203,37 @@ export class DueIndex {
       // A shard that returned less than its share has nothing more to claim now; one that was asked for
       // nothing (fewer timers left to claim than open shards) is asked in the next round.
       const exhausted = new Set<number>();
-      replies.forEach((timers, i) => {
-        claimed.push(...timers);
-        if (timers.length < asked[i].share) exhausted.add(asked[i].shard);
-      });
+      await Promise.all(
+        replies.map(async (timers, i) => {
+          const { shard, share } = asked[i];
+          if (timers.length < share) exhausted.add(shard);
+          const misplaced: ClaimedTimer[] = [];
+          for (const timer of timers) (this.keysOf(timer.id) === this.shards[shard] ? claimed : misplaced).push(timer);
+          if (misplaced.length) await this.moveToOwnShards(this.shards[shard], misplaced, now);
+        }),
+      );
       open = open.filter((shard) => !exhausted.has(shard));
     }
     return claimed;
+  }
+
+  /**
+   * Moves claimed timers from a shard their ids no longer hash to (TIMERS_DUE_INDEX_SHARDS changed) into
+   * their own shards, due at their run time (now, when the claim did not say): every other operation looks
+   * for a timer in its own shard only, so a timer left where it was could never be taken and sent. Added
+   * to its own shard first (unless settled or leased there: the reconciler indexed it and it is being sent
+   * or was sent, or it was cancelled), then dropped from the old one, so a failure in between leaves it in
+   * the old shard, to be claimed and moved again once this claim's lease lapses.
+   */
+  private async moveToOwnShards(from: TimerKeys, timers: ClaimedTimer[], now: number): Promise<void> {
+    await this.schedule(timers.map(({ id, runAt, staged }) => ({ id, runAt: runAt ?? now, staged })));
+    const { due, leased, staged, settled, armed, claims } = from;
+    for (let i = 0; i < timers.length; i += CHUNK)
+      await SCRIPTS.settle.run(
+        this.redis,
+        [due, leased, staged, settled, armed, claims],
+        [now, ...timers.slice(i, i + CHUNK).map((timer) => timer.id)],
+      );
   }
 
   /**
