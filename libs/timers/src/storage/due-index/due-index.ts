@@ -219,14 +219,16 @@ export class DueIndex {
 
   /**
    * Moves claimed timers from a shard their ids no longer hash to (TIMERS_DUE_INDEX_SHARDS changed) into
-   * their own shards, due at their run time (now, when the claim did not say): every other operation looks
-   * for a timer in its own shard only, so a timer left where it was could never be taken and sent. Added
-   * to its own shard first (unless settled or leased there: the reconciler indexed it and it is being sent
-   * or was sent, or it was cancelled), then dropped from the old one, so a failure in between leaves it in
-   * the old shard, to be claimed and moved again once this claim's lease lapses.
+   * their own shards: every other operation looks for a timer in its own shard only, so a timer left where
+   * it was could never be taken and sent. It is added there due now (or at its armed run time), unless
+   * settled or leased there (the reconciler indexed it, and it is being sent, was sent or was cancelled),
+   * and without its staging: the old shard's copy may predate a cancel or a delivery whose settled mark is
+   * forgotten by now, so delivery reads MongoDB for it first, and sends it only if unfinished and due.
+   * Added first, dropped from the old shard second: a failure in between leaves it in the old shard, to be
+   * claimed and moved again once this claim's lease lapses.
    */
   private async moveToOwnShards(from: TimerKeys, timers: ClaimedTimer[], now: number): Promise<void> {
-    await this.schedule(timers.map(({ id, runAt, staged }) => ({ id, runAt: runAt ?? now, staged })));
+    await this.schedule(timers.map(({ id, runAt }) => ({ id, runAt: runAt ?? now })));
     const { due, leased, staged, settled, armed, claims } = from;
     for (let i = 0; i < timers.length; i += CHUNK)
       await SCRIPTS.settle.run(
