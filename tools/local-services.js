@@ -263,6 +263,17 @@ function redisServerBinary(server) {
  * extraArgs come last, so they override the rest.
  */
 async function startRedis(options = {}) {
+  // A free port may be taken by another process before the server binds it: try another one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startRedisOnce(options);
+    } catch (error) {
+      if (options.port || attempt >= 3 || !/exited with code/.test(String(error.message))) throw error;
+    }
+  }
+}
+
+async function startRedisOnce(options) {
   const server = options.server || 'redis';
   const bin = redisServerBinary(server);
   const port = options.port || (await freePort());

@@ -23,7 +23,7 @@ import {
 } from './buffered-increments.options';
 import { BufferedMongoIncrements } from './buffered-mongo-increments';
 import { FLUSH_SCHEDULE_COLLECTIONS, FlushSchedule } from './flush-schedule';
-import { flushProcessorWithLock } from './flush.processor';
+import { FlushProcessor, flushProcessorWithLock } from './flush.processor';
 import type { RedisLike } from '@bufferq/redis-scripts';
 import { assertDistinctBuffers, bufferKeyOf } from './buffer-identity';
 
@@ -128,7 +128,19 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
               ]),
             ),
         },
-        flushProcessorWithLock(options.flushJobLockMs ?? FLUSH_JOB_LOCK_MS),
+        {
+          // The lock may come from forRoot's async options, known only once they are resolved.
+          provide: FlushProcessor,
+          inject: [BUFFERED_INCREMENTS_FLUSHERS, FLUSH_SCHEDULE_COLLECTIONS, BUFFERED_INCREMENTS_ROOT],
+          useFactory: (
+            flushers: Map<string, BufferedMongoIncrements>,
+            resolved: ResolvedCollection[],
+            root: BufferedIncrementsRootOptions,
+          ) => {
+            const lockMs = options.flushJobLockMs ?? root.flushJobLockMs ?? FLUSH_JOB_LOCK_MS;
+            return new (flushProcessorWithLock(lockMs))(flushers, resolved);
+          },
+        },
         FlushSchedule,
       ],
       exports: [BUFFERED_INCREMENTS_FLUSHERS],

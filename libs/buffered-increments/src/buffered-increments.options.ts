@@ -12,6 +12,8 @@ export interface BufferedIncrementsRootOptions {
   mongo: Db | { url: string; dbName?: string };
   /** Flush period (ms) of every collection that sets none. Default 1,000. */
   flushIntervalMs?: number;
+  /** Lock of a running flush job (see BufferedIncrementsWorkerOptions); forWorker's option wins. */
+  flushJobLockMs?: number;
   /** Defaults for every collection's buffer. */
   defaults?: SharedOptions;
 }
@@ -59,7 +61,7 @@ export function resolveCollection(
 export interface BufferedIncrementsWorkerOptions {
   /**
    * Lock of a running flush job in ms (default 30,000). A live worker renews it; after a worker dies
-   * mid-flush the next flush runs within about twice this.
+   * mid-flush, or a Redis failover loses the job's completion, the next flush runs within about twice this.
    */
   flushJobLockMs?: number;
 }

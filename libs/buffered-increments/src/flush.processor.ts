@@ -1,4 +1,4 @@
-import { Processor, WorkerHost } from '@nestjs/bullmq';
+import { OnWorkerEvent, Processor, WorkerHost } from '@nestjs/bullmq';
 import { Inject, Logger, OnApplicationBootstrap, Type } from '@nestjs/common';
 import { Job } from 'bullmq';
 import type { BufferedMongoIncrements, FlushReport } from './buffered-mongo-increments';
@@ -23,6 +23,15 @@ export class FlushProcessor extends WorkerHost implements OnApplicationBootstrap
   /** One flush per shard may run in this process; shard counts are known once forRoot's options are. */
   onApplicationBootstrap(): void {
     this.worker.concurrency = flushConcurrency(this.collections);
+  }
+
+  /**
+   * A connection error of the worker (Redis restarting, a Cluster failover moving the queue's slot): BullMQ
+   * reconnects by itself. Without a listener Node would throw the 'error' event inside BullMQ's loop.
+   */
+  @OnWorkerEvent('error')
+  onWorkerError(error: Error): void {
+    this.logger.warn(`flush worker: ${error.message}`);
   }
 
   async process(job: Job<FlushJobData>): Promise<FlushReport> {

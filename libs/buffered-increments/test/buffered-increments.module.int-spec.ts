@@ -14,6 +14,7 @@ import {
   InjectBufferedIncrements,
 } from '@bufferq/buffered-increments';
 import { bullmqConnection } from '@bufferq/datastores';
+import { FlushProcessor } from '../src/flush.processor';
 import { eventually, sleep, testServices, uniqueName } from '@bufferq/testing';
 
 const { redisUrl, mongoUrl } = testServices();
@@ -235,6 +236,32 @@ describe('BufferedIncrementsModule', () => {
       [`flush-${namespace}:1`, 250],
     ]);
     await stopApp(app);
+  });
+
+  it("locks flush jobs for forRoot's flushJobLockMs, which forWorker's own option overrides", async () => {
+    const lockOf = async (rootLockMs: number, workerLockMs?: number) => {
+      const app = await (
+        await Test.createTestingModule({
+          imports: [
+            BullModule.forRoot({ connection: bullmqConnection(redisUrl), prefix: uniqueName('bull') }),
+            BufferedIncrementsModule.forRoot({
+              redis: redisUrl,
+              mongo: { url: mongoUrl, dbName },
+              flushJobLockMs: rootLockMs,
+              defaults: { keyPrefix },
+            }),
+            BufferedIncrementsModule.forWorker([{ collection: 'locks', flushIntervalMs: 60_000 }], {
+              flushJobLockMs: workerLockMs,
+            }),
+          ],
+        }).compile()
+      ).init();
+      const lockDuration = app.get(FlushProcessor).worker.opts.lockDuration;
+      await app.close();
+      return lockDuration;
+    };
+    expect(await lockOf(4_321)).toBe(4_321);
+    expect(await lockOf(4_321, 2_345)).toBe(2_345);
   });
 
   it('refuses at boot two buffers of one collection that would share a name', () => {

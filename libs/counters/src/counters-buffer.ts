@@ -17,7 +17,11 @@ export function bufferedIncrementsRoot(): DynamicModule {
       redis,
       mongo,
       flushIntervalMs: config.COUNTERS_FLUSH_INTERVAL_MS,
-      defaults: { bufferLimitFields: config.COUNTERS_BUFFER_LIMIT_FIELDS },
+      flushJobLockMs: config.COUNTERS_FLUSH_JOB_LOCK_MS,
+      defaults: {
+        bufferLimitFields: config.COUNTERS_BUFFER_LIMIT_FIELDS,
+        waitForReplicas: config.COUNTERS_WAIT_FOR_REPLICAS,
+      },
     }),
   });
 }

@@ -9,6 +9,17 @@ export const countersEnv = z.object({
    * yet buffered is refused (503), increments of buffered keys still succeed. Bounds Redis memory.
    */
   COUNTERS_BUFFER_LIMIT_FIELDS: z.coerce.number().int().min(1).default(5_000_000),
+  /**
+   * Replicas that must hold a flush's claim before MongoDB is written (the buffer's `waitForReplicas`): on a
+   * replicated Redis (Sentinel, Cluster) set it to the replicas a failover may promote, so a promoted replica
+   * never hands out an applied batch again.
+   */
+  /**
+   * Lock of a running flush job: a live worker renews it; after a worker dies mid-flush, or a Redis failover
+   * loses the job's completion, the next flush runs within about twice this.
+   */
+  COUNTERS_FLUSH_JOB_LOCK_MS: z.coerce.number().int().min(1_000).default(30_000),
+  COUNTERS_WAIT_FOR_REPLICAS: z.coerce.number().int().min(0).max(16).default(0),
 });
 
 export type CountersEnv = z.infer<typeof countersEnv>;
