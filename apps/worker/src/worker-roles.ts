@@ -1,4 +1,5 @@
-import { ConditionalModule } from '@nestjs/config';
+import { DynamicModule, Module } from '@nestjs/common';
+import { ConfigModule } from '@nestjs/config';
 import { z } from 'zod';
 import { TimersWorkerModule } from '@bufferq/timers';
 import { RoyaltiesWorkerModule } from '@bufferq/royalties';
@@ -33,14 +34,19 @@ export const workerRolesSetting = z
     if (unknown.length) ctx.addIssue({ code: 'custom', message: `unknown roles ${unknown} (known: ${KNOWN_ROLES})` });
   });
 
+@Module({})
+class WorkerRolesModule {}
+
 /**
- * Each role's module, imported only when WORKER_ROLES names it. ConditionalModule decides once the
- * environment is loaded and validated, so nothing reads it while modules are being declared.
+ * The modules of the roles WORKER_ROLES names, decided once ConfigModule has loaded and validated the
+ * environment (so nothing reads it while modules are declared). Like @nestjs/config's ConditionalModule,
+ * without its timer that throws when a boot was refused for a bad variable and the environment never loads.
  */
-export function workerRoleModules() {
-  return Object.entries(WORKER_ROLE_MODULES).map(([role, module]) =>
-    ConditionalModule.registerWhen(module, (env: NodeJS.ProcessEnv) =>
-      rolesNamedIn(env.WORKER_ROLES ?? 'all').includes(role),
-    ),
-  );
+export async function workerRoleModules(): Promise<DynamicModule> {
+  await ConfigModule.envVariablesLoaded;
+  const wanted = rolesNamedIn(process.env.WORKER_ROLES ?? 'all');
+  const modules = Object.entries(WORKER_ROLE_MODULES)
+    .filter(([role]) => wanted.includes(role))
+    .map(([, module]) => module);
+  return { module: WorkerRolesModule, imports: modules };
 }

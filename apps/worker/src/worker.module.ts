@@ -35,7 +35,7 @@ import { workerRoleModules } from './worker-roles';
     }),
     DatastoresModule.forRootFromConfig(),
     WorkerOperationsModule,
-    ...workerRoleModules(),
+    workerRoleModules(),
   ],
 })
 export class WorkerModule {}
