@@ -2,5 +2,5 @@
 // at boot by ConfigModule, and a typed settings object per lib injected under the lib's token.
 export { validatedEnv } from './validated-env';
 export { capabilityConfigProvider, readCapabilityConfig } from './capability-config';
-export { refuseUnsafeSecretsInProduction, PRODUCTION_SECRET_MIN_LENGTH } from './production-secrets';
+export { refuseUnsafeSecretsInProduction } from './production-secrets';
 export type { ProductionSecret } from './production-secrets';

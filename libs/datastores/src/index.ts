@@ -2,6 +2,6 @@ export { DatastoresModule } from './datastores.module';
 export { createRedisClient, describeRedisEndpoint, redisEndpointFromConfig, redisEndpointOf } from './redis-endpoint';
 export type { RedisEndpoint } from './redis-endpoint';
 export type { DatastoresOptions, DatastoresAsyncOptions } from './datastores.module';
-export { MONGO_CLIENT, MONGO_DB, REDIS_CLIENT, REDIS_ENDPOINT } from './datastores.tokens';
+export { MONGO_DB, REDIS_CLIENT, REDIS_ENDPOINT } from './datastores.tokens';
 export { datastoresEnv } from './datastores.env';
 export { bullmqConnection, hashTaggedQueueName } from './bullmq-connection';

@@ -1,8 +1,6 @@
 export { OperationsModule } from './operations.module';
-export { operationsEnv, BOARD_PASSWORD_SECRET, DEFAULT_BOARD_USER, DEFAULT_BOARD_PASSWORD } from './operations.env';
-export type { OperationsEnv } from './operations.env';
-export { PublicEndpoint } from './access/public-endpoint.decorator';
-export { mountOpenApiDocs, DOCS_PATH } from './docs/openapi';
+export { operationsEnv, BOARD_PASSWORD_SECRET } from './operations.env';
+export { mountOpenApiDocs } from './docs/openapi';
 export { BOARD_PATH } from './board/queue-board';
 export { systemQueues } from './board/system-queues';
 export { requestIdOf } from './request-id';
@@ -10,6 +8,4 @@ export { LOG_REDACTION } from './log-redaction';
 export { CapabilityMetrics } from './metrics/capability-metrics';
 export { CapabilityHealth, HealthCheckFailed } from './health/capability-health';
 export { WorkerOperationsModule } from './worker-operations.module';
-export { MetricsServer } from './metrics/metrics-server';
 export { metricsServerEnv } from './metrics/metrics.env';
-export type { MetricsServerEnv } from './metrics/metrics.env';
