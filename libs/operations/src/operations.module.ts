@@ -1,5 +1,4 @@
 import { Module } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
 import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { ThrottlerModule } from '@nestjs/throttler';
@@ -17,7 +16,7 @@ import { ReadinessIndicators } from './health/readiness.indicators';
 import { HttpHooks } from './metrics/http-hooks';
 import { MetricsController } from './metrics/metrics.controller';
 import { MetricsModule } from './metrics/metrics.module';
-import type { OperationsEnv } from './operations.env';
+import { OPERATIONS_CONFIG, OperationsConfig, OperationsConfigModule } from './operations.config';
 
 /**
  * Health, metrics (what the app's capabilities declare, see CapabilityMetrics / CapabilityHealth), API keys, rate limits and the queue dashboard for the api app. Guards run in the
@@ -31,13 +30,14 @@ import type { OperationsEnv } from './operations.env';
     TerminusModule,
     MetricsModule,
     RateLimitRedisModule,
+    OperationsConfigModule,
     ThrottlerModule.forRootAsync({
-      imports: [RateLimitRedisModule],
-      inject: [ConfigService, RateLimitRedis],
-      useFactory: (config: ConfigService<OperationsEnv, true>, { client: redis }: RateLimitRedis) => {
-        const limit = config.get('RATE_LIMIT_MAX', { infer: true });
+      imports: [RateLimitRedisModule, OperationsConfigModule],
+      inject: [OPERATIONS_CONFIG, RateLimitRedis],
+      useFactory: (config: OperationsConfig, { client: redis }: RateLimitRedis) => {
+        const limit = config.RATE_LIMIT_MAX;
         return {
-          throttlers: [{ ttl: config.get('RATE_LIMIT_WINDOW_MS', { infer: true }), limit }],
+          throttlers: [{ ttl: config.RATE_LIMIT_WINDOW_MS, limit }],
           // Shared through Redis, so the limit holds across api replicas.
           storage: new FailOpenThrottlerStorage(
             // Its keys are hash-tagged per client and throttler, so it runs on a Cluster as on one server.

@@ -1,8 +1,7 @@
-import { CanActivate, ExecutionContext, Injectable, UnauthorizedException } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
+import { CanActivate, ExecutionContext, Inject, Injectable, UnauthorizedException } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { OperationsEnv } from '../operations.env';
+import { OPERATIONS_CONFIG, OperationsConfig } from '../operations.config';
 import { PUBLIC_ENDPOINT } from './public-endpoint.decorator';
 
 const digest = (key: string) => createHash('sha256').update(key).digest();
@@ -19,10 +18,10 @@ export class ApiKeyGuard implements CanActivate {
   private readonly keyDigests: Buffer[];
 
   constructor(
-    config: ConfigService<OperationsEnv, true>,
+    @Inject(OPERATIONS_CONFIG) config: OperationsConfig,
     private readonly reflector: Reflector,
   ) {
-    this.keyDigests = config.get('API_KEYS', { infer: true }).map(digest);
+    this.keyDigests = config.API_KEYS.map(digest);
   }
 
   canActivate(context: ExecutionContext): boolean {

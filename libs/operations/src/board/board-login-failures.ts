@@ -1,7 +1,6 @@
-import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
+import { Inject, Injectable } from '@nestjs/common';
 import { RateLimitRedis } from '../access/rate-limit-redis';
-import type { OperationsEnv } from '../operations.env';
+import { OPERATIONS_CONFIG, OperationsConfig } from '../operations.config';
 
 const KEY_PREFIX = 'board-login-failures:';
 
@@ -17,10 +16,10 @@ export class BoardLoginFailures {
 
   constructor(
     private readonly rateLimitRedis: RateLimitRedis,
-    config: ConfigService<OperationsEnv, true>,
+    @Inject(OPERATIONS_CONFIG) config: OperationsConfig,
   ) {
-    this.maxFailures = config.get('BOARD_LOGIN_MAX_FAILURES', { infer: true });
-    this.windowMs = config.get('BOARD_LOGIN_WINDOW_MS', { infer: true });
+    this.maxFailures = config.BOARD_LOGIN_MAX_FAILURES;
+    this.windowMs = config.BOARD_LOGIN_WINDOW_MS;
   }
 
   /** How long the address stays refused; 0 when it may try. */

@@ -1,5 +1,4 @@
-import { Injectable, Logger, OnModuleInit } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
+import { Inject, Injectable, Logger, OnModuleInit } from '@nestjs/common';
 import { DiscoveryService, HttpAdapterHost } from '@nestjs/core';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -7,7 +6,7 @@ import { FastifyAdapter as BoardFastifyAdapter } from '@bull-board/fastify';
 import { Queue } from 'bullmq';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { OperationsEnv } from '../operations.env';
+import { OPERATIONS_CONFIG, OperationsConfig } from '../operations.config';
 import { BoardLoginFailures } from './board-login-failures';
 import { systemQueues } from './system-queues';
 
@@ -28,17 +27,17 @@ export class QueueBoard implements OnModuleInit {
   constructor(
     private readonly discovery: DiscoveryService,
     private readonly adapterHost: HttpAdapterHost,
-    private readonly config: ConfigService<OperationsEnv, true>,
+    @Inject(OPERATIONS_CONFIG) private readonly config: OperationsConfig,
     private readonly loginFailures: BoardLoginFailures,
   ) {}
 
   onModuleInit(): void {
-    if (!this.config.get('BOARD_ENABLED', { infer: true })) return;
-    const user = this.config.get('BOARD_USER', { infer: true });
-    const password = this.config.get('BOARD_PASSWORD', { infer: true });
+    if (!this.config.BOARD_ENABLED) return;
+    const user = this.config.BOARD_USER;
+    const password = this.config.BOARD_PASSWORD;
     const fastify = this.adapterHost.httpAdapter?.getInstance<FastifyInstance>();
     if (!fastify?.register) return;
-    const readOnlyMode = this.config.get('BOARD_READ_ONLY', { infer: true });
+    const readOnlyMode = this.config.BOARD_READ_ONLY;
     const queues = this.queues();
     const serverAdapter = new BoardFastifyAdapter();
     serverAdapter.setBasePath(BOARD_PATH);

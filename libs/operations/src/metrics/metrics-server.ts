@@ -1,9 +1,8 @@
 import { createServer, Server } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { MetricsCollector } from './metrics-collector';
-import type { MetricsServerEnv } from './metrics.env';
+import { METRICS_SERVER_CONFIG, MetricsServerConfig } from '../operations.config';
 
 /**
  * `/metrics` (and `/health/live`) on METRICS_PORT for a process that serves no api: the worker. A port
@@ -16,7 +15,7 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
 
   constructor(
     private readonly metrics: MetricsCollector,
-    private readonly config: ConfigService<MetricsServerEnv, true>,
+    @Inject(METRICS_SERVER_CONFIG) private readonly config: MetricsServerConfig,
   ) {}
 
   /** The port it listens on (the one picked when METRICS_PORT is 0). */
@@ -38,14 +37,10 @@ export class MetricsServer implements OnApplicationBootstrap, OnApplicationShutd
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(
-        this.config.get('METRICS_PORT', { infer: true }),
-        this.config.get('METRICS_HOST', { infer: true }),
-        resolve,
-      );
+      server.listen(this.config.METRICS_PORT, this.config.METRICS_HOST, resolve);
     });
     this.server = server;
-    this.logger.log(`metrics on http://${this.config.get('METRICS_HOST', { infer: true })}:${this.port}/metrics`);
+    this.logger.log(`metrics on http://${this.config.METRICS_HOST}:${this.port}/metrics`);
   }
 
   async onApplicationShutdown(): Promise<void> {
