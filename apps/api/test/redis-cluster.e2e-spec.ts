@@ -2,6 +2,7 @@
 // feature with REDIS_CLUSTER_NODES, and a master killed mid-run is replaced by its replica without losing
 // or doubling an increment the durability statement covers (README, "Guarantees" / docs/scaling.md).
 import { INestApplicationContext } from '@nestjs/common';
+import { Redis } from 'ioredis';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { MongoClient } from 'mongodb';
 import request from 'supertest';
@@ -106,7 +107,39 @@ describe('the system on a Redis Cluster (e2e)', () => {
     await http().get(`/report?buildId=${buildId}`).expect(200);
   });
 
-  it('answers health checks with Redis on the Cluster', async () => {
+  it('answers health checks and serves metrics with Redis on the Cluster', async () => {
     await http().get('/health/ready').expect(200);
+    const metrics = (await http().get('/metrics').expect(200)).text;
+    expect(metrics).toMatch(/bullmq_queue_jobs\{queue="\{buffered-increments-flush\}"/);
+  });
+
+  it('counts rate limits in the Cluster (hash-tagged keys per client and throttler)', async () => {
+    await http()
+      .post('/api/v1/increment')
+      .send({ key: uniqueName('rl'), value: 1 })
+      .expect(202);
+    const masters = cluster.masters().map((master) => new Redis(master.port));
+    try {
+      const hitKeys = (await Promise.all(masters.map((master) => master.keys('*:hits')))).flat();
+      expect(hitKeys.length).toBeGreaterThan(0);
+      expect(hitKeys.every((key) => /^\{[^}]+\}:hits$/.test(key))).toBe(true);
+    } finally {
+      masters.forEach((master) => master.disconnect());
+    }
+  });
+
+  it('shows every queue in Bull Board with its jobs read from the Cluster', async () => {
+    const board = await http()
+      .get('/admin/queues/api/queues')
+      .set('authorization', `Basic ${Buffer.from('admin:admin').toString('base64')}`)
+      .expect(200);
+    const names = board.body.queues.map((queue: { name: string }) => queue.name);
+    expect(names).toEqual(
+      expect.arrayContaining([
+        '{buffered-increments-flush}',
+        expect.stringMatching(/-delivery\}$/),
+        expect.stringMatching(/^\{royalties/),
+      ]),
+    );
   });
 });

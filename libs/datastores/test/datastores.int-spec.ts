@@ -4,7 +4,14 @@ import { Cluster, Redis } from 'ioredis';
 import { Db } from 'mongodb';
 import { validatedEnv } from '@bufferq/config';
 import { bullmqConnection, DatastoresModule, MONGO_DB, REDIS_CLIENT, datastoresEnv } from '@bufferq/datastores';
-import { eventually, PrivateRedisCluster, startPrivateRedisCluster, testServices, uniqueName } from '@bufferq/testing';
+import {
+  eventually,
+  PrivateRedisCluster,
+  redisServersUnderTest,
+  startPrivateRedisCluster,
+  testServices,
+  uniqueName,
+} from '@bufferq/testing';
 
 describe('DatastoresModule', () => {
   it('connects to the real Redis and MongoDB-wire server and closes them on shutdown', async () => {
@@ -55,12 +62,12 @@ describe('REDIS_CLUSTER_NODES', () => {
   });
 });
 
-describe('on a Redis Cluster', () => {
+describe.each(redisServersUnderTest().map(({ name }) => name))('on a %s Cluster', (server) => {
   let cluster: PrivateRedisCluster;
   const seeds = () => [{ host: '127.0.0.1', port: cluster.nodes[0].port }];
 
   beforeAll(async () => {
-    cluster = await startPrivateRedisCluster();
+    cluster = await startPrivateRedisCluster({ server });
   });
   afterAll(() => cluster.remove());
 
