@@ -27,7 +27,9 @@ function installClusterClientFactory(): void {
     const { [CLUSTER_NODES]: nodes, url, ...rest } = options as Record<string, unknown>;
     if (Array.isArray(nodes)) {
       // Each node's address comes from the slot map; BullMQ's single-server defaults must not pin one.
-      const { host: _host, port: _port, ...redisOptions } = rest;
+      const redisOptions = { ...rest };
+      delete redisOptions.host;
+      delete redisOptions.port;
       return createIORedisClient(new Cluster(nodes, { redisOptions }));
     }
     // Anything else is built exactly as BullMQ builds it without a factory.
