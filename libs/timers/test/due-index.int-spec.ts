@@ -10,6 +10,26 @@ describe.each([1, 3])('DueIndex (real Redis, %i shard(s))', (shards) => {
   const settings = (overrides: Parameters<typeof fastTimersConfig>[0]) =>
     fastTimersConfig({ TIMERS_DUE_INDEX_SHARDS: String(shards), ...overrides });
 
+  it('tells when each claimed timer fell due (overdue and armed alike), but not for a lapsed lease claimed again', async () => {
+    const dueIndex = new DueIndex(
+      redis,
+      settings({ TIMERS_REDIS_PREFIX: uniqueName('tdue'), TIMERS_DELIVERY_LOCK_MS: '1000' }),
+    );
+    const now = Date.now();
+    await dueIndex.schedule([
+      { id: 'late', runAt: now - 2_000 },
+      { id: 'soon', runAt: now + 400 },
+    ]);
+    const claimed = await dueIndex.claimDue(now, 10, now + 1_000);
+    const byId = (id: string) => claimed.find((timer) => timer.id === id)!;
+    expect(byId('late')).toMatchObject({ dueAt: now - 2_000 });
+    expect(byId('late').runAt).toBeUndefined();
+    expect(byId('soon')).toMatchObject({ dueAt: now + 400, runAt: now + 400 });
+    const reclaimed = await dueIndex.claimDue(now + 1_001, 10);
+    expect(reclaimed.map((timer) => timer.id).sort()).toEqual(['late', 'soon']);
+    expect(reclaimed.every((timer) => timer.dueAt === undefined)).toBe(true);
+  });
+
   it('counts scheduled, overdue (with the oldest one’s age), claimed and armed timers', async () => {
     const dueIndex = new DueIndex(redis, settings({ TIMERS_REDIS_PREFIX: uniqueName('tstats') }));
     const now = Date.now();

@@ -32,7 +32,8 @@ export class TimerDeliveryProcessor extends WorkerHost implements OnApplicationB
         (timer) =>
           typeof timer?.id === 'string' &&
           typeof timer.claim === 'string' &&
-          (timer.runAt === undefined || Number.isFinite(timer.runAt)),
+          (timer.runAt === undefined || Number.isFinite(timer.runAt)) &&
+          (timer.dueAt === undefined || Number.isFinite(timer.dueAt)),
       )
     )
       throw new UnrecoverableError(`malformed delivery batch ${job.id}`);

@@ -25,6 +25,8 @@ interface TimerToSend {
   url: string;
   attempts: number;
   runAt?: number;
+  /** When it fell due (ms), for the lateness of its POST. */
+  dueAt?: number;
 }
 
 /**
@@ -70,7 +72,7 @@ export class TimerDeliveryService {
 
     const sends: Array<Promise<void>> = [];
     const send = (timer: TimerToSend) => {
-      this.metrics.sending(timer.runAt);
+      this.metrics.sending(timer.dueAt ?? timer.runAt);
       sends.push(
         this.sender.send(timer.url, timer.id).then((outcome) => {
           const sent = this.outcomes.record({ ...timer, outcome });
@@ -119,7 +121,8 @@ export class TimerDeliveryService {
     const finished: string[] = [];
     for (const timer of claimed) {
       if (!parseTimerId(timer.id)) finished.push(timer.id);
-      else if (timer.staged) toSend.push({ id: timer.id, claim: timer.claim, ...timer.staged, runAt: timer.runAt });
+      else if (timer.staged)
+        toSend.push({ id: timer.id, claim: timer.claim, ...timer.staged, runAt: timer.runAt, dueAt: timer.dueAt });
       else unstaged.set(timer.id, timer);
     }
     const notDue: ReturnedTimer[] = [];
@@ -146,6 +149,7 @@ export class TimerDeliveryService {
               claim,
               url: timer.url,
               attempts: timer.attempts,
+              dueAt: runAt,
               ...(armedAt === undefined ? {} : { runAt: Math.max(armedAt, runAt) }),
             });
         }

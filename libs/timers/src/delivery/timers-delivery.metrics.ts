@@ -39,7 +39,7 @@ export class TimersDeliveryMetrics extends CapabilityMetrics {
   });
   private readonly lateness = this.histogram({
     name: 'timers_delivery_lateness_seconds',
-    help: 'From a timer’s run time to its POST, for timers claimed ahead of their run time (timers claimed late show in timers_overdue_oldest_seconds)',
+    help: 'From the time a timer (or its retry) fell due to its POST, whether claimed ahead of time or after',
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
   });
 
@@ -47,9 +47,9 @@ export class TimersDeliveryMetrics extends CapabilityMetrics {
     this.claimedTimers.inc(count);
   }
 
-  /** A POST starts now for a timer due at `runAt` (ms), when known. */
-  sending(runAt: number | undefined): void {
-    if (runAt !== undefined) this.lateness.observe(Math.max(0, Date.now() - runAt) / 1000);
+  /** A POST starts now for a timer due at `dueAt` (ms), when known (a lapsed lease claimed again is not). */
+  sending(dueAt: number | undefined): void {
+    if (dueAt !== undefined) this.lateness.observe(Math.max(0, Date.now() - dueAt) / 1000);
   }
 
   sent(result: DeliveryResult, outcome: SendOutcome): void {

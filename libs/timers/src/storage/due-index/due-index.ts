@@ -51,6 +51,8 @@ export interface ClaimedTimer {
    * this time (ms), and only if DueIndex.take then finds it not cancelled meanwhile.
    */
   runAt?: number;
+  /** When it fell due (ms): its score in the due index; absent for a lapsed lease claimed again. */
+  dueAt?: number;
 }
 
 /** A claimed timer handed back to the due index (see DueIndex.giveBack). */
@@ -368,14 +370,16 @@ export class DueIndex {
       [now, Math.max(now, horizon), limit, this.config.TIMERS_DELIVERY_LOCK_MS, claim],
     );
     const claimed: ClaimedTimer[] = [];
-    for (let i = 0; i < flat.length; i += 3) {
+    for (let i = 0; i < flat.length; i += 4) {
       const stagedDelivery = flat[i + 1];
       const runAt = flat[i + 2];
+      const dueAt = flat[i + 3];
       claimed.push({
         id: flat[i]!,
         claim,
         staged: stagedDelivery ? (JSON.parse(stagedDelivery) as StagedDelivery) : undefined,
         ...(runAt ? { runAt: Number(runAt) } : {}),
+        ...(dueAt ? { dueAt: Number(dueAt) } : {}),
       });
     }
     return claimed;

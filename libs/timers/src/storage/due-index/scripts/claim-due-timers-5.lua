@@ -10,8 +10,8 @@
 -- sends a timer only after take-claimed-timers-3.lua finds the token still there, so a re-claim here takes
 -- the timer away from an earlier holder that has not sent it yet. One due after `now` is also armed: its
 -- holder sends it at its run time (a cancel in between disarms it and drops the token).
--- Returns a flat list: id1, staged1 (or false), runAt1 (or false), id2, ... runAt is given for armed
--- timers only. A re-claimed lapsed lease comes without its staging (its holder may have recorded an
+-- Returns a flat list: id1, staged1 (or false), runAt1 (or false), dueAt1 (or false), id2, ... runAt is
+-- given for armed timers only; dueAt (the score it had in `due`) for every timer taken from `due`. A re-claimed lapsed lease comes without its staging (its holder may have recorded an
 -- outcome in MongoDB before dying, so delivery reads it) and is disarmed.
 local due, leased, staged, armed, claims = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, horizon, limit, lease = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
@@ -19,6 +19,7 @@ local token = ARGV[5]
 local ids = redis.call('ZRANGEBYSCORE', leased, '-inf', now, 'LIMIT', 0, limit)
 local lapsed = #ids
 local runAts = {}
+local dueAts = {}
 for _, id in ipairs(ids) do redis.call('ZREM', armed, id) end
 if #ids < limit then
   local dueNow = redis.call('ZRANGEBYSCORE', due, '-inf', horizon, 'WITHSCORES', 'LIMIT', 0, limit - #ids)
@@ -28,6 +29,7 @@ if #ids < limit then
     for i = 1, #dueNow, 2 do
       local id, runAt = dueNow[i], tonumber(dueNow[i + 1])
       ids[#ids + 1] = id
+      dueAts[#ids] = runAt
       if runAt > now then
         redis.call('ZADD', armed, runAt, id)
         runAts[#ids] = runAt
@@ -42,5 +44,6 @@ for i, id in ipairs(ids) do
   claimed[#claimed + 1] = id
   claimed[#claimed + 1] = i > lapsed and redis.call('HGET', staged, id) or false
   claimed[#claimed + 1] = runAts[i] and tostring(runAts[i]) or false
+  claimed[#claimed + 1] = dueAts[i] and tostring(dueAts[i]) or false
 end
 return claimed
