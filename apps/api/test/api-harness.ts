@@ -4,7 +4,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
-import { testServices } from '@bufferq/testing';
+import { PrivateRedisCluster, testServices } from '@bufferq/testing';
 
 const OVERRIDABLE = [
   'API_KEYS',
@@ -97,4 +97,12 @@ export async function startWorker(dbName: string, env: Record<string, string> = 
   const worker = await createWorkerApp();
   await worker.init();
   return worker;
+}
+
+/** The environment that points the apps at a private Redis Cluster (REDIS_URL then goes unused). */
+export function clusterEnvironment(cluster: PrivateRedisCluster): Record<string, string> {
+  return {
+    REDIS_URL: 'redis://127.0.0.1:1',
+    REDIS_CLUSTER_NODES: cluster.nodes.map((node) => `127.0.0.1:${node.port}`).join(','),
+  };
 }

@@ -16,7 +16,7 @@ import {
   testServices,
   uniqueName,
 } from '@bufferq/testing';
-import { startApi, startWorker } from './api-harness';
+import { clusterEnvironment, startApi, startWorker } from './api-harness';
 
 const { mongoUrl } = testServices();
 /** Longest time an acknowledged write may still be only on the master (loopback replication; generous). */
@@ -61,8 +61,7 @@ describe('a Redis Cluster failover under load (e2e)', () => {
   beforeAll(async () => {
     cluster = await startPrivateRedisCluster({ replicas: 1 });
     const env = {
-      REDIS_URL: 'redis://127.0.0.1:1',
-      REDIS_CLUSTER_NODES: cluster.nodes.map((node) => `127.0.0.1:${node.port}`).join(','),
+      ...clusterEnvironment(cluster),
       COUNTERS_FLUSH_INTERVAL_MS: '200',
       COUNTERS_WAIT_FOR_REPLICAS: '1',
       // A flush job whose completion the failover lost holds the queue until its lock lapses.

@@ -17,7 +17,7 @@ import {
   uniqueName,
   WebhookReceiver,
 } from '@bufferq/testing';
-import { startApi, startWorker } from './api-harness';
+import { clusterEnvironment, startApi, startWorker } from './api-harness';
 
 const { mongoUrl } = testServices();
 
@@ -42,8 +42,7 @@ describe('the system on a Redis Cluster (e2e)', () => {
       TIMERS_ALLOW_PRIVATE_TARGETS: 'true',
       TIMERS_SCHEDULER_POLL_MS: '20',
       ROYALTIES_INPUT_ROOT: inputs,
-      REDIS_URL: 'redis://127.0.0.1:1',
-      REDIS_CLUSTER_NODES: cluster.nodes.map((node) => `127.0.0.1:${node.port}`).join(','),
+      ...clusterEnvironment(cluster),
       COUNTERS_FLUSH_INTERVAL_MS: '200',
       WORKER_ROLES: 'all',
     };

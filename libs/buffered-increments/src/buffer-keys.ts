@@ -46,17 +46,6 @@ export function shardKeys(keyPrefix: string, namespace: string, count: number, i
   return bufferKeys(keyPrefix, count === 1 ? namespace : `${namespace}:${index}`);
 }
 
-/** The shard a document lives in: FNV-1a of its encoded id, so every process agrees. */
-export function shardOf(documentKey: string, count: number): number {
-  if (count === 1) return 0;
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < documentKey.length; i++) {
-    hash ^= documentKey.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % count;
-}
-
 /** Field of the live and draining hashes that holds when the oldest pending update arrived (ms). */
 export const SINCE_FIELD = '#since';
 /** Field of the live and draining hashes that numbers `$set` calls, to fold parent and child paths. */

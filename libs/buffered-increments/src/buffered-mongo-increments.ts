@@ -15,11 +15,11 @@ import {
 } from './buffered-field';
 import { OutgoingCall } from './outgoing-call';
 import { encodeComparable, encodeDelta, encodeSetValue } from './buffered-value';
-import { shardKeys, shardOf } from './buffer-keys';
+import { shardKeys } from './buffer-keys';
 import { BufferCallReply, BufferShard, SCRIPTS, ShardReport } from './buffer-shard';
 import { ClaimDurability } from './claim-durability';
 import { BufferFullError, BufferUnavailableError, InvalidUpdateError } from './errors';
-import { RedisLike } from '@bufferq/redis-scripts';
+import { RedisLike, shardOf } from '@bufferq/redis-scripts';
 
 export interface BufferedMongoIncrementsOptions {
   /** Names this buffer's Redis keys; default `<database>.<collection>`. Producers and flushers must agree. */

@@ -64,10 +64,7 @@ export class ClaimDurability {
     };
     sameConnection();
     if (aof) {
-      const [local, copies] = (await this.answered(server.call('WAITAOF', 1, replicas, this.options.timeoutMs))) as [
-        number,
-        number,
-      ];
+      const [local, copies] = (await server.call('WAITAOF', 1, replicas, this.options.timeoutMs)) as [number, number];
       sameConnection();
       if (local < 1 || copies < replicas) {
         throw new ClaimNotDurableError(
@@ -76,28 +73,12 @@ export class ClaimDurability {
       }
       return;
     }
-    const copies = Number(await this.answered(server.call('WAIT', replicas, this.options.timeoutMs)));
+    const copies = Number(await server.call('WAIT', replicas, this.options.timeoutMs));
     sameConnection();
     if (copies < replicas)
       throw new ClaimNotDurableError(
         `the claim reached ${copies} of ${replicas} replicas within ${this.options.timeoutMs} ms`,
       );
-  }
-
-  /**
-   * The server's answer, or ClaimNotDurableError once it is overdue: a node that died after the claim never
-   * answers, and a Cluster node's connection keeps the command queued while it reconnects to nobody, which
-   * would hold the flush (and its job) forever.
-   */
-  private answered<T>(reply: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const overdue = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new ClaimNotDurableError('Redis did not answer the durability wait; its server may be gone')),
-        this.options.timeoutMs + ANSWER_GRACE_MS,
-      );
-    });
-    return Promise.race([reply, overdue]).finally(() => clearTimeout(timer));
   }
 
   private async serverWaitsForAof(): Promise<boolean> {
@@ -108,9 +89,6 @@ export class ClaimDurability {
     return Array.isArray(described) && described[0] != null;
   }
 }
-
-/** How long past its own timeout a WAIT may take to answer before the server counts as gone. */
-const ANSWER_GRACE_MS = 1_000;
 
 /** The connection that serves `key`: the client itself, or on a Cluster the master of the key's slot. */
 function serverOf(redis: RedisLike, key: string): Redis {

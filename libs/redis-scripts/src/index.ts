@@ -2,3 +2,4 @@
 // they take, loaded once per server, with constants shared with TypeScript defined in TypeScript.
 export { RedisScript } from './redis-script';
 export type { RedisLike, ScriptConstants } from './redis-script';
+export { shardOf } from './key-shard';

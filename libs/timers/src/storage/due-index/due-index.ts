@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { REDIS_CLIENT } from '@bufferq/datastores';
-import { RedisLike, RedisScript } from '@bufferq/redis-scripts';
+import { RedisLike, RedisScript, shardOf } from '@bufferq/redis-scripts';
 import { TIMERS_CONFIG, TimersConfig } from '../../timers.config';
-import { TimerKeys, timerKeys, timerShardOf } from './timer-keys';
+import { TimerKeys, timerKeys } from './timer-keys';
 
 /**
  * What a worker needs to send a timer's next attempt without asking MongoDB: staged in Redis only for
@@ -93,7 +93,7 @@ interface ShardGroup<T> {
 
 /**
  * The schedule in Redis, spread over TIMERS_DUE_INDEX_SHARDS shards: each shard is the six keys of
- * `TimerKeys` under one hash tag, and a timer lives in the shard its id hashes to (`timerShardOf`). Each
+ * `TimerKeys` under one hash tag, and a timer lives in the shard its id hashes to (`shardOf`). Each
  * change to a shard is one script on that shard's keys, so on a Redis Cluster every call stays in one slot,
  * and a call about timers of several shards is one script call per shard, the shards concurrently. A holder
  * sends only what it could take (its claim token still in `claims`): a batch that waited past its lease,
@@ -120,7 +120,7 @@ export class DueIndex {
 
   /** The keys of the shard that holds the timer `id`. */
   keysOf(id: string): TimerKeys {
-    return this.shards[timerShardOf(id, this.shards.length)];
+    return this.shards[shardOf(id, this.shards.length)];
   }
 
   /**
@@ -399,7 +399,7 @@ export class DueIndex {
   private groupByShard<T>(items: readonly T[], idOf: (item: T) => string): Map<number, ShardGroup<T>> {
     const groups = new Map<number, ShardGroup<T>>();
     items.forEach((item, position) => {
-      const shard = timerShardOf(idOf(item), this.shards.length);
+      const shard = shardOf(idOf(item), this.shards.length);
       let group = groups.get(shard);
       if (!group) groups.set(shard, (group = { keys: this.shards[shard], items: [], positions: [] }));
       group.items.push(item);

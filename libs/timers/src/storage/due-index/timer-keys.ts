@@ -33,14 +33,3 @@ export function timerKeys(prefix: string, shards: number, shard: number): TimerK
     claims: `${base}:claims`,
   };
 }
-
-/** The shard a timer lives in: FNV-1a of its id, so every process (api and workers) agrees. */
-export function timerShardOf(id: string, shards: number): number {
-  if (shards === 1) return 0;
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < id.length; i++) {
-    hash ^= id.charCodeAt(i);
-    hash = Math.imul(hash, 0x01000193);
-  }
-  return (hash >>> 0) % shards;
-}
