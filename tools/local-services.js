@@ -196,6 +196,12 @@ function waitForPort(port, child, timeoutMs = 30_000) {
  * A server process on a fixed loopback port that can be stopped (SIGTERM), killed (SIGKILL) and
  * started again on the same port and data directory, which is what the outage tests need.
  */
+/** Servers this process started and has not stopped: killed when it exits, so a failed test cannot leave them. */
+const running = new Set();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
 class LocalServer {
   constructor(name, port, argsFor, bin, dataDir, url) {
     Object.assign(this, { name, port, argsFor, bin, dataDir, url, child: null });
@@ -208,7 +214,9 @@ class LocalServer {
     this.child = spawn(this.bin, this.argsFor(this.port, this.dataDir), { stdio: ['ignore', logFile, logFile] });
     fs.closeSync(logFile);
     const child = this.child;
+    running.add(child);
     child.once('exit', () => {
+      running.delete(child);
       if (this.child === child) this.child = null;
     });
     await waitForPort(this.port, child);
