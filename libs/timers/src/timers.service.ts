@@ -99,7 +99,8 @@ export class TimersService {
     const timer = await this.findOrThrow(id, tenant);
     const now = new Date();
     if (shownStatus(timer, now.getTime()) !== 'pending') throw this.notCancellable(timer, now);
-    if ((await this.dueIndex.cancel(id, now.getTime())) === 'delivering')
+    // Its run time finds it in the timing wheel if it is still there (far off).
+    if ((await this.dueIndex.cancel(timer._id.toHexString(), now.getTime(), timer.runAt.getTime())) === 'delivering')
       throw new ConflictException(`timer ${id} is being delivered; only a pending timer can be cancelled`);
     const cancelled = await this.timers.cancelPending(timer._id, tenant, now);
     if (cancelled) return toTimerView(cancelled);

@@ -5,11 +5,14 @@ import { DeliveryClock } from '../src/delivery/delivery-clock';
 import { DueIndex } from '../src/storage/due-index/due-index';
 import { fastTimersConfig } from './fixtures/timers-harness';
 
+/** Timer `i`'s id: the due index takes ObjectIds (24 hex digits). */
+const timerId = (i: number) => i.toString(16).padStart(24, '0');
+
 /** Timers armed in `dueIndex`, due `offsets` ms from now: what a scheduler claims ahead of their time. */
 async function armTimers(dueIndex: DueIndex, offsets: number[]) {
   const now = Date.now();
   const timers = offsets.map((offset, i) => ({
-    id: `timer-${i}`,
+    id: timerId(i),
     runAt: now + offset,
     staged: { url: 'http://receiver.test/hook', attempts: 0 },
   }));
@@ -42,17 +45,17 @@ describe('DeliveryClock (armed timers, real Redis)', () => {
   it('fires armed timers at their run times, in order, and not one cancelled meanwhile', async () => {
     const { dueIndex, clock } = clockOn(new Redis(redisUrl));
     const timers = await armTimers(dueIndex, [300, 150, 300, 200]);
-    expect(await dueIndex.cancel('timer-3')).toBe('cancelled');
+    expect(await dueIndex.cancel(timerId(3))).toBe('cancelled');
 
     const fired: Array<{ id: string; at: number }> = [];
     const whenDue = clock.whenDue(timers, (id) => fired.push({ id, at: Date.now() }));
     expect(clock.size).toBe(4);
-    expect(await whenDue).toEqual(['timer-3']);
-    expect(fired.map((firing) => firing.id)).toEqual(['timer-1', 'timer-0', 'timer-2']);
+    expect(await whenDue).toEqual([timerId(3)]);
+    expect(fired.map((firing) => firing.id)).toEqual([timerId(1), timerId(0), timerId(2)]);
     for (const firing of fired) expect(firing.at).toBeGreaterThanOrEqual(timers.find((t) => t.id === firing.id)!.runAt);
     expect(clock.size).toBe(0);
     // Fired timers are no longer armed: a cancel now finds them being delivered.
-    expect(await dueIndex.cancel('timer-0')).toBe('delivering');
+    expect(await dueIndex.cancel(timerId(0))).toBe('delivering');
   });
 
   it('holds armed timers while Redis cannot confirm them and fires each once when Redis is back', async () => {
@@ -69,7 +72,7 @@ describe('DeliveryClock (armed timers, real Redis)', () => {
 
       await server.start();
       expect(await whenDue).toEqual([]);
-      expect(fired).toEqual(['timer-0', 'timer-1']);
+      expect(fired).toEqual([timerId(0), timerId(1)]);
     } finally {
       await server.remove();
     }
@@ -83,7 +86,7 @@ describe('DeliveryClock (armed timers, real Redis)', () => {
       await server.stop();
       clock.close();
       const fired: string[] = [];
-      expect(await clock.whenDue(timers, (id) => fired.push(id))).toEqual(['timer-0']);
+      expect(await clock.whenDue(timers, (id) => fired.push(id))).toEqual([timerId(0)]);
       expect(fired).toEqual([]);
     } finally {
       await server.remove();

@@ -165,8 +165,46 @@ describe('DueIndex on a Redis Cluster (three masters, three shards)', () => {
     }
   });
 
+  it('keeps far timers in each shard’s timing wheel (bucket keys in the shard’s slot), cancels one there, and moves the rest into due', async () => {
+    const dueIndex = await dueIndexOnEveryNode('tcl_wheel');
+    const now = Date.now();
+    // Beyond the horizon (two reconciler periods of 300 ms): into the wheel, two buckets per shard.
+    const runAt = Math.ceil((now + 60_000) / 1000) * 1000;
+    const timers = [0, 1, 2].flatMap((shard) =>
+      idsInShard(dueIndex, shard, 20).map((id, i) => ({ id, runAt: runAt + (i % 2) * 1_000 + i })),
+    );
+    expect(await dueIndex.schedule(timers, now)).toBe(60);
+    expect(await dueIndex.size()).toBe(60);
+    for (const keys of dueIndex.shards) {
+      expect(await redis.zcard(keys.due)).toBe(0);
+      const buckets = await redis.zrange(keys.wheel, 0, -1);
+      expect(buckets).toHaveLength(2);
+      const slots = new Set(
+        await Promise.all(
+          [keys.due, ...buckets.map((bucket) => `${keys.wheel}:${bucket}`)].map((key) => redis.cluster('KEYSLOT', key)),
+        ),
+      );
+      expect(slots.size).toBe(1);
+    }
+    const [cancelled] = timers;
+    expect(await dueIndex.cancel(cancelled.id, now, cancelled.runAt)).toBe('cancelled');
+    const claimed: ClaimedTimer[] = [];
+    for (let poll = 0; poll < 10; poll++) claimed.push(...(await dueIndex.claimDue(runAt + 2_000, 100)));
+    expect(claimed.map((timer) => [timer.id, timer.dueAt]).sort()).toEqual(
+      timers
+        .slice(1)
+        .map((timer) => [timer.id, timer.runAt])
+        .sort(),
+    );
+    expect(await dueIndex.stats(runAt + 2_000)).toMatchObject({ scheduled: 0, claimed: 59 });
+  });
+
   it('cancels, takes, renews, gives back, settles and reconciles each timer in the shard that holds it', async () => {
-    const dueIndex = await dueIndexOnEveryNode('tcl_route', { TIMERS_DELIVERY_LOCK_MS: '5000' });
+    // A reconciler horizon of 10 s: timers due in 2 s are in `due`, not in the timing wheel.
+    const dueIndex = await dueIndexOnEveryNode('tcl_route', {
+      TIMERS_DELIVERY_LOCK_MS: '5000',
+      TIMERS_RECONCILE_INTERVAL_MS: '5000',
+    });
     const now = Date.now();
     const [a, b, c] = [0, 1, 2].map((shard) => idsInShard(dueIndex, shard, 1)[0]);
     const [cancelled] = idsInShard(dueIndex, 1, 1);

@@ -1,7 +1,12 @@
 import { Redis } from 'ioredis';
+import { ObjectId } from 'mongodb';
 import { testServices, uniqueName } from '@bufferq/testing';
 import { DueIndex } from '../src/storage/due-index/due-index';
 import { fastTimersConfig } from './fixtures/timers-harness';
+
+/** Fresh timer ids (ObjectIds, as the due index requires), by name. */
+const timerIds = <Name extends string>(...names: Name[]) =>
+  Object.fromEntries(names.map((name) => [name, new ObjectId().toHexString()])) as Record<Name, string>;
 
 // One shard (the default) and three shards of one Redis: the same guarantees either way.
 describe.each([1, 3])('DueIndex (real Redis, %i shard(s))', (shards) => {
@@ -16,28 +21,29 @@ describe.each([1, 3])('DueIndex (real Redis, %i shard(s))', (shards) => {
       settings({ TIMERS_REDIS_PREFIX: uniqueName('tdue'), TIMERS_DELIVERY_LOCK_MS: '1000' }),
     );
     const now = Date.now();
+    const { late, soon } = timerIds('late', 'soon');
     await dueIndex.schedule([
-      { id: 'late', runAt: now - 2_000 },
-      { id: 'soon', runAt: now + 400 },
+      { id: late, runAt: now - 2_000 },
+      { id: soon, runAt: now + 400 },
     ]);
     const claimed = await dueIndex.claimDue(now, 10, now + 1_000);
     const byId = (id: string) => claimed.find((timer) => timer.id === id)!;
-    expect(byId('late')).toMatchObject({ dueAt: now - 2_000 });
-    expect(byId('late').runAt).toBeUndefined();
-    expect(byId('soon')).toMatchObject({ dueAt: now + 400, runAt: now + 400 });
+    expect(byId(late)).toMatchObject({ dueAt: now - 2_000 });
+    expect(byId(late).runAt).toBeUndefined();
+    expect(byId(soon)).toMatchObject({ dueAt: now + 400, runAt: now + 400 });
     const reclaimed = await dueIndex.claimDue(now + 1_001, 10);
-    expect(reclaimed.map((timer) => timer.id).sort()).toEqual(['late', 'soon']);
+    expect(reclaimed.map((timer) => timer.id).sort()).toEqual([late, soon].sort());
     expect(reclaimed.every((timer) => timer.dueAt === undefined)).toBe(true);
   });
 
   it('counts scheduled, overdue (with the oldest one’s age), claimed and armed timers', async () => {
     const dueIndex = new DueIndex(redis, settings({ TIMERS_REDIS_PREFIX: uniqueName('tstats') }));
     const now = Date.now();
+    const ids = [-5_000, -1_000, 500, 3_600_000, 7_200_000].map(() => new ObjectId().toHexString());
+    // The two far ones wait in the timing wheel: counted as scheduled all the same.
     await dueIndex.schedule(
-      [-5_000, -1_000, 500, 3_600_000, 7_200_000].map((offset, i) => ({
-        id: `timer-${i}`,
-        runAt: now + offset,
-      })),
+      [-5_000, -1_000, 500, 3_600_000, 7_200_000].map((offset, i) => ({ id: ids[i], runAt: now + offset })),
+      now,
     );
     expect(await dueIndex.stats(now)).toEqual({
       scheduled: 5,
@@ -49,11 +55,11 @@ describe.each([1, 3])('DueIndex (real Redis, %i shard(s))', (shards) => {
 
     // Earliest first within a shard: the most overdue timer goes first unless another shard's turn came.
     const [first] = await dueIndex.claimDue(now, 1);
-    if (dueIndex.keysOf('timer-0') === dueIndex.keysOf('timer-1')) expect(first.id).toBe('timer-0');
+    if (dueIndex.keysOf(ids[0]) === dueIndex.keysOf(ids[1])) expect(first.id).toBe(ids[0]);
     expect(await dueIndex.stats(now)).toEqual({
       scheduled: 4,
       overdue: 1,
-      oldestOverdueMs: first.id === 'timer-0' ? 1_000 : 5_000,
+      oldestOverdueMs: first.id === ids[0] ? 1_000 : 5_000,
       claimed: 1,
       armed: 0,
     });
@@ -72,14 +78,15 @@ describe.each([1, 3])('DueIndex (real Redis, %i shard(s))', (shards) => {
   it('fires thousands of armed timers in one take, answering in order (a cancelled one: false)', async () => {
     const dueIndex = new DueIndex(redis, settings({ TIMERS_REDIS_PREFIX: uniqueName('ttake') }));
     const now = Date.now();
-    const ids = Array.from({ length: 2_500 }, (_, i) => `timer-${String(i).padStart(4, '0')}`);
-    await dueIndex.schedule(ids.map((id) => ({ id, runAt: now + 60_000 })));
-    const claimed = await dueIndex.claimDue(now, 3_000, now + 60_000);
-    expect(claimed.map((timer) => timer.id).sort()).toEqual(ids);
-    expect(await dueIndex.cancel('timer-1700', now)).toBe('cancelled');
+    const ids = Array.from({ length: 2_500 }, () => new ObjectId().toHexString());
+    // Due within the reconciler's horizon (two periods of 300 ms), so in `due`, not in the timing wheel.
+    await dueIndex.schedule(ids.map((id) => ({ id, runAt: now + 500 })));
+    const claimed = await dueIndex.claimDue(now, 3_000, now + 500);
+    expect(claimed.map((timer) => timer.id).sort()).toEqual([...ids].sort());
+    expect(await dueIndex.cancel(ids[1700], now)).toBe('cancelled');
 
     const fire = await dueIndex.take(claimed);
-    expect(fire).toEqual(claimed.map((timer) => timer.id !== 'timer-1700'));
+    expect(fire).toEqual(claimed.map((timer) => timer.id !== ids[1700]));
     // Taken once: a second take (say, a second job with the same claim) sends none of them.
     expect((await dueIndex.take(claimed)).some(Boolean)).toBe(false);
   });
@@ -91,18 +98,19 @@ describe.each([1, 3])('DueIndex (real Redis, %i shard(s))', (shards) => {
     });
     const dueIndex = new DueIndex(redis, config);
     const now = Date.now();
-    await dueIndex.schedule(['a', 'b', 'c'].map((id) => ({ id, runAt: now })));
+    const { a: aId, b: bId, c: cId } = timerIds('a', 'b', 'c');
+    await dueIndex.schedule([aId, bId, cId].map((id) => ({ id, runAt: now })));
     const first = await dueIndex.claimDue(now, 10);
     // The first holder's batch waits past its lease; another scheduler re-claims all three.
     const second = await dueIndex.claimDue(now + 1_001, 10);
-    expect(second.map((timer) => timer.id).sort()).toEqual(['a', 'b', 'c']);
+    expect(second.map((timer) => timer.id).sort()).toEqual([aId, bId, cId].sort());
     expect(await dueIndex.take(first)).toEqual([false, false, false]);
     expect(await dueIndex.giveBack(first.map((timer) => ({ ...timer, runAt: now })))).toBe(0);
     expect(await dueIndex.size()).toBe(0);
 
-    const [a, b, c] = ['a', 'b', 'c'].map((id) => second.find((timer) => timer.id === id)!);
+    const [a, b, c] = [aId, bId, cId].map((id) => second.find((timer) => timer.id === id)!);
     expect(await dueIndex.take([a])).toEqual([true]);
-    expect(await dueIndex.cancel('b', now)).toBe('delivering');
+    expect(await dueIndex.cancel(bId, now)).toBe('delivering');
     // Handed back at the run time given (an armed timer's own), not now.
     expect(
       await dueIndex.giveBack([
@@ -110,8 +118,8 @@ describe.each([1, 3])('DueIndex (real Redis, %i shard(s))', (shards) => {
         { ...a, runAt: now },
       ]),
     ).toBe(1);
-    expect(await redis.zscore(dueIndex.keysOf('b').due, 'b')).toBe(String(now + 5_000));
-    expect(await redis.zscore(dueIndex.keysOf('a').due, 'a')).toBeNull();
+    expect(await redis.zscore(dueIndex.keysOf(bId).due, bId)).toBe(String(now + 5_000));
+    expect(await redis.zscore(dueIndex.keysOf(aId).due, aId)).toBeNull();
     expect(await dueIndex.take([b, c])).toEqual([false, true]);
   });
 });

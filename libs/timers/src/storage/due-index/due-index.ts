@@ -18,9 +18,9 @@ export interface StagedDelivery {
 
 /** What the schedule holds right now (see DueIndex.stats). */
 export interface ScheduleStats {
-  /** Timers waiting in the due index (not claimed by a worker). */
+  /** Timers waiting in the due index, `due` and the timing wheel (not claimed by a worker). */
   scheduled: number;
-  /** Of those, timers already due: claimed by no worker yet. */
+  /** Of those, timers already due (in `due`; a claim moves wheel timers there before they are): claimed by no worker yet. */
   overdue: number;
   /** How long the most overdue of them has been due (0 when none is). */
   oldestOverdueMs: number;
@@ -63,23 +63,40 @@ export interface ReturnedTimer {
   runAt: number;
 }
 
-/** A script argument that holds nothing: no staged delivery, no settled entries to forget. */
+/** A script argument that holds nothing: no staged delivery, no settled entries to forget, no run time. */
 const NONE = '';
-/** What cancel-timer-6.lua answers. */
+/** What cancel-timer-8.lua answers. */
 const CANCELLED = 'cancelled';
 const DELIVERING = 'delivering';
 type CancelResult = typeof CANCELLED | typeof DELIVERING;
 
-const script = (file: string) => new RedisScript(join(__dirname, 'scripts', file), { NONE, CANCELLED, DELIVERING });
+/**
+ * The timing wheel's layout (see schedule-timers-6.lua): buckets of BUCKET_MS; a bucket string is a header
+ * (live records, records moved to `due`: 4 bytes each) and records of the id's 12 bytes and a 2-byte offset
+ * within the bucket, TOMBSTONE for a cancelled one. A claim moves at most PROMOTE_LIMIT records per shard.
+ */
+const WHEEL = { BUCKET_MS: 1_000, HEADER_BYTES: 8, RECORD_BYTES: 14, TOMBSTONE: 0xffff, PROMOTE_LIMIT: 2_000 };
+
+const script = (file: string) =>
+  new RedisScript(join(__dirname, 'scripts', file), { NONE, CANCELLED, DELIVERING, ...WHEEL });
 const SCRIPTS = {
-  schedule: script('schedule-timers-4.lua'),
+  schedule: script('schedule-timers-6.lua'),
   reschedule: script('reschedule-timers-6.lua'),
-  claimDue: script('claim-due-timers-5.lua'),
+  claimDue: script('claim-due-timers-8.lua'),
   takeClaimed: script('take-claimed-timers-3.lua'),
   returnClaimed: script('return-claimed-timers-4.lua'),
   settle: script('settle-timers-6.lua'),
-  cancel: script('cancel-timer-6.lua'),
+  cancel: script('cancel-timer-8.lua'),
 };
+
+/** A timer id as the wheel stores it: a MongoDB ObjectId's 24 lowercase hex digits (12 bytes). */
+const TIMER_ID = /^[0-9a-f]{24}$/;
+
+function checkTimerId(id: string): string {
+  if (!TIMER_ID.test(id))
+    throw new Error(`timer id ${JSON.stringify(id)} is not an ObjectId (24 lowercase hex digits)`);
+  return id;
+}
 
 /** Ids per script call: bounds each script's run; calls sent together still travel in one round trip. */
 const CHUNK = 1_000;
@@ -92,13 +109,19 @@ interface ShardGroup<T> {
 }
 
 /**
- * The schedule in Redis, spread over TIMERS_DUE_INDEX_SHARDS shards: each shard is the six keys of
+ * The schedule in Redis, spread over TIMERS_DUE_INDEX_SHARDS shards: each shard is the eight keys of
  * `TimerKeys` under one hash tag, and a timer lives in the shard its id hashes to (`shardOf`). Each
  * change to a shard is one script on that shard's keys, so on a Redis Cluster every call stays in one slot,
  * and a call about timers of several shards is one script call per shard, the shards concurrently. A holder
  * sends only what it could take (its claim token still in `claims`): a batch that waited past its lease,
  * whose timers another scheduler re-claimed, sends none of them. It is an index only: MongoDB holds the
  * timers, and the reconciler rebuilds `due` and `staged` from it.
+ *
+ * Two tiers per shard. A timer due within the reconciler's horizon (two TIMERS_RECONCILE_INTERVAL_MS) is an
+ * entry of `due`, where claims, arming and retries work on it. A new timer due later is a 14-byte record in
+ * the timing wheel (`wheel` and its bucket strings), about a fifth of a `due` entry's memory, and each claim
+ * first moves the wheel's buckets that came within the horizon into `due`. Ids must be ObjectIds (the wheel
+ * stores their 12 bytes).
  */
 @Injectable()
 export class DueIndex {
@@ -109,12 +132,18 @@ export class DueIndex {
   private claims = 0;
   /** The shard this instance's next claim starts with: each claim starts one shard further on. */
   private firstClaimShard = 0;
+  /**
+   * The reconciler's horizon (ms): timers due within it of now are in `due` (the reconciler re-adds them
+   * there), later ones may wait in the timing wheel.
+   */
+  private readonly horizonMs: number;
 
   constructor(
     @Inject(REDIS_CLIENT) private readonly redis: RedisLike,
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
   ) {
     const count = config.TIMERS_DUE_INDEX_SHARDS;
+    this.horizonMs = 2 * config.TIMERS_RECONCILE_INTERVAL_MS;
     this.shards = Array.from({ length: count }, (_, shard) => timerKeys(config.TIMERS_REDIS_PREFIX, count, shard));
   }
 
@@ -124,16 +153,18 @@ export class DueIndex {
   }
 
   /**
-   * Schedules new timers (already in MongoDB), staging deliveries that are given. A timer that was
+   * Schedules new timers (already in MongoDB), staging deliveries that are given. One due more than the
+   * reconciler's horizon after `now` goes into the timing wheel, without its staging. A timer that was
    * cancelled, or indexed and claimed by a worker (from a reconciler pass), since it was inserted is left
    * as it is: this write may come late. Returns how many it added.
    */
-  async schedule(timers: DueTimer[]): Promise<number> {
+  async schedule(timers: DueTimer[], now = Date.now()): Promise<number> {
+    const wheelAfter = now + this.horizonMs;
     return sum(
       await this.eachShard(
         timers,
         (timer) => timer.id,
-        (keys, chunk) => this.runSchedule(keys, NONE, chunk),
+        (keys, chunk) => this.runSchedule(keys, NONE, wheelAfter, chunk),
       ),
     );
   }
@@ -152,8 +183,8 @@ export class DueIndex {
   }
 
   /**
-   * Re-adds timers the reconciler read from MongoDB, unless they are leased or settled meanwhile, and never
-   * to an earlier time than the index already has. Forgets settled entries older than `forgetSettledBefore`
+   * Re-adds timers the reconciler read from MongoDB (due within its horizon) to `due`, unless they are
+   * leased or settled meanwhile, and never to an earlier time than the index already has. Forgets settled entries older than `forgetSettledBefore`
    * in every shard, also those none of these timers live in.
    */
   async reconcile(timers: DueTimer[], forgetSettledBefore: number): Promise<number> {
@@ -161,9 +192,9 @@ export class DueIndex {
     const counts = await Promise.all(
       this.shards.map(async (keys, shard) => {
         const group = groups.get(shard)?.items ?? [];
-        let added = await this.runSchedule(keys, forgetSettledBefore, group.slice(0, CHUNK));
+        let added = await this.runSchedule(keys, forgetSettledBefore, NONE, group.slice(0, CHUNK));
         for (let i = CHUNK; i < group.length; i += CHUNK)
-          added += await this.runSchedule(keys, NONE, group.slice(i, i + CHUNK));
+          added += await this.runSchedule(keys, NONE, NONE, group.slice(i, i + CHUNK));
         return added;
       }),
     );
@@ -171,8 +202,9 @@ export class DueIndex {
   }
 
   /**
-   * Claims up to `limit` timers over all shards: in each shard lapsed leases first, then timers due at or
-   * before `horizon`, earliest first. Each claimed timer is leased for TIMERS_DELIVERY_LOCK_MS; its holder
+   * Claims up to `limit` timers over all shards: in each shard, after moving the timing wheel's buckets
+   * that start within the reconciler's horizon of `now` into `due`, lapsed leases first, then timers due at
+   * or before `horizon`, earliest first. Each claimed timer is leased for TIMERS_DELIVERY_LOCK_MS; its holder
    * renews the lease until it settles. One due after `now` is armed (it comes with its `runAt`): its holder
    * sends it when it is due, after `take`, so work that does not depend on the clock is done before the
    * timer falls due.
@@ -308,15 +340,28 @@ export class DueIndex {
   /**
    * Takes a pending timer out of the schedule; 'delivering' when it is due at or before `now` or a worker
    * is sending it (then it stays scheduled). A timer claimed ahead of its run time is still cancelled.
+   * `runAt` is its run time as MongoDB has it: a timer still in the timing wheel is found by it (without it
+   * only `due` is searched, and a wheel record left there relies on the settled mark, which is forgotten
+   * after two reconciler periods).
    */
-  cancel(id: string, now = Date.now()): Promise<CancelResult> {
-    const { due, leased, staged, settled, armed, claims } = this.keysOf(id);
-    return SCRIPTS.cancel.run<CancelResult>(this.redis, [due, leased, staged, settled, armed, claims], [now, id]);
+  async cancel(id: string, now = Date.now(), runAt?: number): Promise<CancelResult> {
+    const { due, leased, staged, settled, armed, claims, wheel, wheeled } = this.keysOf(checkTimerId(id));
+    return SCRIPTS.cancel.run<CancelResult>(
+      this.redis,
+      [due, leased, staged, settled, armed, claims, wheel, wheeled],
+      [now, id, runAt ?? NONE],
+    );
   }
 
-  /** Pending timers in the due index (claimed ones excluded), over all shards. */
+  /** Pending timers in the due index and the timing wheel (claimed ones excluded), over all shards. */
   async size(): Promise<number> {
-    return sum(await Promise.all(this.shards.map((keys) => this.redis.zcard(keys.due))));
+    const perShard = await Promise.all(
+      this.shards.map(async ({ due, wheeled }) => {
+        const [inDue, inWheel] = await Promise.all([this.redis.zcard(due), this.redis.get(wheeled)]);
+        return inDue + Number(inWheel ?? 0);
+      }),
+    );
+    return sum(perShard);
   }
 
   /** How many timers wait, are overdue, claimed and armed over all shards: one round trip per shard, concurrently. */
@@ -333,7 +378,7 @@ export class DueIndex {
   }
 
   private async shardStats(keys: TimerKeys, now: number) {
-    const { due, leased, armed } = keys;
+    const { due, leased, armed, wheeled } = keys;
     const replies = await this.redis
       .multi()
       .zcard(due)
@@ -341,13 +386,15 @@ export class DueIndex {
       .zrange(due, 0, 0, 'WITHSCORES')
       .zcard(leased)
       .zcard(armed)
+      .get(wheeled)
       .exec();
-    const [scheduled, overdue, earliest, claimed, armedCount] = (replies ?? []).map(([error, value]) => {
+    const [inDue, overdue, earliest, claimed, armedCount, inWheel] = (replies ?? []).map(([error, value]) => {
       if (error) throw error;
       return value;
-    }) as [number, number, string[], number, number];
+    }) as [number, number, string[], number, number, string | null];
     return {
-      scheduled,
+      // Wheel timers are due beyond the horizon (or moved to `due` by the next claim): never overdue here.
+      scheduled: inDue + Number(inWheel ?? 0),
       overdue,
       earliestRunAt: earliest.length ? Number(earliest[1]) : now,
       claimed,
@@ -355,7 +402,7 @@ export class DueIndex {
     };
   }
 
-  /** claim-due-timers-5.lua on one shard. */
+  /** claim-due-timers-8.lua on one shard. */
   private async claimInShard(
     keys: TimerKeys,
     now: number,
@@ -363,11 +410,11 @@ export class DueIndex {
     limit: number,
     claim: string,
   ): Promise<ClaimedTimer[]> {
-    const { due, leased, staged, armed, claims } = keys;
+    const { due, leased, staged, settled, armed, claims, wheel, wheeled } = keys;
     const flat = await SCRIPTS.claimDue.run<Array<string | null>>(
       this.redis,
-      [due, leased, staged, armed, claims],
-      [now, Math.max(now, horizon), limit, this.config.TIMERS_DELIVERY_LOCK_MS, claim],
+      [due, leased, staged, settled, armed, claims, wheel, wheeled],
+      [now, Math.max(now, horizon), limit, this.config.TIMERS_DELIVERY_LOCK_MS, claim, now + this.horizonMs],
     );
     const claimed: ClaimedTimer[] = [];
     for (let i = 0; i < flat.length; i += 4) {
@@ -385,13 +432,21 @@ export class DueIndex {
     return claimed;
   }
 
-  /** schedule-timers-4.lua on one shard: `forgetSettledBefore` (ms) or NONE, then the timers. */
-  private runSchedule(keys: TimerKeys, forgetSettledBefore: number | typeof NONE, timers: DueTimer[]): Promise<number> {
-    const { due, leased, staged, settled } = keys;
+  /**
+   * schedule-timers-6.lua on one shard: `forgetSettledBefore` (ms) or NONE; `wheelAfter`: timers whose wheel
+   * bucket starts after it (ms) go into the wheel, NONE: all into `due`; then the timers.
+   */
+  private runSchedule(
+    keys: TimerKeys,
+    forgetSettledBefore: number | typeof NONE,
+    wheelAfter: number | typeof NONE,
+    timers: DueTimer[],
+  ): Promise<number> {
+    const { due, leased, staged, settled, wheel, wheeled } = keys;
     return SCRIPTS.schedule.run<number>(
       this.redis,
-      [due, leased, staged, settled],
-      [forgetSettledBefore, ...timerArgs(timers)],
+      [due, leased, staged, settled, wheel, wheeled],
+      [forgetSettledBefore, wheelAfter, ...timerArgs(timers)],
     );
   }
 
@@ -399,7 +454,7 @@ export class DueIndex {
   private groupByShard<T>(items: readonly T[], idOf: (item: T) => string): Map<number, ShardGroup<T>> {
     const groups = new Map<number, ShardGroup<T>>();
     items.forEach((item, position) => {
-      const shard = shardOf(idOf(item), this.shards.length);
+      const shard = shardOf(checkTimerId(idOf(item)), this.shards.length);
       let group = groups.get(shard);
       if (!group) groups.set(shard, (group = { keys: this.shards[shard], items: [], positions: [] }));
       group.items.push(item);

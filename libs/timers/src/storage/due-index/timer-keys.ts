@@ -1,6 +1,7 @@
 /**
- * The Redis keys of one shard of the timers' schedule. All six carry the shard's hash tag, so on a Redis
- * Cluster they share a slot (every script takes several of them at once); different shards hash to
+ * The Redis keys of one shard of the timers' schedule. All eight carry the shard's hash tag, so on a Redis
+ * Cluster they share a slot (every script takes several of them at once), and so do the wheel's bucket
+ * strings, `<wheel>:<bucket number>`, which the scripts derive from `wheel`; different shards hash to
  * different slots, so the schedule spreads over the Cluster's nodes.
  */
 export interface TimerKeys {
@@ -16,6 +17,14 @@ export interface TimerKeys {
   armed: string;
   /** Hash: id -> token of the claim that holds a leased timer, until its holder takes it to send it. */
   claims: string;
+  /**
+   * Sorted set of the timing wheel's buckets: bucket number (its start / 1000) -> its start (ms). Each
+   * bucket is a string `<wheel>:<bucket number>` of 14-byte records of timers due too far off for `due`
+   * (see schedule-timers-6.lua).
+   */
+  wheel: string;
+  /** String: how many live records the wheel's buckets hold (timers waiting there). */
+  wheeled: string;
 }
 
 /**
@@ -31,5 +40,7 @@ export function timerKeys(prefix: string, shards: number, shard: number): TimerK
     settled: `${base}:settled`,
     armed: `${base}:armed`,
     claims: `${base}:claims`,
+    wheel: `${base}:wheel`,
+    wheeled: `${base}:wheeled`,
   };
 }

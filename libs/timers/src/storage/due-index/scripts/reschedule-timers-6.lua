@@ -1,6 +1,6 @@
 -- Puts timers back into the due index at the given run time for another attempt (a retry after a failed
 -- attempt, recorded by the worker holding it; a failed timer sent again by API), staging their delivery
--- when one is given. New timers go through schedule-timers-4.lua instead, which leaves alone what a cancel
+-- when one is given. New timers go through schedule-timers-6.lua instead, which leaves alone what a cancel
 -- or a claim did first.
 -- KEYS[1] due, KEYS[2] leased, KEYS[3] staged, KEYS[4] settled, KEYS[5] armed, KEYS[6] claims (TimerKeys).
 -- ARGV: runAt1, id1, staged1 (NONE = no staging), runAt2, id2, staged2, ...

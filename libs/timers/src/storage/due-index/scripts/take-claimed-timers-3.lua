@@ -5,7 +5,7 @@
 -- re-claimed by a scheduler after its lease lapsed (the batch waited in the queue, or its holder stalled,
 -- longer than the lease: the new holder sends it, this one must not). Taking drops the token, so a second
 -- job carrying the same claim (an enqueue sent twice) cannot send it too; it also disarms the timer and
--- renews its lease. Atomic with respect to cancel-timer-6.lua and claim-due-timers-5.lua: a timer is either
+-- renews its lease. Atomic with respect to cancel-timer-8.lua and claim-due-timers-8.lua: a timer is either
 -- cancelled or sent, and sent by one holder at a time.
 -- KEYS[1] leased, KEYS[2] armed, KEYS[3] claims (TimerKeys).
 -- ARGV[1] now (ms), ARGV[2] lease (ms), then id1, token1, id2, token2, ...
