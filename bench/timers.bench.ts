@@ -1,8 +1,10 @@
-// npm run bench:timers [-- --timers 1000000 --burst 20000 --baseline 20000 --parallel 2 --concurrency 100
-//   --delivery-batch 200 --scheduler-batch 20000 --lookahead 1000 --workers 1
+// npm run bench:timers [-- --timers 1000000 --due-timers <--timers> --burst 20000 --baseline 20000 --parallel 2
+//   --concurrency 100 --delivery-batch 200 --scheduler-batch 20000 --lookahead 1000 --workers 1
 //   --worker-build compiled|ts-node --warmup 0 --receiver-warmup 5000 --worker-prof <dir>]
-// 1. Creates --timers timers through the library (TimersService.createMany, batches of --batch): timers/s,
-//    Redis memory per pending timer (INFO used_memory delta and MEMORY USAGE of the due index), MongoDB size.
+// 1. Creates --timers timers due in 1-2 days through the library (TimersService.createMany, batches of
+//    --batch): timers/s, Redis memory per pending timer (INFO used_memory delta, and MEMORY USAGE of the
+//    schedule's two tiers: the timing wheel and `due`), MongoDB size. Then the same through DueIndex.schedule
+//    alone (no MongoDB: what limits creation), and --due-timers of them all in `due` (one tier) to compare.
 // 2. Naive baseline in the same run: one BullMQ delayed job per timer (--baseline jobs): memory per timer.
 // 3. A burst of --burst timers all due in the same second, delivered by --workers timers workers (own
 //    processes, compiled by default, so creation, receiver and worker do not share one core) to a local
@@ -16,6 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { ObjectId } from 'mongodb';
 import { Agent, request } from 'undici';
 import { bullmqConnection } from '@bufferq/datastores';
 import { testServices, uniqueName, WebhookReceiver } from '@bufferq/testing';
@@ -25,6 +28,7 @@ import { startTimers } from '../libs/timers/test/fixtures/timers-harness';
 const { values: args } = parseArgs({
   options: {
     timers: { type: 'string', default: '1000000' },
+    'due-timers': { type: 'string' },
     burst: { type: 'string', default: '20000' },
     baseline: { type: 'string', default: '20000' },
     batch: { type: 'string', default: '1000' },
@@ -42,6 +46,8 @@ const { values: args } = parseArgs({
   },
 });
 const TIMERS = Number(args.timers);
+/** Timers of the one-tier comparison row (all in `due`); --timers by default. */
+const DUE_TIMERS = Number(args['due-timers'] ?? args.timers);
 const BURST = Number(args.burst);
 const BASELINE = Number(args.baseline);
 const BATCH = Number(args.batch);
@@ -56,6 +62,7 @@ const rows: string[][] = [];
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const log = (message: string) => process.stderr.write(`[bench:timers] ${message}\n`);
+const sum = (values: number[]) => values.reduce((total, value) => total + value, 0);
 
 async function usedMemory(redis: Redis): Promise<number> {
   const info = await redis.info('memory');
@@ -89,6 +96,102 @@ async function inBatches(
   return total / ((Date.now() - started) / 1000);
 }
 
+/** A timer due in 1-2 days, whole seconds from now: what the creation rows create. */
+const farDelay = () => ({
+  hours: 24 + Math.floor(Math.random() * 24),
+  minutes: Math.floor(Math.random() * 60),
+  seconds: Math.floor(Math.random() * 60),
+  url: 'https://hooks.example.com/timers',
+});
+
+/** Every key of a schedule: each shard's TimerKeys and its timing wheel's bucket strings. */
+async function scheduleKeys(redis: Redis, dueIndex: DueIndex): Promise<{ fixed: string[]; buckets: string[] }> {
+  const fixed = dueIndex.shards.flatMap((keys) => Object.values(keys) as string[]);
+  const buckets: string[] = [];
+  for (const { wheel } of dueIndex.shards) {
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', `${wheel}:*`, 'COUNT', 10_000);
+      buckets.push(...found);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+  return { fixed, buckets };
+}
+
+/** MEMORY USAGE of the schedule's two tiers: `due` (and `staged`) and the timing wheel (set, counter, buckets). */
+async function tierBytes(redis: Redis, dueIndex: DueIndex): Promise<{ due: number; wheel: number }> {
+  const { buckets } = await scheduleKeys(redis, dueIndex);
+  const usage = async (keys: string[]) => {
+    let bytes = 0;
+    for (let i = 0; i < keys.length; i += 10_000) {
+      const pipeline = redis.pipeline();
+      for (const key of keys.slice(i, i + 10_000)) pipeline.call('MEMORY', 'USAGE', key, 'SAMPLES', '0');
+      for (const [error, value] of (await pipeline.exec()) ?? []) {
+        if (error) throw error;
+        bytes += Number(value ?? 0);
+      }
+    }
+    return bytes;
+  };
+  return {
+    due: await usage(dueIndex.shards.flatMap((keys) => [keys.due, keys.staged])),
+    wheel: await usage([...dueIndex.shards.flatMap((keys) => [keys.wheel, keys.wheeled]), ...buckets]),
+  };
+}
+
+async function dropSchedule(redis: Redis, dueIndex: DueIndex): Promise<void> {
+  const { fixed, buckets } = await scheduleKeys(redis, dueIndex);
+  const keys = [...fixed, ...buckets];
+  for (let i = 0; i < keys.length; i += 10_000) await redis.unlink(...keys.slice(i, i + 10_000));
+}
+
+/** Rows on what the schedule holds after a creation run: memory per pending timer, by tier. */
+async function memoryRows(redis: Redis, dueIndex: DueIndex, usedDelta: number, label: string): Promise<void> {
+  const pending = await dueIndex.size();
+  const inDue = sum(await Promise.all(dueIndex.shards.map((keys) => redis.zcard(keys.due))));
+  const inWheel = pending - inDue;
+  const { due, wheel } = await tierBytes(redis, dueIndex);
+  rows.push([`${label}: Redis per pending timer (used_memory delta)`, `${fmt(usedDelta / pending, 1)} B`, '<= 40 B']);
+  rows.push([
+    `${label}: Redis per pending timer (MEMORY USAGE: timing wheel ${fmt(inWheel)} timers, due ${fmt(inDue)})`,
+    `${fmt((due + wheel) / pending, 1)} B (wheel ${inWheel ? `${fmt(wheel / inWheel, 1)} B/timer` : `${fmt(wheel)} B`}, due ${inDue ? `${fmt(due / inDue, 1)} B/timer` : `${fmt(due)} B`})`,
+    '<= 40 B',
+  ]);
+}
+
+/**
+ * DueIndex.schedule alone, as TimersService.createMany calls it (batches of --batch, --parallel at once),
+ * without MongoDB: how fast the Redis side can index, and what it costs. `horizonDays` beyond 2 puts every
+ * timer into `due` (the one-tier schedule, for comparison).
+ */
+async function dueIndexOnly(redis: Redis, count: number, horizonDays?: number): Promise<void> {
+  const settings: Record<string, string> = { TIMERS_REDIS_PREFIX: uniqueName('bindex') };
+  if (horizonDays) settings.TIMERS_RECONCILE_INTERVAL_MS = String((horizonDays * 86_400_000) / 2);
+  const dueIndex = new DueIndex(redis, timersEnv.parse(settings));
+  const before = await usedMemory(redis);
+  const tier = horizonDays ? 'all in due' : 'far ones in the timing wheel';
+  log(`DueIndex.schedule alone: ${fmt(count)} timers due in 1-2 days, ${tier}`);
+  const rate = await inBatches(count, async (size) => {
+    const now = Date.now();
+    await dueIndex.schedule(
+      Array.from({ length: size }, () => {
+        const { hours, minutes, seconds } = farDelay();
+        return { id: new ObjectId().toHexString(), runAt: now + (hours * 3600 + minutes * 60 + seconds) * 1000 };
+      }),
+      now,
+    );
+  });
+  const after = await usedMemory(redis);
+  rows.push([
+    `index ${fmt(count)} timers, DueIndex.schedule alone (no MongoDB; ${tier}, batches of ${BATCH}, ${PARALLEL} in parallel)`,
+    `${fmt(rate)} timers/s`,
+    horizonDays ? '' : '>= 20,000 timers/s',
+  ]);
+  await memoryRows(redis, dueIndex, after - before, `DueIndex alone, ${tier}`);
+  await dropSchedule(redis, dueIndex);
+}
+
 async function creation(redis: Redis): Promise<void> {
   const mongoDb = uniqueName('bench_timers');
   const config = timersEnv.parse({ TIMERS_REDIS_PREFIX: uniqueName('btimers') });
@@ -97,38 +200,27 @@ async function creation(redis: Redis): Promise<void> {
   const before = await usedMemory(redis);
   log(`creating ${fmt(TIMERS)} timers due in 1-2 days`);
   const rate = await inBatches(TIMERS, (size) =>
-    ctx.timers
-      .createMany(
-        Array.from({ length: size }, () => ({
-          hours: 24 + Math.floor(Math.random() * 24),
-          minutes: Math.floor(Math.random() * 60),
-          seconds: Math.floor(Math.random() * 60),
-          url: 'https://hooks.example.com/timers',
-        })),
-      )
-      .then(() => undefined),
+    ctx.timers.createMany(Array.from({ length: size }, farDelay)).then(() => undefined),
   );
   const after = await usedMemory(redis);
-  const pending = await dueIndex.size();
-  let keyBytes = 0;
-  for (const keys of dueIndex.shards) keyBytes += Number(await redis.call('MEMORY', 'USAGE', keys.due, 'SAMPLES', '0'));
   const stats = await ctx.db.command({ collStats: TIMERS_COLLECTION });
   rows.push([
-    `create ${fmt(TIMERS)} timers (library, batches of ${BATCH}, ${PARALLEL} in parallel)`,
+    `create ${fmt(TIMERS)} timers (library: MongoDB insert + DueIndex, batches of ${BATCH}, ${PARALLEL} in parallel)`,
     `${fmt(rate)} timers/s`,
-    '>= 5,000 timers/s',
+    '>= 20,000 timers/s',
   ]);
-  rows.push(['Redis per pending timer (used_memory delta)', `${fmt((after - before) / pending, 1)} B`, '<= 200 B']);
-  rows.push(['Redis per pending timer (MEMORY USAGE of the due index)', `${fmt(keyBytes / pending, 1)} B`, '<= 200 B']);
+  await memoryRows(redis, dueIndex, after - before, 'library');
   rows.push([
     `MongoDB timers collection (${fmt(stats.count)} docs)`,
     `data ${fmt(stats.size / 2 ** 20, 1)} MiB, storage ${fmt(stats.storageSize / 2 ** 20, 1)} MiB, indexes ${fmt(stats.totalIndexSize / 2 ** 20, 1)} MiB (${fmt(stats.size / stats.count)} B/timer data)`,
     '',
   ]);
   log('dropping the creation data');
-  await redis.del(...dueIndex.shards.map((keys) => keys.due));
+  await dropSchedule(redis, dueIndex);
   await ctx.db.dropDatabase();
   await ctx.close();
+  await dueIndexOnly(redis, TIMERS);
+  await dueIndexOnly(redis, DUE_TIMERS, 7);
 }
 
 async function naiveBaseline(redis: Redis): Promise<void> {
