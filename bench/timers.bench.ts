@@ -1,6 +1,7 @@
 // npm run bench:timers [-- --timers 1000000 --due-timers <--timers> --burst 20000 --baseline 20000 --parallel 2
 //   --concurrency 100 --delivery-batch 200 --scheduler-batch 20000 --lookahead 1000 --workers 1
-//   --worker-build compiled|ts-node --warmup 0 --receiver-warmup 5000 --worker-prof <dir>]
+//   --worker-build compiled|ts-node --warmup 0 --receiver-warmup 5000 --worker-prof <dir> --step-ms 100]
+//   (--timers, --baseline or --burst 0 skips that part)
 // 1. Creates --timers timers due in 1-2 days through the library (TimersService.createMany, batches of
 //    --batch): timers/s, Redis memory per pending timer (INFO used_memory delta, and MEMORY USAGE of the
 //    schedule's two tiers: the timing wheel and `due`), MongoDB size. Then the same through DueIndex.schedule
@@ -9,7 +10,7 @@
 // 3. A burst of --burst timers all due in the same second, delivered by --workers timers workers (own
 //    processes, compiled by default, so creation, receiver and worker do not share one core) to a local
 //    keep-alive receiver: deliveries/s and lateness (first arrival minus due time) p50/p99/max, duplicates;
-//    the log adds due times and arrivals per 100 ms and the receiver's connection count. --warmup N delivers
+//    the log adds due times and arrivals per --step-ms and the receiver's connection count. --warmup N delivers
 //    N timers first; the receiver answers --receiver-warmup requests before the burst.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     'worker-build': { type: 'string', default: 'compiled' },
     warmup: { type: 'string', default: '0' },
     'receiver-warmup': { type: 'string', default: '5000' },
+    'step-ms': { type: 'string', default: '100' },
   },
 });
 const TIMERS = Number(args.timers);
@@ -56,6 +58,7 @@ const BURST_TIMEOUT_MS = Number(args['burst-timeout-s']) * 1000;
 const WORKERS = Number(args.workers);
 const WARMUP = Number(args.warmup);
 const RECEIVER_WARMUP = Number(args['receiver-warmup']);
+const STEP_MS = Number(args['step-ms']);
 
 const { redisUrl, mongoUrl } = testServices();
 const rows: string[][] = [];
@@ -407,6 +410,11 @@ async function burst(): Promise<void> {
     });
     if (Date.now() > dueSecond) throw new Error('creating the burst took longer than the lead time; raise it');
     log(`created in ${Date.now() - createStarted} ms; waiting for deliveries`);
+    // CPU profiles (--worker-prof) time samples on the monotonic clock, in microseconds.
+    if (args['worker-prof'])
+      log(
+        `the due second starts at monotonic ${Number(process.hrtime.bigint() / 1000n) + (dueSecond - Date.now()) * 1000} us`,
+      );
     const deadline = dueSecond + BURST_TIMEOUT_MS;
     const burstPaths = () => new Set(receiver.requests.map((r) => r.path).filter(isBurstPath));
     while (burstPaths().size < BURST && Date.now() < deadline) {
@@ -428,11 +436,11 @@ async function burst(): Promise<void> {
       .sort((a, b) => a - b);
     const pct = (p: number) => lateness[Math.min(lateness.length - 1, Math.floor((p / 100) * lateness.length))];
     const arrivals = [...firstArrival.values()].sort((a, b) => a - b);
-    // When timers fell due and when they arrived, in 100 ms steps from the start of the due second.
+    // When timers fell due and when they arrived, in --step-ms steps from the start of the due second.
     const inSteps = (times: number[]) => {
       const steps = new Map<number, number>();
       for (const at of [...times].sort((a, b) => a - b)) {
-        const step = Math.floor((at - dueSecond) / 100) * 100;
+        const step = Math.floor((at - dueSecond) / STEP_MS) * STEP_MS;
         steps.set(step, (steps.get(step) ?? 0) + 1);
       }
       return [...steps].map(([ms, n]) => `${ms}:${n}`).join(' ');
@@ -479,9 +487,10 @@ async function burst(): Promise<void> {
 async function main(): Promise<void> {
   const redis = new Redis(redisUrl);
   log(`Redis ${redisUrl}, MongoDB ${mongoUrl}`);
-  await creation(redis);
-  await naiveBaseline(redis);
-  await burst();
+  // A part given a count of 0 is skipped (e.g. `--timers 0 --baseline 0` runs the burst alone).
+  if (TIMERS) await creation(redis);
+  if (BASELINE) await naiveBaseline(redis);
+  if (BURST) await burst();
   await redis.quit();
   console.log('\n| measurement | result | target |\n|---|---|---|');
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);

@@ -43,6 +43,11 @@ export const timersEnv = z.object({
   TIMERS_DELIVERY_CONCURRENCY: z.coerce.number().int().min(1).max(10_000).default(100),
   /** Timers per delivery queue job: due timers travel from the scheduler to a worker in such batches. */
   TIMERS_DELIVERY_BATCH: z.coerce.number().int().min(1).max(5_000).default(200),
+  /**
+   * POSTs a worker sends at start to a throwaway server of its own (never to a timer's target), so its
+   * sending path is compiled by the JIT before the first burst falls due. 0: none.
+   */
+  TIMERS_DELIVERY_WARMUP_POSTS: z.coerce.number().int().min(0).max(100_000).default(3_000),
   /** Deliveries in flight per target host within a worker process. */
   TIMERS_MAX_CONCURRENCY_PER_HOST: z.coerce.number().int().min(1).default(20),
   /** Allow webhook targets on loopback, private and link-local addresses (local runs and tests). */

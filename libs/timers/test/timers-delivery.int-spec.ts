@@ -5,6 +5,8 @@ import { Job, UnrecoverableError } from 'bullmq';
 import { TIMERS_COLLECTION } from '../src/storage/timers.repository';
 import { TimerDeliveryProcessor } from '../src/delivery/timer-delivery.processor';
 import { DueIndex } from '../src/storage/due-index/due-index';
+import { TimerDeliveryQueue } from '../src/storage/timer-delivery-queue';
+import { WebhookSender } from '../src/delivery/webhook/webhook-sender';
 import { fastTimersConfig, startTimers, TimersContext } from './fixtures/timers-harness';
 
 describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)', () => {
@@ -213,6 +215,41 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     expect(receiver.requestsFor(`/disarmed/${id}`)).toHaveLength(0);
     expect(await statusOf(id)).toBe('cancelled');
     expect(await ctx.redis.zscore(keysOf(id).leased, id)).toBeNull();
+  });
+
+  it('sends a timer claimed ahead of its run time without the delivery queue: armed timers fire while it is paused', async () => {
+    const queue = ctx.app.get(TimerDeliveryQueue).queue;
+    await queue.pause();
+    try {
+      const [armed, due] = await ctx.timers.createMany([
+        { hours: 0, minutes: 0, seconds: 2, url: `${receiver.url}/armed-unqueued` },
+        { hours: 0, minutes: 0, seconds: 0, url: `${receiver.url}/due-queued` },
+      ]);
+      const dueAt = Date.parse((await ctx.timers.get(armed)).due_at);
+      expect(await eventually(() => receiver.requestsFor(`/armed-unqueued/${armed}`).length > 0, 4_000)).toBe(true);
+      expect(receiver.requestsFor(`/armed-unqueued/${armed}`)[0].at).toBeGreaterThanOrEqual(dueAt);
+      expect(await eventually(async () => (await statusOf(armed)) === 'delivered', 3_000)).toBe(true);
+      // A due timer travels through the queue, for whichever worker is free: it waits while it is paused.
+      expect(receiver.requestsFor(`/due-queued/${due}`)).toHaveLength(0);
+      await queue.resume();
+      expect(await eventually(() => receiver.requestsFor(`/due-queued/${due}`).length > 0, 3_000)).toBe(true);
+    } finally {
+      await queue.resume();
+    }
+  });
+
+  it('warms up its sending path with POSTs to a server of its own, never to a timer target', async () => {
+    const sender = new WebhookSender(config);
+    try {
+      const before = receiver.requests.length;
+      expect(await sender.warmUp(300)).toBe(300);
+      expect(receiver.requests.length).toBe(before);
+      // Its connections to the throwaway server are gone; the sender still delivers.
+      const { id } = await createDueNow(`${receiver.url}/after-warm-up`);
+      expect(await sender.send(`${receiver.url}/after-warm-up`, id)).toMatchObject({ delivered: true });
+    } finally {
+      await sender.onModuleDestroy();
+    }
   });
 
   it('drops a malformed delivery job (no id, or a run time that is not a number) without retrying it', () => {

@@ -50,10 +50,7 @@ export class TimerDeliveryProcessor extends WorkerHost implements OnApplicationB
     this.logger.error(`delivery worker: ${error.message}`);
   }
 
-  /**
-   * Lets the batches in flight finish sending (armed timers at their run times, at most the lookahead
-   * away) before DeliveryOutcomes records the rest (before application shutdown).
-   */
+  /** Lets the batches in flight finish sending before DeliveryOutcomes records the rest (before application shutdown). */
   async onModuleDestroy(): Promise<void> {
     this.clock.close();
     await this.worker.close();
@@ -77,17 +74,11 @@ function deliveryWorkerOptions(config: TimersConfig): DeliveryWorkerOptions {
 
 /**
  * Batches a worker runs at once: enough to keep TIMERS_DELIVERY_CONCURRENCY requests in flight
- * (WebhookSender caps them), one more so a batch waiting on a slow host does not idle the others, and,
- * when timers are claimed ahead, enough to hold the TIMERS_SCHEDULER_BATCH armed timers waiting for
- * their run time.
+ * (WebhookSender caps them), and one more so a batch waiting on a slow host does not idle the others.
+ * Armed timers do not travel through the queue (the scheduler hands them to delivery in its own process).
  */
 function deliveryJobConcurrency(config: TimersConfig): number {
-  const batches = (timers: number) => Math.ceil(timers / config.TIMERS_DELIVERY_BATCH);
-  return (
-    batches(config.TIMERS_DELIVERY_CONCURRENCY) +
-    1 +
-    (config.TIMERS_SCHEDULER_LOOKAHEAD_MS > 0 ? batches(config.TIMERS_SCHEDULER_BATCH) : 0)
-  );
+  return Math.ceil(config.TIMERS_DELIVERY_CONCURRENCY / config.TIMERS_DELIVERY_BATCH) + 1;
 }
 
 /** The processor on the delivery queue, whose name and worker settings are known once the config is read. */

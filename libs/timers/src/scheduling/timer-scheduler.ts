@@ -6,15 +6,21 @@ import { inSpan } from '@bufferq/telemetry';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 import { TimersDeliveryMetrics } from '../delivery/timers-delivery.metrics';
 import { ClaimedTimer, DueIndex } from '../storage/due-index/due-index';
+import { TimerDeliveryService } from '../delivery/timer-delivery.service';
 
 /**
- * Moves timers that are due, or due within TIMERS_SCHEDULER_LOOKAHEAD_MS (armed: sent at their run time,
- * see DeliveryClock), from the Redis due index to the delivery queue, in jobs of TIMERS_DELIVERY_BATCH.
+ * Moves timers that are due, or due within TIMERS_SCHEDULER_LOOKAHEAD_MS, out of the Redis due index.
  * Every worker replica runs one; the claim script hands each timer to exactly one of them, leased (see
- * DeliveryLeases). A crash between claim and enqueue loses nothing: the leases lapse and the timers are
- * claimed again; a failed enqueue hands them back at once. It claims only while fewer than TIMERS_SCHEDULER_BATCH timers wait in the queue or are
- * held armed in this process, so claimed timers do not wait longer than their lease, and timers due now
- * are not held up behind many armed ones.
+ * DeliveryLeases). Due timers go to the delivery queue in jobs of TIMERS_DELIVERY_BATCH, for whichever
+ * worker is free. Timers claimed ahead of their run time (armed) stay in this process: they are handed
+ * to its TimerDeliveryService in batches of the same size, which holds them in DeliveryClock and sends
+ * each at its run time; the queue would only add Redis round trips, job bookkeeping and CPU right when a
+ * burst falls due, and the process that claimed them holds them either way.
+ *
+ * A crash between claim and sending loses nothing: the leases lapse and the timers are claimed again; a
+ * failed enqueue hands the due ones back at once. It claims only while fewer than TIMERS_SCHEDULER_BATCH
+ * timers wait in the queue or are held armed by this process, so claimed timers do not wait longer than
+ * their lease, and timers due now are not held up behind many armed ones.
  */
 @Injectable()
 export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
@@ -22,11 +28,15 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
   private running = false;
   private loop?: Promise<void>;
   private readonly stopped = new AbortController();
+  /** Armed batches handed to delivery and not finished yet, and how many timers they hold. */
+  private readonly armedBatches = new Set<Promise<void>>();
+  private armedHeld = 0;
 
   constructor(
     private readonly dueIndex: DueIndex,
     private readonly deliveryQueue: TimerDeliveryQueue,
     private readonly clock: DeliveryClock,
+    private readonly delivery: TimerDeliveryService,
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
     private readonly metrics: TimersDeliveryMetrics,
   ) {}
@@ -36,17 +46,20 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     this.loop = this.run();
   }
 
+  /** Stops claiming, then lets the armed batches send at their run times (at most the lookahead away). */
   async onModuleDestroy(): Promise<void> {
     this.running = false;
     this.stopped.abort();
     await this.loop;
+    this.clock.close();
+    await Promise.all(this.armedBatches);
   }
 
   /** One scheduling step; returns how many timers it moved. */
   async moveDueTimers(now = Date.now()): Promise<number> {
     const batch = this.config.TIMERS_DELIVERY_BATCH;
     const queued = (await this.deliveryQueue.waitingBatches()) * batch;
-    const limit = this.config.TIMERS_SCHEDULER_BATCH - queued - this.clock.size;
+    const limit = this.config.TIMERS_SCHEDULER_BATCH - queued - this.armedHeld;
     if (limit <= 0) return 0;
     const claimedAt = Date.now();
     const due = await this.dueIndex.claimDue(now, limit, now + this.config.TIMERS_SCHEDULER_LOOKAHEAD_MS);
@@ -59,20 +72,44 @@ export class TimerScheduler implements OnApplicationBootstrap, OnModuleDestroy {
     );
   }
 
-  private async enqueueClaimed(due: ClaimedTimer[], now: number): Promise<number> {
+  private async enqueueClaimed(claimed: ClaimedTimer[], now: number): Promise<number> {
+    const armed: ClaimedTimer[] = [];
+    const due: ClaimedTimer[] = [];
+    for (const timer of claimed) (timer.runAt === undefined ? due : armed).push(timer);
+    const size = this.config.TIMERS_DELIVERY_BATCH;
+    for (let i = 0; i < armed.length; i += size) this.holdArmed(armed.slice(i, i + size));
+    if (!due.length) return claimed.length;
     try {
       await this.deliveryQueue.enqueue(due);
     } catch (error) {
-      // Give them back now rather than when their leases lapse, each at its own run time: an armed one
-      // handed back as due would be claimed again as due and sent up to the lookahead early. A timer
-      // cancelled meanwhile stays out (the script gives back only what this claim still holds); if the
-      // jobs were added after all (a reply lost), their claim is gone and they send nothing.
+      // Give them back now rather than when their leases lapse. A timer cancelled meanwhile stays out (the
+      // script gives back only what this claim still holds); if the jobs were added after all (a reply
+      // lost), their claim is gone and they send nothing.
       await this.dueIndex
-        .giveBack(due.map((timer) => ({ id: timer.id, claim: timer.claim, runAt: timer.runAt ?? now })))
+        .giveBack(due.map((timer) => ({ id: timer.id, claim: timer.claim, runAt: now })))
         .catch(() => undefined);
       throw error;
     }
-    return due.length;
+    return claimed.length;
+  }
+
+  /**
+   * Delivers a batch of armed timers in this process. Not awaited: it ends once its timers are sent, at
+   * their run times. If it fails before sending, its leases lapse and the timers are claimed again.
+   */
+  private holdArmed(batch: ClaimedTimer[]): void {
+    this.armedHeld += batch.length;
+    const delivering: Promise<void> = this.delivery
+      .deliverBatch(batch)
+      .then(
+        () => undefined,
+        (error: Error) => this.logger.warn(`delivering ${batch.length} armed timers failed: ${error.message}`),
+      )
+      .finally(() => {
+        this.armedHeld -= batch.length;
+        this.armedBatches.delete(delivering);
+      });
+    this.armedBatches.add(delivering);
   }
 
   private async run(): Promise<void> {

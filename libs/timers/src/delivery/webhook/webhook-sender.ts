@@ -1,5 +1,7 @@
 import { KeyObject } from 'node:crypto';
-import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { createServer } from 'node:http';
+import { AddressInfo } from 'node:net';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { Agent, Dispatcher, errors as undiciErrors } from 'undici';
 import { TIMERS_CONFIG, TimersConfig } from '../../timers.config';
 import { DeliverySlots } from './delivery-slots';
@@ -54,8 +56,10 @@ const USER_AGENT = 'bufferq-timers/1';
  * network, were what the worker spent its CPU on.
  */
 @Injectable()
-export class WebhookSender implements OnModuleDestroy {
+export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger(WebhookSender.name);
   private readonly agent: Agent;
+  private warmingUp?: Promise<number>;
   private readonly slots: DeliverySlots;
   private readonly targets = new Map<string, WebhookTarget | { refused: string }>();
   private readonly key: KeyObject;
@@ -92,8 +96,51 @@ export class WebhookSender implements OnModuleDestroy {
     return this.slots.inFlight > 0;
   }
 
+  /** In the background: deliveries arriving meanwhile are sent as usual, sharing the slots. */
+  onApplicationBootstrap(): void {
+    this.warmingUp = this.warmUp(this.config.TIMERS_DELIVERY_WARMUP_POSTS).catch((error: Error) => {
+      this.logger.warn(`warming up the sending path failed: ${error.message}`);
+      return 0;
+    });
+  }
+
   async onModuleDestroy(): Promise<void> {
+    await this.warmingUp;
     await this.agent.close();
+  }
+
+  /**
+   * Sends `posts` POSTs through the whole sending path (slots, signature, undici, sockets) to a throwaway
+   * server in this process, never to a timer's target; resolves with how many it answered. Why: a process
+   * that has never sent runs that code interpreted, at a few thousand POSTs a second, until the JIT has
+   * compiled it, so a burst falling due soon after start would be sent at a fraction of the warm rate.
+   */
+  async warmUp(posts: number): Promise<number> {
+    if (posts <= 0) return 0;
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(204).end());
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', resolve);
+    });
+    try {
+      const target = parseWebhookTarget(`http://127.0.0.1:${(server.address() as AddressInfo).port}/warm-up`);
+      const outcomes = await Promise.all(
+        Array.from(
+          { length: posts },
+          (_, i) =>
+            new Promise<SendOutcome>((resolve) =>
+              this.slots.run(target.host, (done) => this.post(target, `warm-up-${i}`, resolve, done)),
+            ),
+        ),
+      );
+      return outcomes.filter((outcome) => outcome.delivered).length;
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   }
 
   private targetOf(url: string): WebhookTarget | { refused: string } {
