@@ -41,7 +41,7 @@ export function serveIncrementRoute(app: NestFastifyApplication): void {
   const fastify = app.getHttpAdapter().getInstance() as unknown as {
     addHook(name: 'onRoute', hook: (route: RouteDeclaration) => void): void;
   };
-  let handle: ((request: FastifyRequest, reply: FastifyReply) => Promise<void>) | undefined;
+  let handle: IncrementHandler | undefined;
   fastify.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     if (route.url !== INCREMENT_PATH || !methods.includes('POST')) return;
@@ -52,9 +52,9 @@ export function serveIncrementRoute(app: NestFastifyApplication): void {
   });
 }
 
-function incrementHandler(
-  app: NestFastifyApplication,
-): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+type IncrementHandler = (request: FastifyRequest, reply: FastifyReply) => Promise<object | undefined>;
+
+function incrementHandler(app: NestFastifyApplication): IncrementHandler {
   const config = app.get(ApplicationConfig);
   // Request-scoped guards are made per request by Nest's router, which this handler does not use.
   if (config.getGlobalRequestGuards().length > 0)
@@ -70,12 +70,15 @@ function incrementHandler(
     try {
       for (const guard of guards) {
         const verdict = guard.canActivate(context);
-        const allowed = isObservable(verdict) ? await lastValueFrom(verdict) : await verdict;
+        // A guard's plain `true` (the API-key check) needs no trip through the microtask queue.
+        const allowed = verdict === true || (isObservable(verdict) ? await lastValueFrom(verdict) : await verdict);
         if (!allowed) throw new ForbiddenException('Forbidden resource');
       }
       const { increments, batch } = parseIncrementRequest(request.body);
       await counters.increment(increments);
-      await reply.code(202).send(batch ? { accepted: increments.length } : increments[0]);
+      // Returned, not sent and awaited: Fastify sends an async handler's result without waiting on the reply.
+      reply.code(202);
+      return batch ? { accepted: increments.length } : increments[0];
     } catch (error) {
       if (
         error instanceof InvalidUpdateError ||
