@@ -1,10 +1,14 @@
 // npm run bench:http — increments over HTTP on loopback against bare endpoints that do nothing, in the
 // same run and on the same machine: Fastify alone (the reference of the targets: the api at >= 50% of
 // it, >= 40% with rate limiting) and NestJS on the Fastify adapter (what the framework's own pipeline
-// costs). Then the batch form, 1,000 increments per request, in increments per second. Each server runs
-// in its own process; the load generator (autocannon) runs here. BENCH_DURATION_S (default 10) and
-// BENCH_CONNECTIONS (default 50).
-import { ChildProcess, spawn } from 'node:child_process';
+// costs). Then the batch form, 1,000 increments per request, in increments per second. Each server is one
+// Node process (no cluster) on the project's one Fastify; the api and the bare NestJS server run compiled
+// to JavaScript, as the image runs the api (ts-node would load Node's `domain` module into them, which
+// bare Fastify, plain JavaScript, does not pay). The load generator (autocannon) runs here.
+// BENCH_DURATION_S (default 10), BENCH_CONNECTIONS (default 50), BENCH_ROWS (a comma-separated subset of
+// fastify,nest,increment,batch,health,limited), BENCH_PROFILE_DIR (the api's `node --cpu-prof` output).
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
@@ -13,7 +17,8 @@ import { freePort } from '@bufferq/testing';
 const root = join(__dirname, '..');
 const durationS = Number(process.env.BENCH_DURATION_S ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const tsNode = ['-r', 'ts-node/register/transpile-only', '-r', 'tsconfig-paths/register'];
+const rowsWanted = new Set((process.env.BENCH_ROWS ?? 'fastify,nest,increment,batch,health,limited').split(','));
+const profileDir = process.env.BENCH_PROFILE_DIR;
 
 // A Fastify 5 server with one POST route that parses the JSON body and answers 202: the framework's floor.
 const BARE_SERVER = `
@@ -30,6 +35,49 @@ interface Row {
   non2xx: number;
   /** Increments each request carries (the batch form), for increments per second. */
   perRequest: number;
+  /** CPU time (user + system) the server process spent per request, µs; steadier than requests/s on a shared machine. */
+  cpuUsPerRequest: number | undefined;
+}
+
+/**
+ * The api and the bare NestJS server as JavaScript (tsc without type checks, the Lua scripts beside their
+ * modules), run with `-r tsconfig-paths/register` over the output directory.
+ */
+function compileServers(): { dir: string; args: (entry: string) => string[] } {
+  // Inside the checkout (dist/ is not versioned), so the output finds node_modules as the sources do.
+  mkdirSync(join(root, 'dist'), { recursive: true });
+  const dir = mkdtempSync(join(root, 'dist', 'bench-http-'));
+  execFileSync(
+    process.execPath,
+    [require.resolve('typescript/bin/tsc'), '-p', 'bench/http/tsconfig.json', '--outDir', dir, '--noCheck'],
+    { cwd: root, stdio: 'inherit' },
+  );
+  cpSync(join(root, 'libs'), join(dir, 'libs'), {
+    recursive: true,
+    filter: (source) => !source.includes('node_modules') && (!source.includes('.') || source.endsWith('.lua')),
+  });
+  return {
+    dir,
+    args: (entry) => [
+      ...(profileDir
+        ? ['--cpu-prof', '--cpu-prof-dir', profileDir, '-r', join(root, 'bench/http/exit-on-sigint.js')]
+        : []),
+      '-r',
+      'tsconfig-paths/register',
+      join(dir, entry),
+    ],
+  };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc; undefined where there is none. */
+function cpuSecondsOf(pid: number | undefined): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    // utime and stime, fields 14 and 15 of the line (11 and 12 after the command), in clock ticks of 10 ms.
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Batch bodies of BATCH increments over 100,000 keys, made ahead so the load generator only sends them. */
@@ -59,7 +107,11 @@ async function waitFor(url: string, child: ChildProcess): Promise<void> {
   throw new Error(`${url} did not answer`);
 }
 
-async function start(args: string[], env: Record<string, string>): Promise<{ url: string; child: ChildProcess }> {
+async function start(
+  args: string[],
+  env: Record<string, string>,
+  baseUrl?: string,
+): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
   const child = spawn(process.execPath, args, {
     cwd: root,
@@ -72,6 +124,7 @@ async function start(args: string[], env: Record<string, string>): Promise<{ url
       PORT: String(port),
       HOST: '127.0.0.1',
       TS_NODE_PROJECT: join(root, 'tsconfig.json'),
+      ...(baseUrl ? { TS_NODE_BASEURL: baseUrl } : {}),
     },
   });
   const url = `http://127.0.0.1:${port}/api/v1/increment`;
@@ -81,7 +134,7 @@ async function start(args: string[], env: Record<string, string>): Promise<{ url
 
 async function measure(
   name: string,
-  url: string,
+  { url, child }: { url: string; child: ChildProcess },
   method: 'POST' | 'GET' = 'POST',
   form: 'single' | 'batch' = 'single',
 ): Promise<Row> {
@@ -99,7 +152,10 @@ async function measure(
       requests: method === 'POST' ? [{ setupRequest: (request) => ({ ...request, body: body() }) }] : undefined,
     });
   await run(2); // warm-up: JIT, connection pools, Redis script cache
+  const cpuBefore = cpuSecondsOf(child.pid);
   const result = await run(durationS);
+  const cpuAfter = cpuSecondsOf(child.pid);
+  const requests = result.requests.total;
   return {
     name,
     rps: result.requests.average,
@@ -107,6 +163,10 @@ async function measure(
     p99: result.latency.p99,
     non2xx: result.non2xx,
     perRequest: form === 'batch' ? BATCH : 1,
+    cpuUsPerRequest:
+      cpuBefore === undefined || cpuAfter === undefined || requests === 0
+        ? undefined
+        : ((cpuAfter - cpuBefore) * 1e6) / requests,
   };
 }
 
@@ -114,53 +174,87 @@ async function main(): Promise<void> {
   const db = `bench_http_${Date.now()}`;
   const rows: Row[] = [];
   const servers: ChildProcess[] = [];
+  const compiled = compileServers();
+  const fastifyVersion = (require('fastify/package.json') as { version: string }).version;
+  const nestFastifyVersion = (
+    require(require.resolve('fastify/package.json', { paths: [require.resolve('@nestjs/platform-fastify')] })) as {
+      version: string;
+    }
+  ).version;
+  const run = async (
+    row: string,
+    args: string[],
+    env: Record<string, string>,
+    measures: (server: { url: string; child: ChildProcess }) => Promise<void>,
+  ) => {
+    if (!rowsWanted.has(row)) return;
+    const server = await start(args, env, args.includes('-e') ? undefined : compiled.dir);
+    servers.push(server.child);
+    await measures(server);
+    server.child.kill('SIGINT');
+    await new Promise((resolve) => (server.child.exitCode === null ? server.child.once('exit', resolve) : resolve(0)));
+  };
   try {
-    const bare = await start(['-e', BARE_SERVER], {});
-    servers.push(bare.child);
-    rows.push(await measure('bare Fastify endpoint (parses JSON, answers 202)', bare.url));
-    bare.child.kill('SIGTERM');
-
-    const bareNest = await start([...tsNode, 'bench/http/bare-nest-server.ts'], {});
-    servers.push(bareNest.child);
-    rows.push(await measure('bare NestJS endpoint, Fastify adapter (echoes the body, answers 202)', bareNest.url));
-    bareNest.child.kill('SIGTERM');
-
-    const api = await start([...tsNode, 'apps/api/src/main.ts'], { MONGO_DB: db, RATE_LIMIT_MAX: '0' });
-    servers.push(api.child);
-    rows.push(await measure('POST /api/v1/increment (durable in Redis)', api.url));
-    rows.push(
-      await measure(`POST /api/v1/increment, batch form (${BATCH} increments per request)`, api.url, 'POST', 'batch'),
+    await run('fastify', ['-e', BARE_SERVER], {}, async (bare) => {
+      rows.push(await measure('bare Fastify endpoint (parses JSON, answers 202)', bare));
+    });
+    await run('nest', compiled.args('bench/http/bare-nest-server.js'), {}, async (bareNest) => {
+      rows.push(await measure('bare NestJS endpoint, Fastify adapter (echoes the body, answers 202)', bareNest));
+    });
+    const apiRows = ['increment', 'batch', 'health'].filter((row) => rowsWanted.has(row));
+    if (apiRows.length > 0)
+      await run(
+        apiRows[0],
+        compiled.args('apps/api/src/main.js'),
+        { MONGO_DB: db, RATE_LIMIT_MAX: '0' },
+        async (api) => {
+          if (rowsWanted.has('increment')) rows.push(await measure('POST /api/v1/increment (durable in Redis)', api));
+          if (rowsWanted.has('batch'))
+            rows.push(
+              await measure(
+                `POST /api/v1/increment, batch form (${BATCH} increments per request)`,
+                api,
+                'POST',
+                'batch',
+              ),
+            );
+          // Where the time goes: the same app on a route that touches no datastore (guards, hooks, logger).
+          if (rowsWanted.has('health'))
+            rows.push(
+              await measure(
+                'GET /health on the same app (no datastore)',
+                { ...api, url: api.url.replace('/api/v1/increment', '/health') },
+                'GET',
+              ),
+            );
+        },
+      );
+    await run(
+      'limited',
+      compiled.args('apps/api/src/main.js'),
+      { MONGO_DB: db, RATE_LIMIT_MAX: '1000000000' },
+      async (limited) => {
+        rows.push(await measure('POST /api/v1/increment + Redis rate limiting', limited));
+      },
     );
-    // Where the time goes: the same app on a route that touches no datastore (guards, hooks, logger).
-    rows.push(
-      await measure(
-        'GET /health on the same app (no datastore)',
-        api.url.replace('/api/v1/increment', '/health'),
-        'GET',
-      ),
-    );
-    api.child.kill('SIGTERM');
-
-    const limited = await start([...tsNode, 'apps/api/src/main.ts'], { MONGO_DB: db, RATE_LIMIT_MAX: '1000000000' });
-    servers.push(limited.child);
-    rows.push(await measure('POST /api/v1/increment + Redis rate limiting', limited.url));
-    limited.child.kill('SIGTERM');
   } finally {
     for (const child of servers) if (child.exitCode === null) child.kill('SIGKILL');
+    rmSync(compiled.dir, { recursive: true, force: true });
   }
 
-  const [bareFastify, bareNest] = rows.map((row) => row.rps);
-  const share = (rps: number, of: number) => `${Math.round((rps / of) * 100)}%`;
+  const rpsOf = (prefix: string) => rows.find((row) => row.name.startsWith(prefix))?.rps;
+  const [bareFastify, bareNest] = [rpsOf('bare Fastify'), rpsOf('bare NestJS')];
+  const share = (rps: number, of: number | undefined) => (of ? `${Math.round((rps / of) * 100)}%` : '-');
   console.log(
-    `\nHTTP increments, ${connections} connections, ${durationS} s each, loopback, ${cpus().length} CPU cores, load average ${loadavg()[0].toFixed(2)}\n`,
+    `\nHTTP increments, ${connections} connections, ${durationS} s each, loopback, ${cpus().length} CPU cores, load average ${loadavg()[0].toFixed(2)}; one process per server, Fastify ${fastifyVersion} (NestJS's adapter: ${nestFastifyVersion})\n`,
   );
   console.log(
-    '| endpoint | requests/s | increments/s | p50 ms | p99 ms | vs bare Fastify | vs bare NestJS | non-2xx |',
+    '| endpoint | requests/s | increments/s | p50 ms | p99 ms | vs bare Fastify | vs bare NestJS | server CPU µs/request | non-2xx |',
   );
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const row of rows) {
     console.log(
-      `| ${row.name} | ${Math.round(row.rps).toLocaleString('en-US')} | ${Math.round(row.rps * row.perRequest).toLocaleString('en-US')} | ${row.p50} | ${row.p99} | ${share(row.rps, bareFastify)} | ${share(row.rps, bareNest)} | ${row.non2xx} |`,
+      `| ${row.name} | ${Math.round(row.rps).toLocaleString('en-US')} | ${Math.round(row.rps * row.perRequest).toLocaleString('en-US')} | ${row.p50} | ${row.p99} | ${share(row.rps, bareFastify)} | ${share(row.rps, bareNest)} | ${row.cpuUsPerRequest === undefined ? '-' : Math.round(row.cpuUsPerRequest)} | ${row.non2xx} |`,
     );
   }
 }
