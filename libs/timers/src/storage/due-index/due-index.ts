@@ -20,7 +20,10 @@ export interface StagedDelivery {
 export interface ScheduleStats {
   /** Timers waiting in the due index, `due` and the timing wheel (not claimed by a worker). */
   scheduled: number;
-  /** Of those, timers already due (in `due`; a claim moves wheel timers there before they are): claimed by no worker yet. */
+  /**
+   * Of those, timers already due: claimed by no worker yet. Counted in `due` only: claims move wheel timers
+   * there well before they are due.
+   */
   overdue: number;
   /** How long the most overdue of them has been due (0 when none is). */
   oldestOverdueMs: number;
@@ -119,7 +122,7 @@ interface ShardGroup<T> {
  *
  * Two tiers per shard. A timer due within the reconciler's horizon (two TIMERS_RECONCILE_INTERVAL_MS) is an
  * entry of `due`, where claims, arming and retries work on it. A new timer due later is a 14-byte record in
- * the timing wheel (`wheel` and its bucket strings), about a fifth of a `due` entry's memory, and each claim
+ * the timing wheel (`wheel` and its bucket strings), about a sixth of a `due` entry's memory, and each claim
  * first moves the wheel's buckets that came within the horizon into `due`. Ids must be ObjectIds (the wheel
  * stores their 12 bytes).
  */
@@ -184,8 +187,8 @@ export class DueIndex {
 
   /**
    * Re-adds timers the reconciler read from MongoDB (due within its horizon) to `due`, unless they are
-   * leased or settled meanwhile, and never to an earlier time than the index already has. Forgets settled entries older than `forgetSettledBefore`
-   * in every shard, also those none of these timers live in.
+   * leased or settled meanwhile, and never to an earlier time than the index already has. Forgets settled
+   * entries older than `forgetSettledBefore` in every shard, also those none of these timers live in.
    */
   async reconcile(timers: DueTimer[], forgetSettledBefore: number): Promise<number> {
     const groups = this.groupByShard(timers, (timer) => timer.id);
