@@ -45,7 +45,10 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
     await this.dueIndex.settle(ids);
     return ids.map(() => undefined);
   });
+  /** Attempts sent and not recorded yet: queued (nothing started for them), then being recorded. */
+  private queued: SentAttempt[] = [];
   private readonly unrecorded = new Set<Promise<void>>();
+  private draining?: Promise<void>;
   private waiting: Array<() => void> = [];
   private stopping = false;
   private pause?: Promise<void>;
@@ -58,11 +61,30 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
   ) {}
 
-  /** Starts recording; returns what the attempt came to. Wait on `capacity()` before sending more. */
+  /**
+   * Queues the attempt for recording; returns what it came to. Wait on `capacity()` before sending more.
+   * Only a push while POSTs are in flight: the writes, and the promises and closures that carry them, are
+   * made once the sender pauses, for all attempts queued by then at once.
+   */
   record(attempt: SentAttempt): DeliveryResult {
-    const { result, steps } = this.plan(attempt);
-    const recording = this.sendingPause()
-      .then(() => this.inOrder(attempt.id, steps))
+    this.queued.push(attempt);
+    this.draining ??= this.drain();
+    return this.resultOf(attempt);
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queued.length) {
+      await this.sendingPause();
+      const attempts = this.queued;
+      this.queued = [];
+      for (const attempt of attempts) this.startRecording(attempt);
+    }
+    this.draining = undefined;
+  }
+
+  private startRecording(attempt: SentAttempt): void {
+    const result = this.resultOf(attempt);
+    const recording = this.inOrder(attempt.id, this.steps(attempt, result))
       .catch((error: Error) =>
         this.logger.warn(
           `timer ${attempt.id}: outcome ${result} not recorded (${error.message}); its lease lapses and it is sent again`,
@@ -71,10 +93,9 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
       .finally(() => {
         this.leases.release(attempt.id);
         this.unrecorded.delete(recording);
-        if (this.unrecorded.size < MAX_UNRECORDED) this.waiting.splice(0).forEach((go) => go());
+        if (this.backlog < MAX_UNRECORDED) this.waiting.splice(0).forEach((go) => go());
       });
     this.unrecorded.add(recording);
-    return result;
   }
 
   /**
@@ -100,12 +121,12 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
 
   /** Resolves once fewer than MAX_UNRECORDED outcomes wait for MongoDB. */
   async capacity(): Promise<void> {
-    while (this.unrecorded.size >= MAX_UNRECORDED) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    while (this.backlog >= MAX_UNRECORDED) await new Promise<void>((resolve) => this.waiting.push(resolve));
   }
 
   /** How many outcomes are not yet recorded. */
   get backlog(): number {
-    return this.unrecorded.size;
+    return this.queued.length + this.unrecorded.size;
   }
 
   /**
@@ -114,39 +135,32 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
    */
   async beforeApplicationShutdown(): Promise<void> {
     this.stopping = true;
+    await this.draining;
     await Promise.all(this.unrecorded);
   }
 
-  /** What the attempt came to, and the writes recording it, in order (MongoDB, then Redis). */
-  private plan(attempt: SentAttempt): {
-    result: DeliveryResult;
-    steps: Array<() => Promise<void>>;
-  } {
+  /** What the attempt came to. */
+  private resultOf({ outcome, attempts }: SentAttempt): DeliveryResult {
+    if (outcome.delivered) return 'delivered';
+    return outcome.retryable && attempts + 1 < this.config.TIMERS_MAX_ATTEMPTS ? 'retry-scheduled' : 'failed';
+  }
+
+  /** The writes recording the attempt's result, in order (MongoDB, then Redis). */
+  private steps(attempt: SentAttempt, result: DeliveryResult): Array<() => Promise<void>> {
     const timerId = ObjectId.createFromHexString(attempt.id);
     const { outcome } = attempt;
-    if (outcome.delivered) {
-      return {
-        result: 'delivered',
-        steps: [() => this.timers.recordDelivered(timerId), () => this.settling.submit(attempt.id)],
-      };
-    }
-    const attemptsMade = attempt.attempts + 1;
-    if (outcome.retryable && attemptsMade < this.config.TIMERS_MAX_ATTEMPTS) {
+    if (outcome.delivered) return [() => this.timers.recordDelivered(timerId), () => this.settling.submit(attempt.id)];
+    if (result === 'retry-scheduled') {
+      const attemptsMade = attempt.attempts + 1;
       const runAt =
         Date.now() + retryDelayMs(attemptsMade, this.config.TIMERS_BACKOFF_BASE_MS, this.config.TIMERS_BACKOFF_MAX_MS);
-      return {
-        result: 'retry-scheduled',
-        steps: [
-          () => this.timers.recordRetry(timerId, new Date(runAt), outcome.error),
-          () =>
-            this.dueIndex.reschedule([{ id: attempt.id, runAt, staged: { url: attempt.url, attempts: attemptsMade } }]),
-        ],
-      };
+      return [
+        () => this.timers.recordRetry(timerId, new Date(runAt), outcome.error),
+        () =>
+          this.dueIndex.reschedule([{ id: attempt.id, runAt, staged: { url: attempt.url, attempts: attemptsMade } }]),
+      ];
     }
-    return {
-      result: 'failed',
-      steps: [() => this.timers.recordFailed(timerId, outcome.error), () => this.settling.submit(attempt.id)],
-    };
+    return [() => this.timers.recordFailed(timerId, outcome.error), () => this.settling.submit(attempt.id)];
   }
 
   /**
