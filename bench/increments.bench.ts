@@ -199,13 +199,13 @@ async function main(): Promise<void> {
       `Awaited increment() vs pipelined HINCRBY (\`redis-benchmark -P 64 -c 50 -n ${fmt(REFERENCE_REQUESTS)} -r 1000 hincrby\` on the same Redis, before and after the rows: ${referenceRates.map(fmt).join(' / ')} HINCRBY/s; ratios against the higher), ${INGEST_SECONDS} s per row after 1 s of warm-up, load average ${loadAverages.join(' → ')}\n`,
     );
     console.log(
-      '| callers | keys | lingerMs | increments/s | vs pipelined HINCRBY | increment() p50 ms | p99 ms | increments per script call |',
+      '| callers | keys | lingerMs | increments/s | vs pipelined HINCRBY | increment() p50 ms | p99 ms | increments per script call | CPU µs per increment: Node / Redis |',
     );
-    console.log('|---:|---|---:|---:|---:|---:|---:|---:|');
+    console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
     const reference = Math.max(...referenceRates);
     for (const row of ingestRows)
       console.log(
-        `| ${fmt(row.callers)} | ${row.keys} | ${row.lingerMs} | ${fmt(row.rate)} | ${Math.round((row.rate / reference) * 100)}% | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.perCall.toFixed(1)} |`,
+        `| ${fmt(row.callers)} | ${row.keys} | ${row.lingerMs} | ${fmt(row.rate)} | ${Math.round((row.rate / reference) * 100)}% | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.perCall.toFixed(1)} | ${row.nodeMicros.toFixed(2)} / ${row.redisMicros.toFixed(2)} |`,
       );
     console.log('');
   }
@@ -233,6 +233,9 @@ interface IngestRow {
   p50: number;
   p99: number;
   perCall: number;
+  /** CPU per increment: this process (callers included) and the Redis server. */
+  nodeMicros: number;
+  redisMicros: number;
 }
 const ingestRows: IngestRow[] = [];
 const referenceRates: number[] = [];
@@ -266,6 +269,8 @@ async function awaitedIngestVsPipelined(db: ReturnType<MongoClient['db']>, redis
         });
         const warmUp = await runFor(1, callers, (i) => buffered.increment(sample[i & (sample.length - 1)], 'n', 1));
         const callsBefore = await scriptCalls(admin);
+        const redisCpuBefore = await redisCpuSeconds(admin);
+        const cpuBefore = process.cpuUsage();
         const latencies = new Float64Array(1 << 22);
         let sampled = 0;
         const count = await runFor(INGEST_SECONDS, callers, (i) => {
@@ -276,6 +281,8 @@ async function awaitedIngestVsPipelined(db: ReturnType<MongoClient['db']>, redis
             latencies[sampled++] = performance.now() - startedAt;
           });
         });
+        const cpu = process.cpuUsage(cpuBefore);
+        const redisCpu = (await redisCpuSeconds(admin)) - redisCpuBefore;
         const calls = (await scriptCalls(admin)) - callsBefore;
         buffered.destroy();
         const sorted = latencies.subarray(0, sampled).sort();
@@ -287,6 +294,8 @@ async function awaitedIngestVsPipelined(db: ReturnType<MongoClient['db']>, redis
           p50: sorted[Math.ceil(0.5 * sampled) - 1],
           p99: sorted[Math.ceil(0.99 * sampled) - 1],
           perCall: count / Math.max(1, calls),
+          nodeMicros: (cpu.user + cpu.system) / count,
+          redisMicros: (redisCpu * 1e6) / count,
         });
         // Warm-up and measured calls together: the buffer must hold exactly that many.
         const live = await admin.hgetall(`bmi:{${namespace}}:live`);
@@ -316,6 +325,15 @@ async function pipelinedHincrby(): Promise<number> {
   const rps = Number(stdout.trim().split('\n').pop()?.split(',')[1]?.replaceAll('"', ''));
   if (!Number.isFinite(rps)) throw new Error(`redis-benchmark printed no rate: ${stdout}`);
   return rps;
+}
+
+/** CPU seconds the Redis server used so far (user and system, main thread and others). */
+async function redisCpuSeconds(admin: Redis): Promise<number> {
+  const info = await admin.info('cpu');
+  return ['used_cpu_user', 'used_cpu_sys'].reduce(
+    (sum, name) => sum + Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0),
+    0,
+  );
 }
 
 /** Script calls the server ran so far (EVALSHA, and EVAL after a NOSCRIPT). */

@@ -1,4 +1,5 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { Command } from 'ioredis';
 import { Collection, Document } from 'mongodb';
 import { ApplyResult, BatchApplier, DeadLetter } from './batch-applier';
 import { DocumentId } from './buffered-field';
@@ -6,6 +7,7 @@ import { numberAtPath } from './document-path';
 import { BufferKeys, completeMarker, legacyCompleteMarker, SET_ORDER_FIELD, SINCE_FIELD } from './buffer-keys';
 import { ClaimDurability } from './claim-durability';
 import { FlushLockLostError } from './errors';
+import { packStrings } from './packed-arguments';
 import { join } from 'node:path';
 import { RedisLike, RedisScript } from '@bufferq/redis-scripts';
 
@@ -17,6 +19,8 @@ export const SCRIPTS = {
   extendLock: script('extend-lock-1.lua'),
   releaseLock: script('release-lock-1.lua'),
 };
+
+const BUFFER_UPDATES_SHA = createHash('sha1').update(SCRIPTS.bufferUpdates.source).digest('hex');
 
 /** A buffer call's answer: the live hash's length; outcomes per update only when one was refused. */
 export interface BufferCallReply {
@@ -71,8 +75,10 @@ export class BufferShard {
   /**
    * Runs one buffer call: `updates` as buffered field, value pairs (the field names its operator), or
    * as runs of one value (`runs`: value, count, fields...), numbered `call` by the producer instance
-   * `callerId` so a re-sent call is a no-op; `atomic` (`atomic-runs`) buffers all of them or none. Returns the live hash's length and, when some update was refused, one outcome
-   * per update (0 = buffered, else the refusal); no outcomes means every update was buffered.
+   * `callerId` so a re-sent call is a no-op; `atomic` (`atomic-runs`) buffers all of them or none. The
+   * updates travel as one packed argument. Returns the live hash's length and, when some update was
+   * refused, one outcome per update (0 = buffered, else the refusal); no outcomes means every update was
+   * buffered.
    */
   async buffer(
     callerId: string,
@@ -80,11 +86,24 @@ export class BufferShard {
     updates: string[],
     mode: 'updates' | 'runs' | 'atomic' | 'atomic-runs' = 'updates',
   ): Promise<BufferCallReply> {
-    const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(
-      this.context.redis,
-      [this.keys.live, this.keys.caller(callerId), this.keys.deadLetters, this.keys.callerRing(callerId)],
-      [call, this.context.settings.bufferLimitFields, mode, ...updates],
-    );
+    const keysAndArgs = [
+      4,
+      this.keys.live,
+      this.keys.caller(callerId),
+      this.keys.deadLetters,
+      this.keys.callerRing(callerId),
+      call,
+      this.context.settings.bufferLimitFields,
+      `packed-${mode}`,
+      packStrings(updates),
+    ];
+    let reply: Array<number | string>;
+    try {
+      reply = await sendNow(this.context.redis, 'evalsha', [BUFFER_UPDATES_SHA, ...keysAndArgs]);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
+      reply = await sendNow(this.context.redis, 'eval', [SCRIPTS.bufferUpdates.source, ...keysAndArgs]);
+    }
     const length = Number(reply[0]);
     if (reply[1] === 'replayed') return { length, outcomes: replayedOutcomes(reply[2]) };
     return reply.length === 1 ? { length } : { length, outcomes: reply.slice(1) };
@@ -302,6 +321,17 @@ function pairs(flat: string[]): Array<[string, string]> {
   const result: Array<[string, string]> = [];
   for (let i = 0; i < flat.length; i += 2) result.push([flat[i], flat[i + 1]]);
   return result;
+}
+
+/**
+ * Writes a command to its server now, past the client's auto-pipelining: an auto-pipelining client keeps
+ * one pipeline in flight per server and holds later commands until it is answered, which would serialize
+ * a producer's buffer calls, and the calls are gathered already.
+ */
+function sendNow<T>(redis: RedisLike, name: string, args: Array<string | number | Buffer>): Promise<T> {
+  const command = new Command(name, args, { keyPrefix: redis.options.keyPrefix, replyEncoding: 'utf8' });
+  void redis.sendCommand(command);
+  return command.promise as Promise<T>;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

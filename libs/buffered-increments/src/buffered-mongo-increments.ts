@@ -84,7 +84,8 @@ export interface BufferedMongoIncrementsOptions {
   retryDelayMs?: number;
   /**
    * How long an update may wait in the process for others to travel with it in one script call. 0
-   * (default): updates made in one event-loop turn travel together. A few ms gather updates across
+   * (default): updates made in one event-loop turn travel together (in calls of growing size, the first
+   * sent while the turn goes on, so Redis works while the process gathers the rest). A few ms gather updates across
    * turns into larger calls (more increments per second for a busy producer), and each update is
    * acknowledged up to that much later.
    */
@@ -110,6 +111,13 @@ export interface BufferStats {
 
 /** Most updates sent in one script call, to keep each call short on the Redis side. */
 const MAX_UPDATES_PER_CALL = 1_000;
+/**
+ * A turn's first call goes once it holds this many updates, the next once it holds twice as many, and so
+ * on up to MAX_UPDATES_PER_CALL: Redis runs the first calls while the process gathers the rest, and the
+ * replies of the first let their callers make new updates while Redis runs the next (awaited callers
+ * otherwise leave Redis idle while the process works, and the process idle while Redis does).
+ */
+const FIRST_CALL_UPDATES = 64;
 /** Field paths whose integer `$inc` fields are remembered, and documents remembered per path. */
 const MAX_REMEMBERED_PATHS = 64;
 const MAX_REMEMBERED_FIELDS_PER_PATH = 100_000;
@@ -155,6 +163,8 @@ export class BufferedMongoIncrements extends EventEmitter {
   private earlyFlushRequested = false;
   /** Per shard, the script call gathering updates until the turn (or linger window) ends. */
   private readonly gathering: Array<OutgoingCall | undefined> = [];
+  /** Per shard, the calls sent early in this turn (or linger window). */
+  private readonly sentThisTurn: number[] = [];
   private sendTimer?: NodeJS.Immediate | NodeJS.Timeout;
   /** Per field path, the buffered field of an integer `$inc` per document id. */
   private readonly integerFields = new Map<string, Map<string | number, string>>();
@@ -538,18 +548,28 @@ export class BufferedMongoIncrements extends EventEmitter {
     const call = (this.gathering[shard] ??= new OutgoingCall());
     call.add(field, value, delta, resolve, reject);
     if (this.sendTimer === undefined) {
-      // Updates made in the same event-loop turn (or linger window) travel to Redis in one script call.
-      // setImmediate, not nextTick: a server reads many requests in one turn, and they should share
+      // Updates made in the same event-loop turn (or linger window) travel to Redis together, in one
+      // script call or a few growing ones (FIRST_CALL_UPDATES). setImmediate, not nextTick: a server reads many requests in one turn, and they should share
       // the call (and write).
       this.sendTimer =
         this.settings.lingerMs > 0
           ? setTimeout(() => this.sendGathered(), this.settings.lingerMs)
           : setImmediate(() => this.sendGathered());
-    } else if (call.size >= MAX_UPDATES_PER_CALL) {
+    } else if (call.size >= this.fullCallSize(shard)) {
       // A full call goes now; the next update starts another.
+      this.sentThisTurn[shard] = (this.sentThisTurn[shard] ?? 0) + 1;
       this.gathering[shard] = undefined;
       void this.sendCall(this.shards[shard], call);
     }
+  }
+
+  /**
+   * Updates that fill the shard's next call: growing from FIRST_CALL_UPDATES within a turn. A linger
+   * window is there to gather larger calls, so its calls go only once they hold the most a call takes.
+   */
+  private fullCallSize(shard: number): number {
+    if (this.settings.lingerMs > 0) return MAX_UPDATES_PER_CALL;
+    return Math.min(MAX_UPDATES_PER_CALL, FIRST_CALL_UPDATES * 2 ** (this.sentThisTurn[shard] ?? 0));
   }
 
   /** Validates a field path; paths seen before were valid then and are now (the rules never change). */
@@ -566,6 +586,7 @@ export class BufferedMongoIncrements extends EventEmitter {
     if (this.settings.lingerMs > 0) clearTimeout(this.sendTimer as NodeJS.Timeout);
     else clearImmediate(this.sendTimer as NodeJS.Immediate);
     this.sendTimer = undefined;
+    this.sentThisTurn.fill(0);
     this.gathering.forEach((call, shard) => {
       if (call === undefined) return;
       this.gathering[shard] = undefined;

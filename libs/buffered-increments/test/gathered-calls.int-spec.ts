@@ -71,6 +71,45 @@ describe.each([0, 5])('gathered calls, lingerMs %i', (lingerMs) => {
     expect((await collection.findOne({ _id: 'doc' as never }))?.n).toBe(15);
   });
 
+  it('keeps call order across the calls a large turn is cut into', async () => {
+    const collection = context.freshCollection();
+    const buffered = context.buffered(collection, 60_000, { autoFlush: false, lingerMs });
+    // 2,000 updates in one turn travel in several calls; the updates of 'doc' land in different ones.
+    const own = new Map<number, () => Promise<void>>([
+      [10, () => buffered.increment('doc', 'n', 1)],
+      [500, () => buffered.set('doc', 'n', 10)],
+      [1_500, () => buffered.increment('doc', 'n', 2)],
+      [1_999, () => buffered.increment('doc', 'n', 3)],
+    ]);
+    await Promise.all(
+      Array.from({ length: 2_000 }, (_, i) => own.get(i)?.() ?? buffered.increment(`filler-${i % 700}`, 'n', 1)),
+    );
+    expect(await buffered.readIncremented('filler-0', 'n')).toBe(3);
+    await buffered.flush();
+    expect((await collection.findOne({ _id: 'doc' as never }))?.n).toBe(15);
+  });
+
+  it('carries ids, field paths and values of any length and script', async () => {
+    const collection = context.freshCollection();
+    const buffered = context.buffered(collection, 60_000, { autoFlush: false, lingerMs });
+    const id = 'ключ-😀-' + 'x'.repeat(100);
+    const path = 'stats.' + 'é'.repeat(200);
+    // Past 21,845 UTF-16 units a string may need more than 65,535 bytes: the widest string header.
+    const long = 'ü€'.repeat(11_000);
+    await Promise.all([
+      buffered.increment(id, path, 2),
+      buffered.increment(id, 'n', -3),
+      buffered.set(id, 'long', long),
+      buffered.set(id, 'medium', 'ß'.repeat(100)),
+      buffered.max(id, 'peak', 1.5),
+      buffered.increment(id, 'ratio', 0.25),
+    ]);
+    await buffered.flush();
+    const document = await collection.findOne({ _id: id as never });
+    expect(document).toMatchObject({ n: -3, long, medium: 'ß'.repeat(100), peak: 1.5, ratio: 0.25 });
+    expect(document?.stats?.['é'.repeat(200)]).toBe(2);
+  });
+
   it('refuses a new field past the buffer limit for every caller that counted it, keeps counting buffered ones', async () => {
     const buffered = context.buffered(context.freshCollection(), 60_000, {
       autoFlush: false,

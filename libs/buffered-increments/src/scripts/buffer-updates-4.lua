@@ -11,6 +11,8 @@
 -- ARGV[4..] (updates, atomic) buffered field name, value, field, value, ...; (runs, atomic-runs) the
 --   updates grouped by value: value, number of fields, those fields, value, number of fields, ... (a
 --   counter producer's deltas are mostly equal, so a call carries one argument per update, not two).
+--   A mode prefixed 'packed-' carries those arguments as one MessagePack array of strings in ARGV[4]
+--   (one argument for the client to send, unpacked in C here).
 --   A buffered field's first character is its operator:
 --   i (integer $inc), f (non-integer $inc), M ($max), m ($min), s ($set); then the encoded document id
 --   and the field path. Values: integer / decimal string for i and f; type-tagged for M and m; EJSON for s.
@@ -89,23 +91,32 @@ local function apply(field, value)
 end
 
 -- The call's updates in order, whichever layout carried them.
+local args, first = ARGV, 4
+if string.sub(mode, 1, 7) == 'packed-' then
+  mode = string.sub(mode, 8)
+  args, first = cmsgpack.unpack(ARGV[4]), 1
+end
 local fields = {}
 local values = {}
+local count = 0
 if mode == 'runs' or mode == 'atomic-runs' then
-  local k = 4
-  while k <= #ARGV do
-    local value = ARGV[k]
-    local last = k + 1 + tonumber(ARGV[k + 1])
+  local k = first
+  local size = #args
+  while k <= size do
+    local value = args[k]
+    local last = k + 1 + tonumber(args[k + 1])
     for j = k + 2, last do
-      fields[#fields + 1] = ARGV[j]
-      values[#values + 1] = value
+      count = count + 1
+      fields[count] = args[j]
+      values[count] = value
     end
     k = last + 1
   end
 elseif mode ~= 'replay' then
-  for k = 4, #ARGV, 2 do
-    fields[#fields + 1] = ARGV[k]
-    values[#values + 1] = ARGV[k + 1]
+  for k = first, #args, 2 do
+    count = count + 1
+    fields[count] = args[k]
+    values[count] = args[k + 1]
   end
 end
 local atomic = mode == 'atomic' or mode == 'atomic-runs'

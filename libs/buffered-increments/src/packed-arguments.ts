@@ -1,0 +1,44 @@
+/**
+ * A call's string arguments packed into one MessagePack array, which the buffer script unpacks with
+ * `cmsgpack.unpack`. One argument instead of one per update: the client builds no RESP header per
+ * update, and Redis unpacks the array in C.
+ *
+ * Each string's header is chosen from an upper bound of its UTF-8 length (3 bytes per UTF-16 unit) before
+ * it is written; MessagePack lets a header be wider than the string needs, so no string is measured twice.
+ */
+export function packStrings(strings: readonly string[]): Buffer {
+  let bound = 5;
+  for (let i = 0; i < strings.length; i++) bound += 5 + 3 * strings[i].length;
+  const packed = Buffer.allocUnsafe(bound);
+  let offset = 0;
+  const count = strings.length;
+  if (count < 16) packed[offset++] = 0x90 | count;
+  else if (count < 0x10000) {
+    packed[offset++] = 0xdc;
+    offset = packed.writeUInt16BE(count, offset);
+  } else {
+    packed[offset++] = 0xdd;
+    offset = packed.writeUInt32BE(count, offset);
+  }
+  for (let i = 0; i < count; i++) {
+    const text = strings[i];
+    const most = 3 * text.length;
+    if (most < 0x100) {
+      const length = packed.write(text, offset + 2);
+      packed[offset] = 0xd9;
+      packed[offset + 1] = length;
+      offset += 2 + length;
+    } else if (most < 0x10000) {
+      const length = packed.write(text, offset + 3);
+      packed[offset] = 0xda;
+      packed.writeUInt16BE(length, offset + 1);
+      offset += 3 + length;
+    } else {
+      const length = packed.write(text, offset + 5);
+      packed[offset] = 0xdb;
+      packed.writeUInt32BE(length, offset + 1);
+      offset += 5 + length;
+    }
+  }
+  return packed.subarray(0, offset);
+}
