@@ -47,7 +47,7 @@ export const timersEnv = z.object({
    * POSTs a worker sends at start to a throwaway server of its own (never to a timer's target), so its
    * sending path is compiled by the JIT before the first burst falls due. 0: none.
    */
-  TIMERS_DELIVERY_WARMUP_POSTS: z.coerce.number().int().min(0).max(100_000).default(3_000),
+  TIMERS_DELIVERY_WARMUP_POSTS: z.coerce.number().int().min(0).max(100_000).default(10_000),
   /** Deliveries in flight per target host within a worker process. */
   TIMERS_MAX_CONCURRENCY_PER_HOST: z.coerce.number().int().min(1).default(20),
   /** Allow webhook targets on loopback, private and link-local addresses (local runs and tests). */

@@ -72,7 +72,7 @@ export class DeliverySlots {
 }
 
 /** An array-backed queue with O(1) shift (Array#shift copies, which adds up at 20,000 waiting tasks). */
-class FifoQueue<T> {
+export class FifoQueue<T> {
   private items: Array<T | undefined> = [];
   private head = 0;
 
@@ -82,6 +82,10 @@ class FifoQueue<T> {
 
   push(item: T): void {
     this.items.push(item);
+  }
+
+  peek(): T | undefined {
+    return this.items[this.head];
   }
 
   shift(): T | undefined {

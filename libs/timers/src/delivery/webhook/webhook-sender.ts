@@ -4,7 +4,7 @@ import { AddressInfo } from 'node:net';
 import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import { Agent, Dispatcher, errors as undiciErrors } from 'undici';
 import { TIMERS_CONFIG, TimersConfig } from '../../timers.config';
-import { DeliverySlots } from './delivery-slots';
+import { DeliverySlots, FifoQueue } from './delivery-slots';
 import { ForbiddenTargetError, forbiddenTargetReason, publicOnlyLookup } from './target-guard';
 import { signingKey, webhookSignature } from './webhook-signature';
 
@@ -43,6 +43,8 @@ const MAX_RESPONSE_BYTES = 64 * 1024;
 /** Parsed urls kept; timers of one burst mostly share a few urls. */
 const TARGET_CACHE_SIZE = 10_000;
 const USER_AGENT = 'bufferq-timers/1';
+/** How often attempts past their deadline are looked for (at most a tenth of the timeout). */
+const DEADLINE_SWEEP_MS = 50;
 
 /**
  * POSTs an empty, signed body to a timer's target. Redirects are never followed (a 3xx is a failed
@@ -63,6 +65,12 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly slots: DeliverySlots;
   private readonly targets = new Map<string, WebhookTarget | { refused: string }>();
   private readonly key: KeyObject;
+  /**
+   * Attempts in the order they got their slot, which is their deadline order (one timeout for all): one
+   * sweep finds those past it, instead of a timer set and cleared per POST.
+   */
+  private readonly deadlines = new FifoQueue<WebhookAttempt>();
+  private readonly sweep: NodeJS.Timeout;
 
   constructor(@Inject(TIMERS_CONFIG) private readonly config: TimersConfig) {
     this.slots = new DeliverySlots(config.TIMERS_DELIVERY_CONCURRENCY, config.TIMERS_MAX_CONCURRENCY_PER_HOST);
@@ -83,6 +91,8 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
       // racing the server's close fails as a network error and is retried like any other.
       keepAliveTimeoutThreshold: 1_000,
     });
+    this.sweep = setInterval(() => this.expireAttempts(), Math.max(1, Math.min(DEADLINE_SWEEP_MS, timeout / 10)));
+    this.sweep.unref();
   }
 
   send(url: string, id: string): Promise<SendOutcome> {
@@ -107,6 +117,7 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     await this.warmingUp;
     await this.agent.close();
+    clearInterval(this.sweep);
   }
 
   /**
@@ -143,6 +154,16 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
+  /** Times out the attempts past their deadline; drops settled ones from the front of the queue. */
+  private expireAttempts(): void {
+    const now = Date.now();
+    for (let head = this.deadlines.peek(); head; head = this.deadlines.peek()) {
+      if (!head.settled && head.deadlineAt > now) return;
+      this.deadlines.shift();
+      if (!head.settled) head.expire();
+    }
+  }
+
   private targetOf(url: string): WebhookTarget | { refused: string } {
     let target = this.targets.get(url);
     if (target) return target;
@@ -164,6 +185,7 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
       done();
       resolve(outcome);
     });
+    this.deadlines.push(attempt);
     this.agent.dispatch(
       {
         origin: target.origin,
@@ -191,26 +213,31 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
  * One POST, as an undici dispatch handler (the callback interface undici's own `request` is built on).
  * It settles exactly once: with the response status once the response ended (its body read and dropped,
  * so the connection is reused), with a network error, or with a timeout when TIMERS_DELIVERY_TIMEOUT_MS
- * passed since the attempt got its slot, whatever phase (connecting, waiting, reading) it was in.
+ * passed since the attempt got its slot, whatever phase (connecting, waiting, reading) it was in (found
+ * by WebhookSender's deadline sweep, so up to a sweep period later).
  */
 class WebhookAttempt implements Dispatcher.DispatchHandler {
+  readonly deadlineAt: number;
   private abort?: (error?: Error) => void;
   private status = 0;
   private responseBytes = 0;
-  private settled = false;
+  private done = false;
   private timedOut = false;
-  private readonly deadline: NodeJS.Timeout;
 
   constructor(
     private readonly timeoutMs: number,
-    private readonly settle: (outcome: SendOutcome) => void,
+    private settle: (outcome: SendOutcome) => void,
   ) {
-    this.deadline = setTimeout(() => this.onDeadline(), timeoutMs);
+    this.deadlineAt = Date.now() + timeoutMs;
+  }
+
+  get settled(): boolean {
+    return this.done;
   }
 
   onConnect(abort: (error?: Error) => void): void {
     // Settled already (timed out while waiting for a connection): do not send it late.
-    if (this.settled) abort(new Error('webhook attempt timed out before it was sent'));
+    if (this.done) abort(new Error('webhook attempt timed out before it was sent'));
     else this.abort = abort;
   }
 
@@ -241,7 +268,8 @@ class WebhookAttempt implements Dispatcher.DispatchHandler {
     );
   }
 
-  private onDeadline(): void {
+  /** Its deadline passed. */
+  expire(): void {
     this.timedOut = true;
     if (this.abort) this.abort(new Error(`timed out after ${this.timeoutMs} ms`));
     // Still waiting for a connection: settle now; onConnect drops the request if it comes later.
@@ -249,10 +277,12 @@ class WebhookAttempt implements Dispatcher.DispatchHandler {
   }
 
   private finish(outcome: SendOutcome): void {
-    if (this.settled) return;
-    this.settled = true;
-    clearTimeout(this.deadline);
-    this.settle(outcome);
+    if (this.done) return;
+    this.done = true;
+    const settle = this.settle;
+    // It may wait in the deadline queue behind a slow attempt: keep nothing of the delivery alive there.
+    this.settle = () => undefined;
+    settle(outcome);
   }
 }
 
