@@ -7,7 +7,7 @@ import { COUNTERS_COLLECTION } from './counters.constants';
 /**
  * The buffer's connections (the app's shared Redis client and MongoDB database) and its settings, read
  * from the validated config when the app is built. The flush interval only matters to the worker's job
- * scheduler (producers never flush); the buffer limit only to producers (flushers never add fields).
+ * scheduler (producers never flush); the buffer limit and the linger window only to producers.
  */
 export function bufferedIncrementsRoot(): DynamicModule {
   return BufferedIncrementsModule.forRootAsync({
@@ -21,6 +21,7 @@ export function bufferedIncrementsRoot(): DynamicModule {
       defaults: {
         bufferLimitFields: config.COUNTERS_BUFFER_LIMIT_FIELDS,
         waitForReplicas: config.COUNTERS_WAIT_FOR_REPLICAS,
+        lingerMs: config.COUNTERS_LINGER_MS,
       },
     }),
   });
