@@ -117,7 +117,7 @@ const MAX_UPDATES_PER_CALL = 1_000;
  * replies of the first let their callers make new updates while Redis runs the next (awaited callers
  * otherwise leave Redis idle while the process works, and the process idle while Redis does).
  */
-const FIRST_CALL_UPDATES = 64;
+const FIRST_CALL_UPDATES = 32;
 /** Field paths whose integer `$inc` fields are remembered, and documents remembered per path. */
 const MAX_REMEMBERED_PATHS = 64;
 const MAX_REMEMBERED_FIELDS_PER_PATH = 100_000;
