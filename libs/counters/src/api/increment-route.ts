@@ -2,7 +2,7 @@ import { CanActivate, ExecutionContext, ForbiddenException, HttpException, Logge
 import type { HttpArgumentsHost, RpcArgumentsHost, WsArgumentsHost } from '@nestjs/common/interfaces';
 import { ApplicationConfig } from '@nestjs/core';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { MongoError } from 'mongodb';
 import { isObservable, lastValueFrom } from 'rxjs';
 import { BufferUnavailableError, InvalidUpdateError } from '@bufferq/buffered-increments';
@@ -12,13 +12,6 @@ import { CountersController } from './counters.controller';
 import { parseIncrementRequest } from './counters.dto';
 
 const INCREMENT_PATH = '/api/v1/increment';
-
-/** What the onRoute hook reads and changes of a route being declared. */
-interface RouteDeclaration {
-  url: string;
-  method: string | string[];
-  handler: (request: FastifyRequest, reply: FastifyReply) => unknown;
-}
 
 /**
  * Serves `POST /api/v1/increment`, the ingest hot path, with a plain Fastify handler in place of the
@@ -37,10 +30,7 @@ interface RouteDeclaration {
  * router registers the route.
  */
 export function serveIncrementRoute(app: NestFastifyApplication): void {
-  // Typed by hand: @nestjs/platform-fastify brings a Fastify of its own, whose types differ from the app's.
-  const fastify = app.getHttpAdapter().getInstance() as unknown as {
-    addHook(name: 'onRoute', hook: (route: RouteDeclaration) => void): void;
-  };
+  const fastify: FastifyInstance = app.getHttpAdapter().getInstance();
   let handle: IncrementHandler | undefined;
   fastify.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
