@@ -1,5 +1,5 @@
 -- Buffers a batch of field updates in the live hash, atomically, in one round trip, at most once per call.
--- Producers send every update gathered in one event-loop turn (or linger window) together.
+-- Producers send the updates gathered in one event-loop turn (or linger window) in one call, or a few growing ones.
 -- KEYS[1] live hash   KEYS[2] caller hash (refusals of the instance's recent calls, for re-sent calls)
 -- KEYS[3] dead letters (read only when replaying them)
 -- KEYS[4] caller ring: the numbers of the instance's last 1,024 calls that ran, one fixed-width slot each
