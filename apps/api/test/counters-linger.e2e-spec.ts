@@ -37,8 +37,10 @@ describe('COUNTERS_LINGER_MS: increments gathered into one Redis call (e2e)', ()
 
   /** Counts the script calls that reach Redis for this database's counters buffer from now on. */
   async function bufferCalls(dbName: string): Promise<() => number> {
-    const monitor = await new Redis(redis.url).monitor();
-    monitors.push(monitor);
+    // monitor() opens a connection of its own: both are closed after the test.
+    const client = new Redis(redis.url);
+    const monitor = await client.monitor();
+    monitors.push(client, monitor);
     let calls = 0;
     monitor.on('monitor', (_time: string, args: string[]) => {
       const command = args[0].toLowerCase();
