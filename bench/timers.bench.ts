@@ -459,7 +459,7 @@ async function burst(): Promise<void> {
     log(`arrivals by ms after the due second: ${inSteps(arrivals)}`);
     const spanS = (arrivals[arrivals.length - 1] - Math.max(dueSecond, arrivals[0])) / 1000;
     rows.push([
-      `burst: ${fmt(BURST)} timers due in one second, delivered (${WORKERS} worker process${WORKERS > 1 ? 'es' : ''}, ${args['worker-build']}, ${WARMUP ? `warmed up by ${fmt(WARMUP)} timers` : 'cold'}, lookahead ${fmt(Number(args.lookahead))} ms, ${args.concurrency} in flight; receiver ${RECEIVER_WARMUP ? `warmed up by ${fmt(RECEIVER_WARMUP)} requests` : 'cold'})`,
+      `burst: ${fmt(BURST)} timers due in one second, delivered (${WORKERS} worker process${WORKERS > 1 ? 'es' : ''}, ${args['worker-build']}, ${WARMUP ? `warmed up by ${fmt(WARMUP)} timers` : 'cold'} (its own sending warm-up: ${fmt(config.TIMERS_DELIVERY_WARMUP_POSTS)} POSTs at start), lookahead ${fmt(Number(args.lookahead))} ms, ${args.concurrency} in flight; receiver ${RECEIVER_WARMUP ? `warmed up by ${fmt(RECEIVER_WARMUP)} requests` : 'cold'})`,
       `${fmt(firstArrival.size)} (${fmt(burstRequests - firstArrival.size)} duplicates)`,
       `all, 0 duplicates`,
     ]);
