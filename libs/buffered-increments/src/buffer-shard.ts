@@ -1,5 +1,4 @@
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { Command } from 'ioredis';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { Collection, Document } from 'mongodb';
 import { ApplyResult, BatchApplier, DeadLetter } from './batch-applier';
 import { DocumentId } from './buffered-field';
@@ -19,8 +18,6 @@ export const SCRIPTS = {
   extendLock: script('extend-lock-1.lua'),
   releaseLock: script('release-lock-1.lua'),
 };
-
-const BUFFER_UPDATES_SHA = createHash('sha1').update(SCRIPTS.bufferUpdates.source).digest('hex');
 
 /** A buffer call's answer: the live hash's length; outcomes per update only when one was refused. */
 export interface BufferCallReply {
@@ -86,24 +83,13 @@ export class BufferShard {
     updates: string[],
     mode: 'updates' | 'runs' | 'atomic' | 'atomic-runs' = 'updates',
   ): Promise<BufferCallReply> {
-    const keysAndArgs = [
-      4,
-      this.keys.live,
-      this.keys.caller(callerId),
-      this.keys.deadLetters,
-      this.keys.callerRing(callerId),
-      call,
-      this.context.settings.bufferLimitFields,
-      `packed-${mode}`,
-      packStrings(updates),
-    ];
-    let reply: Array<number | string>;
-    try {
-      reply = await sendNow(this.context.redis, 'evalsha', [BUFFER_UPDATES_SHA, ...keysAndArgs]);
-    } catch (error) {
-      if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      reply = await sendNow(this.context.redis, 'eval', [SCRIPTS.bufferUpdates.source, ...keysAndArgs]);
-    }
+    // Written directly: the producer gathers its calls itself and sends the next while Redis runs one.
+    const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(
+      this.context.redis,
+      [this.keys.live, this.keys.caller(callerId), this.keys.deadLetters, this.keys.callerRing(callerId)],
+      [call, this.context.settings.bufferLimitFields, `packed-${mode}`, packStrings(updates)],
+      { direct: true },
+    );
     const length = Number(reply[0]);
     if (reply[1] === 'replayed') return { length, outcomes: replayedOutcomes(reply[2]) };
     return reply.length === 1 ? { length } : { length, outcomes: reply.slice(1) };
@@ -321,17 +307,6 @@ function pairs(flat: string[]): Array<[string, string]> {
   const result: Array<[string, string]> = [];
   for (let i = 0; i < flat.length; i += 2) result.push([flat[i], flat[i + 1]]);
   return result;
-}
-
-/**
- * Writes a command to its server now, past the client's auto-pipelining: an auto-pipelining client keeps
- * one pipeline in flight per server and holds later commands until it is answered, which would serialize
- * a producer's buffer calls, and the calls are gathered already.
- */
-function sendNow<T>(redis: RedisLike, name: string, args: Array<string | number | Buffer>): Promise<T> {
-  const command = new Command(name, args, { keyPrefix: redis.options.keyPrefix, replyEncoding: 'utf8' });
-  void redis.sendCommand(command);
-  return command.promise as Promise<T>;
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
+import { Command } from 'ioredis';
 import type { Cluster, Redis } from 'ioredis';
 
 /** A client scripts run on: a single Redis or a Redis Cluster (all of one call's keys share a hash slot). */
@@ -40,15 +41,33 @@ export class RedisScript {
     await Promise.all(servers.map((server) => server.script('LOAD', this.source)));
   }
 
-  async run<T>(redis: RedisLike, keys: readonly string[], args: ReadonlyArray<string | number>): Promise<T> {
+  /**
+   * Runs the script on the server that holds `keys`. `direct` writes the call to that server at once, past
+   * the client's auto-pipelining: an auto-pipelining client keeps one pipeline in flight per server and
+   * holds later commands until it is answered, which would serialize calls a caller gathers and sends
+   * itself so that the server runs one while the caller prepares the next.
+   */
+  async run<T>(
+    redis: RedisLike,
+    keys: readonly string[],
+    args: ReadonlyArray<string | number | Buffer>,
+    options: { direct?: boolean } = {},
+  ): Promise<T> {
     if (keys.length !== this.numberOfKeys) {
       throw new Error(`Lua script ${this.name} takes ${this.numberOfKeys} keys, was given ${keys.length}`);
     }
+    const send = (name: 'evalsha' | 'eval', first: string) => {
+      const all = [first, keys.length, ...keys, ...args];
+      if (!options.direct) return redis[name](...(all as [string, number])) as Promise<T>;
+      const command = new Command(name, all, { keyPrefix: redis.options.keyPrefix, replyEncoding: 'utf8' });
+      void redis.sendCommand(command);
+      return command.promise as Promise<T>;
+    };
     try {
-      return (await redis.evalsha(this.sha, keys.length, ...keys, ...args)) as T;
+      return await send('evalsha', this.sha);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith('NOSCRIPT')) throw error;
-      return (await redis.eval(this.source, keys.length, ...keys, ...args)) as T;
+      return await send('eval', this.source);
     }
   }
 }
