@@ -103,11 +103,12 @@ describe('tracing (e2e: api and worker processes export OTLP/HTTP to a local rec
     );
   });
 
-  it("traces a timer from its claim to its webhook POST and sends the POST's trace context to the receiver", async () => {
+  /** Creates a timer due in `seconds`, waits for its POST, and returns the POST's span ancestors' names and kinds. */
+  async function tracedTimer(seconds: number): Promise<Array<{ name: string; kind: number }>> {
     const created = await fetch(`${base}/timers`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ hours: 0, minutes: 0, seconds: 1, url: `${webhooks.url}/hook` }),
+      body: JSON.stringify({ hours: 0, minutes: 0, seconds, url: `${webhooks.url}/hook` }),
     });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: string };
@@ -118,10 +119,21 @@ describe('tracing (e2e: api and worker processes export OTLP/HTTP to a local rec
     const post = () => collector.spans.find((span) => span.spanId === postSpanId && span.traceId === traceId);
     expect(await eventually(() => post() !== undefined, 10_000)).toBe(true);
     expect(post()!.kind).toBe(SPAN_KIND.CLIENT);
-    const ancestors = () => collector.ancestors(post()!).map((span) => span.name);
-    expect(await eventually(() => ancestors().includes('timers claim'), 10_000)).toBe(true);
-    // claim -> delivery job added -> delivery job processed -> POST
-    expect(collector.ancestors(post()!).some((span) => span.kind === SPAN_KIND.CONSUMER)).toBe(true);
+    const ancestors = () => collector.ancestors(post()!);
+    expect(await eventually(() => ancestors().some((span) => span.name === 'timers claim'), 10_000)).toBe(true);
+    return ancestors().map(({ name, kind }) => ({ name, kind }));
+  }
+
+  it("traces a timer claimed ahead from its claim to its webhook POST and sends the POST's trace context to the receiver", async () => {
+    // Due in a second: claimed ahead (armed), so the claiming process sends it itself, without the queue.
+    const ancestors = await tracedTimer(1);
+    expect(ancestors.some((span) => span.name === 'timers claim')).toBe(true);
+  });
+
+  it('traces a timer claimed when due through the delivery queue to its webhook POST', async () => {
+    // Due now: claimed due, so it goes through the delivery queue (claim -> job added -> job processed -> POST).
+    const ancestors = await tracedTimer(0);
+    expect(ancestors.some((span) => span.kind === SPAN_KIND.CONSUMER)).toBe(true);
   });
 
   it('writes the job id, the queue and the trace id on every log line of a job', async () => {
