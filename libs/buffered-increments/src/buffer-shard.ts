@@ -87,7 +87,7 @@ export class BufferShard {
     const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(
       this.context.redis,
       [this.keys.live, this.keys.caller(callerId), this.keys.deadLetters, this.keys.callerRing(callerId)],
-      [call, this.context.settings.bufferLimitFields, `packed-${mode}`, packStrings(updates)],
+      [call, this.context.settings.bufferLimitFields, mode, packStrings(updates)],
       { direct: true },
     );
     const length = Number(reply[0]);

@@ -85,9 +85,9 @@ export interface BufferedMongoIncrementsOptions {
   /**
    * How long an update may wait in the process for others to travel with it in one script call. 0
    * (default): updates made in one event-loop turn travel together (in calls of growing size, the first
-   * sent while the turn goes on, so Redis works while the process gathers the rest). A few ms gather updates across
-   * turns into larger calls (more increments per second for a busy producer), and each update is
-   * acknowledged up to that much later.
+   * sent while the turn goes on, so Redis works while the process gathers the rest). A few ms gather
+   * updates across turns into larger calls (more increments per second for a busy producer), and each
+   * update is acknowledged up to that much later.
    */
   lingerMs?: number;
 }
@@ -549,8 +549,8 @@ export class BufferedMongoIncrements extends EventEmitter {
     call.add(field, value, delta, resolve, reject);
     if (this.sendTimer === undefined) {
       // Updates made in the same event-loop turn (or linger window) travel to Redis together, in one
-      // script call or a few growing ones (FIRST_CALL_UPDATES). setImmediate, not nextTick: a server reads many requests in one turn, and they should share
-      // the call (and write).
+      // script call or a few growing ones (FIRST_CALL_UPDATES). setImmediate, not nextTick: a server reads
+      // many requests in one turn, and they should share the calls (and writes).
       this.sendTimer =
         this.settings.lingerMs > 0
           ? setTimeout(() => this.sendGathered(), this.settings.lingerMs)

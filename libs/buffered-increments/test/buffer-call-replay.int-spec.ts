@@ -1,5 +1,6 @@
 import { uniqueName } from '@bufferq/testing';
 import { SCRIPTS } from '../src/buffer-shard';
+import { packStrings } from '../src/packed-arguments';
 import { bufferTestContext } from './fixtures/buffer-test-context';
 
 // The buffer script's at-most-once contract, called as a client would: calls of one producer instance
@@ -21,8 +22,7 @@ describe('buffer-updates-4.lua call numbers', () => {
       number,
       1_000_000,
       'updates',
-      'is1:dn',
-      delta,
+      packStrings(['is1:dn', String(delta)]),
     ) as Promise<unknown[]>;
 
   it('applies a call that arrives after a later call ran, and each re-sent call once', async () => {
@@ -49,10 +49,7 @@ describe('buffer-updates-4.lua call numbers', () => {
         number,
         1,
         'updates',
-        'is1:an',
-        1,
-        'is1:bn',
-        1,
+        packStrings(['is1:an', '1', 'is1:bn', '1']),
       ) as Promise<unknown[]>;
     expect((await full(1)).slice(1)).toEqual([0, 'BMI_BUFFER_FULL']);
     const replayed = await full(1);
@@ -89,7 +86,7 @@ describe('buffer-updates-4.lua call numbers', () => {
         number,
         1_000_000,
         'runs',
-        ...args,
+        packStrings(args.map(String)),
       ) as Promise<unknown[]>;
     expect(await runs(1, 1, 3, 'is1:an', 'is1:bn', 'is1:an', -5, 1, 'is1:bn')).toEqual([3]);
     expect(await context.redis.hmget(`${keys}:live`, 'is1:an', 'is1:bn')).toEqual(['2', '-4']);

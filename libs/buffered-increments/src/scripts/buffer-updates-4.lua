@@ -8,11 +8,10 @@
 -- ARGV[3] 'updates' | 'runs' | 'atomic' | 'atomic-runs' | 'replay': atomic buffers every update of the
 --   call or none (a refusal undoes the others, which answer BMI_NOT_APPLIED); replay moves up to ARGV[4]
 --   dead letters back
--- ARGV[4..] (updates, atomic) buffered field name, value, field, value, ...; (runs, atomic-runs) the
---   updates grouped by value: value, number of fields, those fields, value, number of fields, ... (a
---   counter producer's deltas are mostly equal, so a call carries one argument per update, not two).
---   A mode prefixed 'packed-' carries those arguments as one MessagePack array of strings in ARGV[4]
---   (one argument for the client to send, unpacked in C here).
+-- ARGV[4] (every mode but replay) one MessagePack array of strings (one argument for the client to send,
+--   unpacked in C here): (updates, atomic) buffered field name, value, field, value, ...; (runs,
+--   atomic-runs) the updates grouped by value: value, number of fields, those fields, value, number of
+--   fields, ... (a counter producer's deltas are mostly equal, so a call carries one string per update).
 --   A buffered field's first character is its operator:
 --   i (integer $inc), f (non-integer $inc), M ($max), m ($min), s ($set); then the encoded document id
 --   and the field path. Values: integer / decimal string for i and f; type-tagged for M and m; EJSON for s.
@@ -90,17 +89,13 @@ local function apply(field, value)
   return 0
 end
 
--- The call's updates in order, whichever layout carried them.
-local args, first = ARGV, 4
-if string.sub(mode, 1, 7) == 'packed-' then
-  mode = string.sub(mode, 8)
-  args, first = cmsgpack.unpack(ARGV[4]), 1
-end
+-- The call's updates in order.
 local fields = {}
 local values = {}
 local count = 0
 if mode == 'runs' or mode == 'atomic-runs' then
-  local k = first
+  local args = cmsgpack.unpack(ARGV[4])
+  local k = 1
   local size = #args
   while k <= size do
     local value = args[k]
@@ -113,7 +108,8 @@ if mode == 'runs' or mode == 'atomic-runs' then
     k = last + 1
   end
 elseif mode ~= 'replay' then
-  for k = first, #args, 2 do
+  local args = cmsgpack.unpack(ARGV[4])
+  for k = 1, #args, 2 do
     count = count + 1
     fields[count] = args[k]
     values[count] = args[k + 1]
