@@ -89,7 +89,12 @@ export function storedIdempotencyKey(tenant: TenantId, key: string): string {
   return tenant === undefined ? key : `${tenant} ${key}`;
 }
 
+/** Whether `id` is a timer id: an ObjectId's 24 lowercase hex digits (the timing wheel stores its 12 bytes). */
+export function isTimerId(id: string): boolean {
+  return /^[0-9a-f]{24}$/.test(id);
+}
+
 /** Parses an API or Redis timer id; `undefined` for anything that is not one (the API answers 404). */
 export function parseTimerId(id: string): ObjectId | undefined {
-  return /^[0-9a-f]{24}$/.test(id) ? ObjectId.createFromHexString(id) : undefined;
+  return isTimerId(id) ? ObjectId.createFromHexString(id) : undefined;
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { Inject, Injectable } from '@nestjs/common';
 import { REDIS_CLIENT } from '@bufferq/datastores';
 import { RedisLike, RedisScript, shardOf } from '@bufferq/redis-scripts';
+import { isTimerId } from '../../timer';
 import { TIMERS_CONFIG, TimersConfig } from '../../timers.config';
 import { TimerKeys, timerKeys } from './timer-keys';
 
@@ -92,12 +93,8 @@ const SCRIPTS = {
   cancel: script('cancel-timer-8.lua'),
 };
 
-/** A timer id as the wheel stores it: a MongoDB ObjectId's 24 lowercase hex digits (12 bytes). */
-const TIMER_ID = /^[0-9a-f]{24}$/;
-
 function checkTimerId(id: string): string {
-  if (!TIMER_ID.test(id))
-    throw new Error(`timer id ${JSON.stringify(id)} is not an ObjectId (24 lowercase hex digits)`);
+  if (!isTimerId(id)) throw new Error(`timer id ${JSON.stringify(id)} is not an ObjectId (24 lowercase hex digits)`);
   return id;
 }
 
