@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { connect as tcpConnect } from 'node:net';
+import { join } from 'node:path';
 import Redis from 'ioredis';
 import {
   eventually,
@@ -25,6 +28,23 @@ describe('local services', () => {
     // A second disconnect() of a closed client leaves a 2 s timer behind, which holds jest open.
     clients.splice(0).forEach((client) => client.status !== 'end' && client.disconnect());
     await Promise.all(servers.splice(0).map((server) => server.remove()));
+  });
+
+  it('kills the servers a process started and did not stop when that process exits', async () => {
+    // A test process that fails before its cleanup: it starts a Redis and exits without stopping it.
+    const tools = join(__dirname, '..', '..', '..', 'tools', 'local-services.js');
+    const program = `require(${JSON.stringify(tools)}).startRedis().then((redis) => { console.log(redis.port); process.exit(0); });`;
+    const port = await new Promise<number>((resolve, reject) =>
+      execFile(process.execPath, ['-e', program], (error, stdout) => (error ? reject(error) : resolve(Number(stdout)))),
+    );
+    expect(port).toBeGreaterThan(0);
+    const accepts = () =>
+      new Promise<boolean>((resolve) => {
+        const socket = tcpConnect(port, '127.0.0.1');
+        socket.once('connect', () => (socket.destroy(), resolve(true)));
+        socket.once('error', () => resolve(false));
+      });
+    expect(await eventually(async () => !(await accepts()), 5_000)).toBe(true);
   });
 
   it.each(redisServersUnderTest())('serves $name on $url as the kind it is named for', async ({ name, url }) => {
