@@ -10,15 +10,15 @@ export const countersEnv = z.object({
    */
   COUNTERS_BUFFER_LIMIT_FIELDS: z.coerce.number().int().min(1).default(5_000_000),
   /**
-   * Replicas that must hold a flush's claim before MongoDB is written (the buffer's `waitForReplicas`): on a
-   * replicated Redis (Sentinel, Cluster) set it to the replicas a failover may promote, so a promoted replica
-   * never hands out an applied batch again.
-   */
-  /**
    * Lock of a running flush job: a live worker renews it; after a worker dies mid-flush, or a Redis failover
    * loses the job's completion, the next flush runs within about twice this.
    */
   COUNTERS_FLUSH_JOB_LOCK_MS: z.coerce.number().int().min(1_000).default(30_000),
+  /**
+   * Replicas that must hold a flush's claim before MongoDB is written (the buffer's `waitForReplicas`): on a
+   * replicated Redis (Sentinel, Cluster) set it to the replicas a failover may promote, so a promoted replica
+   * never hands out an applied batch again.
+   */
   COUNTERS_WAIT_FOR_REPLICAS: z.coerce.number().int().min(0).max(16).default(0),
   /**
    * How long an accepted increment may wait in the api for others to go to Redis with it in one script
@@ -27,6 +27,11 @@ export const countersEnv = z.object({
    * about one call per request, and a few ms here spare Redis those calls.
    */
   COUNTERS_LINGER_MS: z.coerce.number().int().min(0).max(1_000).default(0),
+  /**
+   * Flush lag bound: an oldest unflushed increment older than this shows the flush down in `/health/ready`'s
+   * details and in `health_check_up{check="flush"}`; the api stays ready, since increments are still accepted.
+   */
+  READY_MAX_FLUSH_LAG_MS: z.coerce.number().int().min(1).default(30_000),
 });
 
 export type CountersEnv = z.infer<typeof countersEnv>;

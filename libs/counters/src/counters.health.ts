@@ -1,7 +1,7 @@
-import { Injectable } from '@nestjs/common';
-import { ConfigService } from '@nestjs/config';
+import { Inject, Injectable } from '@nestjs/common';
 import { BufferedMongoIncrements, InjectBufferedIncrements } from '@bufferq/buffered-increments';
 import { CapabilityHealth, HealthCheckFailed } from '@bufferq/operations';
+import { COUNTERS_CONFIG, CountersConfig } from './counters.config';
 import { COUNTERS_COLLECTION } from './counters.constants';
 
 /**
@@ -15,10 +15,10 @@ export class CountersFlushHealth extends CapabilityHealth {
 
   constructor(
     @InjectBufferedIncrements(COUNTERS_COLLECTION) private readonly counters: BufferedMongoIncrements,
-    config: ConfigService<{ READY_MAX_FLUSH_LAG_MS: number }, true>,
+    @Inject(COUNTERS_CONFIG) config: CountersConfig,
   ) {
     super();
-    this.maxFlushLagMs = config.get('READY_MAX_FLUSH_LAG_MS', { infer: true });
+    this.maxFlushLagMs = config.READY_MAX_FLUSH_LAG_MS;
   }
 
   async probe(): Promise<Record<string, unknown>> {

@@ -70,11 +70,6 @@ export const operationsEnv = z.object({
   RATE_LIMIT_WINDOW_MS: z.coerce.number().int().min(100).default(60_000),
   /** Proxies whose X-Forwarded-For names the client (rate limits, dashboard logins); none by default. */
   TRUST_PROXY: trustProxySetting,
-  /**
-   * Flush lag bound: an oldest unflushed increment older than this shows the flush down in `/health/ready`'s
-   * details and in `health_check_up{check="flush"}`; the api stays ready, since increments are still accepted.
-   */
-  READY_MAX_FLUSH_LAG_MS: z.coerce.number().int().min(1).default(30_000),
   /** Bull Board at /admin/queues behind basic auth; off with BOARD_ENABLED=false. */
   BOARD_ENABLED: z.stringbool().default(true),
   BOARD_USER: z.string().min(1).default(DEFAULT_BOARD_USER),
