@@ -2,11 +2,10 @@ import { Module } from '@nestjs/common';
 import { APP_GUARD, DiscoveryModule } from '@nestjs/core';
 import { TerminusModule } from '@nestjs/terminus';
 import { ThrottlerModule } from '@nestjs/throttler';
-import { ThrottlerStorageRedisService } from '@nest-lab/throttler-storage-redis';
-import { Cluster } from 'ioredis';
 import { ApiKeyGuard } from './access/api-key.guard';
 import { ClientThrottlerGuard } from './access/client-throttler.guard';
 import { FailOpenThrottlerStorage } from './access/fail-open-throttler-storage';
+import { LeasedRateLimitStorage } from './access/leased-rate-limit-storage';
 import { RateLimitRedis, RateLimitRedisModule } from './access/rate-limit-redis';
 import { BoardLoginFailures } from './board/board-login-failures';
 import { QueueBoard } from './board/queue-board';
@@ -38,13 +37,8 @@ import { OPERATIONS_CONFIG, OperationsConfig, OperationsConfigModule } from './o
         const limit = config.RATE_LIMIT_MAX;
         return {
           throttlers: [{ ttl: config.RATE_LIMIT_WINDOW_MS, limit }],
-          // Shared through Redis, so the limit holds across api replicas.
-          storage: new FailOpenThrottlerStorage(
-            // Its keys are hash-tagged per client and throttler, so it runs on a Cluster as on one server.
-            redis instanceof Cluster
-              ? new ThrottlerStorageRedisService(redis)
-              : new ThrottlerStorageRedisService(redis),
-          ),
+          // Counted in Redis, so the limit holds across api replicas; spent from in-process leases.
+          storage: new FailOpenThrottlerStorage(new LeasedRateLimitStorage(redis)),
           skipIf: () => limit === 0,
         };
       },
