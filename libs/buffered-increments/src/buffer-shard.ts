@@ -71,7 +71,8 @@ export class BufferShard {
 
   /**
    * Runs one buffer call: `updates` as buffered field, value pairs (the field names its operator), or
-   * as runs of one value (`runs`: value, count, fields...), numbered `call` by the producer instance
+   * as runs of one value (`runs`: value, count, fields...; `increments` when every field is an integer
+   * `$inc`), numbered `call` by the producer instance
    * `callerId` so a re-sent call is a no-op; `atomic` (`atomic-runs`) buffers all of them or none. The
    * updates travel as one packed argument. Returns the live hash's length and, when some update was
    * refused, one outcome per update (0 = buffered, else the refusal); no outcomes means every update was
@@ -81,7 +82,7 @@ export class BufferShard {
     callerId: string,
     call: number,
     updates: string[],
-    mode: 'updates' | 'runs' | 'atomic' | 'atomic-runs' = 'updates',
+    mode: 'updates' | 'runs' | 'increments' | 'atomic' | 'atomic-runs' = 'updates',
   ): Promise<BufferCallReply> {
     // Written directly: the producer gathers its calls itself and sends the next while Redis runs one.
     const reply = await SCRIPTS.bufferUpdates.run<Array<number | string>>(

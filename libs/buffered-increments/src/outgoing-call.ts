@@ -46,6 +46,8 @@ export class OutgoingCall {
   private readonly entries: Entry[] = [];
   /** The entry later integer `$inc`s of a field join. */
   private readonly open = new Map<string, Entry>();
+  /** Every update is an integer `$inc`: the script may run each as a bare HINCRBY. */
+  private integersOnly = true;
 
   /** Updates the call will carry. */
   get size(): number {
@@ -75,6 +77,7 @@ export class OutgoingCall {
       this.open.set(field, fresh);
       return;
     }
+    this.integersOnly = false;
     if (field.charCodeAt(0) === SET_CODE) this.open.delete(OPERATOR.incInteger + field.slice(1));
     this.entries.push({ field, value, sum: NaN, first: member, split: false });
   }
@@ -82,9 +85,10 @@ export class OutgoingCall {
   /**
    * The call's updates in call order, as the buffer script takes them: field, value pairs, or runs of
    * updates with one value (value, count, fields...) when that sends fewer arguments, as it does when
-   * callers mostly add the same delta.
+   * callers mostly add the same delta; runs of integer `$inc`s alone go as `increments`, which the
+   * script runs as one HINCRBY each.
    */
-  encode(): { mode: 'updates' | 'runs'; args: string[] } {
+  encode(): { mode: 'updates' | 'runs' | 'increments'; args: string[] } {
     const fields: string[] = [];
     const values: string[] = [];
     let runs = 0;
@@ -113,7 +117,7 @@ export class OutgoingCall {
       for (let i = start; i < end; i++) args.push(fields[i]);
       start = end;
     }
-    return { mode: 'runs', args };
+    return { mode: this.integersOnly ? 'increments' : 'runs', args };
   }
 
   /** Every update was buffered. */

@@ -5,6 +5,7 @@
  *
  * Each string's header is chosen from an upper bound of its UTF-8 length (3 bytes per UTF-16 unit) before
  * it is written; MessagePack lets a header be wider than the string needs, so no string is measured twice.
+ * Short ASCII strings take MessagePack's one-byte fixstr header (length under 32).
  */
 export function packStrings(strings: readonly string[]): Buffer {
   let bound = 5;
@@ -22,6 +23,22 @@ export function packStrings(strings: readonly string[]): Buffer {
   }
   for (let i = 0; i < count; i++) {
     const text = strings[i];
+    // A short ASCII string (a counter's field names and deltas) is copied a unit per byte under a
+    // one-byte header: cheaper than a call into Buffer.write. Any other unit goes the UTF-8 way below.
+    if (text.length < 32) {
+      const start = offset + 1;
+      let unit = 0;
+      for (; unit < text.length; unit++) {
+        const code = text.charCodeAt(unit);
+        if (code > 0x7f) break;
+        packed[start + unit] = code;
+      }
+      if (unit === text.length) {
+        packed[offset] = 0xa0 | unit;
+        offset = start + unit;
+        continue;
+      }
+    }
     const most = 3 * text.length;
     if (most < 0x100) {
       const length = packed.write(text, offset + 2);

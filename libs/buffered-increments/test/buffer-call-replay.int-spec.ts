@@ -73,27 +73,64 @@ describe('buffer-updates-4.lua call numbers', () => {
     expect(await context.redis.hget(`${keys}:live`, 'is1:dn')).toBe('111');
   });
 
-  it('buffers runs of one value as the same updates in order', async () => {
+  const grouped = (keys: string, mode: string, limit: number, number: number, ...args: Array<string | number>) =>
+    context.redis.eval(
+      source,
+      4,
+      `${keys}:live`,
+      `${keys}:caller:p`,
+      `${keys}:dead-letters`,
+      `${keys}:caller:p:ring`,
+      number,
+      limit,
+      mode,
+      packStrings(args.map(String)),
+    ) as Promise<unknown[]>;
+
+  // 'increments' is the producer's call when every update is an integer $inc: each runs as a bare
+  // HINCRBY, and must answer as 'runs' does.
+  it.each(['runs', 'increments'])('buffers %s of one value as the same updates in order', async (mode) => {
     const keys = base();
-    const runs = (number: number, ...args: Array<string | number>) =>
-      context.redis.eval(
-        source,
-        4,
-        `${keys}:live`,
-        `${keys}:caller:p`,
-        `${keys}:dead-letters`,
-        `${keys}:caller:p:ring`,
-        number,
-        1_000_000,
-        'runs',
-        packStrings(args.map(String)),
-      ) as Promise<unknown[]>;
+    const runs = (number: number, ...args: Array<string | number>) => grouped(keys, mode, 1_000_000, number, ...args);
     expect(await runs(1, 1, 3, 'is1:an', 'is1:bn', 'is1:an', -5, 1, 'is1:bn')).toEqual([3]);
     expect(await context.redis.hmget(`${keys}:live`, 'is1:an', 'is1:bn')).toEqual(['2', '-4']);
     await context.redis.hset(`${keys}:live`, 'is1:cn', String(2n ** 63n - 1n));
     // A refused update lists every outcome, in call order.
     expect(await runs(2, 1, 3, 'is1:an', 'is1:cn', 'is1:bn')).toEqual([4, 0, expect.stringMatching(/overflow/), 0]);
     expect(await context.redis.hmget(`${keys}:live`, 'is1:an', 'is1:bn')).toEqual(['3', '-3']);
+    // Refusals in two runs, the first update refused: each outcome in its place.
+    expect(await runs(3, 1, 2, 'is1:cn', 'is1:an', 2, 2, 'is1:bn', 'is1:cn')).toEqual([
+      4,
+      expect.stringMatching(/overflow/),
+      0,
+      0,
+      expect.stringMatching(/overflow/),
+    ]);
+    expect(await context.redis.hmget(`${keys}:live`, 'is1:an', 'is1:bn')).toEqual(['4', '-1']);
+    // A re-sent call changes nothing and answers as its first run did.
+    const replayed = await runs(3, 1, 2, 'is1:cn', 'is1:an', 2, 2, 'is1:bn', 'is1:cn');
+    expect(replayed[1]).toBe('replayed');
+    expect(JSON.parse(replayed[2] as string)).toEqual([
+      expect.stringMatching(/overflow/),
+      0,
+      0,
+      expect.stringMatching(/overflow/),
+    ]);
+    expect(await context.redis.hmget(`${keys}:live`, 'is1:an', 'is1:bn')).toEqual(['4', '-1']);
+  });
+
+  it.each(['runs', 'increments'])('refuses %s that would add fields past the limit, one by one', async (mode) => {
+    const keys = base();
+    // The limit counts update fields (the bookkeeping field #since is not one): two fit, the third not.
+    expect(await grouped(keys, mode, 2, 1, 1, 3, 'is1:an', 'is1:bn', 'is1:cn')).toEqual([3, 0, 0, 'BMI_BUFFER_FULL']);
+    // Fields already buffered still take updates at the limit.
+    expect(await grouped(keys, mode, 2, 2, 5, 2, 'is1:dn', 'is1:an')).toEqual([3, 'BMI_BUFFER_FULL', 0]);
+    expect(await context.redis.hmget(`${keys}:live`, 'is1:an', 'is1:bn', 'is1:cn', 'is1:dn')).toEqual([
+      '6',
+      '1',
+      null,
+      null,
+    ]);
   });
 });
 

@@ -103,11 +103,22 @@ describe.each([0, 5])('gathered calls, lingerMs %i', (lingerMs) => {
       buffered.set(id, 'medium', 'ß'.repeat(100)),
       buffered.max(id, 'peak', 1.5),
       buffered.increment(id, 'ratio', 0.25),
+      // Field names of 30, 31 and 32 units (short ASCII strings take a one-byte header up to 31 bytes)
+      // and a short one with a unit past ASCII.
+      ...[24, 25, 26].map((length) => buffered.increment('a'.repeat(length), 'n', length)),
+      buffered.increment('é', 'n', 7),
     ]);
     await buffered.flush();
     const document = await collection.findOne({ _id: id as never });
     expect(document).toMatchObject({ n: -3, long, medium: 'ß'.repeat(100), peak: 1.5, ratio: 0.25 });
     expect(document?.stats?.['é'.repeat(200)]).toBe(2);
+    const short = await collection.find({ _id: { $ne: id as never } }, { projection: { n: 1 } }).toArray();
+    expect(Object.fromEntries(short.map((doc) => [doc._id, doc.n]))).toEqual({
+      ['a'.repeat(24)]: 24,
+      ['a'.repeat(25)]: 25,
+      ['a'.repeat(26)]: 26,
+      é: 7,
+    });
   });
 
   it('refuses a new field past the buffer limit for every caller that counted it, keeps counting buffered ones', async () => {

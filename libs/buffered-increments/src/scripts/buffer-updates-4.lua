@@ -5,13 +5,14 @@
 -- KEYS[4] caller ring: the numbers of the instance's last 1,024 calls that ran, one fixed-width slot each
 -- ARGV[1] call number: grows with every call of one producer instance ('0' = no replay protection)
 -- ARGV[2] most buffered fields the live hash may hold; an update that would add a field past it is refused
--- ARGV[3] 'updates' | 'runs' | 'atomic' | 'atomic-runs' | 'replay': atomic buffers every update of the
---   call or none (a refusal undoes the others, which answer BMI_NOT_APPLIED); replay moves up to ARGV[4]
---   dead letters back
+-- ARGV[3] 'updates' | 'runs' | 'increments' | 'atomic' | 'atomic-runs' | 'replay': atomic buffers every
+--   update of the call or none (a refusal undoes the others, which answer BMI_NOT_APPLIED); increments
+--   is runs whose every field is an integer $inc; replay moves up to ARGV[4] dead letters back
 -- ARGV[4] (every mode but replay) one MessagePack array of strings (one argument for the client to send,
 --   unpacked in C here): (updates, atomic) buffered field name, value, field, value, ...; (runs,
---   atomic-runs) the updates grouped by value: value, number of fields, those fields, value, number of
---   fields, ... (a counter producer's deltas are mostly equal, so a call carries one string per update).
+--   increments, atomic-runs) the updates grouped by value: value, number of fields, those fields, value,
+--   number of fields, ... (a counter producer's deltas are mostly equal, so a call carries one string per
+--   update).
 --   A buffered field's first character is its operator:
 --   i (integer $inc), f (non-integer $inc), M ($max), m ($min), s ($set); then the encoded document id
 --   and the field path. Values: integer / decimal string for i and f; type-tagged for M and m; EJSON for s.
@@ -89,33 +90,43 @@ local function apply(field, value)
   return 0
 end
 
--- The call's updates in order.
-local fields = {}
-local values = {}
-local count = 0
-if mode == 'runs' or mode == 'atomic-runs' then
-  local args = cmsgpack.unpack(ARGV[4])
+-- The call's updates, read in place from the unpacked argument (no copy per update).
+local args = mode ~= 'replay' and cmsgpack.unpack(ARGV[4]) or {}
+local size = #args
+local grouped = mode == 'runs' or mode == 'increments' or mode == 'atomic-runs'
+local count = size / 2
+if grouped then
+  count = 0
   local k = 1
-  local size = #args
   while k <= size do
-    local value = args[k]
-    local last = k + 1 + tonumber(args[k + 1])
-    for j = k + 2, last do
-      count = count + 1
-      fields[count] = args[j]
-      values[count] = value
-    end
-    k = last + 1
-  end
-elseif mode ~= 'replay' then
-  local args = cmsgpack.unpack(ARGV[4])
-  for k = 1, #args, 2 do
-    count = count + 1
-    fields[count] = args[k]
-    values[count] = args[k + 1]
+    local fieldsOfValue = tonumber(args[k + 1])
+    count = count + fieldsOfValue
+    k = k + 2 + fieldsOfValue
   end
 end
 local atomic = mode == 'atomic' or mode == 'atomic-runs'
+
+-- An atomic call lists its updates, to check them first and put fields back on a refusal.
+local fields = {}
+local values = {}
+if atomic then
+  local k = 1
+  while k <= size do
+    if grouped then
+      local value = args[k]
+      local last = k + 1 + tonumber(args[k + 1])
+      for j = k + 2, last do
+        fields[#fields + 1] = args[j]
+        values[#values + 1] = value
+      end
+      k = last + 1
+    else
+      fields[#fields + 1] = args[k]
+      values[#values + 1] = args[k + 1]
+      k = k + 2
+    end
+  end
+end
 
 -- Whether every update of the call is an integer $inc that cannot be refused: the hash has room for
 -- each, and however the deltas add up no sum can leave the signed 64-bit range (a bound from the number
@@ -135,7 +146,7 @@ end
 
 local outcomes = {0}
 local refused = false
-if mode ~= 'replay' then roomy = redis.call('HLEN', live) + #fields < limit end
+if mode ~= 'replay' then roomy = redis.call('HLEN', live) + count < limit end
 if mode == 'replay' then
   for _ = 1, tonumber(ARGV[4]) do
     local text = redis.call('LPOP', KEYS[3])
@@ -182,22 +193,60 @@ elseif atomic then
     end
     outcomes[#outcomes + 1] = 0
   end
+elseif mode == 'increments' and roomy then
+  -- The common call: each update is one HINCRBY, and the loop does nothing else unless one is refused
+  -- (an overflow or a non-integer value). Outcomes are only listed once one update is refused.
+  local pcall = redis.pcall
+  local i = 0
+  local k = 1
+  while k <= size do
+    local value = args[k]
+    local last = k + 1 + tonumber(args[k + 1])
+    for j = k + 2, last do
+      i = i + 1
+      local reply = pcall('HINCRBY', live, args[j], value)
+      if type(reply) == 'table' then
+        if not refused then
+          refused = true
+          for _ = 1, i - 1 do outcomes[#outcomes + 1] = 0 end
+        end
+        outcomes[#outcomes + 1] = reply.err
+      elseif refused then
+        outcomes[#outcomes + 1] = 0
+      end
+    end
+    k = last + 1
+  end
 else
-  -- 'updates' and 'runs': outcomes are only listed once one update is refused.
-  for i = 1, #fields do
-    local field = fields[i]
+  -- 'updates', 'runs' (and 'increments' near the limit): outcomes are only listed once one update is
+  -- refused.
+  local i = 0
+  local function bufferUpdate(field, value)
+    i = i + 1
     local outcome
-    if roomy and string.byte(field, 1) == 105 then -- 'i': the common update is one HINCRBY
-      outcome = redis.pcall('HINCRBY', live, field, values[i])
+    if roomy and string.byte(field, 1) == 105 then -- 'i': an integer $inc is one HINCRBY
+      outcome = redis.pcall('HINCRBY', live, field, value)
       outcome = type(outcome) == 'table' and outcome.err or 0
     else
-      outcome = apply(field, values[i])
+      outcome = apply(field, value)
     end
     if outcome ~= 0 and not refused then
       refused = true
       for _ = 1, i - 1 do outcomes[#outcomes + 1] = 0 end
     end
     if refused then outcomes[#outcomes + 1] = outcome end
+  end
+  local k = 1
+  while k <= size do
+    if grouped then
+      local value = args[k]
+      local last = k + 1 + tonumber(args[k + 1])
+      for j = k + 2, last do bufferUpdate(args[j], value) end
+      k = last + 1
+    else
+      bufferUpdate(args[k], args[k + 1])
+      k = k + 2
+    end
   end
 end
 
