@@ -1,23 +1,31 @@
 // npm run bench:http — increments over HTTP on loopback against bare endpoints that do nothing, in the
 // same run and on the same machine: Fastify alone (the reference of the targets: the api at >= 50% of
 // it, >= 40% with rate limiting) and NestJS on the Fastify adapter (what the framework's own pipeline
-// costs). Then the batch form, 1,000 increments per request, in increments per second. Each server is one
+// costs). Then the batch form, 1,000 increments per request, in increments per second, beside its
+// ceiling: the api's producer alone (`incrementAll` with the same batches, no HTTP). Each server is one
 // Node process (no cluster) on the project's one Fastify; the api and the bare NestJS server run compiled
 // to JavaScript, as the image runs the api (ts-node would load Node's `domain` module into them, which
 // bare Fastify, plain JavaScript, does not pay). The load generator (autocannon) runs here.
+// Beside each server's CPU per request, Redis's (the server's `INFO cpu`): on 2 cores, the two add up.
 // BENCH_DURATION_S (default 10), BENCH_CONNECTIONS (default 50), BENCH_ROWS (a comma-separated subset of
-// fastify,nest,increment,batch,health,limited), BENCH_PROFILE_DIR (the api's `node --cpu-prof` output).
+// fastify,nest,increment,batch,producer,health,limited), BENCH_PROFILE_DIR (the api's `node --cpu-prof` output).
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
 import { freePort } from '@bufferq/testing';
+import { BATCH, batchBodies } from './http/batch-bodies';
 
 const root = join(__dirname, '..');
 const durationS = Number(process.env.BENCH_DURATION_S ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 50);
-const rowsWanted = new Set((process.env.BENCH_ROWS ?? 'fastify,nest,increment,batch,health,limited').split(','));
+const rowsWanted = new Set(
+  (process.env.BENCH_ROWS ?? 'fastify,nest,increment,batch,producer,health,limited').split(','),
+);
+/** The Redis every api row writes to, for its CPU time. */
+const redisAdmin = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: true });
 const profileDir = process.env.BENCH_PROFILE_DIR;
 
 // A Fastify 5 server with one POST route that parses the JSON body and answers 202: the framework's floor.
@@ -37,6 +45,8 @@ interface Row {
   perRequest: number;
   /** CPU time (user + system) the server process spent per request, µs; steadier than requests/s on a shared machine. */
   cpuUsPerRequest: number | undefined;
+  /** Redis's CPU time per request over the same span, µs. */
+  redisCpuUsPerRequest: number | undefined;
 }
 
 /**
@@ -80,16 +90,14 @@ function cpuSecondsOf(pid: number | undefined): number | undefined {
   }
 }
 
-/** Batch bodies of BATCH increments over 100,000 keys, made ahead so the load generator only sends them. */
-const BATCH = 1_000;
-const batchBodies = Array.from({ length: 64 }, (_, body) =>
-  JSON.stringify({
-    increments: Array.from({ length: BATCH }, (_, i) => ({
-      key: `key-${(body * BATCH + i * 7919) % 100_000}`,
-      value: 1 + ((body + i) % 9),
-    })),
-  }),
-);
+/** CPU seconds (user + system) the Redis server has used so far. */
+async function redisCpuSeconds(): Promise<number> {
+  const info = await redisAdmin.info('cpu');
+  return ['used_cpu_user', 'used_cpu_sys'].reduce(
+    (sum, name) => sum + Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? 0),
+    0,
+  );
+}
 
 async function waitFor(url: string, child: ChildProcess): Promise<void> {
   for (const deadline = Date.now() + 120_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 200))) {
@@ -153,8 +161,10 @@ async function measure(
     });
   await run(2); // warm-up: JIT, connection pools, Redis script cache
   const cpuBefore = cpuSecondsOf(child.pid);
+  const redisCpuBefore = await redisCpuSeconds();
   const result = await run(durationS);
   const cpuAfter = cpuSecondsOf(child.pid);
+  const redisCpu = (await redisCpuSeconds()) - redisCpuBefore;
   const requests = result.requests.total;
   return {
     name,
@@ -167,6 +177,39 @@ async function measure(
       cpuBefore === undefined || cpuAfter === undefined || requests === 0
         ? undefined
         : ((cpuAfter - cpuBefore) * 1e6) / requests,
+    redisCpuUsPerRequest: requests === 0 ? undefined : (redisCpu * 1e6) / requests,
+  };
+}
+
+/** The producer alone (bench/http/producer-batch.ts): `incrementAll` calls with the batch row's bodies. */
+async function measureProducer(args: string[], env: Record<string, string>): Promise<Row> {
+  const redisCpuBefore = await redisCpuSeconds();
+  const output = await new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, args, {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, ...env, BENCH_DURATION_S: String(durationS), BENCH_CONNECTIONS: String(connections) },
+    });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+    child.once('exit', (code) => (code === 0 ? resolve(text) : reject(new Error(`producer exited with ${code}`))));
+  });
+  // Warm-up included: the child reports its own CPU, but Redis's is read around the whole run.
+  const redisCpu = (await redisCpuSeconds()) - redisCpuBefore;
+  const { calls, seconds, cpuSeconds } = JSON.parse(output.trim().split('\n').pop()!) as {
+    calls: number;
+    seconds: number;
+    cpuSeconds: number;
+  };
+  return {
+    name: `incrementAll alone, the same batches parsed in advance (${connections} concurrent calls, no HTTP)`,
+    rps: calls / seconds,
+    p50: Number.NaN,
+    p99: Number.NaN,
+    non2xx: 0,
+    perRequest: BATCH,
+    cpuUsPerRequest: (cpuSeconds * 1e6) / calls,
+    redisCpuUsPerRequest: (redisCpu * 1e6) / (calls * ((durationS + 2) / durationS)),
   };
 }
 
@@ -201,7 +244,7 @@ async function main(): Promise<void> {
     await run('nest', compiled.args('bench/http/bare-nest-server.js'), {}, async (bareNest) => {
       rows.push(await measure('bare NestJS endpoint, Fastify adapter (echoes the body, answers 202)', bareNest));
     });
-    const apiRows = ['increment', 'batch', 'health'].filter((row) => rowsWanted.has(row));
+    const apiRows = ['increment', 'batch', 'producer', 'health'].filter((row) => rowsWanted.has(row));
     if (apiRows.length > 0)
       await run(
         apiRows[0],
@@ -217,6 +260,14 @@ async function main(): Promise<void> {
                 'POST',
                 'batch',
               ),
+            );
+          if (rowsWanted.has('producer'))
+            rows.push(
+              await measureProducer(compiled.args('bench/http/producer-batch.js'), {
+                MONGO_DB: db,
+                TS_NODE_PROJECT: join(root, 'tsconfig.json'),
+                TS_NODE_BASEURL: compiled.dir,
+              }),
             );
           // Where the time goes: the same app on a route that touches no datastore (guards, hooks, logger).
           if (rowsWanted.has('health'))
@@ -240,6 +291,7 @@ async function main(): Promise<void> {
   } finally {
     for (const child of servers) if (child.exitCode === null) child.kill('SIGKILL');
     rmSync(compiled.dir, { recursive: true, force: true });
+    redisAdmin.disconnect();
   }
 
   const rpsOf = (prefix: string) => rows.find((row) => row.name.startsWith(prefix))?.rps;
@@ -249,12 +301,13 @@ async function main(): Promise<void> {
     `\nHTTP increments, ${connections} connections, ${durationS} s each, loopback, ${cpus().length} CPU cores, load average ${loadavg()[0].toFixed(2)}; one process per server, Fastify ${fastifyVersion} (NestJS's adapter: ${nestFastifyVersion})\n`,
   );
   console.log(
-    '| endpoint | requests/s | increments/s | p50 ms | p99 ms | vs bare Fastify | vs bare NestJS | server CPU µs/request | non-2xx |',
+    '| endpoint | requests/s | increments/s | p50 ms | p99 ms | vs bare Fastify | vs bare NestJS | server CPU µs/request | Redis CPU µs/request | non-2xx |',
   );
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const micros = (value: number | undefined) => (value === undefined ? '-' : String(Math.round(value)));
   for (const row of rows) {
     console.log(
-      `| ${row.name} | ${Math.round(row.rps).toLocaleString('en-US')} | ${Math.round(row.rps * row.perRequest).toLocaleString('en-US')} | ${row.p50} | ${row.p99} | ${share(row.rps, bareFastify)} | ${share(row.rps, bareNest)} | ${row.cpuUsPerRequest === undefined ? '-' : Math.round(row.cpuUsPerRequest)} | ${row.non2xx} |`,
+      `| ${row.name} | ${Math.round(row.rps).toLocaleString('en-US')} | ${Math.round(row.rps * row.perRequest).toLocaleString('en-US')} | ${Number.isNaN(row.p50) ? '-' : row.p50} | ${Number.isNaN(row.p99) ? '-' : row.p99} | ${share(row.rps, bareFastify)} | ${share(row.rps, bareNest)} | ${micros(row.cpuUsPerRequest)} | ${micros(row.redisCpuUsPerRequest)} | ${row.non2xx} |`,
     );
   }
 }
