@@ -30,14 +30,16 @@ export interface TimerDocument {
   status: TimerStatus;
   /** Attempts whose outcome was recorded (one cut short by a worker's death is not counted). */
   attempts: number;
-  lastError: string | null;
+  /** Absent until an attempt fails. */
+  lastError?: string | null;
   /**
    * Absent unless the creator sent an Idempotency-Key (sparse unique index); scoped to the tenant, see
    * `storedIdempotencyKey`.
    */
   idempotencyKey?: string;
   createdAt: Date;
-  updatedAt: Date;
+  /** Absent until the first change after creation. */
+  updatedAt?: Date;
   deliveredAt?: Date;
 }
 
@@ -73,7 +75,7 @@ export function toTimerView(timer: TimerDocument, now = Date.now()): TimerView {
     url: timer.url,
     due_at: timer.dueAt.toISOString(),
     attempts: timer.attempts,
-    last_error: timer.lastError,
+    last_error: timer.lastError ?? null,
     created_at: timer.createdAt.toISOString(),
     delivered_at: timer.deliveredAt ? timer.deliveredAt.toISOString() : null,
     next_attempt_at: waiting ? timer.runAt.toISOString() : null,

@@ -155,9 +155,8 @@ export class TimersService {
       runAt: dueAt,
       status: 'pending',
       attempts: 0,
-      lastError: null,
+      // No lastError or updatedAt until a change: each stored field costs every insert (see docs/timers.md).
       createdAt: new Date(now),
-      updatedAt: new Date(now),
     };
   }
 
