@@ -196,16 +196,16 @@ async function main(): Promise<void> {
   );
   if (ingestRows.length > 0) {
     console.log(
-      `Awaited increment() vs pipelined HINCRBY (\`redis-benchmark -P 64 -c 50 -n ${fmt(REFERENCE_REQUESTS)} -r 1000 hincrby\` on the same Redis, before and after the rows: ${referenceRates.map(fmt).join(' / ')} HINCRBY/s; ratios against the higher), ${INGEST_SECONDS} s per row after 1 s of warm-up, load average ${loadAverages.join(' → ')}\n`,
+      `Awaited increment() vs pipelined HINCRBY (\`redis-benchmark -P 64 -c 50 -n ${fmt(REFERENCE_REQUESTS)} -r 1000 hincrby\` on the same Redis, before and after the rows: ${referenceRates.map(fmt).join(' / ')} HINCRBY/s; ratios against the higher; Redis CPU per HINCRBY ${referenceCosts.map((cost) => cost.cpu.toFixed(2)).join(' / ')} µs, ${referenceCosts.map((cost) => cost.command.toFixed(2)).join(' / ')} µs of it in the command), ${INGEST_SECONDS} s per row after 1 s of warm-up, load average ${loadAverages.join(' → ')}\n`,
     );
     console.log(
-      '| callers | keys | lingerMs | increments/s | vs pipelined HINCRBY | increment() p50 ms | p99 ms | increments per script call | CPU µs per increment: Node / Redis |',
+      '| callers | keys | lingerMs | increments/s | vs pipelined HINCRBY | increment() p50 ms | p99 ms | increments per script call | CPU µs per increment: Node / Redis | Redis µs per increment in the script |',
     );
-    console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|');
+    console.log('|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|');
     const reference = Math.max(...referenceRates);
     for (const row of ingestRows)
       console.log(
-        `| ${fmt(row.callers)} | ${row.keys} | ${row.lingerMs} | ${fmt(row.rate)} | ${Math.round((row.rate / reference) * 100)}% | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.perCall.toFixed(1)} | ${row.nodeMicros.toFixed(2)} / ${row.redisMicros.toFixed(2)} |`,
+        `| ${fmt(row.callers)} | ${row.keys} | ${row.lingerMs} | ${fmt(row.rate)} | ${Math.round((row.rate / reference) * 100)}% | ${row.p50.toFixed(2)} | ${row.p99.toFixed(2)} | ${row.perCall.toFixed(1)} | ${row.nodeMicros.toFixed(2)} / ${row.redisMicros.toFixed(2)} | ${row.scriptMicros.toFixed(2)} |`,
       );
     console.log('');
   }
@@ -236,9 +236,13 @@ interface IngestRow {
   /** CPU per increment: this process (callers included) and the Redis server. */
   nodeMicros: number;
   redisMicros: number;
+  /** Time the script calls took inside Redis (INFO commandstats), per increment: no reading or replying. */
+  scriptMicros: number;
 }
 const ingestRows: IngestRow[] = [];
 const referenceRates: number[] = [];
+/** The reference's Redis CPU per HINCRBY (INFO cpu) and the part spent in the command (INFO commandstats). */
+const referenceCosts: Array<{ cpu: number; command: number }> = [];
 const loadAverages: string[] = [];
 
 /**
@@ -249,12 +253,12 @@ const loadAverages: string[] = [];
  */
 async function awaitedIngestVsPipelined(db: ReturnType<MongoClient['db']>, redis: Redis): Promise<void> {
   loadAverages.push(loadavg()[0].toFixed(2));
-  referenceRates.push(await pipelinedHincrby());
+  const admin = new Redis(redisUrl);
+  referenceRates.push(await pipelinedHincrby(admin));
   // One string per key, drawn through an index array: the draw costs the callers next to nothing.
   const uniformKeys = Array.from({ length: 1000 }, (_, k) => `key-${k}`);
   const uniform = Array.from({ length: 1 << 20 }, (_, i) => uniformKeys[i % 1000]);
   const zipf = zipfKeys(100_000, 1 << 20);
-  const admin = new Redis(redisUrl);
   for (const callers of [100, 1000]) {
     for (const [keys, sample] of [
       ['uniform, 1,000', uniform],
@@ -268,7 +272,7 @@ async function awaitedIngestVsPipelined(db: ReturnType<MongoClient['db']>, redis
           lingerMs,
         });
         const warmUp = await runFor(1, callers, (i) => buffered.increment(sample[i & (sample.length - 1)], 'n', 1));
-        const callsBefore = await scriptCalls(admin);
+        const { calls: callsBefore, micros: scriptMicrosBefore } = await scriptCalls(admin);
         const redisCpuBefore = await redisCpuSeconds(admin);
         const cpuBefore = process.cpuUsage();
         const latencies = new Float64Array(1 << 22);
@@ -283,7 +287,8 @@ async function awaitedIngestVsPipelined(db: ReturnType<MongoClient['db']>, redis
         });
         const cpu = process.cpuUsage(cpuBefore);
         const redisCpu = (await redisCpuSeconds(admin)) - redisCpuBefore;
-        const calls = (await scriptCalls(admin)) - callsBefore;
+        const scriptsAfter = await scriptCalls(admin);
+        const calls = scriptsAfter.calls - callsBefore;
         buffered.destroy();
         const sorted = latencies.subarray(0, sampled).sort();
         ingestRows.push({
@@ -296,6 +301,7 @@ async function awaitedIngestVsPipelined(db: ReturnType<MongoClient['db']>, redis
           perCall: count / Math.max(1, calls),
           nodeMicros: (cpu.user + cpu.system) / count,
           redisMicros: (redisCpu * 1e6) / count,
+          scriptMicros: (scriptsAfter.micros - scriptMicrosBefore) / count,
         });
         // Warm-up and measured calls together: the buffer must hold exactly that many.
         const live = await admin.hgetall(`bmi:{${namespace}}:live`);
@@ -310,20 +316,31 @@ async function awaitedIngestVsPipelined(db: ReturnType<MongoClient['db']>, redis
       }
     }
   }
-  referenceRates.push(await pipelinedHincrby());
+  referenceRates.push(await pipelinedHincrby(admin));
   loadAverages.push(loadavg()[0].toFixed(2));
   await admin.quit();
 }
 
-/** `redis-benchmark -P 64 -c 50 hincrby` over 1,000 fields of one hash, on the bench's Redis: HINCRBY/s. */
-async function pipelinedHincrby(): Promise<number> {
+/**
+ * `redis-benchmark -P 64 -c 50 hincrby` over 1,000 fields of one hash, on the bench's Redis: HINCRBY/s.
+ * Records what each HINCRBY cost Redis: CPU in all, and the part inside the command.
+ */
+async function pipelinedHincrby(admin: Redis): Promise<number> {
   const { hostname, port } = new URL(redisUrl);
+  const cpuBefore = await redisCpuSeconds(admin);
+  const commandBefore = await commandMicros(admin, 'hincrby');
   const { stdout } = await promisify(execFile)('redis-benchmark', [
     ...['-h', hostname, '-p', port, '-P', '64', '-c', '50', '-n', String(REFERENCE_REQUESTS), '-r', '1000', '--csv'],
     ...['hincrby', 'bench:{reference}', 'field:__rand_int__', '1'],
   ]);
   const rps = Number(stdout.trim().split('\n').pop()?.split(',')[1]?.replaceAll('"', ''));
   if (!Number.isFinite(rps)) throw new Error(`redis-benchmark printed no rate: ${stdout}`);
+  const command = await commandMicros(admin, 'hincrby');
+  const requests = command.calls - commandBefore.calls;
+  referenceCosts.push({
+    cpu: (((await redisCpuSeconds(admin)) - cpuBefore) * 1e6) / requests,
+    command: (command.micros - commandBefore.micros) / requests,
+  });
   return rps;
 }
 
@@ -336,10 +353,17 @@ async function redisCpuSeconds(admin: Redis): Promise<number> {
   );
 }
 
-/** Script calls the server ran so far (EVALSHA, and EVAL after a NOSCRIPT). */
-async function scriptCalls(admin: Redis): Promise<number> {
+/** Script calls the server ran so far (EVALSHA, and EVAL after a NOSCRIPT), and the µs they took in all. */
+async function scriptCalls(admin: Redis): Promise<{ calls: number; micros: number }> {
+  const [evalsha, evalCalls] = await Promise.all([commandMicros(admin, 'evalsha'), commandMicros(admin, 'eval')]);
+  return { calls: evalsha.calls + evalCalls.calls, micros: evalsha.micros + evalCalls.micros };
+}
+
+/** Calls of one command the server ran so far and the µs they took inside Redis (INFO commandstats). */
+async function commandMicros(admin: Redis, command: string): Promise<{ calls: number; micros: number }> {
   const stats = await admin.info('commandstats');
-  return [...stats.matchAll(/cmdstat_(?:evalsha|eval):calls=(\d+)/g)].reduce((sum, match) => sum + Number(match[1]), 0);
+  const match = new RegExp(`cmdstat_${command}:calls=(\\d+),usec=(\\d+)`).exec(stats);
+  return { calls: Number(match?.[1] ?? 0), micros: Number(match?.[2] ?? 0) };
 }
 
 /** `count` keys drawn from a Zipf distribution (s = 1) over `universe` keys: key-0 is the most frequent. */

@@ -545,7 +545,7 @@ export class BufferedMongoIncrements extends EventEmitter {
     reject: (error: Error) => void,
   ): void {
     const shard = this.shards.length === 1 ? 0 : shardOf(documentKeyOfField(field), this.shards.length);
-    const call = (this.gathering[shard] ??= new OutgoingCall());
+    const call = (this.gathering[shard] ??= new OutgoingCall(this.fullCallSize(shard)));
     call.add(field, value, delta, resolve, reject);
     if (this.sendTimer === undefined) {
       // Updates made in the same event-loop turn (or linger window) travel to Redis together, in one
@@ -555,7 +555,7 @@ export class BufferedMongoIncrements extends EventEmitter {
         this.settings.lingerMs > 0
           ? setTimeout(() => this.sendGathered(), this.settings.lingerMs)
           : setImmediate(() => this.sendGathered());
-    } else if (call.size >= this.fullCallSize(shard)) {
+    } else if (call.size >= call.capacity) {
       // A full call goes now; the next update starts another.
       this.sentThisTurn[shard] = (this.sentThisTurn[shard] ?? 0) + 1;
       this.gathering[shard] = undefined;

@@ -49,6 +49,9 @@ export class OutgoingCall {
   /** Every update is an integer `$inc`: the script may run each as a bare HINCRBY. */
   private integersOnly = true;
 
+  /** `capacity`: the updates after which the producer sends the call (fixed when the call starts gathering). */
+  constructor(readonly capacity: number) {}
+
   /** Updates the call will carry. */
   get size(): number {
     return this.entries.length;
