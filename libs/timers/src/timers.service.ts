@@ -4,6 +4,7 @@ import { ZodValidationException } from 'nestjs-zod';
 import { z } from 'zod';
 import { forbiddenTargetReason } from './delivery/webhook/target-guard';
 import { DueIndex } from './storage/due-index/due-index';
+import { MicroBatcher } from './storage/micro-batcher';
 import { TimersRepository } from './storage/timers.repository';
 import {
   parseTimerId,
@@ -44,6 +45,12 @@ export interface TimerPage {
 @Injectable()
 export class TimersService {
   private readonly logger = new Logger(TimersService.name);
+  /** Timers created by concurrent `create` calls are indexed with one Redis call. */
+  private readonly createdIndex = new MicroBatcher(
+    (timers: TimerDocument[]) => this.index(timers, 'created').then(() => timers.map(() => undefined)),
+    1_000,
+    0,
+  );
 
   constructor(
     private readonly timers: TimersRepository,
@@ -60,7 +67,7 @@ export class TimersService {
       timer.idempotencyKey = storedIdempotencyKey(options.tenant, options.idempotencyKey);
     const { timer: stored, inserted } = await this.timers.insertOnce(timer);
     // A replayed key whose first request did not reach Redis is indexed by the reconciler.
-    if (inserted) await this.index([stored], 'created');
+    if (inserted) await this.createdIndex.submit(stored);
     return { id: stored._id.toHexString(), created: inserted };
   }
 

@@ -45,7 +45,7 @@ function shownStatusFilter(status: TimerStatus, now: Date): Filter<TimerDocument
 export class TimersRepository implements OnModuleInit {
   private readonly timers: Collection<TimerDocument>;
   private readonly deliveries = new MicroBatcher((ids: ObjectId[]) => this.recordManyDelivered(ids));
-  private readonly creations = new MicroBatcher((timers: TimerDocument[]) => this.insertManyOnce(timers));
+  private readonly creations = new MicroBatcher((timers: TimerDocument[]) => this.insertManyOnce(timers), 1_000, 0);
 
   constructor(@Inject(MONGO_DB) db: Db) {
     this.timers = db.collection<TimerDocument>(TIMERS_COLLECTION);
