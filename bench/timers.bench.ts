@@ -3,7 +3,8 @@
 //   --worker-build compiled|ts-node --warmup 0 --receiver-warmup 5000 --worker-prof <dir> --step-ms 100]
 //   (--timers, --baseline or --burst 0 skips that part)
 // 1. Creates --timers timers due in 1-2 days through the library (TimersService.createMany, batches of
-//    --batch): timers/s, Redis memory per pending timer (INFO used_memory delta, and MEMORY USAGE of the
+//    --batch), and --single-timers through TimersService.create, one per call as POST /timers does,
+//    --create-callers at once: timers/s, Redis memory per pending timer (INFO used_memory delta, and MEMORY USAGE of the
 //    schedule's two tiers: the timing wheel and `due`), MongoDB size. Then the same through DueIndex.schedule
 //    alone (no MongoDB: what limits creation), and --due-timers of them all in `due` (one tier) to compare.
 // 2. Naive baseline in the same run: one BullMQ delayed job per timer (--baseline jobs): memory per timer.
@@ -33,6 +34,8 @@ const { values: args } = parseArgs({
     burst: { type: 'string', default: '20000' },
     baseline: { type: 'string', default: '20000' },
     batch: { type: 'string', default: '1000' },
+    'single-timers': { type: 'string', default: '20000' },
+    'create-callers': { type: 'string', default: '200' },
     parallel: { type: 'string', default: '2' },
     'burst-timeout-s': { type: 'string', default: '600' },
     concurrency: { type: 'string', default: '200' },
@@ -53,6 +56,8 @@ const DUE_TIMERS = Number(args['due-timers'] ?? args.timers);
 const BURST = Number(args.burst);
 const BASELINE = Number(args.baseline);
 const BATCH = Number(args.batch);
+const SINGLE_TIMERS = Number(args['single-timers']);
+const CREATE_CALLERS = Number(args['create-callers']);
 const PARALLEL = Number(args.parallel);
 const BURST_TIMEOUT_MS = Number(args['burst-timeout-s']) * 1000;
 const WORKERS = Number(args.workers);
@@ -225,6 +230,20 @@ async function creation(redis: Redis): Promise<void> {
     `data ${fmt(stats.size / 2 ** 20, 1)} MiB, storage ${fmt(stats.storageSize / 2 ** 20, 1)} MiB, indexes ${fmt(stats.totalIndexSize / 2 ** 20, 1)} MiB (${fmt(stats.size / stats.count)} B/timer data)`,
     '',
   ]);
+  if (SINGLE_TIMERS) {
+    log(`creating ${fmt(SINGLE_TIMERS)} timers one per create() call, ${CREATE_CALLERS} calls at once`);
+    const started = Date.now();
+    let next = 0;
+    const caller = async () => {
+      while (next++ < SINGLE_TIMERS) await ctx.timers.create(farDelay());
+    };
+    await Promise.all(Array.from({ length: CREATE_CALLERS }, caller));
+    rows.push([
+      `create ${fmt(SINGLE_TIMERS)} timers, one per TimersService.create call (as POST /timers; ${CREATE_CALLERS} calls at once)`,
+      `${fmt(SINGLE_TIMERS / ((Date.now() - started) / 1000))} timers/s`,
+      '',
+    ]);
+  }
   log('dropping the creation data');
   await dropSchedule(redis, dueIndex);
   await ctx.db.dropDatabase();
