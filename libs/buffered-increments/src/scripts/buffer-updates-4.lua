@@ -196,7 +196,7 @@ elseif atomic then
 elseif mode == 'increments' and roomy then
   -- The common call: each update is one HINCRBY, and the loop does nothing else unless one is refused
   -- (an overflow or a non-integer value). Outcomes are only listed once one update is refused.
-  local pcall = redis.pcall
+  local redisPcall = redis.pcall
   local i = 0
   local k = 1
   while k <= size do
@@ -204,7 +204,7 @@ elseif mode == 'increments' and roomy then
     local last = k + 1 + tonumber(args[k + 1])
     for j = k + 2, last do
       i = i + 1
-      local reply = pcall('HINCRBY', live, args[j], value)
+      local reply = redisPcall('HINCRBY', live, args[j], value)
       if type(reply) == 'table' then
         if not refused then
           refused = true
