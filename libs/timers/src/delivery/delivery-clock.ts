@@ -13,6 +13,8 @@ interface ArmedEntry {
 
 /** While Redis cannot confirm armed timers, ask again this often (they are not sent unconfirmed). */
 const CONFIRM_RETRY_MS = 250;
+/** Timers handed over to be sent before the event loop gets a turn (see decideInSlices). */
+const DECIDE_SLICE = 100;
 
 /**
  * Holds the armed timers of this process (claimed ahead of their run time, see DueIndex.claimDue) and
@@ -121,11 +123,23 @@ export class DeliveryClock {
       );
       if (!this.closing) await new Promise((resolve) => setTimeout(resolve, CONFIRM_RETRY_MS));
     }
-    this.confirming = false;
     this.held -= due.length;
-    if (fire || this.closing) due.forEach((entry, i) => entry.decide(fire?.[i] ?? false));
+    if (fire || this.closing) await this.decideInSlices(due, fire);
     else for (const entry of due) this.arm(entry);
+    this.confirming = false;
     this.schedule();
+  }
+
+  /**
+   * Decides the timers DECIDE_SLICE at a time, letting the event loop turn in between: the first slice's
+   * POSTs go out (their writes, and new connections' hand-over, wait for the loop) while the rest of a
+   * large group, which would only wait for a free delivery slot anyway, is still being handed over.
+   */
+  private async decideInSlices(due: ArmedEntry[], fire: boolean[] | undefined): Promise<void> {
+    for (let i = 0; i < due.length; i += DECIDE_SLICE) {
+      if (i) await new Promise((resolve) => setImmediate(resolve));
+      for (let j = i; j < Math.min(i + DECIDE_SLICE, due.length); j++) due[j].decide(fire?.[j] ?? false);
+    }
   }
 }
 

@@ -87,6 +87,7 @@ export class TimerDeliveryService {
       if (isArmed(timer)) armed.set(timer.id, timer);
       else due.push(timer);
     }
+    if (armed.size) this.sender.connectAhead([...armed.values()].map((timer) => timer.url));
     if (due.length) {
       let taken: boolean[];
       try {

@@ -6,6 +6,7 @@ import { Agent, Dispatcher, errors as undiciErrors } from 'undici';
 import { TIMERS_CONFIG, TimersConfig } from '../../timers.config';
 import { DeliverySlots, FifoQueue } from './delivery-slots';
 import { ForbiddenTargetError, forbiddenTargetReason, publicOnlyLookup } from './target-guard';
+import { WarmSockets } from './warm-sockets';
 import { signingKey, webhookSignature } from './webhook-signature';
 
 /** What one POST to a webhook target came to. `retryable` says whether another attempt may succeed. */
@@ -45,6 +46,8 @@ const TARGET_CACHE_SIZE = 10_000;
 const USER_AGENT = 'bufferq-timers/1';
 /** How often attempts past their deadline are looked for (at most a tenth of the timeout). */
 const DEADLINE_SWEEP_MS = 50;
+/** How long a connection opened ahead waits for its first request beyond the lookahead before it is closed. */
+const WARM_SOCKET_GRACE_MS = 5_000;
 
 /**
  * POSTs an empty, signed body to a timer's target. Redirects are never followed (a 3xx is a failed
@@ -53,7 +56,7 @@ const DEADLINE_SWEEP_MS = 50;
  *
  * Built for bursts of tens of thousands of POSTs a second from one process: connections are kept alive
  * and reused (undici Agent, one pool per origin; DNS and the SSRF check run per new connection, not per
- * request), a url is parsed once, and each request is one undici dispatch with a small handler (no
+ * request) and opened ahead for armed timers (connectAhead), a url is parsed once, and each request is one undici dispatch with a small handler (no
  * response stream, no AbortSignal, no promise chain): at this rate those per-request objects, not the
  * network, were what the worker spent its CPU on.
  */
@@ -61,6 +64,7 @@ const DEADLINE_SWEEP_MS = 50;
 export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly logger = new Logger(WebhookSender.name);
   private readonly agent: Agent;
+  private readonly warmSockets: WarmSockets;
   private warmingUp?: Promise<number>;
   private readonly slots: DeliverySlots;
   private readonly targets = new Map<string, WebhookTarget | { refused: string }>();
@@ -76,11 +80,13 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
     this.slots = new DeliverySlots(config.TIMERS_DELIVERY_CONCURRENCY, config.TIMERS_MAX_CONCURRENCY_PER_HOST);
     this.key = signingKey(config.TIMERS_SIGNING_SECRET);
     const timeout = config.TIMERS_DELIVERY_TIMEOUT_MS;
+    this.warmSockets = new WarmSockets(
+      { timeout, ...(config.TIMERS_ALLOW_PRIVATE_TARGETS ? {} : { lookup: publicOnlyLookup as never }) },
+      config.TIMERS_DELIVERY_CONCURRENCY,
+      config.TIMERS_SCHEDULER_LOOKAHEAD_MS + WARM_SOCKET_GRACE_MS,
+    );
     this.agent = new Agent({
-      connect: {
-        timeout,
-        ...(config.TIMERS_ALLOW_PRIVATE_TARGETS ? {} : { lookup: publicOnlyLookup as never }),
-      },
+      connect: this.warmSockets.connector,
       // No more connections per origin than requests allowed in flight to its host: a burst reuses
       // them instead of opening a new one whenever a request ends a moment before the next begins.
       connections: config.TIMERS_MAX_CONCURRENCY_PER_HOST,
@@ -101,6 +107,27 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
     return new Promise((resolve) => this.slots.run(target.host, (done) => this.post(target, id, resolve, done)));
   }
 
+  /**
+   * Opens connections ahead to the origins these urls POST to, as many as will be in flight to each at
+   * once (what the origin's pool has connected counts): called with armed timers, up to the lookahead
+   * before they fall due, so their burst does not start with a handshake per request (see WarmSockets).
+   */
+  connectAhead(urls: string[]): void {
+    const counts = new Map<string, number>();
+    for (const url of urls) {
+      const target = this.targetOf(url);
+      if (!('refused' in target)) counts.set(target.origin, (counts.get(target.origin) ?? 0) + 1);
+    }
+    if (!counts.size) return;
+    const pools = this.agent.stats;
+    const perOrigin = Math.min(this.config.TIMERS_MAX_CONCURRENCY_PER_HOST, this.config.TIMERS_DELIVERY_CONCURRENCY);
+    for (const [origin, count] of counts) {
+      const open = Number(pools[origin]?.connected ?? 0) + this.warmSockets.waiting(origin);
+      const wanted = Math.min(count, perOrigin) - open;
+      if (wanted > 0) this.warmSockets.open(origin, wanted);
+    }
+  }
+
   /** Whether POSTs are in flight (an attempt waiting for a slot implies some are). */
   get busy(): boolean {
     return this.slots.inFlight > 0;
@@ -116,6 +143,7 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
 
   async onModuleDestroy(): Promise<void> {
     await this.warmingUp;
+    this.warmSockets.close();
     await this.agent.close();
     clearInterval(this.sweep);
   }
