@@ -1,6 +1,7 @@
 // npm run bench:timers [-- --timers 1000000 --due-timers <--timers> --burst 20000 --baseline 20000 --parallel 2
 //   --concurrency 200 --delivery-batch 200 --scheduler-batch 20000 --lookahead 1000 --workers 1
-//   --worker-build compiled|ts-node --warmup 0 --receiver-warmup 5000 --worker-prof <dir> --step-ms 100]
+//   --worker-build compiled|ts-node --warmup 0 --receiver-warmup 5000 --worker-prof <dir> --step-ms 100
+//   --worker-node-args=<node options for the worker processes, space-separated>]
 //   (--timers, --baseline or --burst 0 skips that part)
 // 1. Creates --timers timers due in 1-2 days through the library (TimersService.createMany, batches of
 //    --batch), and --single-timers through TimersService.create, one per call as POST /timers does,
@@ -43,6 +44,7 @@ const { values: args } = parseArgs({
     'scheduler-batch': { type: 'string', default: '20000' },
     lookahead: { type: 'string', default: '1000' },
     'worker-prof': { type: 'string' },
+    'worker-node-args': { type: 'string', default: '' },
     workers: { type: 'string', default: '1' },
     'worker-build': { type: 'string', default: 'compiled' },
     warmup: { type: 'string', default: '0' },
@@ -318,7 +320,8 @@ async function workerCommand(): Promise<{ args: string[]; env: Record<string, st
   spawnSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', project], {
     stdio: 'ignore',
   });
-  cpSync(join(root, 'libs/timers/src'), join(outDir, 'libs/timers/src'), {
+  // The Lua scripts and other assets of every lib the worker loads (tsc emits only the code).
+  cpSync(join(root, 'libs'), join(outDir, 'libs'), {
     recursive: true,
     filter: (source) => !source.endsWith('.ts'),
   });
@@ -364,7 +367,11 @@ async function startWorker(options: string): Promise<ChildProcess> {
   const { args: workerArgs, env } = await command;
   const worker = spawn(
     process.execPath,
-    [...(args['worker-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['worker-prof']] : []), ...workerArgs],
+    [
+      ...(args['worker-prof'] ? ['--cpu-prof', '--cpu-prof-dir', args['worker-prof']] : []),
+      ...args['worker-node-args'].split(' ').filter(Boolean),
+      ...workerArgs,
+    ],
     {
       env: { ...process.env, ...env, TIMERS_CHILD_OPTIONS: options },
       stdio: ['ignore', 'pipe', 'inherit'],
