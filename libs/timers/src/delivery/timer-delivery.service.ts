@@ -6,8 +6,8 @@ import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
 import { TimersDeliveryMetrics } from './timers-delivery.metrics';
 import { DeliveryClock } from './delivery-clock';
 import { DeliveryLeases } from './delivery-leases';
-import { DeliveryOutcomes, DeliveryResult } from './delivery-outcomes';
-import { WebhookSender } from './webhook/webhook-sender';
+import { DeliveryOutcomes, DeliveryResult, SentAttempt } from './delivery-outcomes';
+import { SendOutcome, WebhookSender } from './webhook/webhook-sender';
 
 /**
  * What a batch came to, per timer result; `skipped`: finished, cancelled, unknown, not due yet, or taken
@@ -27,6 +27,8 @@ interface TimerToSend {
   runAt?: number;
   /** When it fell due (ms), for the lateness of its POST. */
   dueAt?: number;
+  /** What its POST came to, once sent (the timer is then its own SentAttempt). */
+  outcome?: SendOutcome;
 }
 
 /**
@@ -70,16 +72,25 @@ export class TimerDeliveryService {
     const sending = new Set(toSend.map((timer) => timer.id));
     for (const id of ids) if (!sending.has(id)) this.leases.release(id);
 
-    const sends: Array<Promise<void>> = [];
+    // One callback per POST and a count, not a promise per POST (see WebhookSender.sendThen); the
+    // batch resolves once every POST it started has its outcome.
+    let inFlight = 0;
+    let handingOver = true;
+    let allSent!: () => void;
+    const sent = new Promise<void>((resolve) => (allSent = resolve));
     const send = (timer: TimerToSend) => {
       this.metrics.sending(timer.dueAt ?? timer.runAt);
-      sends.push(
-        this.sender.send(timer.url, timer.id).then((outcome) => {
-          const sent = this.outcomes.record({ ...timer, outcome });
-          this.metrics.sent(sent, outcome);
-          result[sent]++;
-        }),
-      );
+      inFlight++;
+      this.sender.sendThen(timer.url, timer.id, (outcome) => {
+        // The timer itself is the record of its attempt: in a burst, outcomes wait for the sender to
+        // pause, and a new object per POST kept that long is what the worker's GC copies and promotes.
+        const attempt = timer as SentAttempt;
+        attempt.outcome = outcome;
+        const recorded = this.outcomes.record(attempt);
+        this.metrics.sent(recorded, outcome);
+        result[recorded]++;
+        if (--inFlight === 0 && !handingOver) allSent();
+      });
     };
     const armed = new Map<string, TimerToSend & { runAt: number }>();
     const due: TimerToSend[] = [];
@@ -87,7 +98,11 @@ export class TimerDeliveryService {
       if (isArmed(timer)) armed.set(timer.id, timer);
       else due.push(timer);
     }
-    if (armed.size) this.sender.connectAhead([...armed.values()].map((timer) => timer.url));
+    if (armed.size) {
+      const armedTimers = [...armed.values()];
+      this.sender.connectAhead(armedTimers.map((timer) => timer.url));
+      this.sender.signAhead(armedTimers);
+    }
     if (due.length) {
       let taken: boolean[];
       try {
@@ -108,7 +123,9 @@ export class TimerDeliveryService {
     const notFired = await this.clock.whenDue([...armed.values()], (id) => send(armed.get(id)!));
     for (const id of notFired) this.leases.release(id);
     result.skipped += notFired.length;
-    await Promise.all(sends);
+    handingOver = false;
+    if (inFlight === 0) allSent();
+    await sent;
     await this.outcomes.capacity();
     return result;
   }

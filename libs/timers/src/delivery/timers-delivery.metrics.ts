@@ -3,9 +3,13 @@ import { CapabilityMetrics } from '@bufferq/operations';
 import type { DeliveryResult } from './delivery-outcomes';
 import type { SendOutcome } from './webhook/webhook-sender';
 
+/** The labels of answers by their first digit, made once (a label string per POST is garbage in a burst). */
+const STATUS_CLASSES = Array.from({ length: 10 }, (_, digit) => `${digit}xx`);
+
 /** What a POST's answer was, as a label: `2xx` ... `5xx`, or `timeout`, `network`, `refused` (not sent). */
 export function statusClass(outcome: SendOutcome): string {
-  if (outcome.delivered) return `${Math.floor(outcome.status / 100)}xx`;
+  if (outcome.delivered)
+    return STATUS_CLASSES[Math.floor(outcome.status / 100)] ?? `${Math.floor(outcome.status / 100)}xx`;
   const status = /^HTTP (\d)\d\d/.exec(outcome.error);
   if (status) return `${status[1]}xx`;
   if (outcome.error.startsWith('timed out')) return 'timeout';
@@ -24,17 +28,21 @@ export class TimersDeliveryMetrics extends CapabilityMetrics {
    * POSTs counted since the last scrape, per label pair: a worker sends tens of thousands a second, and a
    * map entry costs a fraction of a labelled prom-client increment; each scrape adds them to the counter.
    */
-  private readonly unscraped = new Map<string, { labels: { outcome: string; status_class: string }; count: number }>();
+  private readonly unscraped = new Map<
+    DeliveryResult,
+    Map<string, { labels: { outcome: string; status_class: string }; count: number }>
+  >();
   private readonly deliveries = this.counter({
     name: 'timers_deliveries_total',
     help: 'Webhook POSTs by what they came to (delivered, retry-scheduled, failed) and answer (2xx..5xx, timeout, network, refused)',
     labelNames: ['outcome', 'status_class'],
     collect: () => {
-      for (const entry of this.unscraped.values()) {
-        if (entry.count === 0) continue;
-        this.deliveries.inc(entry.labels, entry.count);
-        entry.count = 0;
-      }
+      for (const byStatus of this.unscraped.values())
+        for (const entry of byStatus.values()) {
+          if (entry.count === 0) continue;
+          this.deliveries.inc(entry.labels, entry.count);
+          entry.count = 0;
+        }
     },
   });
   private readonly lateness = this.histogram({
@@ -54,9 +62,10 @@ export class TimersDeliveryMetrics extends CapabilityMetrics {
 
   sent(result: DeliveryResult, outcome: SendOutcome): void {
     const status = statusClass(outcome);
-    const key = `${result} ${status}`;
-    const entry = this.unscraped.get(key);
+    let byStatus = this.unscraped.get(result);
+    if (!byStatus) this.unscraped.set(result, (byStatus = new Map()));
+    const entry = byStatus.get(status);
     if (entry) entry.count++;
-    else this.unscraped.set(key, { labels: { outcome: result, status_class: status }, count: 1 });
+    else byStatus.set(status, { labels: { outcome: result, status_class: status }, count: 1 });
   }
 }

@@ -48,6 +48,8 @@ const USER_AGENT = 'bufferq-timers/1';
 const DEADLINE_SWEEP_MS = 50;
 /** How long a connection opened ahead waits for its first request beyond the lookahead before it is closed. */
 const WARM_SOCKET_GRACE_MS = 5_000;
+/** A signature made ahead is for the second its timer falls due in; one not used this long after is dropped. */
+const SIGNED_AHEAD_GRACE_MS = 5_000;
 
 /**
  * POSTs an empty, signed body to a timer's target. Redirects are never followed (a 3xx is a failed
@@ -75,6 +77,13 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
    */
   private readonly deadlines = new FifoQueue<WebhookAttempt>();
   private readonly sweep: NodeJS.Timeout;
+  /**
+   * Signatures made ahead for armed timers (signAhead), by timer id, in two generations: the older one is
+   * dropped every lookahead + SIGNED_AHEAD_GRACE_MS, which forgets those of timers never sent (cancelled).
+   */
+  private signedAhead = new Map<string, SignedAhead>();
+  private signedBefore = new Map<string, SignedAhead>();
+  private signedAheadRotateAt: number;
 
   constructor(@Inject(TIMERS_CONFIG) private readonly config: TimersConfig) {
     this.slots = new DeliverySlots(config.TIMERS_DELIVERY_CONCURRENCY, config.TIMERS_MAX_CONCURRENCY_PER_HOST);
@@ -97,14 +106,39 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
       // racing the server's close fails as a network error and is retried like any other.
       keepAliveTimeoutThreshold: 1_000,
     });
+    this.signedAheadRotateAt = Date.now() + this.signedAheadLifetimeMs;
     this.sweep = setInterval(() => this.expireAttempts(), Math.max(1, Math.min(DEADLINE_SWEEP_MS, timeout / 10)));
     this.sweep.unref();
   }
 
   send(url: string, id: string): Promise<SendOutcome> {
+    return new Promise((resolve) => this.sendThen(url, id, resolve));
+  }
+
+  /**
+   * As `send`, with the outcome passed to `onOutcome` (called once, never synchronously) instead of a
+   * promise: in a burst the worker sends tens of thousands of POSTs a second, and a promise and its
+   * reaction per POST are garbage the worker collects while the burst is still being sent.
+   */
+  sendThen(url: string, id: string, onOutcome: (outcome: SendOutcome) => void): void {
     const target = this.targetOf(url);
-    if ('refused' in target) return Promise.resolve({ delivered: false, retryable: false, error: target.refused });
-    return new Promise((resolve) => this.slots.run(target.host, (done) => this.post(target, id, resolve, done)));
+    if ('refused' in target) {
+      const outcome: SendOutcome = { delivered: false, retryable: false, error: target.refused };
+      queueMicrotask(() => onOutcome(outcome));
+      return;
+    }
+    this.slots.run(target.host, (done) => this.post(target, id, onOutcome, done));
+  }
+
+  /**
+   * Signs the POSTs of armed timers ahead, for the second each falls due in: one HMAC per timer off the
+   * burst, which then only looks the signature up. A POST sent in another second (late) is signed then.
+   */
+  signAhead(timers: Array<{ id: string; runAt: number }>): void {
+    for (const { id, runAt } of timers) {
+      const second = Math.floor(runAt / 1000);
+      this.signedAhead.set(id, { second, signature: webhookSignature(this.key, id, second, '') });
+    }
   }
 
   /**
@@ -185,11 +219,28 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
   /** Times out the attempts past their deadline; drops settled ones from the front of the queue. */
   private expireAttempts(): void {
     const now = Date.now();
+    if (now >= this.signedAheadRotateAt) {
+      this.signedBefore = this.signedAhead;
+      this.signedAhead = new Map();
+      this.signedAheadRotateAt = now + this.signedAheadLifetimeMs;
+    }
     for (let head = this.deadlines.peek(); head; head = this.deadlines.peek()) {
       if (!head.settled && head.deadlineAt > now) return;
       this.deadlines.shift();
       if (!head.settled) head.expire();
     }
+  }
+
+  private get signedAheadLifetimeMs(): number {
+    return this.config.TIMERS_SCHEDULER_LOOKAHEAD_MS + SIGNED_AHEAD_GRACE_MS;
+  }
+
+  /** The signature of this POST, made ahead if it was made for this second. */
+  private signature(id: string, timestamp: number): string {
+    let ahead = this.signedAhead.get(id);
+    if (ahead) this.signedAhead.delete(id);
+    else if ((ahead = this.signedBefore.get(id))) this.signedBefore.delete(id);
+    return ahead?.second === timestamp ? ahead.signature : webhookSignature(this.key, id, timestamp, '');
   }
 
   private targetOf(url: string): WebhookTarget | { refused: string } {
@@ -227,7 +278,7 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
           'webhook-timestamp',
           String(timestamp),
           'webhook-signature',
-          webhookSignature(this.key, id, timestamp, ''),
+          this.signature(id, timestamp),
           'user-agent',
           USER_AGENT,
         ],
@@ -235,6 +286,12 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
       attempt,
     );
   }
+}
+
+interface SignedAhead {
+  /** The `webhook-timestamp` it was made for (unix seconds). */
+  second: number;
+  signature: string;
 }
 
 /**
@@ -314,8 +371,15 @@ class WebhookAttempt implements Dispatcher.DispatchHandler {
   }
 }
 
+/** One outcome object per 2xx status, shared by all POSTs answered with it (outcomes wait, in a burst, to be recorded). */
+const DELIVERED = new Map<number, SendOutcome>();
+
 function statusOutcome(status: number): SendOutcome {
-  if (status >= 200 && status < 300) return { delivered: true, status };
+  if (status >= 200 && status < 300) {
+    let outcome = DELIVERED.get(status);
+    if (!outcome) DELIVERED.set(status, (outcome = Object.freeze({ delivered: true, status })));
+    return outcome;
+  }
   return {
     delivered: false,
     retryable: status === 429 || status >= 500,
