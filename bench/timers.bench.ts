@@ -15,8 +15,8 @@
 //    the log adds due times and arrivals per --step-ms and the receiver's connection count. --warmup N delivers
 //    N timers first; the receiver answers --receiver-warmup requests before the burst.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
@@ -359,6 +359,61 @@ async function warmUpReceiver(receiver: WebhookReceiver): Promise<void> {
 
 const isBurstPath = (path: string) => path.startsWith('/t/');
 
+/** CPU time (ms) a process has used, from /proc (clock ticks, 10 ms on Linux); NaN without /proc. */
+function processCpuMs(pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/** CPU time (ms, all cores) the whole machine has spent busy (not idle nor waiting for I/O). */
+function machineBusyMs(): number {
+  try {
+    const [, ...ticks] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).map(Number);
+    return (ticks.reduce((sum, t) => sum + t, 0) - ticks[3] - ticks[4]) * 10;
+  } catch {
+    return NaN;
+  }
+}
+
+/**
+ * Samples, every --step-ms from the due second, the CPU used by this process (the receiver), the worker
+ * processes and the whole machine: which of them was short of CPU when arrivals dipped. Returns a stop
+ * function that gives the log line.
+ */
+function sampleCpu(dueSecond: number, workers: ChildProcess[]): () => string {
+  const samples: Array<{ at: number; bench: number; workers: number; machine: number }> = [];
+  const sample = () =>
+    samples.push({
+      at: Date.now() - dueSecond,
+      bench: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000,
+      workers: workers.reduce((sum, worker) => sum + processCpuMs(worker.pid!), 0),
+      machine: machineBusyMs(),
+    });
+  let interval: NodeJS.Timeout | undefined;
+  const start = setTimeout(
+    () => {
+      sample();
+      interval = setInterval(sample, STEP_MS);
+    },
+    Math.max(0, dueSecond - Date.now()),
+  );
+  return () => {
+    clearTimeout(start);
+    clearInterval(interval);
+    sample();
+    const steps = samples.slice(1).map((now, i) => {
+      const before = samples[i];
+      const ms = (key: 'bench' | 'workers' | 'machine') => Math.round(now[key] - before[key]);
+      return `${before.at}:${ms('bench')}/${ms('workers')}/${ms('machine')}`;
+    });
+    return `CPU ms per step from the due second (ms after it: receiver (this process) / worker(s) / whole machine of ${availableParallelism() * STEP_MS} on ${availableParallelism()} cores): ${steps.join(' ')}`;
+  };
+}
+
 let command: Promise<{ args: string[]; env: Record<string, string> }> | undefined;
 
 /** Starts one timers worker process; resolves once it runs. */
@@ -451,11 +506,13 @@ async function burst(): Promise<void> {
     const deadline = dueSecond + BURST_TIMEOUT_MS;
     // Counted only once enough requests came for every timer to have one: the receiver shares this
     // process, and a set of all paths every poll would take its CPU (and garbage) during the burst.
+    const stopSampling = sampleCpu(dueSecond, workers);
     const warmupRequests = receiver.requests.length;
     const burstPaths = () => new Set(receiver.requests.map((r) => r.path).filter(isBurstPath));
     while ((receiver.requests.length - warmupRequests < BURST || burstPaths().size < BURST) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
+    const cpuSteps = stopSampling();
     const firstArrival = new Map<string, number>();
     let burstRequests = 0;
     for (const request of receiver.requests.filter((r) => isBurstPath(r.path))) {
@@ -483,6 +540,7 @@ async function burst(): Promise<void> {
     };
     log(`due by ms after the due second: ${inSteps(timers.map((t) => (t.dueAt as Date).getTime()))}`);
     log(`arrivals by ms after the due second: ${inSteps(arrivals)}`);
+    log(cpuSteps);
     const spanS = (arrivals[arrivals.length - 1] - Math.max(dueSecond, arrivals[0])) / 1000;
     rows.push([
       `burst: ${fmt(BURST)} timers due in one second, delivered (${WORKERS} worker process${WORKERS > 1 ? 'es' : ''}, ${args['worker-build']}, ${WARMUP ? `warmed up by ${fmt(WARMUP)} timers` : 'cold'} (its own sending warm-up: ${fmt(config.TIMERS_DELIVERY_WARMUP_POSTS)} POSTs at start), lookahead ${fmt(Number(args.lookahead))} ms, ${args.concurrency} in flight; receiver ${RECEIVER_WARMUP ? `warmed up by ${fmt(RECEIVER_WARMUP)} requests` : 'cold'})`,

@@ -334,8 +334,9 @@ class WebhookAttempt implements Dispatcher.DispatchHandler {
   onData(chunk: Buffer): boolean {
     this.responseBytes += chunk.length;
     if (this.responseBytes > MAX_RESPONSE_BYTES) {
+      const abort = this.abort;
       this.finish(statusOutcome(this.status));
-      this.abort?.(new Error('response body too large; connection dropped'));
+      abort?.(new Error('response body too large; connection dropped'));
       return false;
     }
     return true;
@@ -364,6 +365,8 @@ class WebhookAttempt implements Dispatcher.DispatchHandler {
   private finish(outcome: SendOutcome): void {
     if (this.done) return;
     this.done = true;
+    // Nor undici's request, which its abort function holds.
+    this.abort = undefined;
     const settle = this.settle;
     // It may wait in the deadline queue behind a slow attempt: keep nothing of the delivery alive there.
     this.settle = () => undefined;
