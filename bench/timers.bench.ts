@@ -415,6 +415,8 @@ function sampleCpu(dueSecond: number, workers: ChildProcess[]): () => string {
 }
 
 let command: Promise<{ args: string[]; env: Record<string, string> }> | undefined;
+/** When each worker process was spawned (ms), to place its own clock (--trace-gc's ms since start) on ours. */
+const spawnedAt = new Map<number, number>();
 
 /** Starts one timers worker process; resolves once it runs. */
 async function startWorker(options: string): Promise<ChildProcess> {
@@ -432,8 +434,12 @@ async function startWorker(options: string): Promise<ChildProcess> {
       stdio: ['ignore', 'pipe', 'inherit'],
     },
   );
+  spawnedAt.set(worker.pid!, Date.now());
   await new Promise<void>((resolve, reject) => {
-    worker.stdout!.on('data', (chunk: Buffer) => chunk.toString().includes('ready') && resolve());
+    // What else the worker prints (node's --trace-gc, for one) goes to this process's stderr.
+    worker.stdout!.on('data', (chunk: Buffer) =>
+      chunk.toString().includes('ready\n') ? resolve() : process.stderr.write(chunk),
+    );
     worker.once('exit', (code) => reject(new Error(`worker process exited (${code})`)));
   });
   return worker;
@@ -506,6 +512,9 @@ async function burst(): Promise<void> {
     const deadline = dueSecond + BURST_TIMEOUT_MS;
     // Counted only once enough requests came for every timer to have one: the receiver shares this
     // process, and a set of all paths every poll would take its CPU (and garbage) during the burst.
+    log(
+      `the due second starts ${workers.map((worker) => `${dueSecond - spawnedAt.get(worker.pid!)!} ms after worker ${worker.pid} was spawned`).join(', ')}`,
+    );
     const stopSampling = sampleCpu(dueSecond, workers);
     const warmupRequests = receiver.requests.length;
     const burstPaths = () => new Set(receiver.requests.map((r) => r.path).filter(isBurstPath));
