@@ -15,7 +15,7 @@
 //    the log adds due times and arrivals per --step-ms and the receiver's connection count. --warmup N delivers
 //    N timers first; the receiver answers --receiver-warmup requests before the burst.
 import { ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -379,6 +379,37 @@ function machineBusyMs(): number {
   }
 }
 
+/** CPU time (ms) of every process on the machine, with its command name, from /proc. */
+function processesCpuMs(): Map<number, { name: string; ms: number }> {
+  const cpu = new Map<number, { name: string; ms: number }>();
+  try {
+    for (const entry of readdirSync('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+        const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        cpu.set(Number(entry), { name, ms: (Number(fields[11]) + Number(fields[12])) * 10 });
+      } catch {
+        // The process ended meanwhile.
+      }
+    }
+  } catch {
+    // No /proc.
+  }
+  return cpu;
+}
+
+/** The processes that used the most CPU between two processesCpuMs() readings, as a log line. */
+function topProcesses(before: Map<number, { name: string; ms: number }>, spanMs: number): string {
+  const used = [...processesCpuMs()]
+    .map(([pid, { name, ms }]) => ({ pid, name, ms: ms - (before.get(pid)?.ms ?? 0) }))
+    .filter((process) => process.ms > 0)
+    .sort((a, b) => b.ms - a.ms)
+    .slice(0, 8);
+  return `CPU ms by process over the ${spanMs} ms from the due second: ${used.map((p) => `${p.name}[${p.pid}] ${p.ms}`).join(', ')}`;
+}
+
 /**
  * Samples, every --step-ms from the due second, the CPU used by this process (the receiver), the worker
  * processes and the whole machine: which of them was short of CPU when arrivals dipped. Returns a stop
@@ -394,8 +425,10 @@ function sampleCpu(dueSecond: number, workers: ChildProcess[]): () => string {
       machine: machineBusyMs(),
     });
   let interval: NodeJS.Timeout | undefined;
+  let processes = new Map<number, { name: string; ms: number }>();
   const start = setTimeout(
     () => {
+      processes = processesCpuMs();
       sample();
       interval = setInterval(sample, STEP_MS);
     },
@@ -410,7 +443,8 @@ function sampleCpu(dueSecond: number, workers: ChildProcess[]): () => string {
       const ms = (key: 'bench' | 'workers' | 'machine') => Math.round(now[key] - before[key]);
       return `${before.at}:${ms('bench')}/${ms('workers')}/${ms('machine')}`;
     });
-    return `CPU ms per step from the due second (ms after it: receiver (this process) / worker(s) / whole machine of ${availableParallelism() * STEP_MS} on ${availableParallelism()} cores): ${steps.join(' ')}`;
+    const span = samples.length ? samples[samples.length - 1].at - samples[0].at : 0;
+    return `${topProcesses(processes, span)}\n[bench:timers] CPU ms per step from the due second (ms after it: receiver (this process) / worker(s) / whole machine of ${availableParallelism() * STEP_MS} on ${availableParallelism()} cores): ${steps.join(' ')}`;
   };
 }
 

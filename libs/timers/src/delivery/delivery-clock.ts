@@ -46,6 +46,14 @@ export class DeliveryClock {
   }
 
   /**
+   * Whether an armed timer falls due within `ms` from now, or a due group is being confirmed: a burst is
+   * under way or about to start even when no POST is in flight at this instant (between its groups).
+   */
+  dueWithin(ms: number): boolean {
+    return this.confirming || (this.runAts.length > 0 && this.runAts[0] <= Date.now() + ms);
+  }
+
+  /**
    * Fires the timers at their run times: `onFire` for each one that may be sent then. Resolves with the
    * ids that were not (cancelled since their claim) once every timer is decided.
    */

@@ -5,6 +5,7 @@ import { DueIndex } from '../storage/due-index/due-index';
 import { MicroBatcher } from '../storage/micro-batcher';
 import { TimersRepository } from '../storage/timers.repository';
 import { TIMERS_CONFIG, TimersConfig } from '../timers.config';
+import { DeliveryClock } from './delivery-clock';
 import { DeliveryLeases } from './delivery-leases';
 import { retryDelayMs } from './retry-backoff';
 import { SendOutcome, WebhookSender } from './webhook/webhook-sender';
@@ -30,6 +31,12 @@ const WRITE_RETRY_MS = 1_000;
  */
 const MAX_RECORD_DEFERRAL_MS = 2_000;
 const PAUSE_POLL_MS = 20;
+/**
+ * The sender has not paused while an armed timer falls due within this time: in a burst the sender goes
+ * idle between groups of timers falling due together (when it has caught up), and recording then would
+ * put the database's and the driver's CPU in the middle of the burst.
+ */
+const ARMED_DUE_SOON_MS = 1_000;
 
 /**
  * Records what each sent attempt came to, after the POST and off the delivery path: MongoDB first (the
@@ -58,6 +65,7 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
     private readonly dueIndex: DueIndex,
     private readonly leases: DeliveryLeases,
     private readonly sender: WebhookSender,
+    private readonly clock: DeliveryClock,
     @Inject(TIMERS_CONFIG) private readonly config: TimersConfig,
   ) {}
 
@@ -99,15 +107,15 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
   }
 
   /**
-   * Resolves at once when no POST is in flight; else once none is (checked every PAUSE_POLL_MS), or
+   * Resolves at once when no POST is in flight nor an armed timer due soon; else once so (checked every PAUSE_POLL_MS), or
    * MAX_RECORD_DEFERRAL_MS later, or when the process stops. All outcomes waiting share one pause.
    */
   private sendingPause(): Promise<void> {
-    if (!this.sender.busy) return Promise.resolve();
+    if (!this.sending) return Promise.resolve();
     this.pause ??= new Promise<void>((resolve) => {
       const until = Date.now() + MAX_RECORD_DEFERRAL_MS;
       const check = () => {
-        if (this.sender.busy && Date.now() < until && !this.stopping) {
+        if (this.sending && Date.now() < until && !this.stopping) {
           setTimeout(check, PAUSE_POLL_MS);
           return;
         }
@@ -117,6 +125,11 @@ export class DeliveryOutcomes implements BeforeApplicationShutdown {
       setTimeout(check, PAUSE_POLL_MS);
     });
     return this.pause;
+  }
+
+  /** POSTs in flight, or armed timers falling due soon (see ARMED_DUE_SOON_MS). */
+  private get sending(): boolean {
+    return this.sender.busy || this.clock.dueWithin(ARMED_DUE_SOON_MS);
   }
 
   /** Resolves once fewer than MAX_UNRECORDED outcomes wait for MongoDB. */

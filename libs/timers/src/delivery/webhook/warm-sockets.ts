@@ -18,7 +18,7 @@ export class WarmSockets {
   /** Connected sockets waiting for undici, by origin (`protocol//host[:port]`). */
   private readonly ready = new Map<string, WaitingSocket[]>();
   /** Connections being opened, by origin. */
-  private readonly opening = new Map<string, number>();
+  private readonly openingCount = new Map<string, number>();
   private total = 0;
   private closed = false;
 
@@ -41,7 +41,12 @@ export class WarmSockets {
 
   /** Sockets open or being opened to the origin and not handed out yet. */
   waiting(origin: string): number {
-    return (this.ready.get(origin)?.length ?? 0) + (this.opening.get(origin) ?? 0);
+    return (this.ready.get(origin)?.length ?? 0) + (this.openingCount.get(origin) ?? 0);
+  }
+
+  /** Connections to the origin still being opened. */
+  opening(origin: string): number {
+    return this.openingCount.get(origin) ?? 0;
   }
 
   /** Starts opening `count` connections to the origin (fewer if the overall cap is reached). */
@@ -51,9 +56,9 @@ export class WarmSockets {
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     for (let i = 0; i < count && this.total < this.max && !this.closed; i++) {
       this.total++;
-      this.opening.set(origin, (this.opening.get(origin) ?? 0) + 1);
+      this.openingCount.set(origin, (this.openingCount.get(origin) ?? 0) + 1);
       this.connect({ hostname, host: url.host, protocol: url.protocol, port: url.port }, (error, socket) => {
-        this.opening.set(origin, this.opening.get(origin)! - 1);
+        this.openingCount.set(origin, this.openingCount.get(origin)! - 1);
         if (error || !socket || this.closed) {
           this.total--;
           socket?.destroy();

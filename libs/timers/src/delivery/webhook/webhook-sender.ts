@@ -78,11 +78,12 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly deadlines = new FifoQueue<WebhookAttempt>();
   private readonly sweep: NodeJS.Timeout;
   /**
-   * Signatures made ahead for armed timers (signAhead), by timer id, in two generations: the older one is
-   * dropped every lookahead + SIGNED_AHEAD_GRACE_MS, which forgets those of timers never sent (cancelled).
+   * Signatures made ahead for armed timers (signAhead), by timer id, in two generations (the newer first):
+   * the older one is dropped every lookahead + SIGNED_AHEAD_GRACE_MS, which forgets those of timers never
+   * sent (cancelled). The maps are swapped in place: assigning a field after the JIT compiled `post`
+   * would drop that code (V8 tracks fields never reassigned), and a burst would start interpreted.
    */
-  private signedAhead = new Map<string, SignedAhead>();
-  private signedBefore = new Map<string, SignedAhead>();
+  private readonly signed: [Map<string, SignedAhead>, Map<string, SignedAhead>] = [new Map(), new Map()];
   private signedAheadRotateAt: number;
 
   constructor(@Inject(TIMERS_CONFIG) private readonly config: TimersConfig) {
@@ -137,7 +138,7 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
   signAhead(timers: Array<{ id: string; runAt: number }>): void {
     for (const { id, runAt } of timers) {
       const second = Math.floor(runAt / 1000);
-      this.signedAhead.set(id, { second, signature: webhookSignature(this.key, id, second, '') });
+      this.signed[0].set(id, { second, signature: webhookSignature(this.key, id, second, '') });
     }
   }
 
@@ -183,13 +184,24 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * Sends `posts` POSTs through the whole sending path (slots, signature, undici, sockets) to a throwaway
-   * server in this process, never to a timer's target; resolves with how many it answered. Why: a process
-   * that has never sent runs that code interpreted, at a few thousand POSTs a second, until the JIT has
-   * compiled it, so a burst falling due soon after start would be sent at a fraction of the warm rate.
+   * Sends `posts` POSTs through the whole sending path (slots, signature, undici, sockets) to throwaway
+   * servers in this process, never to a timer's target; resolves with how many they answered. Why: a
+   * process that has never sent runs that code interpreted, at a few thousand POSTs a second, until the
+   * JIT has compiled it, so a burst falling due soon after start would be sent at a fraction of the warm
+   * rate. The second half goes as a burst of armed timers does: to an origin new to undici, over
+   * connections opened ahead (WarmSockets). Without it, what only a burst did (a new origin's pool, sockets
+   * handed over by WarmSockets, their idle timers cleared) made V8 drop the optimized code of undici's
+   * dispatch and of `post` when the first burst came, and its first thousands of POSTs cost 2-4x the CPU.
    */
   async warmUp(posts: number): Promise<number> {
     if (posts <= 0) return 0;
+    const plain = Math.ceil(posts / 2);
+    let answered = await this.warmUpRound(plain, false);
+    if (posts > plain) answered += await this.warmUpRound(posts - plain, true);
+    return answered;
+  }
+
+  private async warmUpRound(posts: number, openedAhead: boolean): Promise<number> {
     const server = createServer((req, res) => {
       req.resume();
       req.on('end', () => res.writeHead(204).end());
@@ -200,6 +212,20 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
     });
     try {
       const target = parseWebhookTarget(`http://127.0.0.1:${(server.address() as AddressInfo).port}/warm-up`);
+      if (openedAhead) {
+        const count = Math.min(
+          posts,
+          this.config.TIMERS_MAX_CONCURRENCY_PER_HOST,
+          this.config.TIMERS_DELIVERY_CONCURRENCY,
+        );
+        this.warmSockets.open(target.origin, count);
+        const until = Date.now() + 2_000;
+        while (this.warmSockets.opening(target.origin) > 0 && Date.now() < until)
+          await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      // Half signed ahead, as armed timers' POSTs are (the other half as retries and due timers are).
+      const now = Date.now();
+      this.signAhead(Array.from({ length: posts >> 1 }, (_, i) => ({ id: `warm-up-${i}`, runAt: now })));
       const outcomes = await Promise.all(
         Array.from(
           { length: posts },
@@ -220,8 +246,10 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
   private expireAttempts(): void {
     const now = Date.now();
     if (now >= this.signedAheadRotateAt) {
-      this.signedBefore = this.signedAhead;
-      this.signedAhead = new Map();
+      const older = this.signed[1];
+      older.clear();
+      this.signed[1] = this.signed[0];
+      this.signed[0] = older;
       this.signedAheadRotateAt = now + this.signedAheadLifetimeMs;
     }
     for (let head = this.deadlines.peek(); head; head = this.deadlines.peek()) {
@@ -237,9 +265,9 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** The signature of this POST, made ahead if it was made for this second. */
   private signature(id: string, timestamp: number): string {
-    let ahead = this.signedAhead.get(id);
-    if (ahead) this.signedAhead.delete(id);
-    else if ((ahead = this.signedBefore.get(id))) this.signedBefore.delete(id);
+    let ahead = this.signed[0].get(id);
+    if (ahead) this.signed[0].delete(id);
+    else if ((ahead = this.signed[1].get(id))) this.signed[1].delete(id);
     return ahead?.second === timestamp ? ahead.signature : webhookSignature(this.key, id, timestamp, '');
   }
 
