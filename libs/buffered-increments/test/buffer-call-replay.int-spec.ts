@@ -11,7 +11,8 @@ const source = SCRIPTS.bufferUpdates.source;
 
 describe('buffer-updates-4.lua call numbers', () => {
   const base = () => `bmi:{${uniqueName('calls')}}`;
-  const call = (keys: string, number: number, delta: number) =>
+  /** One call of producer `p` on the buffer at `keys`, with its updates packed as the producer packs them. */
+  const bufferCall = (keys: string, mode: string, limit: number, number: number, args: Array<string | number>) =>
     context.redis.eval(
       source,
       4,
@@ -20,10 +21,12 @@ describe('buffer-updates-4.lua call numbers', () => {
       `${keys}:dead-letters`,
       `${keys}:caller:p:ring`,
       number,
-      1_000_000,
-      'updates',
-      packStrings(['is1:dn', String(delta)]),
+      limit,
+      mode,
+      packStrings(args.map(String)),
     ) as Promise<unknown[]>;
+  const call = (keys: string, number: number, delta: number) =>
+    bufferCall(keys, 'updates', 1_000_000, number, ['is1:dn', delta]);
 
   it('applies a call that arrives after a later call ran, and each re-sent call once', async () => {
     const keys = base();
@@ -74,18 +77,7 @@ describe('buffer-updates-4.lua call numbers', () => {
   });
 
   const grouped = (keys: string, mode: string, limit: number, number: number, ...args: Array<string | number>) =>
-    context.redis.eval(
-      source,
-      4,
-      `${keys}:live`,
-      `${keys}:caller:p`,
-      `${keys}:dead-letters`,
-      `${keys}:caller:p:ring`,
-      number,
-      limit,
-      mode,
-      packStrings(args.map(String)),
-    ) as Promise<unknown[]>;
+    bufferCall(keys, mode, limit, number, args);
 
   // 'increments' is the producer's call when every update is an integer $inc: each runs as a bare
   // HINCRBY, and must answer as 'runs' does.
