@@ -58,9 +58,9 @@ const SIGNED_AHEAD_GRACE_MS = 5_000;
  *
  * Built for bursts of tens of thousands of POSTs a second from one process: connections are kept alive
  * and reused (undici Agent, one pool per origin; DNS and the SSRF check run per new connection, not per
- * request) and opened ahead for armed timers (connectAhead), a url is parsed once, and each request is one undici dispatch with a small handler (no
- * response stream, no AbortSignal, no promise chain): at this rate those per-request objects, not the
- * network, were what the worker spent its CPU on.
+ * request) and opened ahead for armed timers (connectAhead), a url is parsed once, and each request is one
+ * undici dispatch with a small handler (no response stream, no AbortSignal, no promise chain): at this
+ * rate those per-request objects, not the network, are what the worker spends its CPU on.
  */
 @Injectable()
 export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
@@ -155,10 +155,9 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
     }
     if (!counts.size) return;
     const pools = this.agent.stats;
-    const perOrigin = Math.min(this.config.TIMERS_MAX_CONCURRENCY_PER_HOST, this.config.TIMERS_DELIVERY_CONCURRENCY);
     for (const [origin, count] of counts) {
       const open = Number(pools[origin]?.connected ?? 0) + this.warmSockets.waiting(origin);
-      const wanted = Math.min(count, perOrigin) - open;
+      const wanted = Math.min(count, this.connectionsPerOrigin) - open;
       if (wanted > 0) this.warmSockets.open(origin, wanted);
     }
   }
@@ -213,12 +212,7 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
     try {
       const target = parseWebhookTarget(`http://127.0.0.1:${(server.address() as AddressInfo).port}/warm-up`);
       if (openedAhead) {
-        const count = Math.min(
-          posts,
-          this.config.TIMERS_MAX_CONCURRENCY_PER_HOST,
-          this.config.TIMERS_DELIVERY_CONCURRENCY,
-        );
-        this.warmSockets.open(target.origin, count);
+        this.warmSockets.open(target.origin, Math.min(posts, this.connectionsPerOrigin));
         const until = Date.now() + 2_000;
         while (this.warmSockets.opening(target.origin) > 0 && Date.now() < until)
           await new Promise((resolve) => setTimeout(resolve, 5));
@@ -257,6 +251,11 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
       this.deadlines.shift();
       if (!head.settled) head.expire();
     }
+  }
+
+  /** Requests in flight to one origin at most, so the connections worth opening ahead to it. */
+  private get connectionsPerOrigin(): number {
+    return Math.min(this.config.TIMERS_MAX_CONCURRENCY_PER_HOST, this.config.TIMERS_DELIVERY_CONCURRENCY);
   }
 
   private get signedAheadLifetimeMs(): number {
@@ -334,7 +333,8 @@ class WebhookAttempt implements Dispatcher.DispatchHandler {
   private abort?: (error?: Error) => void;
   private status = 0;
   private responseBytes = 0;
-  private done = false;
+  /** Its outcome is given (WebhookSender's deadline sweep drops settled attempts). */
+  settled = false;
   private timedOut = false;
 
   constructor(
@@ -344,13 +344,9 @@ class WebhookAttempt implements Dispatcher.DispatchHandler {
     this.deadlineAt = Date.now() + timeoutMs;
   }
 
-  get settled(): boolean {
-    return this.done;
-  }
-
   onConnect(abort: (error?: Error) => void): void {
     // Settled already (timed out while waiting for a connection): do not send it late.
-    if (this.done) abort(new Error('webhook attempt timed out before it was sent'));
+    if (this.settled) abort(new Error('webhook attempt timed out before it was sent'));
     else this.abort = abort;
   }
 
@@ -391,8 +387,8 @@ class WebhookAttempt implements Dispatcher.DispatchHandler {
   }
 
   private finish(outcome: SendOutcome): void {
-    if (this.done) return;
-    this.done = true;
+    if (this.settled) return;
+    this.settled = true;
     // Nor undici's request, which its abort function holds.
     this.abort = undefined;
     const settle = this.settle;
