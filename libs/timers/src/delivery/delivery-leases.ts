@@ -22,10 +22,19 @@ export class DeliveryLeases implements OnApplicationShutdown {
     this.timer.unref();
   }
 
-  /** Starts holding the timers (counted: a timer may be in two batches after a lease lapsed) and renews. */
+  /**
+   * Starts holding the timers (counted: a timer may be in two batches after a lease lapsed) and renews.
+   * If that renewal fails the batch is not delivered, so the timers are let go at once: renewing them on
+   * would keep them claimed, and unsent, for as long as this process lives.
+   */
   async hold(ids: string[]): Promise<void> {
     for (const id of ids) this.held.set(id, (this.held.get(id) ?? 0) + 1);
-    await this.dueIndex.renewLeases(ids);
+    try {
+      await this.dueIndex.renewLeases(ids);
+    } catch (error) {
+      for (const id of ids) this.release(id);
+      throw error;
+    }
   }
 
   release(id: string): void {
