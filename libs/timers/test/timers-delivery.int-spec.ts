@@ -123,6 +123,21 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
     expect(await eventually(async () => (await ctx.timers.get(held)).attempts === 1, 5_000)).toBe(true);
   });
 
+  it('records a delivered outcome once no armed timer falls due within a second, so a burst sends before it records', async () => {
+    // `soon` falls due within the lookahead (1 s): claimed with `now`, and held (armed) until its run time.
+    const [now, soon] = await ctx.timers.createMany([
+      { hours: 0, minutes: 0, seconds: 0, url: `${receiver.url}/now` },
+      { hours: 0, minutes: 0, seconds: 0.9, url: `${receiver.url}/soon` },
+    ]);
+    expect(await eventually(() => receiver.requestsFor(`/soon/${soon}`).length > 0, 5_000)).toBe(true);
+    expect(await eventually(async () => (await statusOf(now)) === 'delivered', 5_000)).toBe(true);
+    // `now` was sent at once, with nothing in flight after it; its outcome waited for the armed timer.
+    const nowSentAt = receiver.requestsFor(`/now/${now}`)[0].at;
+    const soonSentAt = receiver.requestsFor(`/soon/${soon}`)[0].at;
+    expect(soonSentAt - nowSentAt).toBeGreaterThanOrEqual(500);
+    expect(Date.parse((await ctx.timers.get(now)).delivered_at!)).toBeGreaterThanOrEqual(soonSentAt);
+  });
+
   it('retries 429 and timeouts, but fails at once on other 4xx and on redirects (never followed)', async () => {
     receiver.behaviour = (request, count) => {
       if (request.path.startsWith('/throttled/')) return count === 1 ? 429 : 200;
