@@ -57,7 +57,7 @@ async function main(): Promise<void> {
       ]);
     }
   } finally {
-    await sender.onModuleDestroy();
+    await sender.onApplicationShutdown();
     receiver.kill();
   }
   console.log(`\nWebhookSender, ${args.concurrency} in flight, one keep-alive receiver in another process\n`);

@@ -273,6 +273,28 @@ describe('timers survive worker downtime, Redis data loss and concurrent workers
     }
   });
 
+  it('sends the timers it holds for their run time when it shuts down gracefully, and records them', async () => {
+    const config = fastTimersConfig({
+      TIMERS_REDIS_PREFIX: uniqueName('tstop'),
+      TIMERS_SCHEDULER_LOOKAHEAD_MS: '3000',
+    });
+    const services = { redisUrl, mongoUrl, mongoDb: uniqueName('timers_stop'), config };
+    const api = await start({ ...services, worker: false });
+    const worker = await startTimers({ ...services, worker: true });
+    const ids = await api.timers.createMany(
+      Array.from({ length: 5 }, () => ({ ...inSeconds(1.5), url: `${receiver.url}/stopping` })),
+    );
+    const armed = async () => (await api.app.get(DueIndex).stats()).armed;
+    expect(await eventually(async () => (await armed()) === 5, 2_000)).toBe(true);
+    // Shutdown waits for the armed timers' run time (at most the lookahead), sends them, records them.
+    await worker.close();
+    expect(deliveryCounts(receiver, 'stopping', ids)).toEqual([1, 1, 1, 1, 1]);
+    const views = await Promise.all(ids.map((id) => api.timers.get(id)));
+    expect(views.map((view) => [view.status, view.attempts, view.last_error])).toEqual(
+      ids.map(() => ['delivered', 1, null]),
+    );
+  });
+
   it('delivers each timer once when two workers share the schedule', async () => {
     // Ten deliveries in flight per worker: FerretDB (SQLite) stalls when two clients send ~150 concurrent
     // writes; real MongoDB does not need this.

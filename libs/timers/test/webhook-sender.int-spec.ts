@@ -37,7 +37,7 @@ describe('WebhookSender (local receiver)', () => {
   beforeEach(() => {
     sender = new WebhookSender(config);
   });
-  afterEach(() => sender.onModuleDestroy());
+  afterEach(() => sender.onApplicationShutdown());
 
   it('reuses keep-alive connections: 400 POSTs to one host over at most the per-host cap of connections', async () => {
     const target = await receiver((_, res) => res.writeHead(204).end());
@@ -102,7 +102,7 @@ describe('WebhookSender (local receiver)', () => {
         error: 'target address 10.0.0.1 is not public',
       });
     } finally {
-      await strict.onModuleDestroy();
+      await strict.onApplicationShutdown();
     }
   });
 });

@@ -65,7 +65,7 @@ describe('connections opened ahead (WebhookSender.connectAhead, WarmSockets)', (
       expect(receiver.events.filter((event) => event === 'connection')).toHaveLength(3);
       expect(receiver.events.slice(3).sort()).toEqual(['request /hooks/a', 'request /hooks/b', 'request /hooks/c']);
     } finally {
-      await sender.onModuleDestroy();
+      await sender.onApplicationShutdown();
       await receiver.stop();
     }
   });
@@ -87,7 +87,7 @@ describe('connections opened ahead (WebhookSender.connectAhead, WarmSockets)', (
       expect(await sender.send(url, 'a')).toEqual({ delivered: true, status: 200 });
       expect(receiver.events).toEqual(['connection', 'connection', 'request /hooks/a']);
     } finally {
-      await sender.onModuleDestroy();
+      await sender.onApplicationShutdown();
       await receiver.stop();
     }
   });

@@ -78,7 +78,7 @@ describe('WebhookSender signatures made ahead (signAhead)', () => {
         expect(valid(byId.get(id)!)).toBe(true);
       }
     } finally {
-      await webhooks.onModuleDestroy();
+      await webhooks.onApplicationShutdown();
     }
   });
 
@@ -92,7 +92,7 @@ describe('WebhookSender signatures made ahead (signAhead)', () => {
       expect(requests).toHaveLength(2);
       expect(requests.every(valid)).toBe(true);
     } finally {
-      await webhooks.onModuleDestroy();
+      await webhooks.onApplicationShutdown();
     }
   });
 });
@@ -107,7 +107,7 @@ describe('WebhookSender.sendThen', () => {
       await new Promise((resolve) => setImmediate(resolve));
       expect(outcomes).toEqual([{ delivered: false, retryable: false, error: expect.any(String) }]);
     } finally {
-      await webhooks.onModuleDestroy();
+      await webhooks.onApplicationShutdown();
     }
   });
 });

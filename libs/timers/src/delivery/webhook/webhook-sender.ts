@@ -1,7 +1,7 @@
 import { KeyObject } from 'node:crypto';
 import { createServer } from 'node:http';
 import { AddressInfo } from 'node:net';
-import { Inject, Injectable, Logger, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, Logger, OnApplicationBootstrap, OnApplicationShutdown } from '@nestjs/common';
 import { Agent, Dispatcher, errors as undiciErrors } from 'undici';
 import { TIMERS_CONFIG, TimersConfig } from '../../timers.config';
 import { DeliverySlots, FifoQueue } from './delivery-slots';
@@ -63,7 +63,7 @@ const SIGNED_AHEAD_GRACE_MS = 5_000;
  * rate those per-request objects, not the network, are what the worker spends its CPU on.
  */
 @Injectable()
-export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
+export class WebhookSender implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly logger = new Logger(WebhookSender.name);
   private readonly agent: Agent;
   private readonly warmSockets: WarmSockets;
@@ -175,7 +175,11 @@ export class WebhookSender implements OnApplicationBootstrap, OnModuleDestroy {
     });
   }
 
-  async onModuleDestroy(): Promise<void> {
+  /**
+   * Last: at module destroy the scheduler still sends the timers it holds for their run time (at most the
+   * lookahead away) and the delivery worker finishes its jobs; both need the sender until then.
+   */
+  async onApplicationShutdown(): Promise<void> {
     await this.warmingUp;
     this.warmSockets.close();
     await this.agent.close();
