@@ -6,6 +6,7 @@ import { MongoClient } from 'mongodb';
 import request from 'supertest';
 import {
   eventually,
+  FaultProxy,
   freePort,
   LocalServer,
   sleep,
@@ -16,7 +17,8 @@ import {
 } from '@bufferq/testing';
 import { spawnApp, startApi, startWorker } from './api-harness';
 
-const { mongoUrl } = testServices();
+// Read once: the api builds below overwrite REDIS_URL in process.env (e.g. with a private server).
+const { mongoUrl, redisUrl } = testServices();
 const FLUSH_QUEUE = '{buffered-increments-flush}';
 
 function killed(child: ChildProcess): Promise<void> {
@@ -245,6 +247,36 @@ describe('counters while Redis is stopped (e2e)', () => {
       ),
     ).toBe(true);
     await http().get('/api/v1/increment/k').expect(200, { key: 'k', value: 6 });
+  });
+});
+
+describe("counters when the api's Redis connections go silent (e2e)", () => {
+  let proxy: FaultProxy;
+  let api: NestFastifyApplication;
+  const dbName = uniqueName('silent_redis');
+
+  beforeAll(async () => {
+    proxy = await new FaultProxy(Number(new URL(redisUrl).port)).start();
+    api = await startApi(dbName, { REDIS_URL: proxy.url, REDIS_REPLY_TIMEOUT_MS: '300' });
+  });
+
+  afterAll(async () => {
+    // BullMQ's connections are not watched (its workers block on theirs): cut the silent ones so it can close.
+    proxy?.cutAll();
+    await api?.close();
+    await proxy?.stop();
+    const mongo = await new MongoClient(mongoUrl).connect();
+    await mongo.db(dbName).dropDatabase();
+    await mongo.close();
+  });
+
+  it('accepts an increment sent while its connection went silent (no reset), and counts it once', async () => {
+    const http = () => request(api.getHttpServer());
+    await http().post('/api/v1/increment').send({ key: 'k', value: 1 }).expect(202);
+    // Every open connection now moves nothing either way and never closes, as when Redis's host vanished.
+    proxy.silenceAll();
+    await http().post('/api/v1/increment').send({ key: 'k', value: 10 }).timeout(5_000).expect(202);
+    await http().get('/api/v1/increment/k').timeout(5_000).expect(200, { key: 'k', value: 11 });
   });
 });
 

@@ -1,5 +1,5 @@
 import { BullModule, getQueueToken } from '@nestjs/bullmq';
-import { DynamicModule, Global, Inject, Module, OnApplicationShutdown, Provider } from '@nestjs/common';
+import { DynamicModule, Global, Inject, Logger, Module, OnApplicationShutdown, Provider } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Db, MongoClient } from 'mongodb';
@@ -29,6 +29,7 @@ import { assertDistinctBuffers, bufferKeyOf } from './buffer-identity';
 
 /** Connections this module opened itself (from URLs) and must close; given clients belong to the caller. */
 const OWNED_CONNECTIONS = Symbol('BUFFERED_INCREMENTS_OWNED_CONNECTIONS');
+const logger = new Logger('BufferedIncrements');
 type OwnedConnections = Array<{ close(): Promise<unknown> }>;
 
 /**
@@ -92,11 +93,22 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
       inject: [BUFFERED_INCREMENTS_ROOT, BUFFERED_INCREMENTS_REDIS, BUFFERED_INCREMENTS_DB, getQueueToken(FLUSH_QUEUE)],
       useFactory: (root: BufferedIncrementsRootOptions, redis: RedisLike, db: Db, queue: Queue) => {
         const resolved = resolveCollection(feature, root);
-        return new BufferedMongoIncrements(db.collection(feature.collection), redis, resolved.flushIntervalMs, {
-          ...resolved.options,
-          autoFlush: false,
-          onBufferFull: () => requestEarlyFlush(queue, feature),
-        });
+        const producer = new BufferedMongoIncrements(
+          db.collection(feature.collection),
+          redis,
+          resolved.flushIntervalMs,
+          {
+            ...resolved.options,
+            autoFlush: false,
+            onBufferFull: () => requestEarlyFlush(queue, feature),
+          },
+        );
+        producer.on('replyTimeout', ({ unansweredForMs }: { unansweredForMs: number }) =>
+          logger.warn(
+            `${producer.namespace}: a buffer call went unanswered for ${unansweredForMs} ms on an open connection; reconnecting to send it again`,
+          ),
+        );
+        return producer;
       },
     }));
     return { module: BufferedIncrementsFeatureModule, providers, exports: providers };

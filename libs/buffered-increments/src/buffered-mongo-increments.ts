@@ -19,7 +19,7 @@ import { shardKeys } from './buffer-keys';
 import { BufferCallReply, BufferShard, SCRIPTS, ShardReport } from './buffer-shard';
 import { ClaimDurability } from './claim-durability';
 import { BufferFullError, BufferUnavailableError, InvalidUpdateError } from './errors';
-import { RedisLike, shardOf } from '@bufferq/redis-scripts';
+import { isCluster, RedisLike, shardOf, SilentConnectionWatchdog } from '@bufferq/redis-scripts';
 
 export interface BufferedMongoIncrementsOptions {
   /** Names this buffer's Redis keys; default `<database>.<collection>`. Producers and flushers must agree. */
@@ -90,6 +90,12 @@ export interface BufferedMongoIncrementsOptions {
    * update is acknowledged up to that much later.
    */
   lingerMs?: number;
+  /**
+   * A connection that looks open but leaves a `PING` unanswered this long (its peer vanished without a
+   * reset) is reconnected, and the client sends its unanswered calls again; each buffer call still runs
+   * once. Default 10,000 ms; 0 turns it off. Standalone clients only (see `SilentConnectionWatchdog`).
+   */
+  replyTimeoutMs?: number;
 }
 
 export interface FlushReport {
@@ -129,7 +135,9 @@ const UNREACHABLE_STATUSES = new Set(['reconnecting', 'close', 'end']);
  * unordered bulkWrite per flush. Any number of instances, in one process or many, may share one Redis
  * and one MongoDB: every update is applied exactly once, also when a flusher dies mid-flush.
  *
- * Events: `flush` (FlushReport), `flushError` (Error), `deadLetter` (DeadLetter).
+ * Events: `flush` (FlushReport), `flushError` (Error), `deadLetter` (DeadLetter), `replyTimeout`
+ * (`{ unansweredForMs }`: the connection went silent and the client was made to reconnect and re-send,
+ * see `replyTimeoutMs`).
  */
 export class BufferedMongoIncrements extends EventEmitter {
   readonly namespace: string;
@@ -171,6 +179,8 @@ export class BufferedMongoIncrements extends EventEmitter {
   /** Field paths already validated (they are few in practice): the check runs once per path. */
   private readonly checkedPaths = new Set<string>();
   private destroyed = false;
+  /** Reconnects the client when its connection goes silent (standalone Redis). */
+  private readonly watchdog?: SilentConnectionWatchdog;
   private readonly startedAt = Date.now();
   private ticks = 0;
 
@@ -202,6 +212,7 @@ export class BufferedMongoIncrements extends EventEmitter {
       autoFlush: options.autoFlush ?? true,
       retryDelayMs: options.retryDelayMs ?? 100,
       lingerMs: options.lingerMs ?? 0,
+      replyTimeoutMs: options.replyTimeoutMs ?? 10_000,
     };
     this.marker = this.settings.idempotencyMarker;
     this.retryDelayMs = this.settings.retryDelayMs;
@@ -211,6 +222,8 @@ export class BufferedMongoIncrements extends EventEmitter {
     }
     if (!(Number.isFinite(this.settings.lingerMs) && this.settings.lingerMs >= 0))
       throw new InvalidUpdateError('lingerMs must be a non-negative number of milliseconds');
+    if (!(Number.isFinite(this.settings.replyTimeoutMs) && this.settings.replyTimeoutMs >= 0))
+      throw new InvalidUpdateError('replyTimeoutMs must be a non-negative number of milliseconds');
     if (!(this.settings.durabilityTimeoutMs > 0))
       throw new InvalidUpdateError(
         'durabilityTimeoutMs must be a positive number of milliseconds (0 would make WAIT block forever)',
@@ -253,6 +266,10 @@ export class BufferedMongoIncrements extends EventEmitter {
     this.reservedFields = [this.marker, this.settings.legacyIdempotencyMarker];
     this.warm = this.warmUp();
     if (this.settings.autoFlush) this.scheduleTick();
+    if (this.settings.replyTimeoutMs > 0 && !isCluster(redis))
+      this.watchdog = new SilentConnectionWatchdog(redis, this.settings.replyTimeoutMs, (unansweredForMs) =>
+        this.emit('replyTimeout', { unansweredForMs }),
+      );
   }
 
   /**
@@ -464,6 +481,7 @@ export class BufferedMongoIncrements extends EventEmitter {
   /** Stops the timers now. Never throws; whatever is buffered stays in Redis for the next flush. */
   destroy(): void {
     this.destroyed = true;
+    this.watchdog?.close();
     clearTimeout(this.tickTimer);
     clearTimeout(this.retryTimer);
     this.tickTimer = this.retryTimer = undefined;

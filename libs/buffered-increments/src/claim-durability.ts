@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { ClaimNotDurableError } from './errors';
-import type { RedisLike } from '@bufferq/redis-scripts';
+import { isCluster, type RedisLike } from '@bufferq/redis-scripts';
 
 export interface ClaimDurabilityOptions {
   /**
@@ -92,7 +92,7 @@ export class ClaimDurability {
 
 /** The connection that serves `key`: the client itself, or on a Cluster the master of the key's slot. */
 function serverOf(redis: RedisLike, key: string): Redis {
-  if (!('isCluster' in redis) || !redis.isCluster) return redis as Redis;
+  if (!isCluster(redis)) return redis;
   // ioredis keeps one connection per node; its slot table names the master serving a slot.
   const cluster = redis as unknown as {
     slots: string[][];

@@ -123,6 +123,49 @@ describe.each(redisServersUnderTest())('on $name', ({ url }) => {
         await proxy.stop();
       }
     });
+
+    it('refuses a negative or non-finite reply timeout', () => {
+      expect(() => buffered(freshCollection(), 60_000, { replyTimeoutMs: -1 })).toThrow(/replyTimeoutMs/);
+      expect(() => buffered(freshCollection(), 60_000, { replyTimeoutMs: NaN })).toThrow(/replyTimeoutMs/);
+    });
+
+    // A connection that goes silent without a reset (its peer vanished) never errors on its own: without
+    // the watchdog the calls wait for ever. A PING unanswered for `replyTimeoutMs` makes the client
+    // reconnect and re-send them.
+    describe.each([
+      ['after Redis ran the call (its reply lost)', (proxy: FaultProxy) => proxy.silenceNextReply()],
+      ['before the call reached Redis', async (proxy: FaultProxy) => proxy.silenceAll()],
+    ])('when the connection goes silent %s', (_, silence) => {
+      it('answers the caller once the call was re-sent on a new connection, and applies it once', async () => {
+        const proxy = await new FaultProxy(Number(new URL(context.redisUrl).port)).start();
+        const client = new Redis(proxy.url, { retryStrategy: () => 20 });
+        try {
+          const collection = freshCollection();
+          const producer = buffered(collection, 60_000, { autoFlush: false, replyTimeoutMs: 300 }, client);
+          const timeouts: number[] = [];
+          producer.on('replyTimeout', ({ unansweredForMs }: { unansweredForMs: number }) =>
+            timeouts.push(unansweredForMs),
+          );
+          await producer.increment('d', 'n', 1); // connected and warm
+          const silenced = silence(proxy);
+          const calls = Array.from({ length: 20 }, () => producer.increment('d', 'n', 10));
+          await silenced;
+          const answered = await Promise.race([
+            Promise.all(calls).then(() => 'answered'),
+            sleep(5_000).then(() => 'still waiting after 5 s'),
+          ]);
+          expect(answered).toBe('answered');
+          expect(timeouts.length).toBeGreaterThanOrEqual(1);
+          expect(Math.min(...timeouts)).toBeGreaterThanOrEqual(300);
+          const flusher = buffered(collection, 60_000, { namespace: producer.namespace, autoFlush: false });
+          await flusher.flush();
+          expect((await valueAt(collection, 'd'))?.n).toBe(201);
+        } finally {
+          client.disconnect();
+          await proxy.stop();
+        }
+      });
+    });
   });
 
   describe('Exactly once with conflicting paths in one document', () => {

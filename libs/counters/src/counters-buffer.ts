@@ -22,6 +22,8 @@ export function bufferedIncrementsRoot(): DynamicModule {
         bufferLimitFields: config.COUNTERS_BUFFER_LIMIT_FIELDS,
         waitForReplicas: config.COUNTERS_WAIT_FOR_REPLICAS,
         lingerMs: config.COUNTERS_LINGER_MS,
+        // The app's clients are watched where they are made (REDIS_REPLY_TIMEOUT_MS): no second watchdog.
+        replyTimeoutMs: 0,
       },
     }),
   });

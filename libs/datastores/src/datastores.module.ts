@@ -11,6 +11,8 @@ export interface DatastoresOptions {
   redisUrl: string;
   /** Seed nodes of a Redis Cluster; when given, every Redis client of the process talks to the Cluster. */
   redisClusterNodes?: Array<{ host: string; port: number }>;
+  /** A single server's connection gone silent this long is reconnected (see `RedisEndpoint`); 0: never. */
+  redisReplyTimeoutMs?: number;
   mongoUrl: string;
   /** Database name; when absent, the one in the MongoDB URL (or `bufferq`). */
   mongoDb?: string;
@@ -45,6 +47,7 @@ export class DatastoresModule implements OnApplicationShutdown {
         return {
           redisUrl: settings.REDIS_URL,
           redisClusterNodes: settings.REDIS_CLUSTER_NODES,
+          redisReplyTimeoutMs: settings.REDIS_REPLY_TIMEOUT_MS,
           mongoUrl: settings.MONGO_URL,
           mongoDb: settings.MONGO_DB,
         };
@@ -66,7 +69,9 @@ export class DatastoresModule implements OnApplicationShutdown {
           provide: REDIS_ENDPOINT,
           inject: [OPTIONS],
           useFactory: (o: DatastoresOptions): RedisEndpoint =>
-            o.redisClusterNodes?.length ? { clusterNodes: o.redisClusterNodes } : { url: o.redisUrl },
+            o.redisClusterNodes?.length
+              ? { clusterNodes: o.redisClusterNodes }
+              : { url: o.redisUrl, replyTimeoutMs: o.redisReplyTimeoutMs },
         },
         {
           provide: REDIS_CLIENT,

@@ -1,20 +1,27 @@
 import { ConfigService } from '@nestjs/config';
+import { Logger } from '@nestjs/common';
 import { Cluster, Redis, RedisOptions } from 'ioredis';
 import { readCapabilityConfig } from '@bufferq/config';
 import { datastoresEnv } from './datastores.env';
-import type { RedisLike } from '@bufferq/redis-scripts';
+import { type RedisLike, SilentConnectionWatchdog } from '@bufferq/redis-scripts';
 
-/** Where Redis is: one server (a URL), or a Redis Cluster (seed nodes; the client discovers the rest). */
-export type RedisEndpoint = { url: string } | { clusterNodes: Array<{ host: string; port: number }> };
+/**
+ * Where Redis is: one server (a URL, and how long its command clients wait on a connection gone silent
+ * before they reconnect: `SilentConnectionWatchdog`, 0 or absent for never), or a Redis Cluster (seed
+ * nodes; the client discovers the rest).
+ */
+export type RedisEndpoint =
+  { url: string; replyTimeoutMs?: number } | { clusterNodes: Array<{ host: string; port: number }> };
 
 /** The endpoint the settings name: the Cluster when REDIS_CLUSTER_NODES is set, else REDIS_URL. */
 export function redisEndpointOf(settings: {
   REDIS_URL: string;
   REDIS_CLUSTER_NODES?: Array<{ host: string; port: number }>;
+  REDIS_REPLY_TIMEOUT_MS?: number;
 }): RedisEndpoint {
   return settings.REDIS_CLUSTER_NODES?.length
     ? { clusterNodes: settings.REDIS_CLUSTER_NODES }
-    : { url: settings.REDIS_URL };
+    : { url: settings.REDIS_URL, replyTimeoutMs: settings.REDIS_REPLY_TIMEOUT_MS };
 }
 
 /** The endpoint the app's validated config names, for modules built from ConfigService (BullMQ's root). */
@@ -30,20 +37,32 @@ export function describeRedisEndpoint(endpoint: RedisEndpoint): string {
   return `Redis ${url.host}`;
 }
 
+const logger = new Logger('Redis');
+
 /**
  * A Redis client for commands (not for BullMQ, which wants its own blocking connections): a Cluster client
  * for a Cluster endpoint. Commands fail fast while Redis is unreachable (no offline queue), so callers get a
- * clear error instead of a request that hangs until reconnect.
+ * clear error instead of a request that hangs until reconnect; a single-server client whose connection goes
+ * silent is reconnected after the endpoint's `replyTimeoutMs`, and re-sends what it had not heard back on.
  */
 export function createRedisClient(endpoint: RedisEndpoint | string, options: RedisOptions = {}): RedisLike {
-  const resolved = typeof endpoint === 'string' ? { url: endpoint } : endpoint;
+  const resolved: RedisEndpoint = typeof endpoint === 'string' ? { url: endpoint } : endpoint;
   const failFast: RedisOptions = {
     ...options,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
   };
-  if ('url' in resolved) return new Redis(resolved.url, failFast);
+  if ('url' in resolved) {
+    const redis = new Redis(resolved.url, failFast);
+    if (resolved.replyTimeoutMs) {
+      const name = `${describeRedisEndpoint(resolved)}${options.connectionName ? ` (${options.connectionName})` : ''}`;
+      new SilentConnectionWatchdog(redis, resolved.replyTimeoutMs, (unansweredForMs) =>
+        logger.warn(`${name}: a PING went unanswered for ${unansweredForMs} ms on an open connection; reconnecting`),
+      );
+    }
+    return redis;
+  }
   const { lazyConnect, enableAutoPipelining, ...redisOptions } = failFast;
   return new Cluster(resolved.clusterNodes, {
     lazyConnect,

@@ -36,6 +36,7 @@ describe('validatedEnv', () => {
     const validate = validatedEnv(datastoresEnv);
     expect(validate({})).toEqual({
       REDIS_URL: 'redis://127.0.0.1:6379',
+      REDIS_REPLY_TIMEOUT_MS: 10_000,
       MONGO_URL: 'mongodb://127.0.0.1:27017',
       MONGO_DB: 'bufferq',
     });

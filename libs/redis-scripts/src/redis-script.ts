@@ -72,7 +72,8 @@ export class RedisScript {
   }
 }
 
-function isCluster(redis: RedisLike): redis is Cluster {
+/** Whether the client is an ioredis Cluster (it routes each command to the node serving its slot). */
+export function isCluster(redis: RedisLike): redis is Cluster {
   return 'isCluster' in redis && redis.isCluster === true;
 }
 

@@ -1,11 +1,13 @@
 import { createServer, connect, Server, Socket } from 'node:net';
 
 /** What the proxy does to the next reply a server sends back, once armed. */
-export type ReplyFault = 'drop-and-cut';
+export type ReplyFault = 'drop-and-cut' | 'drop-and-go-silent';
 
 interface Link {
   client: Socket;
   server: Socket;
+  /** Moves nothing more either way, and stays open: a half-dead connection. */
+  silent?: boolean;
 }
 
 /** Random network faults for a chaos run: how often, and the random source that decides (seed it). */
@@ -79,6 +81,23 @@ export class FaultProxy {
     return new Promise((resolve) => {
       this.replyFault = { fault: 'drop-and-cut', armed: resolve };
     });
+  }
+
+  /**
+   * The next bytes any server sends back are discarded and that connection goes silent: it stays open
+   * and moves nothing more either way, as one does whose peer vanished without a reset (a host gone, a
+   * NAT or firewall that dropped the flow). The request ran on the server; the client never hears of it
+   * nor of the connection's end. Resolves once it happened.
+   */
+  silenceNextReply(): Promise<void> {
+    return new Promise((resolve) => {
+      this.replyFault = { fault: 'drop-and-go-silent', armed: resolve };
+    });
+  }
+
+  /** Every open connection goes silent (see `silenceNextReply`); new connections work. */
+  silenceAll(): void {
+    for (const link of this.links) link.silent = true;
   }
 
   /** Stops moving bytes both ways (they wait in the sockets) until `release`. */
@@ -159,12 +178,16 @@ export class FaultProxy {
       client.pause();
       server.pause();
     }
-    client.on('data', (chunk) => server.write(chunk));
+    client.on('data', (chunk) => {
+      if (!link.silent) server.write(chunk);
+    });
     server.on('data', (chunk) => {
+      if (link.silent) return;
       const fault = this.replyFault;
       if (fault) {
         this.replyFault = undefined;
-        this.close(link);
+        if (fault.fault === 'drop-and-go-silent') link.silent = true;
+        else this.close(link);
         fault.armed();
         return;
       }
