@@ -179,8 +179,8 @@ export class BufferedMongoIncrements extends EventEmitter {
   /** Field paths already validated (they are few in practice): the check runs once per path. */
   private readonly checkedPaths = new Set<string>();
   private destroyed = false;
-  /** Reconnects the client when its connection goes silent (standalone Redis). */
-  private readonly watchdog?: SilentConnectionWatchdog;
+  /** Ends this instance's watch of the client for a connection gone silent (standalone Redis). */
+  private readonly stopWatchingConnection?: () => void;
   private readonly startedAt = Date.now();
   private ticks = 0;
 
@@ -267,8 +267,10 @@ export class BufferedMongoIncrements extends EventEmitter {
     this.warm = this.warmUp();
     if (this.settings.autoFlush) this.scheduleTick();
     if (this.settings.replyTimeoutMs > 0 && !isCluster(redis))
-      this.watchdog = new SilentConnectionWatchdog(redis, this.settings.replyTimeoutMs, (unansweredForMs) =>
-        this.emit('replyTimeout', { unansweredForMs }),
+      this.stopWatchingConnection = SilentConnectionWatchdog.watch(
+        redis,
+        this.settings.replyTimeoutMs,
+        (unansweredForMs) => this.emit('replyTimeout', { unansweredForMs }),
       );
   }
 
@@ -481,7 +483,7 @@ export class BufferedMongoIncrements extends EventEmitter {
   /** Stops the timers now. Never throws; whatever is buffered stays in Redis for the next flush. */
   destroy(): void {
     this.destroyed = true;
-    this.watchdog?.close();
+    this.stopWatchingConnection?.();
     clearTimeout(this.tickTimer);
     clearTimeout(this.retryTimer);
     this.tickTimer = this.retryTimer = undefined;

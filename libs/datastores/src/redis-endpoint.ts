@@ -57,9 +57,10 @@ export function createRedisClient(endpoint: RedisEndpoint | string, options: Red
     const redis = new Redis(resolved.url, failFast);
     if (resolved.replyTimeoutMs) {
       const name = `${describeRedisEndpoint(resolved)}${options.connectionName ? ` (${options.connectionName})` : ''}`;
-      new SilentConnectionWatchdog(redis, resolved.replyTimeoutMs, (unansweredForMs) =>
+      const stopWatching = SilentConnectionWatchdog.watch(redis, resolved.replyTimeoutMs, (unansweredForMs) =>
         logger.warn(`${name}: a PING went unanswered for ${unansweredForMs} ms on an open connection; reconnecting`),
       );
+      redis.once('end', stopWatching);
     }
     return redis;
   }

@@ -3,39 +3,66 @@ import type { Redis } from 'ioredis';
 /** Probes sent per timeout: a silent connection is found at most a quarter of the timeout late. */
 const PROBES_PER_TIMEOUT = 4;
 
+interface Watch {
+  timeoutMs: number;
+  onReconnect: (unansweredForMs: number) => void;
+}
+
+/** One watchdog per client, however many buffers or modules watch it (one PING, one timer). */
+const watchdogs = new WeakMap<Redis, SilentConnectionWatchdog>();
+
 /**
  * Reconnects a client whose connection looks open but answers nothing: its peer vanished without a reset
  * (a host gone, a NAT or firewall that dropped the flow), so the client never sees an error and every
- * call on it would wait for ever. A `PING` goes out every quarter of `timeoutMs`; one unanswered for
- * `timeoutMs` makes the client reconnect, and ioredis sends every unanswered call again on the new
+ * call on it would wait for ever. A `PING` goes out every quarter of the timeout; one unanswered for the
+ * whole timeout makes the client reconnect, and ioredis sends every unanswered call again on the new
  * connection. A timeout on the calls themselves could not answer their callers: a call may have run, or
  * may still run once the stalled bytes move. Re-sent, each call gets the answer of its one run: the buffer
  * script runs each call number once, and the client's other calls (reads, rate-limit reservations) are
  * safe to repeat. If Redis does not answer on the new connection either, the client's own retry limit
- * (`maxRetriesPerRequest`) ends the calls with "may or may not be buffered".
+ * (`maxRetriesPerRequest`) ends the calls with an error.
  *
- * It watches the whole client, whoever's calls are on it. Standalone clients only: a Cluster client routes
- * calls to nodes itself. Stops when the client ends (`quit`, `disconnect`).
+ * It watches the whole client, whoever's calls are on it; with several watches on one client the shortest
+ * timeout applies. Single-server clients only: a Cluster client routes calls to nodes itself.
  */
 export class SilentConnectionWatchdog {
-  private readonly timer: NodeJS.Timeout;
+  private readonly watches = new Set<Watch>();
+  private timer?: NodeJS.Timeout;
+  private timeoutMs = Infinity;
   /** When the probe in flight was sent; undefined when none is. */
   private probeSentAt?: number;
   /** Tells a probe answered after a reconnect (it was re-sent) from the current one. */
   private probes = 0;
 
-  constructor(
-    private readonly redis: Redis,
-    private readonly timeoutMs: number,
-    private readonly onReconnect: (unansweredForMs: number) => void,
-  ) {
-    this.timer = setInterval(() => this.check(), Math.max(10, timeoutMs / PROBES_PER_TIMEOUT));
-    this.timer.unref();
-    redis.once('end', () => this.close());
+  private constructor(private readonly redis: Redis) {}
+
+  /**
+   * Watches `redis` until the returned function is called; `onReconnect` is told each time the client was
+   * made to reconnect, with how long the probe had gone unanswered.
+   */
+  static watch(redis: Redis, timeoutMs: number, onReconnect: Watch['onReconnect']): () => void {
+    let watchdog = watchdogs.get(redis);
+    if (watchdog === undefined) {
+      watchdog = new SilentConnectionWatchdog(redis);
+      watchdogs.set(redis, watchdog);
+    }
+    const watch = { timeoutMs, onReconnect };
+    watchdog.watches.add(watch);
+    watchdog.restart();
+    return () => {
+      if (!watchdog.watches.delete(watch)) return;
+      if (watchdog.watches.size === 0 && watchdogs.get(redis) === watchdog) watchdogs.delete(redis);
+      watchdog.restart();
+    };
   }
 
-  close(): void {
+  private restart(): void {
     clearInterval(this.timer);
+    this.timer = undefined;
+    if (this.watches.size === 0) return;
+    this.timeoutMs = Math.min(...[...this.watches].map((watch) => watch.timeoutMs));
+    this.timer = setInterval(() => this.check(), Math.max(10, this.timeoutMs / PROBES_PER_TIMEOUT));
+    this.timer.unref();
   }
 
   private check(): void {
@@ -53,10 +80,11 @@ export class SilentConnectionWatchdog {
       this.redis.ping().then(answered, answered);
       return;
     }
-    if (now - this.probeSentAt < this.timeoutMs) return;
-    this.onReconnect(now - this.probeSentAt);
+    const unansweredForMs = now - this.probeSentAt;
+    if (unansweredForMs < this.timeoutMs) return;
     this.probeSentAt = undefined;
     this.probes++;
+    for (const watch of this.watches) watch.onReconnect(unansweredForMs);
     this.redis.disconnect(true);
   }
 }
