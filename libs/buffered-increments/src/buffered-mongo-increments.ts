@@ -94,6 +94,7 @@ export interface BufferedMongoIncrementsOptions {
    * A connection that looks open but leaves a `PING` unanswered this long (its peer vanished without a
    * reset) is reconnected, and the client sends its unanswered calls again; each buffer call still runs
    * once. Default 10,000 ms; 0 turns it off. Standalone clients only (see `SilentConnectionWatchdog`).
+   * Keep it above `durabilityTimeoutMs`: a flush's `WAIT` holds the connection's replies up to that long.
    */
   replyTimeoutMs?: number;
 }
