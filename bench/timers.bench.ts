@@ -359,11 +359,16 @@ async function warmUpReceiver(receiver: WebhookReceiver): Promise<void> {
 
 const isBurstPath = (path: string) => path.startsWith('/t/');
 
-/** CPU time (ms) a process has used, from /proc (clock ticks, 10 ms on Linux); NaN without /proc. */
+/** User + system CPU time (ms) in a `/proc/<pid>/stat` line (clock ticks, 10 ms on Linux). */
+function statCpuMs(stat: string): number {
+  const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+/** CPU time (ms) a process has used, from /proc; NaN without /proc. */
 function processCpuMs(pid: number): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
+    return statCpuMs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return NaN;
   }
@@ -387,9 +392,8 @@ function processesCpuMs(): Map<number, { name: string; ms: number }> {
       if (!/^\d+$/.test(entry)) continue;
       try {
         const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-        const fields = stat.slice(stat.lastIndexOf(') ') + 2).split(' ');
         const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-        cpu.set(Number(entry), { name, ms: (Number(fields[11]) + Number(fields[12])) * 10 });
+        cpu.set(Number(entry), { name, ms: statCpuMs(stat) });
       } catch {
         // The process ended meanwhile.
       }
@@ -417,13 +421,15 @@ function topProcesses(before: Map<number, { name: string; ms: number }>, spanMs:
  */
 function sampleCpu(dueSecond: number, workers: ChildProcess[]): () => string {
   const samples: Array<{ at: number; bench: number; workers: number; machine: number }> = [];
-  const sample = () =>
+  const sample = () => {
+    const bench = process.cpuUsage();
     samples.push({
       at: Date.now() - dueSecond,
-      bench: process.cpuUsage().user / 1000 + process.cpuUsage().system / 1000,
+      bench: (bench.user + bench.system) / 1000,
       workers: workers.reduce((sum, worker) => sum + processCpuMs(worker.pid!), 0),
       machine: machineBusyMs(),
     });
+  };
   let interval: NodeJS.Timeout | undefined;
   let processes = new Map<number, { name: string; ms: number }>();
   const start = setTimeout(

@@ -93,22 +93,13 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
       inject: [BUFFERED_INCREMENTS_ROOT, BUFFERED_INCREMENTS_REDIS, BUFFERED_INCREMENTS_DB, getQueueToken(FLUSH_QUEUE)],
       useFactory: (root: BufferedIncrementsRootOptions, redis: RedisLike, db: Db, queue: Queue) => {
         const resolved = resolveCollection(feature, root);
-        const producer = new BufferedMongoIncrements(
-          db.collection(feature.collection),
-          redis,
-          resolved.flushIntervalMs,
-          {
+        return logReconnects(
+          new BufferedMongoIncrements(db.collection(feature.collection), redis, resolved.flushIntervalMs, {
             ...resolved.options,
             autoFlush: false,
             onBufferFull: () => requestEarlyFlush(queue, feature),
-          },
+          }),
         );
-        producer.on('replyTimeout', ({ unansweredForMs }: { unansweredForMs: number }) =>
-          logger.warn(
-            `${producer.namespace}: a buffer call went unanswered for ${unansweredForMs} ms on an open connection; reconnecting to send it again`,
-          ),
-        );
-        return producer;
       },
     }));
     return { module: BufferedIncrementsFeatureModule, providers, exports: providers };
@@ -133,10 +124,12 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
             new Map(
               resolved.map((feature) => [
                 bufferKeyOf(feature),
-                new BufferedMongoIncrements(db.collection(feature.collection), redis, feature.flushIntervalMs, {
-                  ...feature.options,
-                  autoFlush: false,
-                }),
+                logReconnects(
+                  new BufferedMongoIncrements(db.collection(feature.collection), redis, feature.flushIntervalMs, {
+                    ...feature.options,
+                    autoFlush: false,
+                  }),
+                ),
               ]),
             ),
         },
@@ -162,6 +155,16 @@ export class BufferedIncrementsModule implements OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await Promise.allSettled(this.owned.splice(0).map((connection) => connection.close()));
   }
+}
+
+/** Producers and flushers alike say when their client's connection went silent and was reconnected. */
+function logReconnects(buffer: BufferedMongoIncrements): BufferedMongoIncrements {
+  buffer.on('replyTimeout', ({ unansweredForMs }: { unansweredForMs: number }) =>
+    logger.warn(
+      `${buffer.namespace}: a PING went unanswered for ${unansweredForMs} ms on an open Redis connection; reconnecting to send the unanswered calls again`,
+    ),
+  );
+  return buffer;
 }
 
 @Module({})

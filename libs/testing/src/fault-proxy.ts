@@ -34,7 +34,7 @@ export interface ChaosCounts {
 export class FaultProxy {
   private server?: Server;
   private readonly links = new Set<Link>();
-  private replyFault?: { fault: ReplyFault; armed: () => void };
+  private replyFault?: { fault: ReplyFault; matching?: (reply: Buffer) => boolean; armed: () => void };
   private held = false;
   private chaos?: { timers: Set<NodeJS.Timeout>; counts: ChaosCounts };
   port = 0;
@@ -78,20 +78,22 @@ export class FaultProxy {
    * the server, the client never hears of it. Resolves once it happened.
    */
   dropNextReply(): Promise<void> {
-    return new Promise((resolve) => {
-      this.replyFault = { fault: 'drop-and-cut', armed: resolve };
-    });
+    return this.armReplyFault('drop-and-cut');
   }
 
   /**
    * The next bytes any server sends back are discarded and that connection goes silent: it stays open
    * and moves nothing more either way, as one does whose peer vanished without a reset (a host gone, a
    * NAT or firewall that dropped the flow). The request ran on the server; the client never hears of it
-   * nor of the connection's end. Resolves once it happened.
+   * nor of the connection's end. `matching` picks the reply (e.g. not a `+PONG`). Resolves once it happened.
    */
-  silenceNextReply(): Promise<void> {
+  silenceNextReply(matching?: (reply: Buffer) => boolean): Promise<void> {
+    return this.armReplyFault('drop-and-go-silent', matching);
+  }
+
+  private armReplyFault(fault: ReplyFault, matching?: (reply: Buffer) => boolean): Promise<void> {
     return new Promise((resolve) => {
-      this.replyFault = { fault: 'drop-and-go-silent', armed: resolve };
+      this.replyFault = { fault, matching, armed: resolve };
     });
   }
 
@@ -184,7 +186,7 @@ export class FaultProxy {
     server.on('data', (chunk) => {
       if (link.silent) return;
       const fault = this.replyFault;
-      if (fault) {
+      if (fault && (fault.matching?.(chunk) ?? true)) {
         this.replyFault = undefined;
         if (fault.fault === 'drop-and-go-silent') link.silent = true;
         else this.close(link);
