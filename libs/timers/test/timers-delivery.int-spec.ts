@@ -125,20 +125,30 @@ describe('timer delivery (real Redis, MongoDB-wire server and a local receiver)'
   });
 
   it('records a delivered outcome once no armed timer falls due within a second, so a burst sends before it records', async () => {
-    // `soon` is claimed ahead of its run time and held by the worker's clock (armed); `now` then falls due.
-    // First the clock lets go of what earlier tests left (a retry of theirs may be armed).
-    const clock = ctx.app.get(DeliveryClock);
-    expect(await eventually(() => clock.size === 0, 3_000)).toBe(true);
-    const { id: soon } = await ctx.timers.create({ hours: 0, minutes: 0, seconds: 1.3, url: `${receiver.url}/soon` });
-    expect(await eventually(() => clock.size === 1, 2_000)).toBe(true);
-    const { id: now } = await createDueNow(`${receiver.url}/now`);
-    expect(await eventually(() => receiver.requestsFor(`/soon/${soon}`).length > 0, 5_000)).toBe(true);
-    expect(await eventually(async () => (await statusOf(now)) === 'delivered', 5_000)).toBe(true);
-    // `now` was sent at once, with nothing in flight after it; its outcome waited for the armed timer.
-    const nowSentAt = receiver.requestsFor(`/now/${now}`)[0].at;
-    const soonSentAt = receiver.requestsFor(`/soon/${soon}`)[0].at;
-    expect(soonSentAt - nowSentAt).toBeGreaterThanOrEqual(300);
-    expect(Date.parse((await ctx.timers.get(now)).delivered_at!)).toBeGreaterThanOrEqual(soonSentAt);
+    // A worker of its own: the shared one may still hold timers of earlier tests (their retries) armed.
+    const own = await startTimers({
+      redisUrl,
+      mongoUrl,
+      mongoDb: uniqueName('timers_deferral'),
+      config: fastTimersConfig({ TIMERS_REDIS_PREFIX: uniqueName('tdefer') }),
+      worker: true,
+    });
+    try {
+      // `soon` is claimed ahead of its run time and held by the worker's clock (armed); `now` then falls due.
+      const { id: soon } = await own.timers.create({ hours: 0, minutes: 0, seconds: 1.3, url: `${receiver.url}/soon` });
+      expect(await eventually(() => own.app.get(DeliveryClock).size === 1, 2_000)).toBe(true);
+      const { id: now } = await own.timers.create({ hours: 0, minutes: 0, seconds: 0, url: `${receiver.url}/now` });
+      expect(await eventually(() => receiver.requestsFor(`/soon/${soon}`).length > 0, 5_000)).toBe(true);
+      expect(await eventually(async () => (await own.timers.get(now)).status === 'delivered', 5_000)).toBe(true);
+      // `now` was sent at once, with nothing in flight after it; its outcome waited for the armed timer.
+      const nowSentAt = receiver.requestsFor(`/now/${now}`)[0].at;
+      const soonSentAt = receiver.requestsFor(`/soon/${soon}`)[0].at;
+      expect(soonSentAt - nowSentAt).toBeGreaterThanOrEqual(300);
+      expect(Date.parse((await own.timers.get(now)).delivered_at!)).toBeGreaterThanOrEqual(soonSentAt);
+    } finally {
+      await own.db.dropDatabase();
+      await own.close();
+    }
   });
 
   it('retries 429 and timeouts, but fails at once on other 4xx and on redirects (never followed)', async () => {
