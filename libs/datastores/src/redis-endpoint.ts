@@ -57,10 +57,7 @@ export function createRedisClient(endpoint: RedisEndpoint | string, options: Red
     const redis = new Redis(resolved.url, failFast);
     if (resolved.replyTimeoutMs) {
       const name = `${describeRedisEndpoint(resolved)}${options.connectionName ? ` (${options.connectionName})` : ''}`;
-      const stopWatching = SilentConnectionWatchdog.watch(redis, resolved.replyTimeoutMs, (unansweredForMs) =>
-        logger.warn(`${name}: a PING went unanswered for ${unansweredForMs} ms on an open connection; reconnecting`),
-      );
-      redis.once('end', stopWatching);
+      watchForSilence(redis, resolved.replyTimeoutMs, name);
     }
     return redis;
   }
@@ -73,4 +70,15 @@ export function createRedisClient(endpoint: RedisEndpoint | string, options: Red
     clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
     redisOptions,
   });
+}
+
+/**
+ * Reconnects `redis` when its connection goes silent for `timeoutMs` (see SilentConnectionWatchdog), with a
+ * warning naming the connection, until the client ends.
+ */
+export function watchForSilence(redis: Redis, timeoutMs: number, name: string): void {
+  const stopWatching = SilentConnectionWatchdog.watch(redis, timeoutMs, (unansweredForMs) =>
+    logger.warn(`${name}: a PING went unanswered for ${unansweredForMs} ms on an open connection; reconnecting`),
+  );
+  redis.once('end', stopWatching);
 }
