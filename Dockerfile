@@ -12,6 +12,8 @@ ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
+# `npx bufferq <command>`: the admin CLI's launcher (package.json `bin`), which runs dist/ here.
+COPY apps/cli/bin ./apps/cli/bin
 COPY package.json ./
 USER node
 EXPOSE 3000
