@@ -106,6 +106,44 @@ describe.each(redisServersUnderTest())('DueIndex timing wheel ($name)', ({ url }
     expect(await dueIndex.size()).toBe(0);
   });
 
+  it.each([1, 3])(
+    'counts wheel timers whose time passed while no claim ran as overdue, from the most overdue (%i shard(s))',
+    async (shards) => {
+      const dueIndex = new DueIndex(redis, settings('twstats', { TIMERS_DUE_INDEX_SHARDS: String(shards) }));
+      const now = Date.now();
+      const first = Math.ceil((now + HORIZON_MS + 60_000) / 1000) * 1000;
+      // Five buckets of 40 timers, 25 ms apart; the earliest of all sits at offset 7 of the first bucket.
+      const timers = Array.from({ length: 200 }, (_, i) => ({ id: newTimerId(), runAt: first + 7 + i * 25 }));
+      await dueIndex.schedule(timers, now);
+      const cancelled = [timers[0], timers[41], timers[150]];
+      for (const timer of cancelled) await dueIndex.cancel(timer.id, now, timer.runAt);
+
+      // Halfway through the third bucket (2,500 ms after the first started): the first two buckets wholly,
+      // the third up to `later`. Nothing was claimed, so all of them are still in the wheel.
+      const later = first + 2_500;
+      const overdueTimers = timers.filter((timer) => timer.runAt <= later && !cancelled.includes(timer));
+      expect(overdueTimers.length).toBe(100 - 2);
+      expect(await dueIndex.stats(later)).toEqual({
+        scheduled: 200 - cancelled.length,
+        overdue: overdueTimers.length,
+        oldestOverdueMs: later - timers[1].runAt,
+        claimed: 0,
+        armed: 0,
+      });
+      expect(await dueIndex.stats(now)).toMatchObject({ overdue: 0, oldestOverdueMs: 0 });
+
+      // Once a claim moved the first bucket into `due`, its timers are counted there, and only once.
+      expect(await dueIndex.claimDue(first - HORIZON_MS, 10)).toEqual([]);
+      expect(await Promise.all(dueIndex.shards.map((keys) => redis.zcard(keys.due)))).not.toEqual(
+        dueIndex.shards.map(() => 0),
+      );
+      expect(await dueIndex.stats(later)).toMatchObject({
+        overdue: overdueTimers.length,
+        oldestOverdueMs: later - timers[1].runAt,
+      });
+    },
+  );
+
   it('deletes a bucket once every timer in it is cancelled', async () => {
     const dueIndex = new DueIndex(redis, settings('twempty'));
     const now = Date.now();

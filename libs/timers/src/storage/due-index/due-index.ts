@@ -22,8 +22,8 @@ export interface ScheduleStats {
   /** Timers waiting in the due index, `due` and the timing wheel (not claimed by a worker). */
   scheduled: number;
   /**
-   * Of those, timers already due: claimed by no worker yet. Counted in `due` only: claims move wheel timers
-   * there well before they are due.
+   * Of those, timers already due: claimed by no worker yet. Most wait in `due` (claims move wheel timers there
+   * before they are due); the wheel holds some only when no claim ran for a while (every worker down).
    */
   overdue: number;
   /** How long the most overdue of them has been due (0 when none is). */
@@ -91,6 +91,7 @@ const SCRIPTS = {
   returnClaimed: script('return-claimed-timers-4.lua'),
   settle: script('settle-timers-6.lua'),
   cancel: script('cancel-timer-8.lua'),
+  stats: script('schedule-stats-5.lua'),
 };
 
 function checkTimerId(id: string): string {
@@ -377,29 +378,15 @@ export class DueIndex {
     };
   }
 
+  /** schedule-stats-5.lua on one shard. */
   private async shardStats(keys: TimerKeys, now: number) {
-    const { due, leased, armed, wheeled } = keys;
-    const replies = await this.redis
-      .multi()
-      .zcard(due)
-      .zcount(due, '-inf', now)
-      .zrange(due, 0, 0, 'WITHSCORES')
-      .zcard(leased)
-      .zcard(armed)
-      .get(wheeled)
-      .exec();
-    const [inDue, overdue, earliest, claimed, armedCount, inWheel] = (replies ?? []).map(([error, value]) => {
-      if (error) throw error;
-      return value;
-    }) as [number, number, string[], number, number, string | null];
-    return {
-      // Wheel timers are due beyond the horizon (or moved to `due` by the next claim): never overdue here.
-      scheduled: inDue + Number(inWheel ?? 0),
-      overdue,
-      earliestRunAt: earliest.length ? Number(earliest[1]) : now,
-      claimed,
-      armed: armedCount,
-    };
+    const { due, leased, armed, wheel, wheeled } = keys;
+    const [scheduled, overdue, earliest, claimed, armedCount] = await SCRIPTS.stats.run<number[]>(
+      this.redis,
+      [due, leased, armed, wheel, wheeled],
+      [now],
+    );
+    return { scheduled, overdue, earliestRunAt: earliest >= 0 ? earliest : now, claimed, armed: armedCount };
   }
 
   /** claim-due-timers-8.lua on one shard. */
