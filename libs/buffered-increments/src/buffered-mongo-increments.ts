@@ -19,7 +19,7 @@ import { shardKeys } from './buffer-keys';
 import { BufferCallReply, BufferShard, SCRIPTS, ShardReport } from './buffer-shard';
 import { ClaimDurability } from './claim-durability';
 import { BufferFullError, BufferUnavailableError, InvalidUpdateError } from './errors';
-import { isCluster, RedisLike, shardOf, SilentConnectionWatchdog } from '@bufferq/redis-scripts';
+import { RedisLike, shardOf, SilentConnectionWatchdog } from '@bufferq/redis-scripts';
 
 export interface BufferedMongoIncrementsOptions {
   /** Names this buffer's Redis keys; default `<database>.<collection>`. Producers and flushers must agree. */
@@ -93,7 +93,8 @@ export interface BufferedMongoIncrementsOptions {
   /**
    * A connection that looks open but leaves a `PING` unanswered this long (its peer vanished without a
    * reset) is reconnected, and the client sends its unanswered calls again; each buffer call still runs
-   * once. Default 10,000 ms; 0 turns it off. Standalone clients only (see `SilentConnectionWatchdog`).
+   * once. Default 10,000 ms; 0 turns it off. A Cluster client is watched node by node (see
+   * `SilentConnectionWatchdog`).
    * Keep it above `durabilityTimeoutMs`: a flush's `WAIT` holds the connection's replies up to that long.
    */
   replyTimeoutMs?: number;
@@ -267,7 +268,7 @@ export class BufferedMongoIncrements extends EventEmitter {
     this.reservedFields = [this.marker, this.settings.legacyIdempotencyMarker];
     this.warm = this.warmUp();
     if (this.settings.autoFlush) this.scheduleTick();
-    if (this.settings.replyTimeoutMs > 0 && !isCluster(redis))
+    if (this.settings.replyTimeoutMs > 0)
       this.stopWatchingConnection = SilentConnectionWatchdog.watch(
         redis,
         this.settings.replyTimeoutMs,

@@ -1,7 +1,14 @@
 import { Cluster } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { BufferedMongoIncrements } from '@bufferq/buffered-increments';
-import { startPrivateRedisCluster, testServices, uniqueName } from '@bufferq/testing';
+import {
+  FaultProxy,
+  proxyClusterNodes,
+  sleep,
+  startPrivateRedisCluster,
+  testServices,
+  uniqueName,
+} from '@bufferq/testing';
 
 describe('BufferedMongoIncrements on a Redis Cluster', () => {
   const { mongoUrl } = testServices();
@@ -115,4 +122,49 @@ describe('BufferedMongoIncrements on a Redis Cluster', () => {
     before.destroy();
     after.destroy();
   });
+
+  // A node whose connection goes silent without a reset: the watchdog closes that node's connection, the
+  // Cluster client re-reads the slot map and sends the call again on a new connection.
+  it.each([
+    [
+      'after the node ran the call (its reply lost)',
+      (proxy: FaultProxy) => proxy.silenceNextReply((reply) => !reply.toString().startsWith('+PONG')),
+    ],
+    ['before the call reached the node', async (proxy: FaultProxy) => proxy.silenceAll()],
+  ])(
+    'answers every caller and applies each update once when the node connection goes silent %s',
+    async (_, silence) => {
+      const { proxies, seeds, restore } = await proxyClusterNodes(cluster);
+      const client = new Cluster(seeds);
+      try {
+        const collection = mongo.db(dbName).collection(uniqueName('silent'));
+        const producer = new BufferedMongoIncrements(collection, client, 60_000, {
+          autoFlush: false,
+          replyTimeoutMs: 300,
+        });
+        const timeouts: number[] = [];
+        producer.on('replyTimeout', ({ unansweredForMs }: { unansweredForMs: number }) =>
+          timeouts.push(unansweredForMs),
+        );
+        await producer.increment('d', 'n', 1); // connected and warm
+        const slot = (await client.cluster('KEYSLOT', `{${producer.namespace}}`)) as number;
+        const owner = (await client.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to)![2][1];
+        const silenced = silence(proxies.find((proxy) => proxy.port === owner)!);
+        const calls = Array.from({ length: 20 }, () => producer.increment('d', 'n', 10));
+        await silenced;
+        const answered = await Promise.race([
+          Promise.all(calls).then(() => 'answered'),
+          sleep(5_000).then(() => 'still waiting after 5 s'),
+        ]);
+        expect(answered).toBe('answered');
+        expect(timeouts.length).toBeGreaterThanOrEqual(1);
+        await producer.flush();
+        expect(await collection.findOne({ _id: 'd' as never })).toMatchObject({ n: 201 });
+        producer.destroy();
+      } finally {
+        client.disconnect();
+        await restore();
+      }
+    },
+  );
 });

@@ -70,7 +70,7 @@ export class DatastoresModule implements OnApplicationShutdown {
           inject: [OPTIONS],
           useFactory: (o: DatastoresOptions): RedisEndpoint =>
             o.redisClusterNodes?.length
-              ? { clusterNodes: o.redisClusterNodes }
+              ? { clusterNodes: o.redisClusterNodes, replyTimeoutMs: o.redisReplyTimeoutMs }
               : { url: o.redisUrl, replyTimeoutMs: o.redisReplyTimeoutMs },
         },
         {

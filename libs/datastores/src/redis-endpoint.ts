@@ -6,12 +6,13 @@ import { datastoresEnv } from './datastores.env';
 import { type RedisLike, SilentConnectionWatchdog } from '@bufferq/redis-scripts';
 
 /**
- * Where Redis is: one server (a URL, and how long its command clients wait on a connection gone silent
- * before they reconnect: `SilentConnectionWatchdog`, 0 or absent for never), or a Redis Cluster (seed
- * nodes; the client discovers the rest).
+ * Where Redis is: one server (a URL) or a Redis Cluster (seed nodes; the client discovers the rest), and how
+ * long its clients wait on a connection gone silent before they reconnect (`SilentConnectionWatchdog`, 0 or
+ * absent for never).
  */
-export type RedisEndpoint =
-  { url: string; replyTimeoutMs?: number } | { clusterNodes: Array<{ host: string; port: number }> };
+export type RedisEndpoint = ({ url: string } | { clusterNodes: Array<{ host: string; port: number }> }) & {
+  replyTimeoutMs?: number;
+};
 
 /** The endpoint the settings name: the Cluster when REDIS_CLUSTER_NODES is set, else REDIS_URL. */
 export function redisEndpointOf(settings: {
@@ -19,9 +20,10 @@ export function redisEndpointOf(settings: {
   REDIS_CLUSTER_NODES?: Array<{ host: string; port: number }>;
   REDIS_REPLY_TIMEOUT_MS?: number;
 }): RedisEndpoint {
+  const replyTimeoutMs = settings.REDIS_REPLY_TIMEOUT_MS;
   return settings.REDIS_CLUSTER_NODES?.length
-    ? { clusterNodes: settings.REDIS_CLUSTER_NODES }
-    : { url: settings.REDIS_URL, replyTimeoutMs: settings.REDIS_REPLY_TIMEOUT_MS };
+    ? { clusterNodes: settings.REDIS_CLUSTER_NODES, replyTimeoutMs }
+    : { url: settings.REDIS_URL, replyTimeoutMs };
 }
 
 /** The endpoint the app's validated config names, for modules built from ConfigService (BullMQ's root). */
@@ -42,8 +44,8 @@ const logger = new Logger('Redis');
 /**
  * A Redis client for commands (not for BullMQ, which wants its own blocking connections): a Cluster client
  * for a Cluster endpoint. Commands fail fast while Redis is unreachable (no offline queue), so callers get a
- * clear error instead of a request that hangs until reconnect; a single-server client whose connection goes
- * silent is reconnected after the endpoint's `replyTimeoutMs`, and re-sends what it had not heard back on.
+ * clear error instead of a request that hangs until reconnect; a connection (a Cluster node's) that goes
+ * silent is reconnected after the endpoint's `replyTimeoutMs`, and what it had not heard back on is re-sent.
  */
 export function createRedisClient(endpoint: RedisEndpoint | string, options: RedisOptions = {}): RedisLike {
   const resolved: RedisEndpoint = typeof endpoint === 'string' ? { url: endpoint } : endpoint;
@@ -62,7 +64,7 @@ export function createRedisClient(endpoint: RedisEndpoint | string, options: Red
     return redis;
   }
   const { lazyConnect, enableAutoPipelining, ...redisOptions } = failFast;
-  return new Cluster(resolved.clusterNodes, {
+  const cluster = new Cluster(resolved.clusterNodes, {
     lazyConnect,
     enableAutoPipelining,
     enableOfflineQueue: false,
@@ -70,13 +72,15 @@ export function createRedisClient(endpoint: RedisEndpoint | string, options: Red
     clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
     redisOptions,
   });
+  if (resolved.replyTimeoutMs) watchForSilence(cluster, resolved.replyTimeoutMs, describeRedisEndpoint(resolved));
+  return cluster;
 }
 
 /**
  * Reconnects `redis` when its connection goes silent for `timeoutMs` (see SilentConnectionWatchdog), with a
  * warning naming the connection, until the client ends.
  */
-export function watchForSilence(redis: Redis, timeoutMs: number, name: string): void {
+export function watchForSilence(redis: RedisLike, timeoutMs: number, name: string): void {
   const stopWatching = SilentConnectionWatchdog.watch(redis, timeoutMs, (unansweredForMs) =>
     logger.warn(`${name}: a PING went unanswered for ${unansweredForMs} ms on an open connection; reconnecting`),
   );

@@ -3,15 +3,24 @@ import { Queue, Worker } from 'bullmq';
 import { Cluster, Redis } from 'ioredis';
 import { Db } from 'mongodb';
 import { validatedEnv } from '@bufferq/config';
-import { bullmqConnection, DatastoresModule, MONGO_DB, REDIS_CLIENT, datastoresEnv } from '@bufferq/datastores';
+import {
+  bullmqConnection,
+  createRedisClient,
+  DatastoresModule,
+  MONGO_DB,
+  REDIS_CLIENT,
+  datastoresEnv,
+} from '@bufferq/datastores';
 import {
   eventually,
   PrivateRedisCluster,
+  proxyClusterNodes,
   redisServersUnderTest,
   startPrivateRedisCluster,
   testServices,
   uniqueName,
 } from '@bufferq/testing';
+import type { RedisLike } from '@bufferq/redis-scripts';
 
 describe('DatastoresModule', () => {
   it('connects to the real Redis and MongoDB-wire server and closes them on shutdown', async () => {
@@ -122,5 +131,56 @@ describe.each(redisServersUnderTest().map(({ name }) => name))('on a %s Cluster'
     await queue.close();
     expect(await eventually(async () => (await connectedClients()) === before, 5_000)).toBe(true);
     await Promise.all(probes.map((probe) => probe.quit()));
+  });
+
+  it('closes a node connection gone silent, so its calls are sent again and run once; all nodes silent: calls fail, none hangs', async () => {
+    // Every node announces a fault proxy in front of it, so clients reach each node through one.
+    const { proxies, seeds, restore } = await proxyClusterNodes(cluster);
+    const clients: RedisLike[] = [];
+    const connect = async (port: number) => {
+      const client = createRedisClient(
+        { clusterNodes: [{ host: '127.0.0.1', port }], replyTimeoutMs: 300 },
+        { lazyConnect: true },
+      );
+      clients.push(client);
+      await client.connect();
+      return client;
+    };
+    const settledWithin = async <T>(calls: Array<Promise<T>>, ms: number) => {
+      const settled = Promise.allSettled(calls);
+      const late = new Promise<never>((_, reject) => setTimeout(reject, ms, new Error(`not settled within ${ms} ms`)));
+      return Promise.race([settled, late]);
+    };
+    try {
+      const client = await connect(seeds[0].port);
+      // Keys in many slots: some on every node.
+      const keys = Array.from({ length: 30 }, (_, i) => uniqueName(`silent${i}`));
+      await Promise.all(keys.map((key) => client.set(key, '10')));
+
+      // One node's open connection goes silent: nothing sent on it reaches the node (new connections work).
+      proxies[1].silenceAll();
+      const once = await settledWithin(
+        keys.map((key) => client.incr(key)),
+        5_000,
+      );
+      expect(once.map((result) => (result.status === 'fulfilled' ? result.value : result.reason))).toEqual(
+        keys.map(() => 11),
+      );
+
+      // Every node's connections go silent: the client has no node left and fails the calls (no offline
+      // queue) instead of waiting; a call that failed did not run.
+      for (const proxy of proxies) proxy.silenceAll();
+      const outcomes = await settledWithin(
+        keys.map((key) => client.incr(key)),
+        5_000,
+      );
+      await restore();
+      const direct = await connect(cluster.nodes[0].port);
+      const values = await Promise.all(keys.map((key) => direct.get(key)));
+      expect(values).toEqual(outcomes.map((outcome) => (outcome.status === 'fulfilled' ? '12' : '11')));
+    } finally {
+      for (const client of clients) client.disconnect();
+      await restore();
+    }
   });
 });

@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { isCluster } from './redis-script';
 
 /** Probes sent per timeout: a silent connection is found at most a quarter of the timeout late. */
 const PROBES_PER_TIMEOUT = 4;
@@ -23,7 +24,9 @@ const watchdogs = new WeakMap<Redis, SilentConnectionWatchdog>();
  * (`maxRetriesPerRequest`) ends the calls with an error.
  *
  * It watches the whole client, whoever's calls are on it; with several watches on one client the shortest
- * timeout applies. Single-server clients only: a Cluster client routes calls to nodes itself.
+ * timeout applies. A Cluster client is watched node by node (every node connection it has or opens later):
+ * a silent node's connection is closed, and the Cluster client re-reads the slot map, connects again and
+ * sends the calls it had not heard back on (ioredis retries a call whose node connection closed).
  */
 export class SilentConnectionWatchdog {
   private readonly watches = new Set<Watch>();
@@ -40,7 +43,32 @@ export class SilentConnectionWatchdog {
    * Watches `redis` until the returned function is called; `onReconnect` is told each time the client was
    * made to reconnect, with how long the probe had gone unanswered.
    */
-  static watch(redis: Redis, timeoutMs: number, onReconnect: Watch['onReconnect']): () => void {
+  static watch(redis: Redis | Cluster, timeoutMs: number, onReconnect: Watch['onReconnect']): () => void {
+    if (isCluster(redis)) return SilentConnectionWatchdog.watchNodes(redis, timeoutMs, onReconnect);
+    return SilentConnectionWatchdog.watchServer(redis, timeoutMs, onReconnect);
+  }
+
+  private static watchNodes(cluster: Cluster, timeoutMs: number, onReconnect: Watch['onReconnect']): () => void {
+    const stops = new Map<Redis, () => void>();
+    const watchNode = (node: Redis) => {
+      if (stops.has(node)) return;
+      stops.set(node, SilentConnectionWatchdog.watchServer(node, timeoutMs, onReconnect));
+      // A node connection ends for good once closed (the Cluster client opens a new one): no watch left behind.
+      node.once('end', () => {
+        stops.get(node)?.();
+        stops.delete(node);
+      });
+    };
+    for (const node of cluster.nodes('all')) watchNode(node);
+    cluster.on('+node', watchNode);
+    return () => {
+      cluster.off('+node', watchNode);
+      for (const stop of stops.values()) stop();
+      stops.clear();
+    };
+  }
+
+  private static watchServer(redis: Redis, timeoutMs: number, onReconnect: Watch['onReconnect']): () => void {
     let watchdog = watchdogs.get(redis);
     if (watchdog === undefined) {
       watchdog = new SilentConnectionWatchdog(redis);

@@ -1,6 +1,8 @@
 // Test support shared by every lib and app: the real services `npm test` started, unique names so test
 // files never see each other's data, and private servers for tests that stop or kill them.
 import { randomBytes } from 'node:crypto';
+import { Redis } from 'ioredis';
+import { FaultProxy } from './fault-proxy';
 
 const localServices = require('../../../tools/local-services');
 
@@ -96,6 +98,50 @@ export function startPrivateRedisCluster(
   options: Pick<PrivateRedisOptions, 'server' | 'appendOnly' | 'appendFsync'> & { replicas?: 0 | 1 } = {},
 ): Promise<PrivateRedisCluster> {
   return localServices.startRedisCluster(options);
+}
+
+/** A Cluster whose nodes announce fault proxies (see proxyClusterNodes). */
+export interface ProxiedCluster {
+  /** One per node, in `cluster.nodes` order. */
+  proxies: FaultProxy[];
+  /** Seeds through the proxies, for a client built after the call. */
+  seeds: Array<{ host: string; port: number }>;
+  /** The nodes announce their own ports again and the proxies stop (once, however often it is called). */
+  restore(): Promise<void>;
+}
+
+/**
+ * Puts a fault proxy in front of every node of a private Cluster and makes each node announce its proxy's
+ * port (`cluster-announce-port`), so a Cluster client built afterwards reaches every node through a proxy:
+ * slot maps and redirects name the proxies. Resolves once the slot map does.
+ */
+export async function proxyClusterNodes(cluster: PrivateRedisCluster): Promise<ProxiedCluster> {
+  const proxies = await Promise.all(cluster.nodes.map((node) => new FaultProxy(node.port).start()));
+  const admins = cluster.nodes.map((node) => new Redis(node.port));
+  const announce = (ports: number[]) =>
+    Promise.all(admins.map((admin, i) => admin.config('SET', 'cluster-announce-port', String(ports[i]))));
+  await announce(proxies.map((proxy) => proxy.port));
+  const slotMapNames = async (ports: number[]) => {
+    const named = new Set(ports);
+    return (await Promise.all(admins.map((admin) => admin.cluster('SLOTS'))))
+      .flat()
+      .every((range) => named.has(range[2][1]));
+  };
+  if (!(await eventually(() => slotMapNames(proxies.map((proxy) => proxy.port)), 10_000)))
+    throw new Error('the Cluster nodes did not announce their proxies');
+  let restored: Promise<void> | undefined;
+  const restore = async () => {
+    await announce(cluster.nodes.map(() => 0));
+    // Until every node's view names the nodes themselves, a new client would still be sent to the proxies.
+    await eventually(() => slotMapNames(cluster.nodes.map((node) => node.port)), 10_000);
+    await Promise.all(admins.map((admin) => admin.quit()));
+    await Promise.all(proxies.map((proxy) => proxy.stop()));
+  };
+  return {
+    proxies,
+    seeds: proxies.map((proxy) => ({ host: '127.0.0.1', port: proxy.port })),
+    restore: () => (restored ??= restore()),
+  };
 }
 
 /** A private MongoDB-wire server (mongod when on PATH, else FerretDB) the test may stop or kill. */
