@@ -22,21 +22,19 @@ export const BULLMQ_LONGEST_BLOCK_MS = 10_000;
  * carry the seed nodes instead, and BullMQ's client factory builds a Cluster client from them: each queue
  * and worker owns its connections and closes them itself, as with a single server.
  *
- * A single server's connections are watched for silence as the command clients are (the endpoint's
- * `replyTimeoutMs`), plus BULLMQ_LONGEST_BLOCK_MS: the factory cannot tell a worker's blocking connection
+ * The connections (a Cluster's node by node) are watched for silence as the command clients are (the
+ * endpoint's `replyTimeoutMs`), plus BULLMQ_LONGEST_BLOCK_MS: the factory cannot tell a worker's blocking connection
  * from the others, and a silent one would stop a worker for good (it waits for jobs that never arrive) or
  * hold a queue call (a timer's delivery job, a flush schedule) until the OS drops the connection.
  */
 export function bullmqConnection(endpoint: RedisEndpoint | string): ConnectionOptions {
   const resolved: RedisEndpoint = typeof endpoint === 'string' ? { url: endpoint } : endpoint;
   installClientFactory();
-  if ('url' in resolved) {
-    const silentAfter = resolved.replyTimeoutMs
-      ? { [SILENT_AFTER_MS]: resolved.replyTimeoutMs + BULLMQ_LONGEST_BLOCK_MS }
-      : {};
-    return { url: resolved.url, maxRetriesPerRequest: null, ...silentAfter };
-  }
-  return { [CLUSTER_NODES]: resolved.clusterNodes, maxRetriesPerRequest: null };
+  const silentAfter = resolved.replyTimeoutMs
+    ? { [SILENT_AFTER_MS]: resolved.replyTimeoutMs + BULLMQ_LONGEST_BLOCK_MS }
+    : {};
+  if ('url' in resolved) return { url: resolved.url, maxRetriesPerRequest: null, ...silentAfter };
+  return { [CLUSTER_NODES]: resolved.clusterNodes, maxRetriesPerRequest: null, ...silentAfter };
 }
 
 function installClientFactory(): void {
@@ -53,7 +51,10 @@ function installClientFactory(): void {
       const redisOptions = { ...rest };
       delete redisOptions.host;
       delete redisOptions.port;
-      return createIORedisClient(new Cluster(nodes, { redisOptions }));
+      const cluster = new Cluster(nodes, { redisOptions });
+      if (typeof silentAfterMs === 'number')
+        watchForSilence(cluster, silentAfterMs, `${describeRedisEndpoint({ clusterNodes: nodes })} (BullMQ)`);
+      return createIORedisClient(cluster);
     }
     // Anything else is built exactly as BullMQ builds it without a factory.
     const redis = typeof url === 'string' ? new Redis(url, rest) : new Redis(rest);

@@ -25,8 +25,7 @@ export const datastoresEnv = z.object({
    * A Redis connection that looks open but leaves a PING unanswered this long (its peer vanished without a
    * reset, so no error ever comes) is reconnected, and the client sends its unanswered calls again (each
    * buffer call still runs once). 0 turns it off: calls on such a connection then wait until the OS drops
-   * it. BullMQ's connections are given 10 s more (BULLMQ_LONGEST_BLOCK_MS). Single-server Redis (REDIS_URL)
-   * only.
+   * it. BullMQ's connections are given 10 s more (BULLMQ_LONGEST_BLOCK_MS). On a Cluster, node by node.
    */
   REDIS_REPLY_TIMEOUT_MS: z.coerce.number().int().min(0).max(600_000).default(10_000),
   MONGO_URL: z.string().url().default('mongodb://127.0.0.1:27017'),

@@ -1,40 +1,82 @@
-import { Queue, Worker } from 'bullmq';
-import { BULLMQ_LONGEST_BLOCK_MS, bullmqConnection } from '@bufferq/datastores';
-import { eventually, FaultProxy, testServices, uniqueName } from '@bufferq/testing';
+import { ConnectionOptions, Queue, Worker } from 'bullmq';
+import { BULLMQ_LONGEST_BLOCK_MS, bullmqConnection, hashTaggedQueueName } from '@bufferq/datastores';
+import {
+  eventually,
+  FaultProxy,
+  proxyClusterNodes,
+  startPrivateRedisCluster,
+  testServices,
+  uniqueName,
+} from '@bufferq/testing';
+
+/** Where the queue and the worker connect, through fault proxies; `silence` makes every open connection silent. */
+interface ProxiedRedis {
+  connection: ConnectionOptions;
+  silence(): void;
+  /** Cuts what the proxies hold (a failed case may leave connections silent), then closes. */
+  cut(): void;
+  stop(): Promise<void>;
+}
+
+const replyTimeoutMs = 500;
+
+const singleServer = async (): Promise<ProxiedRedis> => {
+  const proxy = await new FaultProxy(Number(new URL(testServices().redisUrl).port)).start();
+  return {
+    connection: bullmqConnection({ url: proxy.url, replyTimeoutMs }),
+    silence: () => proxy.silenceAll(),
+    cut: () => proxy.cutAll(),
+    stop: () => proxy.stop(),
+  };
+};
+
+const cluster = async (): Promise<ProxiedRedis> => {
+  const servers = await startPrivateRedisCluster();
+  const { proxies, seeds, restore } = await proxyClusterNodes(servers);
+  return {
+    connection: bullmqConnection({ clusterNodes: seeds, replyTimeoutMs }),
+    silence: () => proxies.forEach((proxy) => proxy.silenceAll()),
+    cut: () => proxies.forEach((proxy) => proxy.cutAll()),
+    stop: async () => {
+      await restore();
+      await servers.remove();
+    },
+  };
+};
 
 // BullMQ's own connections, gone silent: every connection of a queue and a worker still looks open, but
 // nothing comes back (a stuck proxy, a peer gone without a reset). Without the watchdog the worker waits
 // for jobs for ever and the queue's add never answers, until the OS drops the connection.
-describe('BullMQ connections gone silent (fault proxy)', () => {
-  const replyTimeoutMs = 500;
-  let proxy: FaultProxy;
+describe.each([
+  ['a single server', singleServer],
+  ['a Redis Cluster', cluster],
+])('BullMQ connections to %s gone silent (fault proxies)', (_, start) => {
+  let redis: ProxiedRedis;
   let queue: Queue;
   let worker: Worker;
 
   beforeAll(async () => {
-    proxy = await new FaultProxy(Number(new URL(testServices().redisUrl).port)).start();
+    redis = await start();
   });
   afterAll(async () => {
-    // Connections left silent by a failed case would hold the closes below.
-    proxy.cutAll();
+    redis.cut();
     await worker?.close(true);
     await queue?.close();
-    await proxy.stop();
+    await redis.stop();
   });
 
   it(
     'reconnects them, so the add is answered and the worker runs the job once',
     async () => {
-      const connection = bullmqConnection({ url: proxy.url, replyTimeoutMs });
-      const name = uniqueName('silent-bullmq');
+      const name = hashTaggedQueueName(uniqueName('silent-bullmq'));
       const processed: string[] = [];
-      queue = new Queue(name, { connection });
-      worker = new Worker(name, async (job) => void processed.push(job.id!), { connection });
+      queue = new Queue(name, { connection: redis.connection });
+      worker = new Worker(name, async (job) => void processed.push(job.id!), { connection: redis.connection });
       await worker.waitUntilReady();
       await queue.add('before', {}, { jobId: 'before' });
       expect(await eventually(() => processed.length === 1, 5_000)).toBe(true);
 
-      proxy.silenceAll();
+      redis.silence();
       const added = queue.add('during', {}, { jobId: 'during' });
       const answeredWithin = BULLMQ_LONGEST_BLOCK_MS + replyTimeoutMs + 5_000;
       await expect(
