@@ -49,22 +49,16 @@ export class SilentConnectionWatchdog {
   }
 
   private static watchNodes(cluster: Cluster, timeoutMs: number, onReconnect: Watch['onReconnect']): () => void {
-    const stops = new Map<Redis, () => void>();
-    const watchNode = (node: Redis) => {
-      if (stops.has(node)) return;
-      stops.set(node, SilentConnectionWatchdog.watchServer(node, timeoutMs, onReconnect));
-      // A node connection ends for good once closed (the Cluster client opens a new one): no watch left behind.
-      node.once('end', () => {
-        stops.get(node)?.();
-        stops.delete(node);
-      });
-    };
-    for (const node of cluster.nodes('all')) watchNode(node);
-    cluster.on('+node', watchNode);
+    let nodes = clusterNodeWatches.get(cluster);
+    if (nodes === undefined) {
+      nodes = new ClusterNodeWatches(cluster);
+      clusterNodeWatches.set(cluster, nodes);
+    }
+    const watch = { timeoutMs, onReconnect };
+    nodes.add(watch);
+    const watched = nodes;
     return () => {
-      cluster.off('+node', watchNode);
-      for (const stop of stops.values()) stop();
-      stops.clear();
+      if (watched.remove(watch) && clusterNodeWatches.get(cluster) === watched) clusterNodeWatches.delete(cluster);
     };
   }
 
@@ -116,3 +110,56 @@ export class SilentConnectionWatchdog {
     this.redis.disconnect(true);
   }
 }
+
+/**
+ * The watches of one Cluster client, applied to each of its node connections (a watchdog per node, see
+ * SilentConnectionWatchdog.watch): one `+node` listener on the client and one `end` listener per node,
+ * however many buffers and modules watch it, all removed with the last watch.
+ */
+class ClusterNodeWatches {
+  private readonly watches = new Set<Watch>();
+  /** Per node: its `end` listener, and the stop of each watch on it. */
+  private readonly nodes = new Map<Redis, { ended: () => void; stops: Map<Watch, () => void> }>();
+  private readonly nodeAdded = (node: Redis) => this.watchNode(node);
+
+  constructor(private readonly cluster: Cluster) {
+    for (const node of cluster.nodes('all')) this.watchNode(node);
+    cluster.on('+node', this.nodeAdded);
+  }
+
+  add(watch: Watch): void {
+    this.watches.add(watch);
+    for (const [node, { stops }] of this.nodes) stops.set(watch, watchServer(node, watch));
+  }
+
+  /** Ends `watch` on every node; true when it was the last one (the listeners are gone). */
+  remove(watch: Watch): boolean {
+    if (!this.watches.delete(watch)) return false;
+    for (const { stops } of this.nodes.values()) {
+      stops.get(watch)?.();
+      stops.delete(watch);
+    }
+    if (this.watches.size > 0) return false;
+    this.cluster.off('+node', this.nodeAdded);
+    for (const [node, { ended }] of this.nodes) node.off('end', ended);
+    this.nodes.clear();
+    return true;
+  }
+
+  private watchNode(node: Redis): void {
+    if (this.nodes.has(node)) return;
+    const stops = new Map<Watch, () => void>();
+    for (const watch of this.watches) stops.set(watch, watchServer(node, watch));
+    // A node connection ends for good once closed (the Cluster client opens a new one): no watch left behind.
+    const ended = () => {
+      for (const stop of stops.values()) stop();
+      this.nodes.delete(node);
+    };
+    node.once('end', ended);
+    this.nodes.set(node, { ended, stops });
+  }
+}
+
+const clusterNodeWatches = new WeakMap<Cluster, ClusterNodeWatches>();
+const watchServer = (node: Redis, watch: Watch) =>
+  SilentConnectionWatchdog.watch(node, watch.timeoutMs, watch.onReconnect);

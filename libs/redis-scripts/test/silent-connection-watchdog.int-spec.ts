@@ -1,5 +1,5 @@
-import { Redis } from 'ioredis';
-import { LocalServer, sleep, startPrivateRedis } from '@bufferq/testing';
+import { Cluster, Redis } from 'ioredis';
+import { LocalServer, PrivateRedisCluster, sleep, startPrivateRedis, startPrivateRedisCluster } from '@bufferq/testing';
 import { SilentConnectionWatchdog } from '@bufferq/redis-scripts';
 
 // What finding a silent connection costs a client: one PING per quarter of the shortest timeout, however
@@ -44,5 +44,43 @@ describe('SilentConnectionWatchdog (a private Redis)', () => {
     stops[4]();
     await sleep(100);
     expect(await pingsDuring(600)).toBe(0);
+  });
+});
+
+describe('SilentConnectionWatchdog on a Cluster client (a private Cluster)', () => {
+  let cluster: PrivateRedisCluster;
+  let client: Cluster;
+
+  beforeAll(async () => {
+    cluster = await startPrivateRedisCluster();
+    client = new Cluster([{ host: '127.0.0.1', port: cluster.nodes[0].port }]);
+    // Keys in many slots, so the client connects to every node (node connections open on first use).
+    await Promise.all(Array.from({ length: 30 }, (_, i) => client.set(`probe${i}`, '1')));
+  });
+  afterAll(async () => {
+    client.disconnect();
+    await cluster.remove();
+  });
+
+  it('watches every node with one listener per client and node, however many watch it, and removes them with the last watch', async () => {
+    const nodes = client.nodes('all');
+    expect(nodes.length).toBe(3);
+    const listeners = () => [client.listenerCount('+node'), ...nodes.map((node) => node.listenerCount('end'))];
+    const before = listeners();
+    const stops = Array.from({ length: 12 }, () => SilentConnectionWatchdog.watch(client, 400, () => undefined));
+    // One more each (12 buffers on one client would otherwise warn of a listener leak).
+    expect(listeners()).toEqual(before.map((count) => count + 1));
+
+    // Each node gets PINGs from one watchdog: about 10 a second (one per 100 ms), not 12 times that.
+    const admin = new Redis(cluster.nodes[1].port);
+    await admin.config('RESETSTAT');
+    await sleep(1_000);
+    const pings = Number(/cmdstat_ping:calls=(\d+)/.exec(await admin.info('commandstats'))?.[1] ?? 0);
+    await admin.quit();
+    expect(pings).toBeGreaterThanOrEqual(5);
+    expect(pings).toBeLessThanOrEqual(15);
+
+    for (const stop of stops) stop();
+    expect(listeners()).toEqual(before);
   });
 });
