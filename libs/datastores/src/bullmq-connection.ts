@@ -9,7 +9,8 @@ const SILENT_AFTER_MS = 'bufferqSilentAfterMs';
 
 /**
  * The longest a BullMQ call may wait on Redis with nothing wrong: a worker's blocking connection waits in
- * `BZPOPMIN` for at most 10 s (BullMQ's `maximumBlockTimeout`), and a `PING` sent meanwhile waits behind it.
+ * `BZPOPMIN` for at most 10 s (BullMQ's `maximumBlockTimeout`, or `drainDelay`, 5 s by default, when no job
+ * is delayed; our workers keep that default), and a `PING` sent meanwhile waits behind it.
  */
 export const BULLMQ_LONGEST_BLOCK_MS = 10_000;
 
