@@ -3,6 +3,7 @@ import { Collection, Document, MongoClient } from 'mongodb';
 import { BufferedMongoIncrements, DeadLetter } from '@bufferq/buffered-increments';
 import { FaultProxy, redisServersUnderTest, sleep, uniqueName } from '@bufferq/testing';
 import { bufferTestContext } from './fixtures/buffer-test-context';
+import { incrementThroughSilence } from './fixtures/silent-connection';
 
 // Each case here once lost or doubled acknowledged updates; each provokes its fault for real, on each server.
 describe.each(redisServersUnderTest())('on $name', ({ url }) => {
@@ -146,18 +147,7 @@ describe.each(redisServersUnderTest())('on $name', ({ url }) => {
         try {
           const collection = freshCollection();
           const producer = buffered(collection, 60_000, { autoFlush: false, replyTimeoutMs: 300 }, client);
-          const timeouts: number[] = [];
-          producer.on('replyTimeout', ({ unansweredForMs }: { unansweredForMs: number }) =>
-            timeouts.push(unansweredForMs),
-          );
-          await producer.increment('d', 'n', 1); // connected and warm
-          const silenced = silence(proxy);
-          const calls = Array.from({ length: 20 }, () => producer.increment('d', 'n', 10));
-          await silenced;
-          const answered = await Promise.race([
-            Promise.all(calls).then(() => 'answered'),
-            sleep(5_000).then(() => 'still waiting after 5 s'),
-          ]);
+          const { answered, timeouts } = await incrementThroughSilence(producer, () => silence(proxy));
           expect(answered).toBe('answered');
           expect(timeouts.length).toBeGreaterThanOrEqual(1);
           expect(Math.min(...timeouts)).toBeGreaterThanOrEqual(300);

@@ -1,14 +1,8 @@
 import { Cluster } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import { BufferedMongoIncrements } from '@bufferq/buffered-increments';
-import {
-  FaultProxy,
-  proxyClusterNodes,
-  sleep,
-  startPrivateRedisCluster,
-  testServices,
-  uniqueName,
-} from '@bufferq/testing';
+import { incrementThroughSilence } from './fixtures/silent-connection';
+import { FaultProxy, proxyClusterNodes, startPrivateRedisCluster, testServices, uniqueName } from '@bufferq/testing';
 
 describe('BufferedMongoIncrements on a Redis Cluster', () => {
   const { mongoUrl } = testServices();
@@ -142,20 +136,11 @@ describe('BufferedMongoIncrements on a Redis Cluster', () => {
           autoFlush: false,
           replyTimeoutMs: 300,
         });
-        const timeouts: number[] = [];
-        producer.on('replyTimeout', ({ unansweredForMs }: { unansweredForMs: number }) =>
-          timeouts.push(unansweredForMs),
-        );
-        await producer.increment('d', 'n', 1); // connected and warm
+        // The node that owns the buffer's slot goes silent.
         const slot = (await client.cluster('KEYSLOT', `{${producer.namespace}}`)) as number;
         const owner = (await client.cluster('SLOTS')).find(([from, to]) => slot >= from && slot <= to)![2][1];
-        const silenced = silence(proxies.find((proxy) => proxy.port === owner)!);
-        const calls = Array.from({ length: 20 }, () => producer.increment('d', 'n', 10));
-        await silenced;
-        const answered = await Promise.race([
-          Promise.all(calls).then(() => 'answered'),
-          sleep(5_000).then(() => 'still waiting after 5 s'),
-        ]);
+        const ownerProxy = proxies.find((proxy) => proxy.port === owner)!;
+        const { answered, timeouts } = await incrementThroughSilence(producer, () => silence(ownerProxy));
         expect(answered).toBe('answered');
         expect(timeouts.length).toBeGreaterThanOrEqual(1);
         await producer.flush();
