@@ -41,6 +41,14 @@ function shownStatusFilter(status: TimerStatus, now: Date): Filter<TimerDocument
   return { status };
 }
 
+/** Indexes of earlier versions, replaced by `tenant_status_id`: their names and keys. */
+const RETIRED_INDEXES = [
+  { name: 'status_id', key: { status: 1, _id: -1 } },
+  { name: 'tenant_id', key: { tenant: 1, _id: -1 } },
+];
+/** MongoDB's IndexNotFound error code (FerretDB answers the same). */
+const INDEX_NOT_FOUND = 27;
+
 @Injectable()
 export class TimersRepository implements OnModuleInit {
   private readonly timers: Collection<TimerDocument>;
@@ -62,6 +70,23 @@ export class TimersRepository implements OnModuleInit {
     // MongoDB reads as one merge of a range per status, so no second tenant index is needed. Each index
     // costs every insert (on FerretDB 1.24, a JSON parse of the document per indexed field).
     await this.timers.createIndex({ tenant: 1, status: 1, _id: -1 }, { name: 'tenant_status_id' });
+    await this.dropRetiredIndexes();
+  }
+
+  /**
+   * Drops the indexes earlier versions created that nothing reads any more (each costs every insert). Only
+   * an index with one of those names and the very keys we gave it goes, so an operator's own index of that
+   * name stays; processes starting together may race to drop one, and the loser finds it gone.
+   */
+  private async dropRetiredIndexes(): Promise<void> {
+    const existing = await this.timers.listIndexes().toArray();
+    for (const retired of RETIRED_INDEXES) {
+      const index = existing.find((candidate) => candidate.name === retired.name);
+      if (!index || JSON.stringify(index.key) !== JSON.stringify(retired.key)) continue;
+      await this.timers.dropIndex(retired.name).catch((error: unknown) => {
+        if ((error as { code?: number }).code !== INDEX_NOT_FOUND) throw error;
+      });
+    }
   }
 
   /**
