@@ -95,7 +95,8 @@ export interface BufferedMongoIncrementsOptions {
    * reset) is reconnected, and the client sends its unanswered calls again; each buffer call still runs
    * once. Default 10,000 ms; 0 turns it off. A Cluster client is watched node by node (see
    * `SilentConnectionWatchdog`).
-   * Keep it above `durabilityTimeoutMs`: a flush's `WAIT` holds the connection's replies up to that long.
+   * A flush's durability wait (`WAIT` / `WAITAOF`) holds the connection's replies up to `durabilityTimeoutMs`;
+   * the watchdog waits that long on top while it runs.
    */
   replyTimeoutMs?: number;
 }

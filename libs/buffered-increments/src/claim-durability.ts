@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import calculateSlot from 'cluster-key-slot';
 import { ClaimNotDurableError } from './errors';
-import { isCluster, type RedisLike } from '@bufferq/redis-scripts';
+import { isCluster, type RedisLike, SilentConnectionWatchdog } from '@bufferq/redis-scripts';
 
 export interface ClaimDurabilityOptions {
   /**
@@ -19,7 +19,8 @@ export interface ClaimDurabilityOptions {
  * Makes sure a claimed batch cannot come back from Redis after it was written to MongoDB: a Redis
  * restarted from an AOF that lacks the claim, or a promoted replica that never saw it, would hand the
  * same fields out again as a new batch. The wait runs on the connection that made the claim, so it
- * covers it (WAIT and WAITAOF count that client's own writes).
+ * covers it (WAIT and WAITAOF count that client's own writes); a watchdog on that connection is told it may
+ * hold replies that long (`SilentConnectionWatchdog.whileBlocking`).
  */
 export class ClaimDurability {
   private aof?: Promise<boolean>;
@@ -64,7 +65,9 @@ export class ClaimDurability {
     };
     sameConnection();
     if (aof) {
-      const [local, copies] = (await server.call('WAITAOF', 1, replicas, this.options.timeoutMs)) as [number, number];
+      const [local, copies] = (await SilentConnectionWatchdog.whileBlocking(server, this.options.timeoutMs, () =>
+        server.call('WAITAOF', 1, replicas, this.options.timeoutMs),
+      )) as [number, number];
       sameConnection();
       if (local < 1 || copies < replicas) {
         throw new ClaimNotDurableError(
@@ -73,7 +76,11 @@ export class ClaimDurability {
       }
       return;
     }
-    const copies = Number(await server.call('WAIT', replicas, this.options.timeoutMs));
+    const copies = Number(
+      await SilentConnectionWatchdog.whileBlocking(server, this.options.timeoutMs, () =>
+        server.call('WAIT', replicas, this.options.timeoutMs),
+      ),
+    );
     sameConnection();
     if (copies < replicas)
       throw new ClaimNotDurableError(

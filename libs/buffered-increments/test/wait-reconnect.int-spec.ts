@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { ClaimNotDurableError } from '@bufferq/buffered-increments';
-import { eventually, FaultProxy, uniqueName } from '@bufferq/testing';
+import { eventually, FaultProxy, sleep, testServices, uniqueName } from '@bufferq/testing';
 import { bufferTestContext } from './fixtures/buffer-test-context';
 import { ProxiedReplicaPair } from './fixtures/proxied-replica-pair';
 
@@ -57,3 +57,35 @@ it.each(['redis', 'valkey'] as const)(
     }
   },
 );
+
+// A WAIT holds its connection's replies (a watchdog PING included) up to its timeout: a reply timeout
+// shorter than the durability wait must not take the slow wait for a silent connection and reconnect.
+it('waits out a slow durability wait without reconnecting, however short the reply timeout', async () => {
+  const client = new Redis(testServices().redisUrl, { retryStrategy: () => 20 });
+  try {
+    const collection = freshCollection();
+    const namespace = uniqueName('slowwait');
+    // No replica will ever acknowledge: each WAIT blocks its full 1,200 ms, four times the reply timeout.
+    const flusher = buffered(
+      collection,
+      60_000,
+      { namespace, autoFlush: false, waitForReplicas: 1, durabilityTimeoutMs: 1_200, replyTimeoutMs: 300 },
+      client,
+    );
+    const timeouts: number[] = [];
+    flusher.on('replyTimeout', ({ unansweredForMs }: { unansweredForMs: number }) => timeouts.push(unansweredForMs));
+    await flusher.increment('d', 'n', 1);
+    const outcome = await flusher.flush().then(
+      () => 'flushed',
+      (error: unknown) => error,
+    );
+    expect(outcome).toBeInstanceOf(ClaimNotDurableError);
+    expect((outcome as Error).message).toMatch(/reached 0 of 1 replicas within 1200 ms/);
+    expect(timeouts).toEqual([]);
+    // Afterwards the connection answers PINGs at once again: still no reconnect.
+    await sleep(700);
+    expect(timeouts).toEqual([]);
+  } finally {
+    client.disconnect();
+  }
+});

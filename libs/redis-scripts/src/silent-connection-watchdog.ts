@@ -36,6 +36,8 @@ export class SilentConnectionWatchdog {
   private probeSentAt?: number;
   /** Tells a probe answered after a reconnect (it was re-sent) from the current one. */
   private probes = 0;
+  /** Calls in flight that may hold the connection's replies, each with how long (see `whileBlocking`). */
+  private readonly blocking = new Set<{ blockMs: number }>();
 
   private constructor(private readonly redis: Redis) {}
 
@@ -46,6 +48,26 @@ export class SilentConnectionWatchdog {
   static watch(redis: Redis | Cluster, timeoutMs: number, onReconnect: Watch['onReconnect']): () => void {
     if (isCluster(redis)) return SilentConnectionWatchdog.watchNodes(redis, timeoutMs, onReconnect);
     return SilentConnectionWatchdog.watchServer(redis, timeoutMs, onReconnect);
+  }
+
+  /**
+   * Runs `call`, a command that may hold the connection's replies up to `blockMs` (a `WAIT` or `WAITAOF`
+   * with that timeout): a `PING` sent meanwhile is answered only after it, so while it runs the watchdog
+   * waits `blockMs` longer before it calls the connection silent, and a probe's clock starts again once it
+   * returned. Without it, a reply timeout shorter than the wait would reconnect during every slow wait.
+   * `redis` is the connection the call runs on (on a Cluster, the node's).
+   */
+  static async whileBlocking<T>(redis: Redis, blockMs: number, call: () => Promise<T>): Promise<T> {
+    const watchdog = watchdogs.get(redis);
+    if (watchdog === undefined) return call();
+    const block = { blockMs };
+    watchdog.blocking.add(block);
+    try {
+      return await call();
+    } finally {
+      watchdog.blocking.delete(block);
+      if (watchdog.probeSentAt !== undefined) watchdog.probeSentAt = Date.now();
+    }
   }
 
   private static watchNodes(cluster: Cluster, timeoutMs: number, onReconnect: Watch['onReconnect']): () => void {
@@ -103,7 +125,9 @@ export class SilentConnectionWatchdog {
       return;
     }
     const unansweredForMs = now - this.probeSentAt;
-    if (unansweredForMs < this.timeoutMs) return;
+    let allowanceMs = 0;
+    for (const { blockMs } of this.blocking) allowanceMs = Math.max(allowanceMs, blockMs);
+    if (unansweredForMs < this.timeoutMs + allowanceMs) return;
     this.probeSentAt = undefined;
     this.probes++;
     for (const watch of this.watches) watch.onReconnect(unansweredForMs);
