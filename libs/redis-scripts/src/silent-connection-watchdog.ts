@@ -1,7 +1,10 @@
 import type { Cluster, Redis } from 'ioredis';
 import { isCluster } from './redis-script';
 
-/** Probes sent per timeout: a silent connection is found at most a quarter of the timeout late. */
+/**
+ * Checks per timeout. A connection gone silent is found at most half a timeout late: the next probe goes
+ * out up to a check later, and the check that finds it unanswered for the whole timeout up to one later.
+ */
 const PROBES_PER_TIMEOUT = 4;
 
 interface Watch {
