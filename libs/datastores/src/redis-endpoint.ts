@@ -55,12 +55,10 @@ export function createRedisClient(endpoint: RedisEndpoint | string, options: Red
     maxRetriesPerRequest: 1,
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
   };
+  const name = `${describeRedisEndpoint(resolved)}${options.connectionName ? ` (${options.connectionName})` : ''}`;
   if ('url' in resolved) {
     const redis = new Redis(resolved.url, failFast);
-    if (resolved.replyTimeoutMs) {
-      const name = `${describeRedisEndpoint(resolved)}${options.connectionName ? ` (${options.connectionName})` : ''}`;
-      watchForSilence(redis, resolved.replyTimeoutMs, name);
-    }
+    if (resolved.replyTimeoutMs) watchForSilence(redis, resolved.replyTimeoutMs, name);
     return redis;
   }
   const { lazyConnect, enableAutoPipelining, ...redisOptions } = failFast;
@@ -72,7 +70,7 @@ export function createRedisClient(endpoint: RedisEndpoint | string, options: Red
     clusterRetryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2_000),
     redisOptions,
   });
-  if (resolved.replyTimeoutMs) watchForSilence(cluster, resolved.replyTimeoutMs, describeRedisEndpoint(resolved));
+  if (resolved.replyTimeoutMs) watchForSilence(cluster, resolved.replyTimeoutMs, name);
   return cluster;
 }
 

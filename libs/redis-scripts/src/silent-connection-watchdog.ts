@@ -74,25 +74,18 @@ export class SilentConnectionWatchdog {
   }
 
   private static watchNodes(cluster: Cluster, timeoutMs: number, onReconnect: Watch['onReconnect']): () => void {
-    let nodes = clusterNodeWatches.get(cluster);
-    if (nodes === undefined) {
-      nodes = new ClusterNodeWatches(cluster);
-      clusterNodeWatches.set(cluster, nodes);
-    }
+    const nodes = clusterNodeWatches.get(cluster) ?? new ClusterNodeWatches(cluster);
+    clusterNodeWatches.set(cluster, nodes);
     const watch = { timeoutMs, onReconnect };
     nodes.add(watch);
-    const watched = nodes;
     return () => {
-      if (watched.remove(watch) && clusterNodeWatches.get(cluster) === watched) clusterNodeWatches.delete(cluster);
+      if (nodes.remove(watch) && clusterNodeWatches.get(cluster) === nodes) clusterNodeWatches.delete(cluster);
     };
   }
 
   private static watchServer(redis: Redis, timeoutMs: number, onReconnect: Watch['onReconnect']): () => void {
-    let watchdog = watchdogs.get(redis);
-    if (watchdog === undefined) {
-      watchdog = new SilentConnectionWatchdog(redis);
-      watchdogs.set(redis, watchdog);
-    }
+    const watchdog = watchdogs.get(redis) ?? new SilentConnectionWatchdog(redis);
+    watchdogs.set(redis, watchdog);
     const watch = { timeoutMs, onReconnect };
     watchdog.watches.add(watch);
     watchdog.restart();
