@@ -41,6 +41,8 @@ async function startSystem(env: NodeJS.ProcessEnv, args: string[] = []): Promise
     cwd: ROOT,
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A process group of its own, as a shell gives a foreground command: Ctrl-C can be sent to all of it.
+    detached: true,
   });
   let output = '';
   child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -79,11 +81,11 @@ describe('npm start (tools/run-local.js)', () => {
   });
 
   afterAll(() => {
-    for (const child of running) if (child.exitCode === null) child.kill('SIGKILL');
+    for (const child of running) if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it('starts the whole system with its own servers, prints the URLs, flushes to MongoDB, stops on SIGTERM and keeps the data', async () => {
+  it('starts the whole system with its own servers, prints the URLs, flushes to MongoDB, stops on SIGTERM and on Ctrl-C (its servers last) and keeps the data', async () => {
     const first = await startSystem(env);
     running.push(first.child);
     // The summary names each URL once (a URL is followed by a space, a bracket or the line's end).
@@ -141,7 +143,19 @@ describe('npm start (tools/run-local.js)', () => {
     expect(second.output()).toMatch(/^\{"level":30,.*"msg":"Nest application successfully started"/m);
     const read = await fetch(`${base}/api/v1/increment/visits`);
     expect(await read.json()).toEqual({ key: 'visits', value: 42 });
-    second.child.kill('SIGTERM');
+
+    // Ctrl-C in a terminal: SIGINT to the whole process group. The servers run-local started must outlive
+    // the apps' graceful stop (the worker's last flush), so only run-local stops them, last.
+    await fetch(`${base}/api/v1/increment`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ key: 'visits', value: 8 }),
+    });
+    const interruptedAt = Date.now();
+    process.kill(-second.child.pid!, 'SIGINT');
     expect(await second.exited).toBe(0);
+    expect(Date.now() - interruptedAt).toBeLessThan(20_000);
+    const afterInterrupt = second.output().slice(second.output().indexOf('stopping the api'));
+    expect(afterInterrupt).not.toMatch(/ECONNREFUSED/);
   }, 600_000);
 });

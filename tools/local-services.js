@@ -211,7 +211,12 @@ class LocalServer {
     if (this.child) return this;
     fs.mkdirSync(this.dataDir, { recursive: true });
     const logFile = fs.openSync(path.join(this.dataDir, `${this.name}.log`), 'a');
-    this.child = spawn(this.bin, this.argsFor(this.port, this.dataDir), { stdio: ['ignore', logFile, logFile] });
+    // ownProcessGroup: a terminal's Ctrl-C (SIGINT to its whole foreground group) does not reach the server,
+    // so the process that started it stops it last, after the apps that still need it (npm start).
+    this.child = spawn(this.bin, this.argsFor(this.port, this.dataDir), {
+      stdio: ['ignore', logFile, logFile],
+      detached: Boolean(this.ownProcessGroup),
+    });
     fs.closeSync(logFile);
     const child = this.child;
     running.add(child);
@@ -308,6 +313,7 @@ async function startRedisOnce(options) {
   ];
   const instance = new LocalServer(server, port, args, bin, dataDir, `redis://127.0.0.1:${port}`);
   instance.kind = server;
+  instance.ownProcessGroup = Boolean(options.ownProcessGroup);
   return instance.start();
 }
 
@@ -498,6 +504,7 @@ async function startMongo(options = {}) {
         ];
   const instance = new LocalServer(server.kind, port, args, server.bin, dataDir, `mongodb://127.0.0.1:${port}`);
   instance.kind = server.kind;
+  instance.ownProcessGroup = Boolean(options.ownProcessGroup);
   return instance.start();
 }
 

@@ -74,13 +74,13 @@ async function main() {
   try {
     const dataDir = env.BUFFERQ_LOCAL_DATA_DIR || path.join(CACHE_DIR, 'local-data');
     if (!env.REDIS_URL) {
-      const redis = await startRedis({ appendOnly: true, dataDir: path.join(dataDir, 'redis') });
+      const redis = await startRedis({ appendOnly: true, dataDir: path.join(dataDir, 'redis'), ownProcessGroup: true });
       servers.push(redis);
       env.REDIS_URL = redis.url;
       log(`started Redis (append-only) at ${redis.url}`);
     }
     if (!env.MONGO_URL) {
-      const mongo = await startMongo({ dataDir: path.join(dataDir, 'mongo') });
+      const mongo = await startMongo({ dataDir: path.join(dataDir, 'mongo'), ownProcessGroup: true });
       servers.push(mongo);
       env.MONGO_URL = mongo.url;
       log(`started a MongoDB-wire server (${mongo.kind}) at ${mongo.url}`);
