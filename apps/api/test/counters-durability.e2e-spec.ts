@@ -2,6 +2,7 @@ import { ChildProcess } from 'node:child_process';
 import { INestApplicationContext } from '@nestjs/common';
 import { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { MongoClient } from 'mongodb';
 import request from 'supertest';
 import {
@@ -269,6 +270,19 @@ describe("counters when the api's Redis connections go silent (e2e)", () => {
     const mongo = await new MongoClient(mongoUrl).connect();
     await mongo.db(dbName).dropDatabase();
     await mongo.close();
+  });
+
+  it('accepts an increment made while its Redis client reconnects (a blip refuses nothing)', async () => {
+    const http = () => request(api.getHttpServer());
+    // The app was built from a fresh module registry (see startApi): its token is that registry's.
+    const { REDIS_CLIENT } = await import('@bufferq/datastores');
+    const redis = api.get<Redis>(REDIS_CLIENT);
+    await http().post('/api/v1/increment').send({ key: 'blip', value: 1 }).expect(202);
+    // A connection reset: the client is away for its first reconnect delay (100 ms).
+    proxy.cutAll();
+    expect(await eventually(() => redis.status === 'reconnecting', 5_000, 1)).toBe(true);
+    await http().post('/api/v1/increment').send({ key: 'blip', value: 10 }).timeout(5_000).expect(202);
+    await http().get('/api/v1/increment/blip').timeout(5_000).expect(200, { key: 'blip', value: 11 });
   });
 
   it('accepts an increment sent while its connection went silent (no reset), and counts it once', async () => {

@@ -19,7 +19,7 @@ import { shardKeys } from './buffer-keys';
 import { BufferCallReply, BufferShard, SCRIPTS, ShardReport } from './buffer-shard';
 import { ClaimDurability } from './claim-durability';
 import { BufferFullError, BufferUnavailableError, InvalidUpdateError } from './errors';
-import { RedisLike, shardOf, SilentConnectionWatchdog } from '@bufferq/redis-scripts';
+import { ReconnectWindow, RedisLike, shardOf, SilentConnectionWatchdog } from '@bufferq/redis-scripts';
 
 export interface BufferedMongoIncrementsOptions {
   /** Names this buffer's Redis keys; default `<database>.<collection>`. Producers and flushers must agree. */
@@ -99,6 +99,14 @@ export interface BufferedMongoIncrementsOptions {
    * the watchdog waits that long on top while it runs.
    */
   replyTimeoutMs?: number;
+  /**
+   * An update (or a `readIncremented`) made while the client reconnects, within this long of losing its
+   * connection, waits for the new connection instead of failing: a blip, a failover or a silent
+   * connection's reconnect takes some 100 ms. Past that it fails at once (an update with
+   * BufferUnavailableError, nothing buffered), so calls do not pile up in the process while Redis is away.
+   * Default 1,000 ms; 0 fails at once.
+   */
+  reconnectWaitMs?: number;
 }
 
 export interface FlushReport {
@@ -132,6 +140,12 @@ const MAX_REMEMBERED_PATHS = 64;
 const MAX_REMEMBERED_FIELDS_PER_PATH = 100_000;
 
 const UNREACHABLE_STATUSES = new Set(['reconnecting', 'close', 'end']);
+
+/**
+ * How ioredis refuses a call it did not send: a client without an offline queue that is (re)connecting.
+ * Such a call was not buffered, and its caller is told so, not "may or may not".
+ */
+const UNSENT_CALL_ERROR = "Stream isn't writeable";
 
 /**
  * Buffers `$inc` / `$max` / `$min` / `$set` updates in a Redis hash and writes them to MongoDB in one
@@ -184,6 +198,8 @@ export class BufferedMongoIncrements extends EventEmitter {
   private destroyed = false;
   /** Ends this instance's watch of the client for a connection gone silent (standalone Redis). */
   private readonly stopWatchingConnection?: () => void;
+  /** Lets an update made while the client reconnects wait for it (see `reconnectWaitMs`). */
+  private readonly reconnectWindow: ReconnectWindow;
   private readonly startedAt = Date.now();
   private ticks = 0;
 
@@ -216,6 +232,7 @@ export class BufferedMongoIncrements extends EventEmitter {
       retryDelayMs: options.retryDelayMs ?? 100,
       lingerMs: options.lingerMs ?? 0,
       replyTimeoutMs: options.replyTimeoutMs ?? 10_000,
+      reconnectWaitMs: options.reconnectWaitMs ?? 1_000,
     };
     this.marker = this.settings.idempotencyMarker;
     this.retryDelayMs = this.settings.retryDelayMs;
@@ -227,6 +244,8 @@ export class BufferedMongoIncrements extends EventEmitter {
       throw new InvalidUpdateError('lingerMs must be a non-negative number of milliseconds');
     if (!(Number.isFinite(this.settings.replyTimeoutMs) && this.settings.replyTimeoutMs >= 0))
       throw new InvalidUpdateError('replyTimeoutMs must be a non-negative number of milliseconds');
+    if (!(Number.isFinite(this.settings.reconnectWaitMs) && this.settings.reconnectWaitMs >= 0))
+      throw new InvalidUpdateError('reconnectWaitMs must be a non-negative number of milliseconds');
     if (!(this.settings.durabilityTimeoutMs > 0))
       throw new InvalidUpdateError(
         'durabilityTimeoutMs must be a positive number of milliseconds (0 would make WAIT block forever)',
@@ -267,6 +286,7 @@ export class BufferedMongoIncrements extends EventEmitter {
       .flatMap(shardsOf);
     this.allShards = [...this.shards, ...this.retiredShards];
     this.reservedFields = [this.marker, this.settings.legacyIdempotencyMarker];
+    this.reconnectWindow = ReconnectWindow.of(redis);
     this.warm = this.warmUp();
     if (this.settings.autoFlush) this.scheduleTick();
     if (this.settings.replyTimeoutMs > 0)
@@ -357,7 +377,8 @@ export class BufferedMongoIncrements extends EventEmitter {
         sent.push(field);
       }
     }
-    this.assertRedisReachable();
+    await this.reconnectWindow.untilReconnected(this.settings.reconnectWaitMs);
+    this.assertBufferable();
     let reply: BufferCallReply;
     try {
       reply = await shard!.buffer(this.callerId, ++this.calls, args, runs ? 'atomic-runs' : 'atomic');
@@ -438,6 +459,7 @@ export class BufferedMongoIncrements extends EventEmitter {
       encodeField(OPERATOR.incInteger, documentKey, fieldPath),
       encodeField(OPERATOR.incDecimal, documentKey, fieldPath),
     ];
+    await this.reconnectWindow.untilReconnected(this.settings.reconnectWaitMs);
     const own = await this.shardFor(documentKey).readIncremented(documentId, fieldPath, fields);
     // Retired shards may still hold this document's older increments.
     const retired = await Promise.all(
@@ -549,14 +571,17 @@ export class BufferedMongoIncrements extends EventEmitter {
    * be summed with others of its field), NaN for any other update.
    */
   private buffer(field: string, value: string, delta: number): Promise<void> {
-    if (this.destroyed)
-      return Promise.reject(
-        new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered'),
-      );
-    if (UNREACHABLE_STATUSES.has(this.redis.status))
-      return Promise.reject(
-        new BufferUnavailableError(`Redis is not connected (${this.redis.status}); the update was not buffered`),
-      );
+    const reconnected = this.reconnectWindow.untilReconnected(this.settings.reconnectWaitMs);
+    if (reconnected !== undefined)
+      return reconnected.then(() => {
+        this.assertBufferable();
+        return new Promise<void>((resolve, reject) => this.gather(field, value, delta, resolve, reject));
+      });
+    try {
+      this.assertBufferable();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise<void>((resolve, reject) => this.gather(field, value, delta, resolve, reject));
   }
 
@@ -641,11 +666,12 @@ export class BufferedMongoIncrements extends EventEmitter {
     if (reply.length >= this.settings.maxBufferedFields) this.requestEarlyFlush();
   }
 
-  /** Fails fast while Redis is away: nothing is sent, so nothing was buffered. */
-  private assertRedisReachable(): void {
-    if (UNREACHABLE_STATUSES.has(this.redis.status)) {
+  /** Fails fast when destroyed or while Redis is away: nothing is sent, so nothing was buffered. */
+  private assertBufferable(): void {
+    if (this.destroyed)
+      throw new BufferUnavailableError('this BufferedMongoIncrements was destroyed; the update was not buffered');
+    if (UNREACHABLE_STATUSES.has(this.redis.status))
       throw new BufferUnavailableError(`Redis is not connected (${this.redis.status}); the update was not buffered`);
-    }
   }
 
   /** The error for an update the buffer script refused (nothing of it was buffered). */
@@ -766,6 +792,8 @@ function callFailure(error: unknown): BufferUnavailableError {
   const outcome =
     error instanceof ReplyError
       ? 'Redis rejected the update; it was not buffered'
-      : 'Redis did not confirm the update; it may or may not be buffered';
+      : message.startsWith(UNSENT_CALL_ERROR)
+        ? 'Redis is not connected; the update was not buffered'
+        : 'Redis did not confirm the update; it may or may not be buffered';
   return new BufferUnavailableError(`${outcome}: ${message}`, { cause: error });
 }
