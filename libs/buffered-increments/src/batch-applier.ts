@@ -10,7 +10,7 @@ import { DocumentId } from './buffered-field';
 import { completeMarker, legacyCompleteMarker, ROUNDS_PER_BATCH } from './buffer-keys';
 import { DocumentBatch, groupByDocument } from './document-batch';
 import { numberAtPath } from './document-path';
-import { isTransientMongoError } from './mongo-errors';
+import { answeredWithin, isTransientMongoError } from './mongo-errors';
 import { planRounds, PlannedItem } from './update-rounds';
 
 export interface BatchApplierOptions {
@@ -24,6 +24,11 @@ export interface BatchApplierOptions {
   writeChunkSize?: number;
   /** Write concern of every bulkWrite; default: the collection's. */
   writeConcern?: WriteConcern;
+  /**
+   * A flush's MongoDB call not answered this long is abandoned and the flush fails (it is tried again):
+   * the flush lock's lease, which lapses in that time anyway while the call waits.
+   */
+  callTimeoutMs: number;
 }
 
 /** A batch as the claim handed it over. */
@@ -146,7 +151,12 @@ export class BatchApplier {
    * Creates the collection if it does not exist yet, so the first flush does not pay for it (creating
    * a collection on first write takes tens of milliseconds). Another creator winning the race is fine.
    */
-  async prepareCollection(): Promise<void> {
+  prepareCollection(): Promise<void> {
+    // Bounded: flushes wait for it (see BufferedMongoIncrements.warmUp).
+    return this.answered(this.createIfMissing(), 'creating the collection');
+  }
+
+  private async createIfMissing(): Promise<void> {
     const { db, collectionName } = this.collection;
     if (await db.listCollections({ name: collectionName }, { nameOnly: true }).hasNext()) return;
     await db.createCollection(collectionName).catch((error: unknown) => {
@@ -155,7 +165,7 @@ export class BatchApplier {
   }
 
   private async chunkSizeForServer(): Promise<number> {
-    const info = await this.collection.db.admin().command({ buildInfo: 1 });
+    const info = await this.answered(this.collection.db.admin().command({ buildInfo: 1 }), 'buildInfo');
     return 'ferretdbVersion' in info ? FERRETDB_WRITE_CHUNK_SIZE : DEFAULT_WRITE_CHUNK_SIZE;
   }
 
@@ -189,9 +199,12 @@ export class BatchApplier {
    */
   private async write(batch: ClaimedBatch, chunk: PlannedUpdate[]): Promise<DeadLetter[]> {
     try {
-      await this.collection.bulkWrite(
-        chunk.map((planned) => planned.operation),
-        { ordered: false, ...this.writeOptions() },
+      await this.answered(
+        this.collection.bulkWrite(
+          chunk.map((planned) => planned.operation),
+          { ordered: false, ...this.writeOptions() },
+        ),
+        'a bulkWrite',
       );
       return [];
     } catch (error) {
@@ -220,7 +233,10 @@ export class BatchApplier {
     let reason = 'refused';
     for (let attempt = 1; attempt <= POISON_ATTEMPTS; attempt++) {
       try {
-        await this.collection.bulkWrite([planned.operation], { ordered: true, ...this.writeOptions() });
+        await this.answered(
+          this.collection.bulkWrite([planned.operation], { ordered: true, ...this.writeOptions() }),
+          'a bulkWrite',
+        );
         return [];
       } catch (error) {
         if (isTransientMongoError(error)) throw error;
@@ -229,9 +245,9 @@ export class BatchApplier {
         const code = writeError?.code ?? (error instanceof MongoServerError ? error.code : undefined);
         if (code === DUPLICATE_KEY && this.options.upsert) {
           const markerPath = this.markerPath(batch.scope)!;
-          const existing = await this.collection.findOne(
-            { _id: planned.document.documentId as never },
-            { projection: { [markerPath]: 1 } },
+          const existing = await this.answered(
+            this.collection.findOne({ _id: planned.document.documentId as never }, { projection: { [markerPath]: 1 } }),
+            'a findOne',
           );
           if (existing && Number(numberAtPath(existing, markerPath)) >= planned.marker) return [];
           if (!existing) break; // not an _id collision: a secondary unique index refused the insert
@@ -239,6 +255,10 @@ export class BatchApplier {
       }
     }
     return [letterOf(batch.id, planned.document, [planned.fields], reason)];
+  }
+
+  private answered<T>(call: Promise<T>, what: string): Promise<T> {
+    return answeredWithin(call, this.options.callTimeoutMs, `${what} of ${this.collection.collectionName}`);
   }
 
   private writeOptions(): { writeConcern?: WriteConcern } {

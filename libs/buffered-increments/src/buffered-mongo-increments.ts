@@ -70,6 +70,8 @@ export interface BufferedMongoIncrementsOptions {
   /**
    * Lease of the flush lock, renewed before every read step and every bulkWrite; once it lapses (the
    * flusher died or hangs) another flusher takes the batch over. Must outlast one bulkWrite. Default 30 s.
+   * A flush's MongoDB call not answered within it (its connection went silent) is abandoned, and the flush
+   * fails and is tried again; with markers, a write that lands later changes nothing.
    */
   lockLeaseMs?: number;
   /** Fields read per HSCAN step when draining a large batch, and the most returned with the claim. Default 1,000. */
@@ -261,6 +263,7 @@ export class BufferedMongoIncrements extends EventEmitter {
       legacyMarker: this.settings.legacyIdempotencyMarker,
       writeChunkSize: options.writeChunkSize,
       writeConcern: options.writeConcern ? WriteConcern.fromOptions({ writeConcern: options.writeConcern }) : undefined,
+      callTimeoutMs: this.settings.lockLeaseMs,
     });
     this.durability = new ClaimDurability(redis, {
       waitForAof: this.settings.waitForAof,

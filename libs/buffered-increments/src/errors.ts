@@ -25,3 +25,13 @@ export class BufferFullError extends BufferUnavailableError {
 export class ClaimNotDurableError extends Error {
   override readonly name = 'ClaimNotDurableError';
 }
+
+/**
+ * A flush's MongoDB call got no answer within the flush lock's lease: its connection may have gone silent
+ * (a NAT or firewall dropped the flow while the driver's monitor, on a connection of its own, still sees
+ * the server). The flush fails and is tried again on another connection; with markers, a write that lands
+ * later changes nothing.
+ */
+export class MongoCallTimeoutError extends Error {
+  override readonly name = 'MongoCallTimeoutError';
+}

@@ -10,6 +10,7 @@ export {
   ClaimNotDurableError,
   FlushLockLostError,
   InvalidUpdateError,
+  MongoCallTimeoutError,
 } from './errors';
 export { BufferedIncrementsModule } from './buffered-increments.module';
 export type {

@@ -6,6 +6,7 @@ import {
   MongoTopologyClosedError,
   MongoWriteConcernError,
 } from 'mongodb';
+import { MongoCallTimeoutError } from './errors';
 
 /** Server codes that say "not now" (no primary, shutting down, write concern), never "not this update". */
 const TRANSIENT_CODES = new Set([
@@ -38,6 +39,7 @@ const TRANSIENT_LABELS = [
  */
 export function isTransientMongoError(error: unknown): boolean {
   if (
+    error instanceof MongoCallTimeoutError ||
     error instanceof MongoNetworkError ||
     error instanceof MongoServerSelectionError ||
     error instanceof MongoNotConnectedError ||
@@ -53,4 +55,22 @@ export function isTransientMongoError(error: unknown): boolean {
   if (TRANSIENT_LABELS.some((label) => error.hasErrorLabel(label))) return true;
   if ((error as { writeConcernError?: unknown }).writeConcernError) return true;
   return typeof error.code === 'number' && TRANSIENT_CODES.has(error.code);
+}
+
+/**
+ * `call`, or MongoCallTimeoutError once `timeoutMs` passed without its answer: the call is abandoned. The
+ * driver has no working per-call timeout (driver 7 dropped `timeoutMS`), and a call on a connection gone
+ * silent would wait until the operating system gives the connection up, minutes or never.
+ */
+export function answeredWithin<T>(call: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new MongoCallTimeoutError(`MongoDB did not answer ${what} within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+  });
+  // An abandoned call may still fail later: nobody waits for it any more.
+  call.catch(() => undefined);
+  return Promise.race([call, timedOut]).finally(() => clearTimeout(timer));
 }
