@@ -6,6 +6,7 @@ import { numberAtPath } from './document-path';
 import { BufferKeys, completeMarker, legacyCompleteMarker, SET_ORDER_FIELD, SINCE_FIELD } from './buffer-keys';
 import { ClaimDurability } from './claim-durability';
 import { FlushLockLostError } from './errors';
+import { answeredWithin } from './mongo-errors';
 import { packStrings } from './packed-arguments';
 import { join } from 'node:path';
 import { RedisLike, RedisScript } from '@bufferq/redis-scripts';
@@ -212,7 +213,11 @@ export class BufferShard {
       const legacy = drainingId !== null && format === null;
       const markerPath = settings.marker ? (legacy ? settings.legacyMarker : `${settings.marker}.${scope}`) : undefined;
       const projection = { [fieldPath]: 1, ...(markerPath ? { [markerPath]: 1 } : {}) };
-      const document = await collection.findOne({ _id: documentId as never }, { projection });
+      const document = await answeredWithin(
+        collection.findOne({ _id: documentId as never }, { projection }),
+        settings.lockLeaseMs,
+        `a findOne of ${collection.collectionName}`,
+      );
       const sequenceAfter = await redis.get(this.keys.batchSequence);
       // A batch claimed between the two Redis reads may be in MongoDB but not in what we read: read again.
       if (sequenceAfter !== sequence && attempt < 10) continue;

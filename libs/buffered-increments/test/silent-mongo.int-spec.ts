@@ -10,7 +10,7 @@ import { bufferTestContext } from './fixtures/buffer-test-context';
 const context = bufferTestContext('silent_mongo');
 const { freshCollection, buffered } = context;
 
-describe('BufferedMongoIncrements when a MongoDB connection goes silent mid-write', () => {
+describe('BufferedMongoIncrements when a MongoDB connection goes silent', () => {
   let proxy: FaultProxy;
   let viaProxy: MongoClient;
 
@@ -62,5 +62,31 @@ describe('BufferedMongoIncrements when a MongoDB connection goes silent mid-writ
       ['d3', 4 + 9],
       ['d4', 5 + 10],
     ]);
+  });
+
+  it('gives a read up after the lock lease, and reads again on another connection', async () => {
+    const collection = freshCollection();
+    const buffer = buffered(viaProxy.db(context.dbName).collection(collection.collectionName), 60_000, {
+      namespace: uniqueName('silentread'),
+      autoFlush: false,
+      lockLeaseMs: 1_500,
+    });
+    await buffer.increment('a', 'n', 4);
+    await buffer.flush();
+    await buffer.increment('a', 'n', 1);
+    // A find's answer (its cursor's first batch) is swallowed and the connection goes silent.
+    const silenced = proxy.silenceNextReply((reply) => reply.includes('firstBatch'));
+    const startedAt = Date.now();
+    const outcome = await Promise.race([
+      buffer.readIncremented('a', 'n').then(
+        (value) => value,
+        (error: unknown) => error,
+      ),
+      sleep(10_000).then(() => 'still waiting after 10 s'),
+    ]);
+    await silenced;
+    expect(outcome).toBeInstanceOf(MongoCallTimeoutError);
+    expect(Date.now() - startedAt).toBeLessThan(5_000);
+    expect(await buffer.readIncremented('a', 'n')).toBe(5);
   });
 });

@@ -1,6 +1,11 @@
 import { ArgumentsHost, Catch, ExceptionFilter } from '@nestjs/common';
 import { MongoError } from 'mongodb';
-import { BufferFullError, BufferUnavailableError, InvalidUpdateError } from '@bufferq/buffered-increments';
+import {
+  BufferFullError,
+  BufferUnavailableError,
+  InvalidUpdateError,
+  MongoCallTimeoutError,
+} from '@bufferq/buffered-increments';
 import { BUFFER_FULL_RETRY_AFTER_S } from '../counters.constants';
 
 type Reply = { status(code: number): { send(body: unknown): void }; header(name: string, value: string): unknown };
@@ -8,11 +13,14 @@ type Reply = { status(code: number): { send(body: unknown): void }; header(name:
 /**
  * Maps the buffer's errors to HTTP: bad input is the client's (400); Redis away (nothing was recorded),
  * the buffer at its limit of fields (increments of keys not yet buffered are refused until flushes catch
- * up) or MongoDB away during a read is ours (503, retry later). Writes never touch MongoDB.
+ * up) or MongoDB away or unanswering during a read is ours (503, retry later). Writes never touch MongoDB.
  */
-@Catch(InvalidUpdateError, BufferUnavailableError, MongoError)
+@Catch(InvalidUpdateError, BufferUnavailableError, MongoError, MongoCallTimeoutError)
 export class BufferErrorsFilter implements ExceptionFilter {
-  catch(error: InvalidUpdateError | BufferUnavailableError | MongoError, host: ArgumentsHost): void {
+  catch(
+    error: InvalidUpdateError | BufferUnavailableError | MongoError | MongoCallTimeoutError,
+    host: ArgumentsHost,
+  ): void {
     const reply = host.switchToHttp().getResponse<Reply>();
     if (error instanceof InvalidUpdateError) {
       reply.status(400).send({ statusCode: 400, message: 'Validation failed', errors: [{ message: error.message }] });
