@@ -16,6 +16,7 @@ import { HttpHooks } from './metrics/http-hooks';
 import { MetricsController } from './metrics/metrics.controller';
 import { MetricsModule } from './metrics/metrics.module';
 import { OPERATIONS_CONFIG, OperationsConfig, OperationsConfigModule } from './operations.config';
+import { QueueErrorLog } from './queue-error-log';
 
 /**
  * Health, metrics (what the app's capabilities declare, see CapabilityMetrics / CapabilityHealth), API keys, rate limits and the queue dashboard for the api app. Guards run in the
@@ -51,6 +52,7 @@ import { OPERATIONS_CONFIG, OperationsConfig, OperationsConfigModule } from './o
     HttpHooks,
     BoardLoginFailures,
     QueueBoard,
+    QueueErrorLog,
     { provide: APP_GUARD, useClass: ApiKeyGuard },
     { provide: APP_GUARD, useClass: ClientThrottlerGuard },
   ],
