@@ -165,9 +165,32 @@ export class BufferShard {
         if (state === 'taken' && batchesLeft === Infinity) batchesLeft = Math.ceil(leftLive / settings.maxBatchFields);
       }
     } finally {
-      await SCRIPTS.releaseLock.run(redis, [this.keys.lock], [token]).catch(() => undefined);
+      await this.releaseLock(token);
     }
     return report;
+  }
+
+  /**
+   * Releases the flush lock once a drain ended. When Redis cannot be reached then (a failover or restart
+   * under way: what made the drain fail, often), the release is tried again in the background until it
+   * succeeds or the lease has lapsed anyway: the next flush, here or in another process, then goes on as
+   * soon as Redis is back instead of waiting out the lease (30 s by default) of a lock nobody holds. The
+   * lock is released only while it still holds this drain's token.
+   */
+  private async releaseLock(token: string): Promise<void> {
+    const released = () =>
+      SCRIPTS.releaseLock.run(this.context.redis, [this.keys.lock], [token]).then(
+        () => true,
+        () => false,
+      );
+    if (await released()) return;
+    const lapsesAt = Date.now() + this.context.settings.lockLeaseMs;
+    void (async () => {
+      for (let delayMs = 50; Date.now() < lapsesAt; delayMs = Math.min(delayMs * 2, 1_000)) {
+        await sleep(delayMs, { keepProcessAlive: false });
+        if (await released()) return;
+      }
+    })();
   }
 
   /** Buffered fields (live and draining) and when the oldest pending update arrived, by this shard's server clock. */
@@ -315,4 +338,8 @@ function pairs(flat: string[]): Array<[string, string]> {
   return result;
 }
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+const sleep = (ms: number, { keepProcessAlive = true } = {}) =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    if (!keepProcessAlive) timer.unref();
+  });
