@@ -22,6 +22,8 @@ import {
 import { clusterEnvironment, startApi, startWorker } from './api-harness';
 
 const { mongoUrl } = testServices();
+/** The flush queue's hash tag: BullMQ's keys are `bull:{buffered-increments-flush}:...`. */
+const FLUSH_QUEUE_TAG = 'buffered-increments-flush';
 /** Longest time an acknowledged write may still be only on the master (loopback replication; generous). */
 const REPLICATION_WINDOW_MS = 1_000;
 
@@ -86,10 +88,21 @@ describe('a Redis Cluster failover under load (e2e)', () => {
   let api: NestFastifyApplication;
   let worker: INestApplicationContext;
   let mongo: MongoClient;
-  const dbName = uniqueName('failover_e2e');
+  let dbName: string;
 
   beforeAll(async () => {
     cluster = await startPrivateRedisCluster({ replicas: 1 });
+    // A database whose buffer (tagged `<database>.counters`) lives on another master than the flush queue:
+    // each case then fails one of them over, not both.
+    const withReplica = () =>
+      masterAndReplicaOf(cluster, FLUSH_QUEUE_TAG).then(
+        () => true,
+        () => false,
+      );
+    expect(await eventually(withReplica, 20_000)).toBe(true); // the replicas show in the slot map
+    const [queueMaster] = await masterAndReplicaOf(cluster, FLUSH_QUEUE_TAG);
+    do dbName = uniqueName('failover_e2e');
+    while ((await masterAndReplicaOf(cluster, `${dbName}.counters`))[0] === queueMaster);
     const env = {
       ...clusterEnvironment(cluster),
       COUNTERS_FLUSH_INTERVAL_MS: '200',
@@ -122,7 +135,7 @@ describe('a Redis Cluster failover under load (e2e)', () => {
   // The buffer's keys are tagged with its namespace, `<database>.counters`; BullMQ's with the queue's name.
   it.each([
     ["the counters buffer's master", 'buffer', () => `${dbName}.counters`],
-    ["the flush queue's master", 'queue', () => 'buffered-increments-flush'],
+    ["the flush queue's master", 'queue', () => FLUSH_QUEUE_TAG],
   ])(
     'promotes the replica of %s, killed, and keeps every increment outside the replication window, none twice',
     async (_victim, keyPrefix, hashTag) => {
