@@ -574,18 +574,13 @@ export class BufferedMongoIncrements extends EventEmitter {
    * be summed with others of its field), NaN for any other update.
    */
   private buffer(field: string, value: string, delta: number): Promise<void> {
-    const reconnected = this.reconnectWindow.untilReconnected(this.settings.reconnectWaitMs);
-    if (reconnected !== undefined)
-      return reconnected.then(() => {
-        this.assertBufferable();
-        return new Promise<void>((resolve, reject) => this.gather(field, value, delta, resolve, reject));
+    const gathered = () =>
+      new Promise<void>((resolve, reject) => {
+        this.assertBufferable(); // a throw here rejects the promise
+        this.gather(field, value, delta, resolve, reject);
       });
-    try {
-      this.assertBufferable();
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    return new Promise<void>((resolve, reject) => this.gather(field, value, delta, resolve, reject));
+    const reconnected = this.reconnectWindow.untilReconnected(this.settings.reconnectWaitMs);
+    return reconnected === undefined ? gathered() : reconnected.then(gathered);
   }
 
   private gather(
